@@ -1,0 +1,122 @@
+"""Tokenizers: the real Qwen2.5 one (from the hub or a local folder) and a tiny one built in code.
+
+The tiny tokenizer is Qwen2's byte-level BPE with no merges: its first 256 IDs are the byte
+alphabet in GPT-2's order, exactly as in Qwen's vocab.json, and it uses Qwen2's pre-tokenizer
+(every digit its own piece). Hence ``0-9 , . ; -`` get Qwen's IDs (``0``→15, ``,``→11, ``.``→13,
+``;``→26) and an LLMTIME string tokenises to the same IDs under both tokenizers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from llmts.errors import LlmtsError
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+    from llmts.config import ModelConfig
+
+# Qwen2's pre-tokenizer split pattern (from its tokenizer.json): \p{N} matches one digit at a time.
+QWEN2_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+TINY_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
+
+
+def build_tiny_tokenizer() -> PreTrainedTokenizerBase:
+    """A 259-token byte-level tokenizer whose 256 byte IDs coincide with Qwen2's."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    # Non-printable bytes map to code points >= 256 in GPT-2's table, so sorting the alphabet by
+    # code point gives the byte tokens in the order Qwen's vocab.json lists them.
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet(), key=ord)
+    vocab = {ch: i for i, ch in enumerate(alphabet)}
+    core = Tokenizer(models.BPE(vocab=vocab, merges=[], fuse_unk=False))
+    core.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    core.decoder = decoders.ByteLevel()
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=["<|im_start|>"],
+        padding_side="left",
+        clean_up_tokenization_spaces=False,
+    )
+    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>"]})
+    return tok
+
+
+def load_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
+    """The tokenizer for ``cfg``: built in code for random-weight models (unless
+    ``model.tokenizer_path`` names one), else ``from_pretrained`` of the hub id or local path."""
+    if cfg.source == "random" and not cfg.tokenizer_path:
+        return build_tiny_tokenizer()
+    return _pretrained_tokenizer(cfg)
+
+
+def _pretrained_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
+    from transformers import AutoTokenizer
+
+    where = cfg.tokenizer_path or cfg.path or cfg.name
+    try:
+        tok = AutoTokenizer.from_pretrained(where, trust_remote_code=False, padding_side="left")
+    except (OSError, ValueError) as exc:
+        raise LlmtsError(
+            f"model: cannot load tokenizer '{where}' ({_first_line(exc)}); offline? "
+            "try model=tiny, or model.path=/local/folder"
+        ) from None
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def make_windows(
+    texts: list[str], tokenizer: PreTrainedTokenizerBase, context_length: int, stride: int
+) -> dict[str, torch.Tensor]:
+    """Training windows: each text tokenised, cut into ``context_length``-token windows every
+    ``stride`` tokens, each start moved back to the nearest time-step boundary (just after a
+    ``;``) when one lies inside the stride, the last window right-padded. Returns
+    ``input_ids``, ``attention_mask`` and ``labels`` (W, L); padding has label −100, so it
+    contributes nothing to the loss."""
+    import torch
+
+    step_id = tokenizer.convert_tokens_to_ids(";")
+    pad_id = tokenizer.pad_token_id
+    rows: list[list[int]] = []
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        rows.extend(_cut(ids, step_id, context_length, stride))
+    input_ids = torch.full((len(rows), context_length), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), context_length), dtype=torch.long)
+    for i, row in enumerate(rows):
+        input_ids[i, : len(row)] = torch.tensor(row)
+        mask[i, : len(row)] = 1
+    labels = input_ids.masked_fill(mask == 0, -100)
+    return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+
+
+def _cut(ids: list[int], step_id: int, length: int, stride: int) -> list[list[int]]:
+    boundaries = [0] + [i + 1 for i, t in enumerate(ids) if t == step_id]
+    out, prev, nominal = [], -1, 0
+    while True:
+        start = max((b for b in boundaries if nominal - stride < b <= nominal), default=nominal)
+        if start > prev:
+            out.append(ids[start:start + length])
+            prev = start
+        if start + length >= len(ids):
+            return out
+        nominal += stride

@@ -1,0 +1,51 @@
+import pytest
+
+from conftest import QWEN_TOKENIZER
+from llmts.tokenization import make_windows
+
+TABLE1_IDS = {
+    "0.33,0.36;0.26,0.27;0.24,0.20;":
+        "15 13 18 18 11 15 13 18 21 26 15 13 17 21 11 15 13 17 22 26 15 13 17 19 11 15 13 17 15 26",
+    "0.30,0.31;0.34,0.26;0.39,0.21;":
+        "15 13 18 15 11 15 13 18 16 26 15 13 18 19 11 15 13 17 21 26 15 13 18 24 11 15 13 17 16 26",
+}
+
+
+def ids(tok, text):
+    return " ".join(map(str, tok(text, add_special_tokens=False)["input_ids"]))
+
+
+@pytest.mark.parametrize("text", TABLE1_IDS)
+def test_tiny_tokenizer_reproduces_table1_ids(tiny_tokenizer, text):
+    assert ids(tiny_tokenizer, text) == TABLE1_IDS[text]
+    assert tiny_tokenizer.decode(tiny_tokenizer(text)["input_ids"]) == text
+
+
+@pytest.mark.skipif(not QWEN_TOKENIZER.is_dir(), reason=f"real Qwen tokenizer absent: {QWEN_TOKENIZER}")
+@pytest.mark.parametrize("text", TABLE1_IDS)
+def test_real_qwen_tokenizer_reproduces_table1_ids(text):
+    from llmts.config import ModelConfig
+    from llmts.tokenization import load_tokenizer
+
+    tok = load_tokenizer(ModelConfig(path=str(QWEN_TOKENIZER)))
+    assert ids(tok, text) == TABLE1_IDS[text]
+
+
+def test_tiny_specials_and_single_char_ids(tiny_tokenizer):
+    tok = tiny_tokenizer
+    assert [tok.convert_tokens_to_ids(c) for c in "0,.;"] == [15, 11, 13, 26]
+    assert tok.pad_token_id != tok.eos_token_id and len(tok) == 259
+
+
+def test_windows_start_on_step_boundaries_and_mask_padding(tiny_tokenizer):
+    text = "0.10,0.20;" * 10  # 100 tokens, a step every 10
+    w = make_windows([text], tiny_tokenizer, context_length=48, stride=24)
+    semi = tiny_tokenizer.convert_tokens_to_ids(";")
+    pad = tiny_tokenizer.pad_token_id
+    starts = w["input_ids"][:, 0].tolist()
+    assert all(s == 15 for s in starts)  # every window starts with a value ("0"), not mid-step
+    last = w["input_ids"][-1]
+    assert (last == pad).any()
+    assert (w["labels"][w["attention_mask"] == 0] == -100).all()
+    assert (w["labels"][w["attention_mask"] == 1] != -100).all()
+    assert semi in w["input_ids"][0].tolist()
