@@ -1,0 +1,114 @@
+"""Checkpoints: ``checkpoints/step-N/`` with the trainable weights (safetensors; LoRA also in peft's
+format), optimizer, scheduler, RNG states and the loss history so far.
+
+Atomic: everything is written into ``checkpoints/.tmp-step-N-*`` and renamed to ``step-N`` only
+when complete, so a run killed mid-write leaves a ``.tmp-*`` folder that is never loaded.
+Non-tensor state is JSON and tensors are loaded with ``torch.load(weights_only=True)``: loading a
+checkpoint never runs code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from llmts.errors import LlmtsError
+from llmts.model import load_trainable, save_trainable
+
+log = logging.getLogger(__name__)
+STEP_DIR = re.compile(r"step-(\d+)")
+STATE = "state.json"
+
+
+def checkpoint_root(run_dir: Path) -> Path:
+    return Path(run_dir) / "checkpoints"
+
+
+def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module, optimizer, scheduler,
+                    history: list[dict]) -> Path:
+    """Write ``checkpoints/step-{step}`` atomically; returns its path."""
+    root = checkpoint_root(run_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step-{step}"
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-step-{step}-"))
+    save_trainable(model, tmp)
+    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+    rng = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    torch.save(rng, tmp / "rng.pt")
+    # state.json last: its presence marks the folder complete even before the rename.
+    (tmp / STATE).write_text(json.dumps({"step": step, "history": history}))
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return final
+
+
+def find_latest(run_dir: Path) -> Path | None:
+    """The newest complete ``step-N`` in the run dir; partial ``.tmp-*`` folders are reported."""
+    root = checkpoint_root(run_dir)
+    if not root.is_dir():
+        return None
+    for partial in sorted(root.glob(".tmp-*")):
+        log.warning("ignoring incomplete checkpoint %s (interrupted write)", partial)
+    done = [(int(m.group(1)), p) for p in root.iterdir()
+            if (m := STEP_DIR.fullmatch(p.name)) and (p / STATE).is_file()]
+    return max(done)[1] if done else None
+
+
+def resolve(resume: str | None, run_dir: Path) -> Path | None:
+    """``train.resume``: None → start fresh; ``auto`` → newest complete checkpoint here (fresh if
+    none); a path → that checkpoint, which must exist."""
+    if resume is None:
+        return None
+    if resume == "auto":
+        return find_latest(run_dir)
+    path = Path(resume).expanduser()
+    if not (path / STATE).is_file():
+        raise LlmtsError(f"train.resume: {path} is not a complete checkpoint (no {STATE})")
+    return path
+
+
+def load_checkpoint(path: Path, model: torch.nn.Module, optimizer=None,
+                    scheduler=None) -> tuple[int, list[dict]]:
+    """Restore weights (and optimizer/scheduler/RNG when given); returns (step, history)."""
+    state = _read_state(path)
+    load_trainable(model, path)
+    if optimizer is not None:
+        optimizer.load_state_dict(_load_tensors(path / "optimizer.pt"))
+        scheduler.load_state_dict(_load_tensors(path / "scheduler.pt"))
+        rng = _load_tensors(path / "rng.pt")
+        torch.set_rng_state(rng["cpu"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+    return int(state["step"]), list(state["history"])
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    try:
+        state = json.loads((Path(path) / STATE).read_text())
+        int(state["step"]), list(state["history"])
+    except FileNotFoundError:
+        raise LlmtsError(f"checkpoint {path}: not a checkpoint (no {STATE})") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise LlmtsError(f"checkpoint {path}: {STATE} is damaged ({exc})") from None
+    return state
+
+
+def _load_tensors(file: Path) -> Any:
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise LlmtsError(f"checkpoint {file.parent}: missing {file.name}") from None
+    except Exception as exc:  # pickle/zip errors of a truncated or foreign file
+        raise LlmtsError(f"checkpoint {file}: unreadable ({type(exc).__name__})") from None

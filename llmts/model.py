@@ -1,0 +1,149 @@
+"""Models: Qwen2.5 from the hub (or a local folder), or a Qwen2-architecture model built in code
+with seeded random weights; LoRA via peft and the report's trainable lm_head bias.
+
+The bias: Qwen2.5-0.5B ties lm_head to the input embeddings, so the head has no weight of its own
+to train. A zero-initialised ``bias`` Parameter is added to the existing ``lm_head`` Linear; its
+weight stays the very same tensor as the embeddings (no 136M-parameter copy, unlike peft's
+``modules_to_save``), and ``nn.Linear.forward`` adds the bias for free.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from llmts.config import LoraConfig, ModelConfig
+from llmts.errors import LlmtsError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
+log = logging.getLogger(__name__)
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+TRAINABLE_FILE = "trainable.safetensors"
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def qwen2_config(cfg: ModelConfig, vocab_size: int | None = None):
+    """A ``transformers.Qwen2Config`` from the ``model`` group's architecture numbers."""
+    from transformers import Qwen2Config
+
+    return Qwen2Config(
+        vocab_size=vocab_size or cfg.vocab_size,
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.num_hidden_layers,
+        num_attention_heads=cfg.num_attention_heads,
+        num_key_value_heads=cfg.num_key_value_heads,
+        max_position_embeddings=cfg.max_position_embeddings,
+        rope_theta=cfg.rope_theta,
+        tie_word_embeddings=cfg.tie_word_embeddings,
+        attn_implementation=cfg.attn_implementation,
+    )
+
+
+def load_base_model(cfg: ModelConfig, seed: int) -> PreTrainedModel:
+    """The base causal LM: ``from_pretrained`` for ``source=pretrained``, else random weights."""
+    from transformers import AutoModelForCausalLM, Qwen2ForCausalLM
+
+    dtype = DTYPES[cfg.dtype]
+    if cfg.source == "random":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = Qwen2ForCausalLM(qwen2_config(cfg))
+        return model.to(dtype)
+    where = cfg.path or cfg.name
+    try:
+        return AutoModelForCausalLM.from_pretrained(
+            where, dtype=dtype, attn_implementation=cfg.attn_implementation,
+            revision=cfg.revision, trust_remote_code=False,
+        )
+    except (OSError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise LlmtsError(f"model: cannot load '{where}' ({first}); offline? "
+                         "try model=tiny, or model.path=/local/folder") from None
+
+
+def add_lm_head_bias(model: PreTrainedModel) -> nn.Parameter:
+    """Give the (possibly tied) ``lm_head`` a trainable zero bias without untying its weight."""
+    head = model.get_output_embeddings()
+    if head.bias is None:
+        head.bias = nn.Parameter(torch.zeros(head.out_features, dtype=torch.float32,
+                                             device=head.weight.device))
+    return head.bias
+
+
+def build_model(model_cfg: ModelConfig, lora_cfg: LoraConfig, seed: int) -> nn.Module:
+    """Base model + (LoRA adapters on ``target_modules``, all base weights frozen | full
+    fine-tuning) + optionally the trainable lm_head bias."""
+    model = load_base_model(model_cfg, seed)
+    if lora_cfg.lm_head_bias:
+        add_lm_head_bias(model)
+    if lora_cfg.enabled:
+        from peft import LoraConfig as PeftLoraConfig
+        from peft import get_peft_model
+
+        peft_cfg = PeftLoraConfig(
+            r=lora_cfg.r, lora_alpha=lora_cfg.lora_alpha, lora_dropout=lora_cfg.lora_dropout,
+            target_modules=list(lora_cfg.target_modules), bias="none", task_type="CAUSAL_LM",
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed + 1)
+            model = get_peft_model(model, peft_cfg)
+        if lora_cfg.lm_head_bias:
+            model.get_output_embeddings().bias.requires_grad_(True)
+    trainable, total = count_parameters(model)
+    log.info("trainable parameters: %s of %s (%.4f%%)", f"{trainable:,}", f"{total:,}",
+             100 * trainable / max(total, 1))
+    return model
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts; tied tensors are counted once."""
+    seen: dict[int, nn.Parameter] = {id(p): p for p in model.parameters()}
+    total = sum(p.numel() for p in seen.values())
+    return sum(p.numel() for p in seen.values() if p.requires_grad), total
+
+
+def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Every trainable tensor by name: LoRA A/B, the lm_head bias, or all weights (full FT)."""
+    return {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def save_trainable(model: nn.Module, folder: Path) -> None:
+    """``trainable.safetensors`` (what llmts reloads) and, for LoRA, ``adapter/`` in peft's format."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(trainable_state(model), str(folder / TRAINABLE_FILE))
+    if hasattr(model, "peft_config"):
+        model.save_pretrained(str(folder / "adapter"))
+
+
+def load_trainable(model: nn.Module, folder: Path) -> None:
+    """Load ``trainable.safetensors`` into ``model``; names and shapes must match exactly."""
+    from safetensors.torch import load_file
+
+    file = Path(folder) / TRAINABLE_FILE
+    try:
+        state = load_file(str(file))
+    except FileNotFoundError:
+        raise LlmtsError(f"checkpoint {folder}: no {TRAINABLE_FILE}") from None
+    except Exception as exc:  # safetensors raises its own error types for damaged files
+        raise LlmtsError(f"checkpoint {file}: unreadable ({type(exc).__name__}: {exc})") from None
+    params = dict(model.named_parameters())
+    expected = {n for n, p in params.items() if p.requires_grad}
+    if set(state) != expected:
+        missing, extra = sorted(expected - set(state))[:3], sorted(set(state) - expected)[:3]
+        raise LlmtsError(f"checkpoint {file} does not match this model/lora config "
+                         f"(missing {missing}, unexpected {extra})")
+    with torch.no_grad():
+        for name, tensor in state.items():
+            if params[name].shape != tensor.shape:
+                raise LlmtsError(f"checkpoint {file}: {name} has shape {tuple(tensor.shape)}, "
+                                 f"model expects {tuple(params[name].shape)}")
+            params[name].copy_(tensor)

@@ -1,0 +1,117 @@
+"""Experiment tracking behind a tiny interface: the loop calls ``log``/``summary``/``image``/
+``table`` and never asks whether W&B is on. ``NullTracker`` does nothing (``logger=none``, and
+every rank but 0); ``WandbTracker`` logs one W&B run per job.
+
+W&B mode: ``online`` with an API key or a ``wandb login`` (netrc), ``offline`` otherwise, or as
+``logger.mode`` says. Online init that cannot reach the server within ``logger.init_timeout``
+seconds falls back to offline with one line saying so. Secrets never reach the run config.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+from llmts.config import LoggerConfig
+
+log = logging.getLogger(__name__)
+
+
+class Tracker(Protocol):
+    def log(self, metrics: dict[str, float], step: int | None = None) -> None: ...
+    def summary(self, metrics: dict[str, Any]) -> None: ...
+    def image(self, key: str, path: Path) -> None: ...
+    def table(self, key: str, columns: list[str], rows: list[list]) -> None: ...
+    def finish(self, exit_code: int = 0) -> None: ...
+
+
+class NullTracker:
+    """Tracks nothing."""
+
+    def log(self, metrics: dict[str, float], step: int | None = None) -> None:
+        pass
+
+    def summary(self, metrics: dict[str, Any]) -> None:
+        pass
+
+    def image(self, key: str, path: Path) -> None:
+        pass
+
+    def table(self, key: str, columns: list[str], rows: list[list]) -> None:
+        pass
+
+    def finish(self, exit_code: int = 0) -> None:
+        pass
+
+
+class WandbTracker:
+    """One W&B run; ``finish`` must be called (the entry point does so in ``finally``)."""
+
+    def __init__(self, cfg: LoggerConfig, run_dir: Path, config: dict, name: str, group: str | None,
+                 job_type: str):
+        import wandb
+
+        self._wandb = wandb
+        mode = resolve_mode(cfg.mode)
+        kwargs = dict(project=cfg.project, entity=cfg.entity, group=group, name=name,
+                      job_type=job_type, tags=list(cfg.tags), config=config, dir=str(run_dir),
+                      reinit="finish_previous")
+        try:
+            self.run = wandb.init(mode=mode, settings=wandb.Settings(init_timeout=cfg.init_timeout,
+                                                                     silent=True), **kwargs)
+        except Exception as exc:  # unreachable server, bad key: the run itself must go on
+            if mode != "online":
+                raise
+            log.warning("W&B online init failed (%s); logging offline instead",
+                        str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__)
+            mode = "offline"
+            self.run = wandb.init(mode=mode, settings=wandb.Settings(silent=True), **kwargs)
+        self.mode = mode
+        # Both counters ride along in every row, so either can be the x-axis in the dashboard.
+        self.run.define_metric("trainer/step")
+        self.run.define_metric("flops/train_total")
+        for metric in ("train/*", "val/*", "flops/log10_train_total"):
+            self.run.define_metric(metric, step_metric="trainer/step")
+
+    def log(self, metrics: dict[str, float], step: int | None = None) -> None:
+        payload = dict(metrics)
+        if step is not None:
+            payload["trainer/step"] = step
+        self.run.log(payload)
+
+    def summary(self, metrics: dict[str, Any]) -> None:
+        for key, value in metrics.items():
+            self.run.summary[key] = value
+
+    def image(self, key: str, path: Path) -> None:
+        self.run.log({key: self._wandb.Image(str(path))})
+
+    def table(self, key: str, columns: list[str], rows: list[list]) -> None:
+        self.run.log({key: self._wandb.Table(columns=columns, data=rows)})
+
+    def finish(self, exit_code: int = 0) -> None:
+        directory = Path(self.run.dir).parent
+        self.run.finish(exit_code=exit_code)
+        if self.mode == "offline":
+            log.info("W&B run logged offline; upload with: wandb sync %s", directory)
+
+
+def resolve_mode(mode: str) -> str:
+    """``auto`` → online when an API key or a stored login exists, else offline."""
+    if mode != "auto":
+        return mode
+    if os.environ.get("WANDB_MODE") in ("offline", "disabled", "online"):
+        return os.environ["WANDB_MODE"]
+    if os.environ.get("WANDB_API_KEY"):
+        return "online"
+    netrc = Path(os.environ.get("NETRC", "~/.netrc")).expanduser()
+    return "online" if netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore") else "offline"
+
+
+def make_tracker(cfg: LoggerConfig, run_dir: Path, config: dict, name: str, group: str | None,
+                 job_type: str, is_main: bool) -> Tracker:
+    if cfg.name == "none" or not is_main:
+        return NullTracker()
+    return WandbTracker(cfg, run_dir, config, name, group, job_type)

@@ -1,0 +1,114 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import compose
+from llmts.model import build_model, count_parameters, load_trainable, save_trainable
+
+X = torch.tensor([[15, 13, 18, 18, 11, 15, 13, 18, 21, 26, 15, 13, 17, 21, 11]])
+
+
+def tiny(*overrides):
+    cfg = compose("model=tiny", *overrides)
+    return cfg, build_model(cfg.model, cfg.lora, cfg.seed)
+
+
+def perturb(model):
+    with torch.no_grad():  # LoRA B starts at zero: move every trainable tensor so saves matter
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p) * 0.05)
+
+
+def test_lora_trains_only_adapters_and_the_tied_head_bias():
+    cfg, model = tiny()
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert names and all("lora_" in n or n.endswith("lm_head.bias") for n in names)
+    assert any("q_proj" in n for n in names) and any("v_proj" in n for n in names)
+    assert not any("k_proj" in n or "o_proj" in n for n in names)
+    head, emb = model.get_output_embeddings(), model.get_input_embeddings()
+    assert head.weight is emb.weight  # still tied: no copy of the head
+    assert head.bias.requires_grad and not head.weight.requires_grad
+    trainable, total = count_parameters(model)
+    layers, d, r = cfg.model.num_hidden_layers, cfg.model.hidden_size, cfg.lora.r
+    kv = d // cfg.model.num_attention_heads * cfg.model.num_key_value_heads
+    assert trainable == layers * r * ((d + d) + (d + kv)) + cfg.model.vocab_size
+
+
+def test_target_modules_and_full_finetuning():
+    _, model = tiny("lora.target_modules=[q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj]")
+    names = " ".join(n for n, p in model.named_parameters() if p.requires_grad)
+    assert all(m in names for m in ("k_proj", "o_proj", "gate_proj", "up_proj", "down_proj"))
+    _, full = tiny("lora=none")
+    trainable, total = count_parameters(full)
+    assert trainable == total
+
+
+def test_save_reload_in_fresh_process_gives_identical_logits(tmp_path):
+    _, model = tiny()
+    perturb(model)
+    save_trainable(model, tmp_path)
+    assert (tmp_path / "adapter" / "adapter_config.json").is_file()
+    with torch.no_grad():
+        expected = model(X).logits
+    code = f"""
+import sys, torch
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from conftest import compose
+from llmts.model import build_model, load_trainable
+cfg = compose("model=tiny")
+m = build_model(cfg.model, cfg.lora, cfg.seed)
+load_trainable(m, {str(tmp_path)!r})
+with torch.no_grad():
+    torch.save(m(torch.tensor({X.tolist()})).logits, {str(tmp_path / "logits.pt")!r})
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)
+    got = torch.load(tmp_path / "logits.pt", weights_only=True)
+    assert torch.equal(got, expected)
+
+
+def test_peft_adapter_round_trip_and_merge(tmp_path):
+    from peft import PeftModel
+
+    from llmts.model import add_lm_head_bias, load_base_model
+
+    cfg, model = tiny()
+    perturb(model)
+    save_trainable(model, tmp_path)
+    with torch.no_grad():
+        expected = model(X).logits
+    base = load_base_model(cfg.model, cfg.seed)
+    add_lm_head_bias(base)
+    reloaded = PeftModel.from_pretrained(base, str(tmp_path / "adapter"))
+    load_trainable_bias = {k: v for k, v in model.state_dict().items() if k.endswith("lm_head.bias")}
+    reloaded.load_state_dict(load_trainable_bias, strict=False)
+    with torch.no_grad():
+        assert torch.allclose(reloaded(X).logits, expected, atol=1e-6)
+        merged = reloaded.merge_and_unload()
+        assert not any("lora_" in n for n, _ in merged.named_parameters())
+        assert torch.allclose(merged(X).logits, expected, atol=1e-4)
+
+
+def test_load_rejects_mismatched_checkpoint(tmp_path):
+    from llmts.errors import LlmtsError
+
+    _, model = tiny()
+    save_trainable(model, tmp_path)
+    _, other = tiny("lora.r=2")
+    with pytest.raises(LlmtsError, match="shape"):
+        load_trainable(other, tmp_path)
+    (tmp_path / "trainable.safetensors").write_bytes(b"\x00garbage")
+    with pytest.raises(LlmtsError, match="unreadable"):
+        load_trainable(model, tmp_path)
+
+
+def test_unavailable_pretrained_model_is_one_clear_line(tmp_path):
+    from llmts.errors import LlmtsError
+
+    cfg = compose(f"model.path={tmp_path / 'missing'}")
+    with pytest.raises(LlmtsError, match="try model=tiny"):
+        from llmts.model import load_base_model
+        load_base_model(cfg.model, 0)

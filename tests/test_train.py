@@ -1,0 +1,129 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import compose
+from llmts import checkpoint as ckpt
+from llmts.cli import encode_all, make_accelerator
+from llmts.data import simulate_lotka_volterra
+from llmts.errors import LlmtsError
+from llmts.model import build_model, trainable_state
+from llmts.tokenization import make_windows
+from llmts.tracking import NullTracker
+from llmts.train import CausalLMLoss, batch_indices, train
+
+
+@pytest.fixture(scope="module")
+def windows(tiny_tokenizer):
+    cfg = compose("model=tiny")
+    series, _ = simulate_lotka_volterra(12, 40, 80.0, seed=0)
+    texts = encode_all(series, cfg.data)
+    return (make_windows(texts[:10], tiny_tokenizer, 96, 48),
+            make_windows(texts[10:], tiny_tokenizer, 96, 48))
+
+
+def run_train(tmp_path, windows, *overrides):
+    cfg = compose("model=tiny", "lora=none", "optimizer.lr=3e-3", "train.batch_size=4",
+                  "train.eval_every=2", "train.log_every=1", "train.chunked_loss=false", *overrides)
+    model = build_model(cfg.model, cfg.lora, cfg.seed)
+    result = train(model, windows[0], windows[1], cfg.train, cfg.optimizer, cfg.seed, tmp_path,
+                   NullTracker(), make_accelerator("no"), flops_per_step=1.0)
+    return model, result
+
+
+def test_tiny_model_loss_falls_and_history_is_written(tmp_path, windows):
+    model, result = run_train(tmp_path, windows, "train.max_steps=12", "train.eval_every=6")
+    losses = [r["loss"] for r in result.history if "loss" in r]
+    vals = [r["val_loss"] for r in result.history if "val_loss" in r]
+    assert len(losses) == 12 and len(vals) == 3  # validation at steps 0, 6, 12
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
+    assert vals[-1] < vals[0]
+    header = (tmp_path / "train_history.csv").read_text().splitlines()[0]
+    assert header == "step,loss,lr,tokens_per_s,flops,val_loss"
+    assert (tmp_path / "checkpoints" / "step-12" / "state.json").is_file()
+
+
+def test_padding_contributes_nothing(tiny_tokenizer, windows):
+    cfg = compose("model=tiny")
+    model = build_model(cfg.model, cfg.lora, 0)
+    w = windows[0]
+    padded = int((w["attention_mask"] == 0).any(1).nonzero()[0])
+    batch = {k: v[padded:padded + 1].clone() for k, v in w.items()}
+    other = {k: v.clone() for k, v in batch.items()}
+    pad = other["attention_mask"] == 0
+    other["input_ids"][pad] = torch.randint(0, 250, (int(pad.sum()),))  # junk under the mask
+    for chunk in (0, 7):
+        grads = []
+        for b in (batch, other):
+            model.zero_grad()
+            loss = CausalLMLoss(model, chunk)(**b)
+            loss.backward()
+            grads.append((loss.detach(), [p.grad.clone() for p in model.parameters() if p.requires_grad]))
+        assert torch.equal(grads[0][0], grads[1][0])
+        assert all(torch.allclose(a, b, atol=1e-7) for a, b in zip(grads[0][1], grads[1][1]))
+
+
+def test_chunked_loss_equals_plain_loss(windows):
+    cfg = compose("model=tiny")
+    model = build_model(cfg.model, cfg.lora, 0)
+    batch = {k: v[:4] for k, v in windows[0].items()}
+    plain, chunked = CausalLMLoss(model, 0)(**batch), CausalLMLoss(model, 50)(**batch)
+    assert torch.allclose(plain, chunked, atol=1e-5)
+    g1 = torch.autograd.grad(plain, [p for p in model.parameters() if p.requires_grad])
+    g2 = torch.autograd.grad(chunked, [p for p in model.parameters() if p.requires_grad])
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(g1, g2))
+
+
+def test_data_order_is_a_function_of_seed_and_position():
+    a = [batch_indices(m, 4, 10, seed=7).tolist() for m in range(5)]
+    assert a == [batch_indices(m, 4, 10, seed=7).tolist() for m in range(5)]
+    flat = sum(a, [])
+    assert sorted(flat[:10]) == list(range(10))  # one epoch visits every window once
+
+
+def interrupt_at(monkeypatch, step, action):
+    """Make the training forward of optimizer step ``step`` call ``action(loss)``."""
+    calls = {"n": 0}
+    original = CausalLMLoss.forward
+
+    def forward(self, **batch):
+        loss = original(self, **batch)
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] == step:
+                return action(loss)
+        return loss
+
+    monkeypatch.setattr(CausalLMLoss, "forward", forward)
+
+
+def test_resume_is_bit_exact(tmp_path, windows, monkeypatch):
+    opts = ("train.max_steps=6", "train.save_every=3", "optimizer.schedule=cosine",
+            "optimizer.warmup_steps=2")
+    full_model, full = run_train(tmp_path / "full", windows, *opts)
+
+    def crash(loss):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        interrupt_at(m, 5, crash)
+        with pytest.raises(KeyboardInterrupt):
+            run_train(tmp_path / "cut", windows, *opts)
+    assert ckpt.find_latest(tmp_path / "cut").name == "step-3"
+    resumed_model, resumed = run_train(tmp_path / "cut", windows, *opts, "train.resume=auto")
+
+    def timeless(history):
+        return [{k: v for k, v in r.items() if k != "tokens_per_s"} for r in history]
+
+    assert timeless(resumed.history) == timeless(full.history)
+    a, b = trainable_state(full_model), trainable_state(resumed_model)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_non_finite_loss_stops_with_step_and_keeps_checkpoint(tmp_path, windows, monkeypatch):
+    interrupt_at(monkeypatch, 3, lambda loss: loss * math.nan)
+    with pytest.raises(LlmtsError, match="step 3: non-finite loss"):
+        run_train(tmp_path, windows, "train.max_steps=6", "train.save_every=2")
+    assert ckpt.find_latest(tmp_path).name == "step-2"
