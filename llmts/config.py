@@ -73,7 +73,8 @@ class DecodingConfig:
     top_p: float = 1.0
     num_samples: int = 1  # forecasts per series (sampling); point forecast = eval.point over them
     constrained: bool = True  # logits follow the codec's grammar position by position
-    max_int_digits: int = 3  # digits allowed before the decimal point when constrained
+    max_int_digits: Optional[int] = None  # integer digits allowed when constrained; None: as
+    # many as the largest scaled context value has (1 for most series scaled by their p95)
 
 
 @dataclass
@@ -105,7 +106,7 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    context_steps: int = 51
+    context_steps: Optional[int] = 51  # None: as many whole steps as fit in data.context_length
     horizon: int = 20
     num_series: Optional[int] = None  # first K test series; None: all
     batch_size: int = 32
@@ -127,6 +128,20 @@ class LoggerConfig:
 
 
 @dataclass
+class BenchConfig:
+    """``llmts-bench``: what to time (after ``warmup`` untimed repeats, median of ``repeats``)."""
+    warmup: int = 2
+    repeats: int = 5
+    train_batch_size: int = 4
+    train_seq_len: int = 512
+    eval_series: int = 100
+    eval_samples: int = 20  # sampled forecasts per series (batched sampling)
+    sequential_series: int = 5  # series timed one at a time; series/s extrapolates from these
+    horizon: int = 20
+    context_steps: int = 51
+
+
+@dataclass
 class Config:
     model: ModelConfig = MISSING
     lora: LoraConfig = MISSING
@@ -136,6 +151,7 @@ class Config:
     train: TrainConfig = MISSING
     eval: EvalConfig = MISSING
     logger: LoggerConfig = MISSING
+    bench: BenchConfig = field(default_factory=BenchConfig)
     seed: int = 42
     name: str = "llmts"
 

@@ -148,11 +148,15 @@ def _validate(path: Path, series: np.ndarray, time: np.ndarray, min_steps: int) 
         raise LlmtsError(f"{path}: 'time' must have shape ({t},) to match T, got {time.shape}")
     if t > 1 and not np.all(np.diff(time) > 0):
         raise LlmtsError(f"{path}: 'time' must be strictly increasing")
-    if t < min_steps:
-        raise LlmtsError(f"{path}: series have T={t} steps, fewer than the {min_steps} "
-                         "needed (eval.context_steps + eval.horizon)")
+    check_length(path, t, min_steps)
     if (series < 0).any():
         log.warning("%s: negative values present; they are encoded with a '-' sign", path)
+
+
+def check_length(path, num_steps: int, min_steps: int) -> None:
+    if num_steps < min_steps:
+        raise LlmtsError(f"{path}: series have T={num_steps} steps, fewer than the {min_steps} "
+                         "needed (eval.context_steps + eval.horizon)")
 
 
 def split_indices(n: int, cfg: DataConfig, seed: int) -> Split:

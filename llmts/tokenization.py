@@ -67,6 +67,7 @@ def _pretrained_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer
 
     where = cfg.tokenizer_path or cfg.path or cfg.name
+    require_obtainable(where)
     try:
         tok = AutoTokenizer.from_pretrained(where, trust_remote_code=False, padding_side="left")
     except (OSError, ValueError) as exc:
@@ -77,6 +78,32 @@ def _pretrained_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
+
+
+def require_obtainable(where: str) -> None:
+    """Fail in a second, not after a minute of retries, when ``where`` is neither a local folder,
+    nor in the Hugging Face cache, nor reachable (offline machine, typo'd path)."""
+    import os
+    import socket
+    from pathlib import Path
+    from urllib.parse import urlparse
+
+    if Path(where).expanduser().exists():
+        return
+    if where.startswith(("/", ".", "~")):
+        raise LlmtsError(f"model: no such folder '{where}'; try model=tiny, or model.path=/local/folder")
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(where, "config.json"), str):
+        return
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
+            raise OSError("HF_HUB_OFFLINE is set")
+        socket.getaddrinfo(host, 443)
+    except OSError as exc:
+        raise LlmtsError(f"model: '{where}' is not in the local Hugging Face cache and {host} is "
+                         f"unreachable ({exc}); try model=tiny, or model.path=/local/folder") from None
 
 
 def _first_line(exc: BaseException) -> str:

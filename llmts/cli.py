@@ -1,0 +1,173 @@
+"""The one entry point: ``llmts`` (also ``python -m llmts``). ``@hydra.main`` wraps the pure
+``run(cfg, run_dir) -> metrics``, which composes data → encoding → tokenization → model (+LoRA)
+→ train → forecast → metrics → tracking."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from llmts.config import register_configs
+from llmts.errors import LlmtsError
+
+log = logging.getLogger("llmts")
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | None = None) -> dict:
+    """Train (``train.max_steps`` > 0) and evaluate; writes artifacts into ``run_dir``."""
+    from llmts import checkpoint, data, flops, model, tokenization, tracking
+    from llmts.evaluate import context_steps, evaluate
+    from llmts.train import train
+    from llmts.validation import check_config
+
+    check_config(cfg)
+    tokenizer = tokenization.load_tokenizer(cfg.model)
+    dataset = data.load_dataset(cfg.data, cfg.seed)
+    data.check_length(dataset.source, dataset.series.shape[1],
+                      context_steps(cfg, dataset.num_vars) + cfg.eval.horizon)
+    split = data.split_indices(len(dataset.series), cfg.data, cfg.seed)
+    accelerator = make_accelerator(cfg.train.precision)
+    plan = flops.flops_plan(cfg.model, cfg.lora, global_batch(cfg, accelerator.num_processes),
+                            cfg.data.context_length, cfg.train.max_steps)
+    check_budget(plan, cfg.train.flop_budget)
+    main = accelerator.is_main_process
+    if main:
+        (run_dir / "flops.json").write_text(json.dumps(plan, indent=2))
+        log.info("planned training FLOPs (report accounting):\n%s", flops.format_plan(plan))
+        save_split(run_dir / "split.json", split)
+    net = model.build_model(cfg.model, cfg.lora, cfg.seed)
+    if cfg.eval.checkpoint:
+        checkpoint.load_checkpoint(Path(cfg.eval.checkpoint).expanduser(), net)
+    net = net.to(accelerator.device)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    tracker = tracking.make_tracker(cfg.logger, run_dir, config, job_name, group,
+                                    "train" if cfg.train.max_steps else "eval", main)
+    ok = False
+    try:
+        result = None
+        if cfg.train.max_steps > 0:
+            stride = cfg.data.stride or cfg.data.context_length // 2
+            windows = {name: tokenization.make_windows(encode_all(dataset.series[idx], cfg.data),
+                                                       tokenizer, cfg.data.context_length, stride)
+                       for name, idx in (("train", split.train), ("val", split.val))}
+            result = train(net, windows["train"], windows["val"], cfg.train, cfg.optimizer,
+                           cfg.seed, run_dir, tracker, accelerator, plan["step"] + plan["lora_step"])
+        metrics = {"status": "ok"}
+        if main:
+            metrics.update(evaluate(accelerator.unwrap_model(net), tokenizer, dataset, split.test,
+                                    cfg, run_dir, tracker))
+        metrics.update(train_flops=plan["total"], log10_train_flops=plan["log10_total"],
+                       final_val_loss=result.final_val_loss if result else None)
+        if main:
+            write_json(run_dir / "metrics.json", metrics)
+            tracker.summary(metrics)
+        ok = True
+        return metrics
+    finally:
+        tracker.finish(exit_code=0 if ok else 1)
+
+
+def encode_all(series, data_cfg) -> list[str]:
+    from llmts.encoding import encode_series
+
+    return [encode_series(x, data_cfg.percentile, data_cfg.precision)[0] for x in series]
+
+
+def global_batch(cfg: DictConfig, world: int) -> int:
+    return cfg.train.batch_size * cfg.train.grad_accum * world
+
+
+def make_accelerator(precision: str):
+    import torch
+    from accelerate import Accelerator
+
+    if precision == "auto":
+        precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+    return Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available())
+
+
+def check_budget(plan: dict, budget: float | None) -> None:
+    if budget is not None and plan["total"] > budget:
+        raise LlmtsError(f"train.flop_budget: planned {plan['total']:.3e} FLOPs "
+                         f"(log10 {plan['log10_total']:.3f}) exceed the budget {budget:.3e}; "
+                         "lower train.max_steps or raise train.flop_budget")
+
+
+def save_split(path: Path, split) -> None:
+    write_json(path, {k: getattr(split, k).tolist() for k in ("train", "val", "test")})
+
+
+def write_json(path: Path, obj: dict) -> None:
+    """Atomic, strict JSON (NaN/inf become null so any JSON reader can load it)."""
+    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in obj.items()}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(clean, indent=2, default=float))
+    tmp.replace(path)
+
+
+def job_identity(cfg: DictConfig) -> tuple[str, str | None, bool]:
+    """(W&B run name, group, is this a multirun job). In a sweep the name is the job's values
+    of the swept keys (``lora.r=8,optimizer.lr=1e-4``) and the group is the sweep dir's name."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hc = HydraConfig.get()
+    if hc.mode != RunMode.MULTIRUN:
+        return hc.job.override_dirname or cfg.name, cfg.logger.group, False
+    swept = swept_keys(Path(hc.sweep.dir) / "multirun.yaml")
+    own = [o for o in hc.overrides.task if o.split("=", 1)[0].lstrip("+~") in swept]
+    name = ",".join(own) or hc.job.override_dirname or cfg.name
+    return name, cfg.logger.group or Path(hc.sweep.dir).name, True
+
+
+def swept_keys(multirun_yaml: Path) -> set[str]:
+    """Keys a sweep varies: command-line overrides with several values + hydra.sweeper.params."""
+    try:
+        sweep = OmegaConf.load(multirun_yaml).hydra
+    except (OSError, ValueError, AttributeError):
+        return set()
+    keys = {o.split("=", 1)[0].lstrip("+~") for o in sweep.overrides.task if "," in o.split("=", 1)[-1]}
+    return keys | set((sweep.sweeper.get("params") or {}).keys())
+
+
+def fail(run_dir: Path, exc: BaseException, multirun: bool) -> None:
+    """One line for people; a failed job records why, a run that failed before writing anything
+    leaves nothing behind."""
+    message = str(exc) if isinstance(exc, LlmtsError) else f"{type(exc).__name__}: {exc}"
+    print(f"llmts: error: {message}", file=sys.stderr)
+    own = [p for p in run_dir.iterdir() if p.name not in (".hydra", "llmts.log", "wandb")]
+    if own or multirun:
+        write_json(run_dir / "metrics.json", {"status": "failed", "error": message})
+    elif not multirun:
+        logging.shutdown()
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+def main(cfg: DictConfig) -> dict | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    name, group, multirun = job_identity(cfg)
+    try:
+        return run(cfg, run_dir, name, group)
+    except Exception as exc:  # noqa: BLE001 - every failure ends as one line (+ metrics.json)
+        fail(run_dir, exc, multirun)
+        if multirun:  # the sweep goes on; the sweep report lists this job as failed
+            return None
+        if not isinstance(exc, LlmtsError):
+            raise
+        sys.exit(2)
+
+
+def entry() -> None:
+    register_configs()
+    main()

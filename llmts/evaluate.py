@@ -1,0 +1,116 @@
+"""Evaluation stage: forecast the test split, score the model and the baselines on the same
+series and horizon, and write ``forecasts.h5`` and the plots."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from llmts import baselines, metrics
+from llmts.data import Dataset
+from llmts.forecast import ForecastResult, forecast, num_samples
+from llmts.tracking import Tracker
+
+log = logging.getLogger(__name__)
+POINT_KEYS = ("mse", "rmse", "mae", "r2", "nrmse", "mape")
+
+
+def context_steps(cfg, num_vars: int) -> int:
+    """``eval.context_steps``, or when null as many whole steps as fit in ``data.context_length``
+    tokens: a step of D values with one integer digit is D·(1 + 1 + precision) + D tokens
+    (digits, '.', separators), 10 for Lotka-Volterra at 2 decimals → 12 / 51 / 76 steps for
+    128 / 512 / 768 tokens, the report's Table 10 contexts."""
+    if cfg.eval.context_steps is not None:
+        return cfg.eval.context_steps
+    p = cfg.data.precision
+    per_step = num_vars * (1 + (1 + p if p else 0) + 1)
+    return max(1, cfg.data.context_length // per_step)
+
+
+def evaluate(model, tokenizer, dataset: Dataset, test_idx: np.ndarray, cfg, run_dir: Path,
+             tracker: Tracker) -> dict:
+    """Forecast ``cfg.eval.horizon`` steps after ``cfg.eval.context_steps`` for each test series;
+    returns the flat metrics (model, per variable, sampling, baselines)."""
+    ev = cfg.eval
+    idx = test_idx[: ev.num_series] if ev.num_series else test_idx
+    c, h = context_steps(cfg, dataset.num_vars), ev.horizon
+    context, truth = dataset.series[idx, :c], dataset.series[idx, c:c + h]
+    log.info("forecasting %d series x %d sample(s), %d -> %d steps", len(idx),
+             num_samples(cfg.decoding), c, h)
+    res = forecast(model, tokenizer, context, h, cfg.decoding, cfg.data, ev.batch_size, cfg.seed)
+    point = (metrics.point_forecast(res.samples, ev.point) if res.samples.shape[1] > 1
+             else res.samples[:, 0])
+    out = dict(metrics.point_metrics(truth, point))
+    out.update(metrics.per_variable(truth, point, dataset.variables))
+    out.update(parse_rate=res.parse_rate, filled_steps=res.filled_steps,
+               malformed_steps=res.malformed_steps, num_series=len(idx), context_steps=c,
+               horizon=h, num_samples=res.samples.shape[1])
+    if res.samples.shape[1] > 1:
+        out.update(metrics.sample_metrics(truth, res.samples))
+    base = run_baselines(context, dataset.time, c, h, ev.baselines, out)
+    score_baselines(truth, base, out)
+    horizon_err = {"model": metrics.per_horizon(truth, point)["mse"]}
+    horizon_err.update({k: metrics.per_horizon(truth, v)["mse"] for k, v in base.items()})
+    write_forecasts(run_dir / "forecasts.h5", idx, context, truth, point, res, base, horizon_err)
+    write_plots(run_dir, idx, context, truth, point, res, base, horizon_err, dataset.variables,
+                ev.plot_series, tracker)
+    per_series = [[int(i), float(np.mean((truth[k] - point[k]) ** 2)),
+                   float(np.mean(np.abs(truth[k] - point[k])))] for k, i in enumerate(idx)]
+    tracker.table("eval/per_series", ["series_index", "mse", "mae"], per_series)
+    return out
+
+
+def run_baselines(context: np.ndarray, time: np.ndarray, c: int, h: int, enabled: bool,
+                  out: dict) -> dict[str, np.ndarray]:
+    """Forecasts of persistence and of the Lotka-Volterra ODE fit (D = 2 only)."""
+    if not enabled:
+        return {}
+    fcs = {"persistence": baselines.persistence(context, h)}
+    if context.shape[2] == 2:
+        fit = baselines.ode_fit(context, time[:c], time[c:c + h])
+        fcs["ode_fit"] = fit.forecast
+        out["baseline/ode_fit/failed"] = fit.failed
+    else:
+        log.info("ode_fit baseline skipped: it fits Lotka-Volterra, which needs D = 2")
+    return fcs
+
+
+def score_baselines(truth: np.ndarray, fcs: dict[str, np.ndarray], out: dict) -> None:
+    for name, fc in fcs.items():
+        for key, value in metrics.point_metrics(truth, fc).items():
+            if key in POINT_KEYS:
+                out[f"baseline/{name}/{key}"] = value
+
+
+def write_forecasts(path: Path, idx, context, truth, point, res: ForecastResult,
+                    base: dict[str, np.ndarray], horizon_err: dict[str, np.ndarray]) -> None:
+    import h5py
+
+    tmp = path.with_suffix(".h5.tmp")
+    with h5py.File(tmp, "w") as f:
+        f["series_index"] = np.asarray(idx)
+        f["context"], f["truth"], f["forecast"] = context, truth, point
+        if res.samples.shape[1] > 1:
+            f["samples"] = res.samples
+        for name, fc in base.items():
+            f[f"baselines/{name}"] = fc
+        for name, err in horizon_err.items():
+            f[f"per_horizon_mse/{name}"] = err
+    tmp.replace(path)
+
+
+def write_plots(run_dir: Path, idx, context, truth, point, res: ForecastResult, base, horizon_err,
+                variables, k: int, tracker: Tracker) -> None:
+    from llmts import plots
+
+    fig_dir = run_dir / "plots"
+    fig_dir.mkdir(exist_ok=True)
+    for j in range(min(k, len(idx))):
+        samples = res.samples[j] if res.samples.shape[1] > 1 else None
+        path = plots.plot_series(fig_dir / f"series_{int(idx[j])}.png", int(idx[j]), context[j],
+                                 truth[j], point[j], samples, variables,
+                                 {name: fc[j] for name, fc in base.items()})
+        tracker.image(f"forecast/series_{int(idx[j])}", path)
+    tracker.image("eval/per_horizon_mse", plots.plot_horizon(fig_dir / "per_horizon_mse.png", horizon_err))

@@ -1,0 +1,110 @@
+"""``llmts-flops``: the training-FLOPs plan of a run, or of a whole sweep, before spending any.
+
+    llmts-flops model=qwen2.5-0.5b-instruct lora.r=8 train.max_steps=2000   # one run
+    llmts-flops -m sweep=lr                                                   # every job + total
+
+Composed exactly like ``llmts`` (same config, same overrides) and loads no weights: the ``model``
+group records the architecture numbers. A single run writes ``flops.json`` in its run dir; a
+sweep prints each job's plan and the sum, and exits 1 when the sum exceeds ``train.flop_budget``
+(the report's 1e17 applies to the sweep as a whole).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from llmts.cli import CONF_DIR
+from llmts.config import register_configs
+
+
+def plan_for(cfg: DictConfig) -> dict:
+    from llmts.flops import flops_plan
+
+    batch = cfg.train.batch_size * cfg.train.grad_accum
+    return flops_plan(cfg.model, cfg.lora, batch, cfg.data.context_length, cfg.train.max_steps)
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+def main(cfg: DictConfig) -> dict:
+    from hydra.core.hydra_config import HydraConfig
+
+    from llmts.flops import format_plan
+
+    plan = plan_for(cfg)
+    print(format_plan(plan))
+    out = Path(HydraConfig.get().runtime.output_dir) / "flops.json"
+    out.write_text(json.dumps(plan, indent=2))
+    print(f"wrote {out}")
+    return plan
+
+
+def sweep_jobs(overrides: list[str]) -> list[list[str]]:
+    """Each job's overrides, expanded the way Hydra's basic sweeper will expand them
+    (command-line sweeps plus the ``hydra.sweeper.params`` of a ``sweep=`` config)
+    (call inside ``initialize_config_dir``.)"""
+    from hydra import compose
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    plain = [o for o in overrides if "," not in o.split("=", 1)[-1]]
+    base = compose(config_name="config", overrides=plain, return_hydra_config=True)
+    params = base.hydra.sweeper.get("params") or {}
+    args = [f"{k}={v}" for k, v in params.items()] + list(overrides)
+    parsed = OverridesParser.create().parse_overrides(args)
+    return BasicSweeper.split_arguments(parsed, None)[0]
+
+
+def plan_sweep(overrides: list[str]) -> tuple[list[tuple[list[str], dict]], float, float | None]:
+    """[(job overrides, plan)], the summed total FLOPs and the budget in force."""
+    from hydra import compose, initialize_config_dir
+
+    jobs = []
+    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
+        for job in sweep_jobs(overrides):
+            cfg = compose(config_name="config", overrides=job)
+            jobs.append((job, plan_for(cfg)))
+            budget = cfg.train.flop_budget
+    return jobs, sum(p["total"] for _, p in jobs), budget if jobs else None
+
+
+def sweep_main(overrides: list[str]) -> int:
+    jobs, total, budget = plan_sweep(overrides)
+    swept = {o.split("=", 1)[0] for o in overrides if "," in o} | _param_keys(jobs)
+    print(f"{'job':<40} {'steps':>6} {'log10 LoRA':>11} {'log10 base':>11} {'log10 total':>12}")
+    for job, p in jobs:
+        label = ",".join(o for o in job if o.split("=", 1)[0] in swept) or "(defaults)"
+        print(f"{label:<40} {int(p['steps']):>6} {_log(p['total_lora']):>11} "
+              f"{_log(p['total_base']):>11} {_log(p['total']):>12}")
+    print(f"sweep total: {total:.4e} FLOPs (log10 {_log(total)}) over {len(jobs)} jobs")
+    if budget is not None and total > budget:
+        print(f"llmts-flops: error: the sweep's {total:.3e} FLOPs exceed train.flop_budget "
+              f"{budget:.3e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _param_keys(jobs) -> set[str]:
+    values: dict[str, set[str]] = {}
+    for job, _ in jobs:
+        for o in job:
+            key, _, val = o.partition("=")
+            values.setdefault(key, set()).add(val)
+    return {k for k, v in values.items() if len(v) > 1}
+
+
+def _log(x: float) -> str:
+    return f"{math.log10(x):.3f}" if x > 0 else "-"
+
+
+def entry() -> None:
+    register_configs()
+    args = sys.argv[1:]
+    if "-m" in args or "--multirun" in args:
+        sys.exit(sweep_main([a for a in args if a not in ("-m", "--multirun")]))
+    main()

@@ -1,0 +1,147 @@
+"""End to end: the real ``llmts`` CLI in subprocesses, run dirs in tmp."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import h5py
+import pytest
+
+from conftest import REPO
+from wandb_reader import find_runs, read_run
+
+SMOKE = ["experiment=smoke"]
+
+
+def llmts(*args, cwd=REPO, env=None, tool="llmts", timeout=600):
+    cmd = [sys.executable, "-c", f"from llmts.{'cli' if tool == 'llmts' else tool} import entry; entry()",
+           *args]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "WANDB_MODE": "offline", **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("smoke") / "run"
+    res = llmts(*SMOKE, "logger=wandb", "logger.project=llmts-test", f"hydra.run.dir={run_dir}")
+    assert res.returncode == 0, res.stderr[-3000:]
+    return run_dir, res
+
+
+def test_run_writes_every_artifact(smoke_run):
+    run_dir, _ = smoke_run
+    m = json.loads((run_dir / "metrics.json").read_text())
+    for key in ("mse", "rmse", "mae", "r2", "nrmse", "mape", "parse_rate", "filled_steps",
+                "num_series", "context_steps", "horizon", "train_flops", "prey/mse", "predator/r2"):
+        assert key in m, key
+    assert m["status"] == "ok" and m["num_series"] == 4 and m["parse_rate"] == 1.0
+    with h5py.File(run_dir / "forecasts.h5") as f:
+        assert f["context"].shape == (4, 51, 2) and f["truth"].shape == (4, 20, 2)
+        assert f["forecast"].shape == (4, 20, 2) and f["series_index"].shape == (4,)
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+    assert len(list((run_dir / "plots").glob("series_*.png"))) == 2
+    assert (run_dir / "checkpoints" / "step-4" / "adapter" / "adapter_model.safetensors").is_file()
+    split = json.loads((run_dir / "split.json").read_text())
+    assert sorted(split) == ["test", "train", "val"]
+    history = (run_dir / "train_history.csv").read_text().splitlines()
+    assert history[0] == "step,loss,lr,tokens_per_s,flops,val_loss" and len(history) == 1 + 4 + 3
+    assert json.loads((run_dir / "flops.json").read_text())["steps"] == 4
+
+
+def test_wandb_offline_run_logged_config_loss_and_metrics(smoke_run):
+    run_dir, res = smoke_run
+    files = find_runs(run_dir)
+    assert len(files) == 1
+    run = read_run(files[0])
+    assert run["config"]["train"]["max_steps"] == 4 and run["run"]["job_type"] == "train"
+    losses = [r["train/loss"] for r in run["history"] if "train/loss" in r]
+    assert len(losses) == 4
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert run["summary"]["mse"] == pytest.approx(metrics["mse"])
+    assert "wandb sync" in res.stdout + res.stderr
+
+
+def test_evaluate_a_saved_checkpoint_reproduces_the_forecast(smoke_run, tmp_path):
+    run_dir, _ = smoke_run
+    res = llmts(*SMOKE, "train.max_steps=0", f"eval.checkpoint={run_dir}/checkpoints/step-4",
+                f"hydra.run.dir={tmp_path}")
+    assert res.returncode == 0, res.stderr[-3000:]
+    with h5py.File(run_dir / "forecasts.h5") as a, h5py.File(tmp_path / "forecasts.h5") as b:
+        assert (a["forecast"][()] == b["forecast"][()]).all()
+
+
+def test_cfg_job_prints_resolved_config():
+    res = llmts("--cfg", "job", "model=tiny")
+    assert res.returncode == 0 and "context_length: 512" in res.stdout and "name: tiny-qwen2" in res.stdout
+
+
+@pytest.mark.parametrize("override, message", [
+    ("data.path=/nonexistent/file.h5", "data.path: no such file: /nonexistent/file.h5"),
+    ("optimizer.lr=0", "optimizer.lr=0.0: must be > 0"),
+    ("lora.target_modules=[q_proj,qkv]", "lora.target_modules: unknown ['qkv']"),
+    ("data.train_frac=0.9", "must be >= 0 and sum to 1"),
+    ("train.flop_budget=1e6", "train.flop_budget: planned"),
+])
+def test_mistakes_end_in_one_line_and_leave_nothing(tmp_path, override, message):
+    run_dir = tmp_path / "run"
+    res = llmts(*SMOKE, override, f"hydra.run.dir={run_dir}")
+    assert res.returncode == 2
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("llmts: error: ") and message in lines[-1], res.stderr[-2000:]
+    assert "Traceback" not in res.stderr
+    assert not run_dir.exists()
+
+
+def test_multirun_one_wandb_run_per_job_and_failures_do_not_stop_the_sweep(tmp_path):
+    sweep = tmp_path / "sweep"
+    res = llmts("-m", *SMOKE, "logger=wandb", "logger.project=llmts-test", "lora.r=2,0,8",
+                f"hydra.sweep.dir={sweep}", timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    status = {d.name: json.loads((d / "metrics.json").read_text())["status"] for d in sweep.glob("[0-9]")}
+    assert status == {"0": "ok", "1": "failed", "2": "ok"}
+    runs = {}
+    for d in ("0", "2"):
+        files = find_runs(sweep / d)
+        assert len(files) == 1  # one run per job, none shared
+        runs[d] = read_run(files[0])
+    assert {r["run"]["group"] for r in runs.values()} == {sweep.name}
+    assert runs["0"]["run"]["display_name"] == "lora.r=2" and runs["2"]["run"]["display_name"] == "lora.r=8"
+    for d, run in runs.items():
+        m = json.loads((sweep / d / "metrics.json").read_text())
+        assert run["summary"]["mse"] == pytest.approx(m["mse"])
+        assert run["config"]["lora"]["r"] == int(run["run"]["display_name"].split("=")[1])
+    report = (sweep / "report.md").read_text()
+    assert "Failed jobs" in report and "lora.r=0" in report
+    assert "lora.r=0: must be >= 1" in report
+
+
+def test_submitit_local_launcher_runs_jobs_as_subprocesses(tmp_path):
+    sweep = tmp_path / "sweep"
+    res = llmts("-m", *SMOKE, "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
+                "optimizer.lr=1e-4,1e-3", f"hydra.sweep.dir={sweep}", timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    for d in ("0", "1"):
+        assert json.loads((sweep / d / "metrics.json").read_text())["status"] == "ok"
+    assert list((sweep / ".submitit").rglob("*_result.pkl"))  # real submitit jobs ran
+    assert (sweep / "report.md").is_file()
+
+
+def test_flops_cli_gives_table13_best_row(tmp_path):
+    res = llmts("model=qwen2.5-0.5b-instruct", "train.batch_size=4", "data.context_length=512",
+                "lora.r=8", "train.max_steps=2000", f"hydra.run.dir={tmp_path}", tool="flops_cli")
+    assert res.returncode == 0, res.stderr
+    plan = json.loads((tmp_path / "flops.json").read_text())
+    assert round(plan["log10_total"], 3) == 16.131
+    assert set(plan) >= {"forward", "step", "lora_step", "steps", "total_base", "total_lora",
+                         "total", "log10_total", "gqa/total"}
+
+
+def test_flops_cli_sweep_total_and_budget():
+    ok = llmts("-m", "sweep=context", tool="flops_cli")
+    assert ok.returncode == 0 and "sweep total" in ok.stdout
+    assert [line.split()[-1] for line in ok.stdout.splitlines()[1:4]] == ["15.215", "15.830", "16.015"]
+    over = llmts("-m", "sweep=lr", "train.flop_budget=1e16", tool="flops_cli")
+    assert over.returncode == 1 and "exceed train.flop_budget" in over.stderr
