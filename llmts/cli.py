@@ -24,7 +24,7 @@ CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | None = None) -> dict:
     """Train (``train.max_steps`` > 0) and evaluate; writes artifacts into ``run_dir``."""
     from llmts import checkpoint, data, flops, model, tokenization, tracking
-    from llmts.evaluate import context_steps, evaluate
+    from llmts.evaluate import context_steps, evaluate, results_table
     from llmts.train import train
     from llmts.validation import check_config
 
@@ -69,6 +69,8 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
         if main:
             write_json(run_dir / "metrics.json", metrics)
             tracker.summary(metrics)
+            print(f"\n{results_table(metrics)}\nparse rate {metrics['parse_rate']:.3f} over "
+                  f"{metrics['num_series']} test series; artifacts in {run_dir}")
         ok = True
         return metrics
     finally:

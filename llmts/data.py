@@ -166,3 +166,25 @@ def split_indices(n: int, cfg: DataConfig, seed: int) -> Split:
     n_val = int(round(n * cfg.val_frac))
     return Split(np.sort(perm[:n_train]), np.sort(perm[n_train:n_train + n_val]),
                  np.sort(perm[n_train + n_val:]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m llmts.data OUT.h5``: write the simulated Lotka-Volterra dataset for use as
+    ``data.path=OUT.h5`` (same series as a run with the same settings and seed simulates)."""
+    import argparse
+
+    defaults = DataConfig()
+    parser = argparse.ArgumentParser(prog="python -m llmts.data", description=main.__doc__)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--num-series", type=int, default=defaults.num_series)
+    parser.add_argument("--num-steps", type=int, default=defaults.num_steps)
+    parser.add_argument("--t-max", type=float, default=defaults.t_max)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    series, time = simulate_lotka_volterra(args.num_series, args.num_steps, args.t_max, args.seed)
+    write_h5(args.out, series, time, LV_VARIABLES)
+    print(f"wrote {args.out}: trajectories {series.shape}, time {time.shape}")
+
+
+if __name__ == "__main__":
+    main()

@@ -114,3 +114,14 @@ def write_plots(run_dir: Path, idx, context, truth, point, res: ForecastResult, 
                                  {name: fc[j] for name, fc in base.items()})
         tracker.image(f"forecast/series_{int(idx[j])}", path)
     tracker.image("eval/per_horizon_mse", plots.plot_horizon(fig_dir / "per_horizon_mse.png", horizon_err))
+
+
+def results_table(m: dict) -> str:
+    """The model's metrics beside each baseline's, one row each."""
+    rows = [("model", {k: m.get(k) for k in POINT_KEYS})]
+    for name in ("persistence", "ode_fit"):
+        if f"baseline/{name}/mse" in m:
+            rows.append((name, {k: m.get(f"baseline/{name}/{k}") for k in POINT_KEYS}))
+    head = f"{'':<12}" + "".join(f"{k.upper() if k != 'r2' else 'R2':>11}" for k in POINT_KEYS)
+    lines = [head] + [f"{name:<12}" + "".join(f"{v:>11.4g}" for v in vals.values()) for name, vals in rows]
+    return "\n".join(lines)

@@ -145,3 +145,25 @@ def test_flops_cli_sweep_total_and_budget():
     assert [line.split()[-1] for line in ok.stdout.splitlines()[1:4]] == ["15.215", "15.830", "16.015"]
     over = llmts("-m", "sweep=lr", "train.flop_budget=1e16", tool="flops_cli")
     assert over.returncode == 1 and "exceed train.flop_budget" in over.stderr
+
+
+def test_two_process_data_parallel_on_cpu(tmp_path):
+    """torchrun starts 2 CPU processes (gloo); Accelerate syncs them; only rank 0 writes."""
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+           "29517", "-m", "llmts", *SMOKE, f"hydra.run.dir={run_dir}"]
+    res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-3000:]
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert m["status"] == "ok"
+    from conftest import compose
+    from llmts.flops import flops_plan
+
+    cfg = compose(*SMOKE)
+    plan = json.loads((run_dir / "flops.json").read_text())
+    global_batch = 2 * cfg.train.batch_size  # each step sees one batch per process
+    expected = flops_plan(cfg.model, cfg.lora, global_batch, cfg.data.context_length, 4)
+    assert plan["total"] == pytest.approx(expected["total"])
+    assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["step-4"]
+    assert res.stdout.count("artifacts in") == 1  # rank 0 alone reports

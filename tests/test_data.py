@@ -86,3 +86,13 @@ def test_split_is_deterministic_and_disjoint():
     assert (len(a.train), len(a.val), len(a.test)) == (720, 180, 100)
     assert len(set(a.train) | set(a.val) | set(a.test)) == 1000
     assert not np.array_equal(split_indices(1000, cfg, 1).test, a.test)
+
+
+def test_written_dataset_equals_the_simulated_one(tmp_path):
+    from llmts.data import main
+
+    main([str(tmp_path / "lv.h5"), "--num-series", "20"])
+    cfg = DataConfig(cache_dir=str(tmp_path / "cache"), num_series=20)
+    a = load_dataset(DataConfig(path=str(tmp_path / "lv.h5")), seed=0)
+    b = load_dataset(cfg, seed=42)
+    assert np.array_equal(a.series, b.series) and a.variables == ("prey", "predator")
