@@ -43,7 +43,7 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
         (run_dir / "flops.json").write_text(json.dumps(plan, indent=2))
         log.info("planned training FLOPs (report accounting):\n%s", flops.format_plan(plan))
         save_split(run_dir / "split.json", split)
-    net = model.build_model(cfg.model, cfg.lora, cfg.seed)
+    net = model.build_model(cfg.model, cfg.lora, cfg.seed, tokenizer)
     if cfg.eval.checkpoint:
         checkpoint.load_checkpoint(Path(cfg.eval.checkpoint).expanduser(), net)
     net = net.to(accelerator.device)

@@ -101,7 +101,6 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | no | bf16 | fp16
     flop_budget: Optional[float] = 1e17  # report accounting; None: no limit
     chunked_loss: bool = True  # cross-entropy without materialising full fp32 logits
-    compile: bool = False
 
 
 @dataclass
@@ -109,7 +108,7 @@ class EvalConfig:
     context_steps: Optional[int] = 51  # None: as many whole steps as fit in data.context_length
     horizon: int = 20
     num_series: Optional[int] = None  # first K test series; None: all
-    batch_size: int = 32
+    batch_size: int = 256  # rows (series x samples) decoded together
     point: str = "median"  # median | mean over samples
     baselines: bool = True
     plot_series: int = 5

@@ -55,16 +55,19 @@ class CausalLMLoss(nn.Module):
         keep = target != -100
         hidden, target = hidden[:, :-1].reshape(-1, hidden.shape[-1])[keep], target[keep]
         head = self.model.get_output_embeddings()
+        logits_of = head
+        if hasattr(head, "subset_logits"):  # numeric-only head: k logits, targets remapped
+            logits_of, target = head.subset_logits, head.index[target]
         total = hidden.new_zeros((), dtype=torch.float32)
         for start in range(0, len(target), self.chunk_size):
             sl = slice(start, start + self.chunk_size)
-            total = total + grad_checkpoint(_chunk_ce, head, hidden[sl], target[sl],
+            total = total + grad_checkpoint(_chunk_ce, logits_of, hidden[sl], target[sl],
                                             use_reentrant=False)
         return total / keep.sum().clamp(min=1)
 
 
-def _chunk_ce(head: nn.Module, hidden: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(head(hidden).float(), target, reduction="sum")
+def _chunk_ce(logits_of, hidden: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits_of(hidden).float(), target, reduction="sum")
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimizerConfig, max_steps: int):

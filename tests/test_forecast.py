@@ -54,3 +54,15 @@ def test_sampling_is_seeded_and_reproducible(setup, tiny_tokenizer):
     assert np.array_equal(a.samples, b.samples) and not np.array_equal(a.samples, c.samples)
     assert a.parse_rate == 1.0
     assert (a.samples.std(axis=1) > 0).any()  # samples differ from each other
+
+
+def test_numeric_output_vocab_gives_the_same_constrained_greedy_forecasts(setup, tiny_tokenizer):
+    from llmts.model import numeric_token_ids, restrict_output_vocab
+
+    cfg, _, ctx = setup
+    full = build_model(cfg.model, cfg.lora, cfg.seed)
+    numeric = build_model(cfg.model, cfg.lora, cfg.seed)
+    restrict_output_vocab(numeric, numeric_token_ids(tiny_tokenizer))
+    a = run((cfg, full, ctx), tiny_tokenizer)
+    b = run((cfg, numeric, ctx), tiny_tokenizer)
+    assert a.texts == b.texts and np.array_equal(a.samples, b.samples)
