@@ -61,8 +61,13 @@ def find_latest(run_dir: Path) -> Path | None:
         return None
     for partial in sorted(root.glob(".tmp-*")):
         log.warning("ignoring incomplete checkpoint %s (interrupted write)", partial)
-    done = [(int(m.group(1)), p) for p in root.iterdir()
-            if (m := STEP_DIR.fullmatch(p.name)) and (p / STATE).is_file()]
+    done = []
+    for p in root.iterdir():
+        if m := STEP_DIR.fullmatch(p.name):
+            if (p / STATE).is_file():
+                done.append((int(m.group(1)), p))
+            else:
+                log.warning("ignoring incomplete checkpoint %s (no %s)", p, STATE)
     return max(done)[1] if done else None
 
 
@@ -85,19 +90,30 @@ def load_checkpoint(path: Path, model: torch.nn.Module, optimizer=None,
     state = _read_state(path)
     load_trainable(model, path)
     if optimizer is not None:
-        optimizer.load_state_dict(_load_tensors(path / "optimizer.pt"))
-        scheduler.load_state_dict(_load_tensors(path / "scheduler.pt"))
-        rng = _load_tensors(path / "rng.pt")
-        torch.set_rng_state(rng["cpu"])
-        if "cuda" in rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        for name, restore in (("optimizer.pt", optimizer.load_state_dict),
+                              ("scheduler.pt", scheduler.load_state_dict), ("rng.pt", _set_rng)):
+            obj = _load_tensors(path / name)
+            try:
+                restore(obj)
+            except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
+                first = (str(exc).strip().splitlines() or [""])[0][:200]
+                raise LlmtsError(f"checkpoint {path / name}: does not match this run "
+                                 f"({type(exc).__name__}: {first})") from None
     return int(state["step"]), list(state["history"])
+
+
+def _set_rng(rng: dict) -> None:
+    torch.set_rng_state(rng["cpu"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
 
 
 def _read_state(path: Path) -> dict[str, Any]:
     try:
         state = json.loads((Path(path) / STATE).read_text())
-        int(state["step"]), list(state["history"])
+        int(state["step"])
+        if not isinstance(state["history"], list) or not all(isinstance(r, dict) for r in state["history"]):
+            raise ValueError("'history' must be a list of rows")
     except FileNotFoundError:
         raise LlmtsError(f"checkpoint {path}: not a checkpoint (no {STATE})") from None
     except (ValueError, KeyError, TypeError) as exc:

@@ -99,6 +99,8 @@ def decode_forecast(text: str, num_vars: int, horizon: int, scale: float,
     is filled with the last valid value before it (a parsed step, else ``last``, the final
     context step); steps keep their positions in time."""
     rows = _parse_pieces(text, num_vars, horizon)
+    limit = np.finfo(np.float64).max / max(abs(scale), 1.0)  # × scale must stay finite
+    rows = [r if r is None or max(map(abs, r)) <= limit else None for r in rows]
     values = np.empty((horizon, num_vars))
     prev = np.asarray(last, dtype=np.float64).reshape(num_vars)
     for i in range(horizon):

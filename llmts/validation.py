@@ -36,13 +36,24 @@ def check_config(cfg: DictConfig) -> None:
         "optimizer.lr": cfg.optimizer.lr, "train.batch_size": cfg.train.batch_size,
         "train.grad_accum": cfg.train.grad_accum, "train.log_every": cfg.train.log_every,
         "train.save_every": cfg.train.save_every, "eval.horizon": cfg.eval.horizon,
-        "eval.context_steps": cfg.eval.context_steps or 1, "eval.batch_size": cfg.eval.batch_size,
-        "decoding.num_samples": cfg.decoding.num_samples, "data.precision": cfg.data.precision + 1,
-        "decoding.max_int_digits": cfg.decoding.max_int_digits or 1,
+        "eval.batch_size": cfg.eval.batch_size, "decoding.num_samples": cfg.decoding.num_samples,
+        "data.precision": cfg.data.precision + 1,
     }
+    for key in ("eval.context_steps", "decoding.max_int_digits"):  # None: derived in code
+        if _get(cfg, key) is not None:
+            positive[key] = _get(cfg, key)
     for key, value in positive.items():
         if not value > 0:
             raise LlmtsError(f"{key}={value}: must be > 0")
+    opt = cfg.optimizer
+    if len(opt.betas) != 2 or not all(0 <= b < 1 for b in opt.betas):
+        raise LlmtsError(f"optimizer.betas={list(opt.betas)}: must be two values in [0, 1)")
+    for key in ("weight_decay", "eps", "warmup_steps"):
+        if opt[key] < 0:
+            raise LlmtsError(f"optimizer.{key}={opt[key]}: must be >= 0")
+    if opt.max_grad_norm is not None and opt.max_grad_norm < 0:
+        raise LlmtsError(f"optimizer.max_grad_norm={opt.max_grad_norm}: must be >= 0 "
+                         "(0 or null: no clipping)")
     if cfg.train.max_steps < 0:
         raise LlmtsError(f"train.max_steps={cfg.train.max_steps}: must be >= 0")
     if cfg.lora.enabled:
