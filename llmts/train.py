@@ -140,13 +140,13 @@ def train(model: nn.Module, windows: dict, val_windows: dict, cfg: TrainConfig,
         loss_sum, tokens = 0.0, 0
         for micro in range(cfg.grad_accum):
             index = ((step - 1) * cfg.grad_accum + micro) * world + rank
-            batch = {k: v[batch_indices(index, cfg.batch_size, num_windows, seed)].to(accelerator.device)
-                     for k, v in windows.items()}
+            rows = batch_indices(index, cfg.batch_size, num_windows, seed)
+            tokens += int(windows["attention_mask"][rows].sum())  # on CPU: no device sync
+            batch = {k: v[rows].to(accelerator.device) for k, v in windows.items()}
             with accelerator.autocast():
                 loss = loss_model(**batch)
             accelerator.backward(loss / cfg.grad_accum)
             loss_sum += loss.detach().float() / cfg.grad_accum
-            tokens += int(batch["attention_mask"].sum())
         loss_value = float(accelerator.reduce(loss_sum, reduction="mean"))
         if not math.isfinite(loss_value) or not _grads_finite(params):
             what = "loss" if not math.isfinite(loss_value) else "gradients"
@@ -198,8 +198,13 @@ def evaluate_loss(loss_model: nn.Module, windows: dict, batch_size: int, max_bat
 
 
 def _grads_finite(params: list[torch.Tensor]) -> bool:
+    """One device sync for all gradients (the norm of the per-tensor norms is inf/nan iff any
+    gradient entry is)."""
     grads = [p.grad for p in params if p.grad is not None]
-    return all(bool(torch.isfinite(g).all()) for g in grads)
+    if not grads:
+        return True
+    return bool(torch.isfinite(torch.linalg.vector_norm(
+        torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))))
 
 
 def _progress(start: int, total: int, main: bool):

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# gpu_check.sh: llmts's speed on one CUDA GPU, no network, in under 6 minutes.
+#
+#   bash scripts/gpu_check.sh [OUT_DIR]          # from the repo root; OUT_DIR default outputs/gpu_check/<time>
+#
+# 1. llmts-bench (python -m llmts.bench) on model=qwen2.5-0.5b-arch: the real Qwen2.5-0.5B shapes
+#    with seeded random weights (no download): naive vs fast training step, sequential vs batched
+#    greedy vs batched sampling, MFU  -> OUT_DIR/bench/bench.json
+# 2. a 50-step train + eval of the same model with llmts itself (100 test series, greedy, no
+#    baselines)                                                       -> OUT_DIR/run/
+# 3. one table: bench.json's key numbers, the run's wall time and tokens/s (train_history.csv).
+#
+# Installs nothing. Needs torch (CUDA), transformers, peft, accelerate, h5py, scipy, matplotlib and
+# hydra-core/omegaconf: install missing wheels yourself and pass them on PYTHONPATH, e.g.
+#   pip install --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
+# The repo root is put in front of PYTHONPATH, so llmts need not be installed. Also runs on CPU
+# (slowly; shrink it with the variables below).
+# Environment (optional):
+#   BENCH_ARGS     more Hydra overrides for the bench; later ones win (e.g. "model=tiny")
+#   RUN_ARGS       more Hydra overrides for the 50-step run, likewise
+#   BENCH_TIMEOUT  seconds for step 1 (default 200);  RUN_TIMEOUT  seconds for step 2 (default 140)
+#   LLMTS_CACHE    simulated-data cache (default OUT_DIR/cache)
+# Exit status: 0 when both steps finished, 1 otherwise (the table shows what there is).
+set -uo pipefail
+
+OUT_DIR=${1:-outputs/gpu_check/$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$OUT_DIR"
+OUT_DIR=$(cd "$OUT_DIR" && pwd)
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export LLMTS_CACHE=${LLMTS_CACHE:-$OUT_DIR/cache}
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 WANDB_MODE=disabled PYTHONUNBUFFERED=1
+PY=${PYTHON:-python}
+MODEL=model=qwen2.5-0.5b-arch
+
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version \
+    --format=csv,noheader
+"$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+
+# Sizes: 4x512 training tokens (the report's batch), 100 series x 20 steps ahead after 51, 10
+# samples per series for sampling (1000 rows in one batch), 2 series timed one at a time.
+t0=$(date +%s.%N)
+# shellcheck disable=SC2086  # BENCH_ARGS is a list of overrides
+timeout "${BENCH_TIMEOUT:-200}" "$PY" -m llmts.bench $MODEL logger=none \
+    bench.warmup=1 bench.repeats=2 bench.sequential_series=2 bench.eval_samples=10 \
+    ${BENCH_ARGS:-} hydra.run.dir="$OUT_DIR/bench" 2>&1 | tee "$OUT_DIR/bench.log"
+bench_rc=${PIPESTATUS[0]}
+t1=$(date +%s.%N)
+# shellcheck disable=SC2086
+timeout "${RUN_TIMEOUT:-140}" "$PY" -m llmts $MODEL logger=none train.max_steps=50 \
+    train.eval_every=50 train.val_batches=4 eval.num_series=100 eval.baselines=false \
+    ${RUN_ARGS:-} hydra.run.dir="$OUT_DIR/run" 2>&1 | tee "$OUT_DIR/run.log"
+run_rc=${PIPESTATUS[0]}
+t2=$(date +%s.%N)
+
+"$PY" - "$OUT_DIR" "$bench_rc" "$run_rc" "$t0" "$t1" "$t2" <<'EOF'
+import csv, json, statistics, sys
+from pathlib import Path
+
+out, bench_rc, run_rc = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+t0, t1, t2 = map(float, sys.argv[4:7])
+rows = [("bench exit status / wall s", f"{bench_rc} / {t1 - t0:.0f}")]
+pct = lambda x: "-" if x is None else f"{x:.1%}"
+try:
+    b = json.loads((out / "bench" / "bench.json").read_text())
+    t, e = b["train"], b["eval"]
+    rows += [("device", b["device"]), ("torch / transformers", f"{b['torch']} / {b['transformers']}"),
+             ("train B x L", f"{t['batch_size']} x {t['seq_len']}")]
+    for p in ("naive", "fast"):
+        s = t[p]
+        rows.append((f"train {p} ({s['attn_implementation']}, {s['loss']}, {s['dtype']})",
+                     f"{s['ms_per_step']:.1f} ms/step, {s['tokens_per_s']:.0f} tok/s, "
+                     f"{s['achieved_tflops_report']:.1f} TFLOP/s, MFU {pct(s['mfu_report'])} "
+                     f"(gqa {pct(s['mfu_gqa'])}), {s['peak_memory_mb']:.0f} MB"))
+    rows.append(("train speedup (fast/naive)", f"{b['train_speedup']:.2f}x"))
+    for m in ("sequential_greedy", "batched_greedy", "batched_sampling"):
+        s = e[m]
+        rows.append((f"eval {m.replace('_', ' ')} (bs {s['batch_rows']})",
+                     f"{s['series_per_s']:.2f} series/s, {s['new_tokens_per_s']:.0f} tok/s, "
+                     f"{s['peak_memory_mb']:.0f} MB"))
+    rows += [("eval speedup greedy / sampling",
+              f"{b['eval_speedup_greedy']:.1f}x / {b['eval_speedup_sampling']:.1f}x"),
+             ("MFU (fast, report / gqa)", f"{pct(b['mfu'])} / {pct(b['mfu_gqa'])}"),
+             ("note", b["mfu_note"])]
+except (OSError, KeyError, ValueError) as exc:
+    rows.append(("bench.json", f"missing or unreadable ({exc})"))
+rows.append(("50-step run exit status / wall s", f"{run_rc} / {t2 - t1:.0f}"))
+try:
+    with open(out / "run" / "train_history.csv") as f:
+        hist = [r for r in csv.DictReader(f) if r["tokens_per_s"]]
+    tok = [float(r["tokens_per_s"]) for r in hist[1:]] or [float(r["tokens_per_s"]) for r in hist]
+    rows.append(("run train tokens/s (median, steps 2+)", f"{statistics.median(tok):.0f}"))
+    losses = [float(r["loss"]) for r in hist]
+    rows.append(("run train loss first -> last", f"{losses[0]:.3f} -> {losses[-1]:.3f}"))
+    m = json.loads((out / "run" / "metrics.json").read_text())
+    rows.append(("run eval", f"{m.get('num_series')} series, parse rate {m.get('parse_rate')}, "
+                             f"status {m.get('status')}"))
+except (OSError, KeyError, ValueError, IndexError) as exc:
+    rows.append(("run history", f"missing or unreadable ({exc})"))
+width = max(len(k) for k, _ in rows)
+print("\n== gpu_check " + "=" * 60)
+print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+print(f"files: {out}")
+EOF
+[ "$bench_rc" -eq 0 ] && [ "$run_rc" -eq 0 ]

@@ -1,0 +1,106 @@
+"""``llmts-bench`` on the tiny model (CPU): the JSON and table it writes, and only ratios that hold
+on any machine (batched greedy decoding beats one-series-at-a-time; the fast loss equals the naive
+one). Absolute speeds are never asserted."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from conftest import REPO, compose
+from llmts.bench import peak_flops, run
+from llmts.errors import LlmtsError
+from llmts.model import build_model
+from llmts.train import CausalLMLoss
+
+TOP_KEYS = {"device", "dtype", "torch", "transformers", "train_speedup", "eval_speedup_greedy",
+            "eval_speedup_sampling", "mfu", "mfu_note", "train", "eval"}
+TRAIN_KEYS = {"attn_implementation", "loss", "dtype", "initial_loss", "ms_per_step",
+              "tokens_per_s", "achieved_tflops_report", "achieved_tflops_gqa", "mfu_report",
+              "mfu_gqa", "peak_memory_mb"}
+EVAL_KEYS = {"series", "rows", "batch_rows", "s_per_repeat", "series_per_s", "new_tokens",
+             "new_tokens_per_s", "parse_rate", "peak_memory_mb"}
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    # CPU only, one thread: on shared, busy cores OpenMP's barriers stall for a scheduler tick per
+    # parallel op, which would time the neighbours rather than llmts. Short contexts keep it fast.
+    env = dict(os.environ, LLMTS_CACHE=str(out / "cache"), CUDA_VISIBLE_DEVICES="",
+               OMP_NUM_THREADS="1", WANDB_MODE="offline")
+    proc = subprocess.run(
+        [sys.executable, "-c", "from llmts.bench import entry; entry()", "model=tiny", "logger=none",
+         "bench.repeats=2", "bench.warmup=1", "bench.train_seq_len=128", "bench.eval_series=100",
+         "bench.eval_samples=4", "bench.sequential_series=3", "bench.context_steps=6",
+         "bench.horizon=3", f"hydra.run.dir={out / 'run'}"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads((out / "run" / "bench.json").read_text()), proc.stdout
+
+
+def test_bench_writes_json_and_prints_table(bench):
+    result, stdout = bench
+    assert TOP_KEYS <= set(result)
+    assert result["device_type"] == "cpu" and result["dtype"] == "float32"
+    assert result["mfu"] is None and "not computed" in result["mfu_note"]  # no peak for a CPU
+    for path in ("naive", "fast"):
+        assert TRAIN_KEYS <= set(result["train"][path])
+        assert len(result["train"][path]["ms_all"]) == 2
+    assert result["train"]["naive"]["attn_implementation"] == "eager"
+    assert result["train"]["fast"]["attn_implementation"] == "sdpa"
+    for mode in ("sequential_greedy", "batched_greedy", "batched_sampling"):
+        assert EVAL_KEYS <= set(result["eval"][mode])
+        assert result["eval"][mode]["parse_rate"] == 1.0  # constrained decoding always parses
+    assert result["eval"]["batched_sampling"]["rows"] == 400
+    assert result["train_speedup"] > 0
+    assert "llmts-bench: tiny-qwen2" in stdout and "speedup vs sequential" in stdout
+    assert "batched sampling x4" in stdout
+
+
+def test_batched_greedy_beats_sequential(bench):
+    result, _ = bench
+    assert result["eval_speedup_greedy"] >= 5, result["eval"]
+    assert result["train"]["initial_loss_diff"] < 1e-4  # same weights, same batch, both fp32
+
+
+def test_fast_loss_and_grads_equal_naive():
+    """eager attention + full-vocab logits vs sdpa + chunked CE (several chunks, padded rows)."""
+    cfg = compose("model=tiny", "logger=none")
+    eager = OmegaConf.merge(cfg.model, {"attn_implementation": "eager"})
+    naive_model, fast_model = build_model(eager, cfg.lora, 0), build_model(cfg.model, cfg.lora, 0)
+    ids = torch.randint(11, 27, (3, 64), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+    mask[1, 40:] = 0  # a right-padded row, as make_windows writes them
+    labels = ids.masked_fill(mask == 0, -100)
+    losses, grads = [], []
+    for model, chunk in ((naive_model, 0), (fast_model, 37)):
+        loss = CausalLMLoss(model, chunk)(input_ids=ids, attention_mask=mask, labels=labels)
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append({n: p.grad for n, p in model.named_parameters() if p.requires_grad})
+    torch.testing.assert_close(losses[0], losses[1], rtol=1e-5, atol=1e-5)
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-4, atol=1e-6)
+
+
+def test_peak_flops_by_device_name():
+    assert peak_flops("NVIDIA H100 80GB HBM3", "bfloat16")[0] == 989e12
+    assert peak_flops("NVIDIA H200", "bfloat16")[0] == 989e12
+    assert peak_flops("NVIDIA A100-SXM4-80GB", "bfloat16")[0] == 312e12
+    assert peak_flops("NVIDIA H100 PCIe", "bfloat16")[0] == 756e12
+    assert peak_flops("NVIDIA H100 80GB HBM3", "float32")[0] is None  # fp32: no MFU
+    peak, note = peak_flops("Some Future GPU", "bfloat16")
+    assert peak is None and "no known" in note
+
+
+def test_bad_bench_sizes_fail_before_any_work():
+    with pytest.raises(LlmtsError, match="repeats"):
+        run(compose("model=tiny", "logger=none", "bench.repeats=0"))
+    with pytest.raises(LlmtsError, match="sequential_series"):
+        run(compose("model=tiny", "logger=none", "bench.eval_series=2", "bench.sequential_series=3"))
