@@ -24,8 +24,8 @@ CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | None = None) -> dict:
     """Train (``train.max_steps`` > 0) and evaluate; writes artifacts into ``run_dir``."""
     from llmts import checkpoint, data, flops, model, tokenization, tracking
-    from llmts.evaluate import context_steps, evaluate, results_table
-    from llmts.train import train
+    from llmts.evaluate import context_steps, evaluate, results_table, score_untrained
+    from llmts.train import make_accelerator, train
     from llmts.validation import check_config
 
     check_config(cfg)
@@ -37,7 +37,7 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
     accelerator = make_accelerator(cfg.train.precision)
     plan = flops.flops_plan(cfg.model, cfg.lora, global_batch(cfg, accelerator.num_processes),
                             cfg.data.context_length, cfg.train.max_steps)
-    check_budget(plan, cfg.train.flop_budget)
+    flops.check_budget(plan, cfg.train.flop_budget)
     main = accelerator.is_main_process
     if main:
         (run_dir / "flops.json").write_text(json.dumps(plan, indent=2))
@@ -52,11 +52,12 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
                                     "train" if cfg.train.max_steps else "eval", main)
     ok = False
     try:
-        result = None
+        result, before = None, {}
+        if main and cfg.eval.untrained and cfg.train.max_steps > 0:
+            with accelerator.autocast():
+                before = score_untrained(net, tokenizer, dataset, split.test, cfg)
         if cfg.train.max_steps > 0:
-            stride = cfg.data.stride or cfg.data.context_length // 2
-            windows = {name: tokenization.make_windows(encode_all(dataset.series[idx], cfg.data),
-                                                       tokenizer, cfg.data.context_length, stride)
+            windows = {name: training_windows(dataset.series[idx], tokenizer, cfg.data)
                        for name, idx in (("train", split.train), ("val", split.val))}
             result = train(net, windows["train"], windows["val"], cfg.train, cfg.optimizer,
                            cfg.seed, run_dir, tracker, accelerator, plan["step"] + plan["lora_step"])
@@ -65,6 +66,7 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
             with accelerator.autocast():  # bf16 forecasts on GPUs that train in bf16
                 metrics.update(evaluate(accelerator.unwrap_model(net), tokenizer, dataset,
                                         split.test, cfg, run_dir, tracker))
+        metrics.update(before)
         metrics.update(train_flops=plan["total"], log10_train_flops=plan["log10_total"],
                        final_val_loss=result.final_val_loss if result else None)
         if main:
@@ -78,30 +80,18 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
         tracker.finish(exit_code=0 if ok else 1)
 
 
-def encode_all(series, data_cfg) -> list[str]:
-    from llmts.encoding import encode_series
+def training_windows(series, tokenizer, data_cfg) -> dict:
+    """Each series encoded with its own α, tokenised and cut into windows."""
+    from llmts.encoding import encode_all
+    from llmts.tokenization import make_windows
 
-    return [encode_series(x, data_cfg.percentile, data_cfg.precision)[0] for x in series]
+    texts = encode_all(series, data_cfg.percentile, data_cfg.precision)
+    stride = data_cfg.stride or data_cfg.context_length // 2
+    return make_windows(texts, tokenizer, data_cfg.context_length, stride)
 
 
 def global_batch(cfg: DictConfig, world: int) -> int:
     return cfg.train.batch_size * cfg.train.grad_accum * world
-
-
-def make_accelerator(precision: str):
-    import torch
-    from accelerate import Accelerator
-
-    if precision == "auto":
-        precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
-    return Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available())
-
-
-def check_budget(plan: dict, budget: float | None) -> None:
-    if budget is not None and plan["total"] > budget:
-        raise LlmtsError(f"train.flop_budget: planned {plan['total']:.3e} FLOPs "
-                         f"(log10 {plan['log10_total']:.3f}) exceed the budget {budget:.3e}; "
-                         "lower train.max_steps or raise train.flop_budget")
 
 
 def save_split(path: Path, split) -> None:

@@ -111,6 +111,7 @@ class EvalConfig:
     batch_size: int = 256  # rows (series x samples) decoded together
     point: str = "median"  # median | mean over samples
     baselines: bool = True
+    untrained: bool = False  # also score the model before training (report Table 2's row)
     plot_series: int = 5
     checkpoint: Optional[str] = None  # evaluate this saved checkpoint
 

@@ -109,3 +109,8 @@ def decode_forecast(text: str, num_vars: int, horizon: int, scale: float,
         values[i] = prev
     parsed = sum(r is not None for r in rows)
     return Forecast(values, parsed, len(rows) - parsed)
+
+
+def encode_all(series: np.ndarray, percentile: float = 95.0, precision: int = 2) -> list[str]:
+    """Each series (N, T, D) encoded with its own α (training data: the whole series is seen)."""
+    return [encode_series(x, percentile, precision)[0] for x in series]

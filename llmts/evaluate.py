@@ -29,19 +29,38 @@ def context_steps(cfg, num_vars: int) -> int:
     return max(1, cfg.data.context_length // per_step)
 
 
+def test_series(dataset: Dataset, test_idx: np.ndarray, cfg) -> tuple[np.ndarray, ...]:
+    """(indices, contexts (n,c,D), truths (n,h,D)) of the evaluated test series."""
+    idx = test_idx[: cfg.eval.num_series] if cfg.eval.num_series else test_idx
+    c, h = context_steps(cfg, dataset.num_vars), cfg.eval.horizon
+    return idx, dataset.series[idx, :c], dataset.series[idx, c:c + h]
+
+
+def point_of(res: ForecastResult, how: str) -> np.ndarray:
+    """Greedy output, or the median/mean over samples."""
+    return metrics.point_forecast(res.samples, how) if res.samples.shape[1] > 1 else res.samples[:, 0]
+
+
+def score_untrained(model, tokenizer, dataset: Dataset, test_idx: np.ndarray, cfg) -> dict:
+    """``untrained/*``: the model's metrics before any training (report Table 2's row)."""
+    _, context, truth = test_series(dataset, test_idx, cfg)
+    res = forecast(model, tokenizer, context, cfg.eval.horizon, cfg.decoding, cfg.data,
+                   cfg.eval.batch_size, cfg.seed)
+    scored = metrics.point_metrics(truth, point_of(res, cfg.eval.point))
+    return {f"untrained/{k}": v for k, v in scored.items() if k in POINT_KEYS}
+
+
 def evaluate(model, tokenizer, dataset: Dataset, test_idx: np.ndarray, cfg, run_dir: Path,
              tracker: Tracker) -> dict:
     """Forecast ``cfg.eval.horizon`` steps after ``cfg.eval.context_steps`` for each test series;
     returns the flat metrics (model, per variable, sampling, baselines)."""
     ev = cfg.eval
-    idx = test_idx[: ev.num_series] if ev.num_series else test_idx
-    c, h = context_steps(cfg, dataset.num_vars), ev.horizon
-    context, truth = dataset.series[idx, :c], dataset.series[idx, c:c + h]
+    idx, context, truth = test_series(dataset, test_idx, cfg)
+    c, h = context.shape[1], ev.horizon
     log.info("forecasting %d series x %d sample(s), %d -> %d steps", len(idx),
              num_samples(cfg.decoding), c, h)
     res = forecast(model, tokenizer, context, h, cfg.decoding, cfg.data, ev.batch_size, cfg.seed)
-    point = (metrics.point_forecast(res.samples, ev.point) if res.samples.shape[1] > 1
-             else res.samples[:, 0])
+    point = point_of(res, ev.point)
     out = dict(metrics.point_metrics(truth, point))
     out.update(metrics.per_variable(truth, point, dataset.variables))
     out.update(parse_rate=res.parse_rate, filled_steps=res.filled_steps,
@@ -119,6 +138,8 @@ def write_plots(run_dir: Path, idx, context, truth, point, res: ForecastResult, 
 def results_table(m: dict) -> str:
     """The model's metrics beside each baseline's, one row each."""
     rows = [("model", {k: m.get(k) for k in POINT_KEYS})]
+    if "untrained/mse" in m:
+        rows.append(("untrained", {k: m.get(f"untrained/{k}") for k in POINT_KEYS}))
     for name in ("persistence", "ode_fit"):
         if f"baseline/{name}/mse" in m:
             rows.append((name, {k: m.get(f"baseline/{name}/{k}") for k in POINT_KEYS}))

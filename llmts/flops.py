@@ -207,3 +207,13 @@ def format_plan(plan: Dict[str, float]) -> str:
     for key in rows:
         lines.append(f"{key:<11} {cell(plan[key]):>21}   {cell(plan['gqa/' + key]):>21}")
     return "\n".join(lines)
+
+
+def check_budget(plan: Dict[str, float], budget: float | None) -> None:
+    """Refuse a run whose planned FLOPs (report accounting) exceed ``budget``."""
+    from llmts.errors import LlmtsError
+
+    if budget is not None and plan["total"] > budget:
+        raise LlmtsError(f"train.flop_budget: planned {plan['total']:.3e} FLOPs "
+                         f"(log10 {plan['log10_total']:.3f}) exceed the budget {budget:.3e}; "
+                         "lower train.max_steps or raise train.flop_budget")

@@ -70,6 +70,15 @@ def _chunk_ce(logits_of, hidden: torch.Tensor, target: torch.Tensor) -> torch.Te
     return F.cross_entropy(logits_of(hidden).float(), target, reduction="sum")
 
 
+def make_accelerator(precision: str):
+    """Accelerate for devices, mixed precision and DDP; ``auto``: bf16 where the GPU has it."""
+    from accelerate import Accelerator
+
+    if precision == "auto":
+        precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+    return Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available())
+
+
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimizerConfig, max_steps: int):
     """LR multiplier: linear warmup over ``warmup_steps``, then constant | cosine | linear to 0."""
     def factor(step: int) -> float:

@@ -6,20 +6,20 @@ import torch
 
 from conftest import compose
 from llmts import checkpoint as ckpt
-from llmts.cli import encode_all, make_accelerator
 from llmts.data import simulate_lotka_volterra
+from llmts.encoding import encode_all
 from llmts.errors import LlmtsError
 from llmts.model import build_model, trainable_state
 from llmts.tokenization import make_windows
 from llmts.tracking import NullTracker
-from llmts.train import CausalLMLoss, batch_indices, train
+from llmts.train import CausalLMLoss, batch_indices, make_accelerator, train
 
 
 @pytest.fixture(scope="module")
 def windows(tiny_tokenizer):
     cfg = compose("model=tiny")
     series, _ = simulate_lotka_volterra(12, 40, 80.0, seed=0)
-    texts = encode_all(series, cfg.data)
+    texts = encode_all(series, cfg.data.percentile, cfg.data.precision)
     return (make_windows(texts[:10], tiny_tokenizer, 96, 48),
             make_windows(texts[10:], tiny_tokenizer, 96, 48))
 
