@@ -74,6 +74,8 @@ def plan_sweep(overrides: list[str]) -> tuple[list[tuple[list[str], dict]], floa
 
 
 def sweep_main(overrides: list[str]) -> int:
+    # Launcher and output settings (hydra.*, hydra/launcher=...) change no FLOPs.
+    overrides = [o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "hydra/"))]
     jobs, total, budget = plan_sweep(overrides)
     swept = {o.split("=", 1)[0] for o in overrides if "," in o} | _param_keys(jobs)
     print(f"{'job':<40} {'steps':>6} {'log10 LoRA':>11} {'log10 base':>11} {'log10 total':>12}")
