@@ -135,11 +135,13 @@ def fail(run_dir: Path, exc: BaseException, multirun: bool) -> None:
     """One line for people; a failed job records why, a run that failed before writing anything
     leaves nothing behind."""
     message = str(exc) if isinstance(exc, LlmtsError) else f"{type(exc).__name__}: {exc}"
+    if multirun and not isinstance(exc, LlmtsError):  # a bug, not a mistake: keep the trace
+        log.error("job failed", exc_info=exc)
     print(f"llmts: error: {message}", file=sys.stderr)
     own = [p for p in run_dir.iterdir() if p.name not in (".hydra", "llmts.log", "wandb")]
     if own or multirun:
         write_json(run_dir / "metrics.json", {"status": "failed", "error": message})
-    elif not multirun:
+    else:
         logging.shutdown()
         shutil.rmtree(run_dir, ignore_errors=True)
 
