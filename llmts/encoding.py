@@ -3,8 +3,8 @@
 Encoding a series x (T, D):  α = Percentile_p(|x|) (p = 95), x' = x / α rounded to ``precision``
 decimals; the D values of a step are joined by ``,`` and steps end with ``;``::
 
-    >>> encode(np.array([[0.9499, 1.0406], [0.7406, 0.7795]]), scale=2.8809319)
-    '0.33,0.36;0.26,0.27;'
+    >>> encode(np.array([[1.0, 2.5], [0.5, 0.3]]), scale=2.0)
+    '0.50,1.25;0.25,0.15;'
 
 An all-zero series has α = 0; it is encoded with α = 1 instead. At forecast time α is computed from
 the observed context only, never from the future being forecast.
