@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import logging
 import math
 import os
@@ -32,6 +31,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from llmts.cli import CONF_DIR
+from llmts.files import write_json
 from llmts.config import register_configs
 from llmts.errors import LlmtsError
 
@@ -270,12 +270,6 @@ def format_table(r: dict) -> str:
     return "\n".join(out + [f"{r['mfu_note']}; memory: {r['memory']}"])
 
 
-def _clean(x):  # NaN/inf -> null, recursively: bench.json is strict JSON
-    if isinstance(x, (dict, list)):
-        return {k: _clean(v) for k, v in x.items()} if isinstance(x, dict) else list(map(_clean, x))
-    return None if isinstance(x, float) and not math.isfinite(x) else x
-
-
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> dict:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -284,7 +278,7 @@ def main(cfg: DictConfig) -> dict:
     except LlmtsError as exc:
         print(f"llmts-bench: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    (run_dir / "bench.json").write_text(json.dumps(_clean(result), indent=2))
+    write_json(run_dir / "bench.json", result)
     print(format_table(result))
     print(f"wrote {run_dir / 'bench.json'}")
     return result

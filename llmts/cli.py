@@ -4,9 +4,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import shutil
 import sys
 from pathlib import Path
@@ -16,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from llmts.config import register_configs
 from llmts.errors import LlmtsError
+from llmts.files import write_json
 
 log = logging.getLogger("llmts")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -40,7 +39,7 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
     flops.check_budget(plan, cfg.train.flop_budget)
     main = accelerator.is_main_process
     if main:
-        (run_dir / "flops.json").write_text(json.dumps(plan, indent=2))
+        write_json(run_dir / "flops.json", plan)
         log.info("planned training FLOPs (report accounting):\n%s", flops.format_plan(plan))
         save_split(run_dir / "split.json", split)
     net = model.build_model(cfg.model, cfg.lora, cfg.seed, tokenizer)
@@ -96,14 +95,6 @@ def global_batch(cfg: DictConfig, world: int) -> int:
 
 def save_split(path: Path, split) -> None:
     write_json(path, {k: getattr(split, k).tolist() for k in ("train", "val", "test")})
-
-
-def write_json(path: Path, obj: dict) -> None:
-    """Atomic, strict JSON (NaN/inf become null so any JSON reader can load it)."""
-    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in obj.items()}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(clean, indent=2, default=float))
-    tmp.replace(path)
 
 
 def job_identity(cfg: DictConfig) -> tuple[str, str | None, bool]:

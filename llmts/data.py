@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 
 from llmts.config import DataConfig
 from llmts.errors import LlmtsError
+from llmts.files import atomic_path
 
 log = logging.getLogger(__name__)
 LV_VARIABLES = ("prey", "predator")
@@ -70,18 +70,10 @@ def write_h5(path: Path, series: np.ndarray, time: np.ndarray, variables: tuple[
     """Write atomically (temp file + rename) so a concurrent reader never sees a partial file."""
     import h5py
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            ds = f.create_dataset("trajectories", data=series)
-            ds.attrs["variables"] = list(variables)
-            f.create_dataset("time", data=time)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        ds = f.create_dataset("trajectories", data=series)
+        ds.attrs["variables"] = list(variables)
+        f.create_dataset("time", data=time)
 
 
 def cache_dir(cfg: DataConfig) -> Path:

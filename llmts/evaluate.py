@@ -10,6 +10,7 @@ import numpy as np
 
 from llmts import baselines, metrics
 from llmts.data import Dataset
+from llmts.files import atomic_path
 from llmts.forecast import ForecastResult, forecast, num_samples
 from llmts.tracking import Tracker
 
@@ -107,8 +108,7 @@ def write_forecasts(path: Path, idx, context, truth, point, res: ForecastResult,
                     base: dict[str, np.ndarray], horizon_err: dict[str, np.ndarray]) -> None:
     import h5py
 
-    tmp = path.with_suffix(".h5.tmp")
-    with h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f["series_index"] = np.asarray(idx)
         f["context"], f["truth"], f["forecast"] = context, truth, point
         if res.samples.shape[1] > 1:
@@ -117,7 +117,6 @@ def write_forecasts(path: Path, idx, context, truth, point, res: ForecastResult,
             f[f"baselines/{name}"] = fc
         for name, err in horizon_err.items():
             f[f"per_horizon_mse/{name}"] = err
-    tmp.replace(path)
 
 
 def write_plots(run_dir: Path, idx, context, truth, point, res: ForecastResult, base, horizon_err,

@@ -11,7 +11,6 @@ sweep prints each job's plan and the sum, and exits 1 when the sum exceeds ``tra
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from omegaconf import DictConfig
 
 from llmts.cli import CONF_DIR
 from llmts.config import register_configs
+from llmts.files import write_json
 
 
 def plan_for(cfg: DictConfig) -> dict:
@@ -39,7 +39,7 @@ def main(cfg: DictConfig) -> dict:
     plan = plan_for(cfg)
     print(format_plan(plan))
     out = Path(HydraConfig.get().runtime.output_dir) / "flops.json"
-    out.write_text(json.dumps(plan, indent=2))
+    write_json(out, plan)
     print(f"wrote {out}")
     return plan
 

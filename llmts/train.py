@@ -24,6 +24,7 @@ from torch.utils.checkpoint import checkpoint as grad_checkpoint
 from llmts import checkpoint as ckpt
 from llmts.config import OptimizerConfig, TrainConfig
 from llmts.errors import LlmtsError
+from llmts.files import atomic_path
 from llmts.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -224,10 +225,8 @@ def _progress(start: int, total: int, main: bool):
 
 def write_history(path: Path, history: list[dict]) -> None:
     """``train_history.csv``: training rows and validation rows (``val_loss`` set) by step."""
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=HISTORY_COLUMNS)
         writer.writeheader()
         for row in history:
             writer.writerow({k: row.get(k, "") for k in HISTORY_COLUMNS})
-    tmp.replace(path)

@@ -71,6 +71,10 @@ def test_evaluate_a_saved_checkpoint_reproduces_the_forecast(smoke_run, tmp_path
     assert res.returncode == 0, res.stderr[-3000:]
     with h5py.File(run_dir / "forecasts.h5") as a, h5py.File(tmp_path / "forecasts.h5") as b:
         assert (a["forecast"][()] == b["forecast"][()]).all()
+    # no training: log10 of zero FLOPs must still be strict JSON (null, not -Infinity)
+    for name in ("flops.json", "metrics.json"):
+        strict = json.loads((tmp_path / name).read_text(), parse_constant=lambda c: pytest.fail(c))
+        assert "log10_total" in strict or "log10_train_flops" in strict
 
 
 def test_cfg_job_prints_resolved_config():

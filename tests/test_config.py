@@ -1,10 +1,8 @@
 """Every config option and every experiment composes; typos and wrong types fail at composition."""
 
-from pathlib import Path
 
 import pytest
 from hydra.errors import ConfigCompositionException
-from omegaconf.errors import ConfigKeyError, ValidationError
 
 from conftest import REPO, compose
 

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 
 from conftest import compose
 from llmts.data import simulate_lotka_volterra
