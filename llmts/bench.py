@@ -24,7 +24,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import hydra
-import numpy as np
 import torch
 import transformers
 from hydra.core.hydra_config import HydraConfig
@@ -144,8 +143,7 @@ def bench_eval(cfg: DictConfig, net, tokenizer, device) -> dict:
     """Sequential greedy vs batched greedy vs batched sampling, series/s."""
     from llmts.config import DecodingConfig
     from llmts.data import simulate_lotka_volterra
-    from llmts.encoding import scale_of
-    from llmts.forecast import forecast, integer_digits
+    from llmts.forecast import forecast
 
     b, d = cfg.bench, cfg.data
     steps = b.context_steps + b.horizon
@@ -153,12 +151,10 @@ def bench_eval(cfg: DictConfig, net, tokenizer, device) -> dict:
     series, _ = simulate_lotka_volterra(b.eval_series, steps, t_max, cfg.seed)
     ctx = series[:, : b.context_steps]
     base = DecodingConfig(**OmegaConf.to_container(cfg.decoding, resolve=True))
-    # One grammar for every mode: the integer digits of the whole set, not of each call's series.
-    scales = np.array([scale_of(c, d.percentile) for c in ctx])
-    digits = base.max_int_digits or integer_digits(ctx, scales)
-    greedy = replace(base, do_sample=False, num_samples=1, max_int_digits=digits)
+    # The grammar's integer-digit cap is per series, so every mode decodes the same grammar.
+    greedy = replace(base, do_sample=False, num_samples=1)
     sampling = replace(base, do_sample=True, temperature=0.7, top_k=20, top_p=0.8,
-                       num_samples=b.eval_samples, max_int_digits=digits)
+                       num_samples=b.eval_samples)
     net.eval()
 
     def mode(contexts, dec, batch: int, per_series: bool) -> dict:
@@ -194,7 +190,7 @@ def bench_eval(cfg: DictConfig, net, tokenizer, device) -> dict:
     batched = mode(ctx, greedy, b.eval_series, per_series=False)
     sampled = mode(ctx, sampling, b.eval_series * b.eval_samples, per_series=False)
     return {"series": b.eval_series, "context_steps": b.context_steps, "horizon": b.horizon,
-            "samples": b.eval_samples, "max_int_digits": digits,
+            "samples": b.eval_samples,
             "sequential_greedy": seq, "batched_greedy": batched, "batched_sampling": sampled,
             "speedup_greedy": batched["series_per_s"] / seq["series_per_s"],
             "speedup_sampling": sampled["series_per_s"] / seq["series_per_s"]}

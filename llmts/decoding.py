@@ -56,7 +56,7 @@ class NumericGrammar(LogitsProcessor):
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, num_vars: int, precision: int,
                  horizon: int, prompt_len: int, max_int_digits: int = 3,
-                 allow_sign: bool = False) -> None:
+                 allow_sign: bool = False, row_int_digits: torch.Tensor | None = None) -> None:
         if num_vars < 1 or horizon < 1 or precision < 0 or max_int_digits < 1 or prompt_len < 0:
             raise ValueError("NumericGrammar: need num_vars, horizon, max_int_digits >= 1 and "
                              "precision, prompt_len >= 0")
@@ -69,6 +69,9 @@ class NumericGrammar(LogitsProcessor):
         # the per-step work is O(batch x 16) plus one fill, independent of what the vocab holds.
         self.columns = torch.tensor([ids[c] for c in GRAMMAR_CHARS] + ends, dtype=torch.long)
         self._build_tables(ids, ends, precision, max_int_digits, allow_sign)
+        # Optional per-row cap on integer digits (<= max_int_digits), so each row's bound depends
+        # on its own series, not on which other series share its batch.
+        self.row_int_digits = row_int_digits
         self._state: torch.Tensor | None = None  # (B,) automaton state within a value
         self._var: torch.Tensor | None = None  # (B,) index of the current value in its step
         self._step: torch.Tensor | None = None  # (B,) complete steps so far
@@ -80,6 +83,7 @@ class NumericGrammar(LogitsProcessor):
         ``allowed[state, is_last_var, column]`` and the token->class lookup."""
         start, sign, first_int = 0, 1, 2  # INT_i (i digits read) is state first_int + i - 1
         first_frac = first_int + k  # FRAC_j (j decimals read after '.') is first_frac + j
+        self.first_int, self.first_frac = first_int, first_frac
         done = first_frac + (precision + 1 if precision > 0 else 0)
         self.start, self.done = start, done
         n = done + 1
@@ -168,11 +172,21 @@ class NumericGrammar(LogitsProcessor):
 
         last = (self._var == self.num_vars - 1).long()
         ok = self.allowed[self._state, last]  # (B, C)
+        if self.row_int_digits is not None:  # a row at its own cap: no further integer digit
+            cap = self.row_int_digits.to(scores.device)
+            in_int = (self._state >= self.first_int) & (self._state < self.first_frac)
+            full = in_int & (self._state - self.first_int + 1 >= cap)
+            ok = ok & ~(full[:, None] & self._digit_columns(ok.shape[1], scores.device))
         picked = scores[:, self.columns]
         # A new tensor, not in place: generate keeps the raw logits when output_logits=True.
         out = torch.full_like(scores, float("-inf"))
         out[:, self.columns] = picked.masked_fill(~ok, float("-inf"))
         return out
+
+
+    def _digit_columns(self, n: int, device: torch.device) -> torch.Tensor:
+        return torch.tensor([c in DIGITS for c in GRAMMAR_CHARS] + [False] * (n - len(GRAMMAR_CHARS)),
+                            device=device)
 
 
 class StepsDone(StoppingCriteria):

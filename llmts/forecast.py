@@ -55,13 +55,15 @@ def forecast(model, tokenizer, contexts: np.ndarray, horizon: int, dec: Decoding
     prompts = [encode(c, a, data.precision) for c, a in zip(contexts, scales)]
     rows = [p for p in prompts for _ in range(s)]
     signed = bool((contexts < 0).any())
-    int_digits = dec.max_int_digits or integer_digits(contexts, scales)
+    # Each row's integer-digit cap comes from its own series (or decoding.max_int_digits).
+    digits = np.repeat(integer_digits(contexts, scales), s) if not dec.max_int_digits else \
+        np.full(len(rows), dec.max_int_digits)
     texts: list[str] = []
     model.eval()
     for b, start in enumerate(range(0, len(rows), batch_size)):
         torch.manual_seed(seed + b)  # batch b's samples depend on (seed, b) only
         texts.extend(generate_batch(model, tokenizer, rows[start:start + batch_size], horizon, d,
-                                    dec, data.precision, signed, int_digits))
+                                    dec, data.precision, signed, digits[start:start + batch_size]))
     out = np.empty((n, s, horizon, d))
     parsed = malformed = 0
     for row, text in enumerate(texts):
@@ -73,16 +75,17 @@ def forecast(model, tokenizer, contexts: np.ndarray, horizon: int, dec: Decoding
     return ForecastResult(out, parsed, malformed, texts)
 
 
-def integer_digits(contexts: np.ndarray, scales: np.ndarray) -> int:
-    """Integer digits of the largest scaled context value (≥ 1): with α the 95th percentile of
-    |context| that is one digit for most series, so a forecast can reach 10× its context's
-    typical size but never the 1e3-1e5 that an unconstrained integer part would allow."""
-    top = float(np.max(np.abs(contexts) / scales[:, None, None]))
-    return max(1, len(str(int(top))))
+def integer_digits(contexts: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """Per series: integer digits of its largest scaled context value (≥ 1). With α the 95th
+    percentile of |context| that is one digit for most series, so a forecast can reach 10× its
+    context's typical size but never the 1e3-1e5 that an unconstrained integer part allows."""
+    top = np.max(np.abs(contexts), axis=(1, 2)) / scales
+    return np.array([max(1, len(str(int(t)))) for t in top])
 
 
 def generate_batch(model, tokenizer, prompts: list[str], horizon: int, num_vars: int,
-                   dec: DecodingConfig, precision: int, signed: bool, int_digits: int) -> list[str]:
+                   dec: DecodingConfig, precision: int, signed: bool,
+                   int_digits: np.ndarray) -> list[str]:
     """One left-padded ``generate`` call; returns the text generated after each prompt."""
     from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
@@ -93,13 +96,14 @@ def generate_batch(model, tokenizer, prompts: list[str], horizon: int, num_vars:
     processors = LogitsProcessorList()
     if dec.constrained:
         processors.append(NumericGrammar(tokenizer, num_vars, precision, horizon, prompt_len,
-                                         int_digits, allow_sign=signed))
+                                         int(int_digits.max()), allow_sign=signed,
+                                         row_int_digits=torch.as_tensor(int_digits)))
     step_id = tokenizer.convert_tokens_to_ids(";")
     sampling = (dict(do_sample=True, temperature=dec.temperature, top_k=dec.top_k or None,
                      top_p=dec.top_p) if dec.do_sample else dict(do_sample=False))
     gen = GenerationConfig(
         **sampling, repetition_penalty=1.0, num_beams=1,
-        max_new_tokens=max_new_tokens(num_vars, horizon, precision, int_digits, signed),
+        max_new_tokens=max_new_tokens(num_vars, horizon, precision, int(int_digits.max()), signed),
         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
     )
     out = model.generate(**enc, generation_config=gen, logits_processor=processors,

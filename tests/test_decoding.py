@@ -291,3 +291,20 @@ def test_qwen_tokenizer_masks_only_grammar_ids():
         assert not any(torch.isfinite(out[:, m]).any() for m in multi)
         assert torch.isinf(out[:, len(qwen):]).all()  # padded rows beyond the tokenizer
     assert finite == ends
+
+
+def test_per_row_integer_digit_caps(tok):
+    """Row 0 may write 2 integer digits, row 1 only 1: the cap follows each row's own series."""
+    import torch
+
+    from llmts.decoding import NumericGrammar
+
+    g = NumericGrammar(tok, num_vars=1, precision=1, horizon=2, prompt_len=1, max_int_digits=2,
+                       row_int_digits=torch.tensor([2, 1]))
+    vocab = len(tok)
+    seven = tok.convert_tokens_to_ids("7")
+    g(torch.zeros((2, 1), dtype=torch.long), torch.zeros(2, vocab))
+    out = g(torch.tensor([[0, seven], [0, seven]]), torch.zeros(2, vocab))
+    assert torch.isfinite(out[0, seven]) and not torch.isfinite(out[1, seven])  # a 2nd digit
+    dot = tok.convert_tokens_to_ids(".")
+    assert torch.isfinite(out[:, dot]).all()

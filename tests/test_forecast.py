@@ -65,3 +65,15 @@ def test_numeric_output_vocab_gives_the_same_constrained_greedy_forecasts(setup,
     a = run((cfg, full, ctx), tiny_tokenizer)
     b = run((cfg, numeric, ctx), tiny_tokenizer)
     assert a.texts == b.texts and np.array_equal(a.samples, b.samples)
+
+
+def test_batched_equals_sequential_when_series_need_different_integer_digits(setup, tiny_tokenizer):
+    from llmts.encoding import scale_of
+    from llmts.forecast import integer_digits
+
+    ctx = setup[2].copy()
+    ctx[0, 3] *= 40  # one spike: series 0 needs two integer digits, the others one
+    assert integer_digits(ctx, np.array([scale_of(c) for c in ctx])).tolist()[:2] == [2, 1]
+    batched = run(setup, tiny_tokenizer, contexts=ctx, batch_size=6)
+    single = [run(setup, tiny_tokenizer, contexts=ctx[i:i + 1], batch_size=1) for i in range(6)]
+    assert batched.texts == [s.texts[0] for s in single]
