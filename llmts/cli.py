@@ -80,13 +80,15 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
 
 
 def training_windows(series, tokenizer, data_cfg) -> dict:
-    """Each series encoded with its own α, tokenised and cut into windows."""
+    """Each series encoded with its own α, tokenised and cut into windows (cached on disk)."""
+    from llmts.data import cache_dir
     from llmts.encoding import encode_all
-    from llmts.tokenization import make_windows
+    from llmts.tokenization import cached_windows
 
     texts = encode_all(series, data_cfg.percentile, data_cfg.precision)
     stride = data_cfg.stride or data_cfg.context_length // 2
-    return make_windows(texts, tokenizer, data_cfg.context_length, stride)
+    return cached_windows(texts, tokenizer, data_cfg.context_length, stride,
+                          cache_dir(data_cfg) / "windows")
 
 
 def global_batch(cfg: DictConfig, world: int) -> int:

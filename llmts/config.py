@@ -75,6 +75,8 @@ class DecodingConfig:
     constrained: bool = True  # logits follow the codec's grammar position by position
     max_int_digits: Optional[int] = None  # integer digits allowed when constrained; None: as
     # many as the largest scaled context value has (1 for most series scaled by their p95)
+    cache_implementation: str = "static"  # static: preallocated KV cache | dynamic: grown per
+    # token (torch.cat each step; measured 1.3x slower for 100 series on CPU, README Performance)
 
 
 @dataclass
@@ -101,6 +103,8 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | no | bf16 | fp16
     flop_budget: Optional[float] = 1e17  # report accounting; None: no limit
     chunked_loss: bool = True  # cross-entropy without materialising full fp32 logits
+    compile: bool = False  # torch.compile each decoder layer (accelerate's compile_regions);
+    # off: on CPU the compile costs more than it saves in a demo-sized run (README Performance)
 
 
 @dataclass
@@ -139,6 +143,7 @@ class BenchConfig:
     sequential_series: int = 5  # series timed one at a time; series/s extrapolates from these
     horizon: int = 20
     context_steps: int = 51
+    compile: bool = False  # also time the fast path with train.compile (its compile reported apart)
 
 
 @dataclass

@@ -8,6 +8,8 @@ alphabet in GPT-2's order, exactly as in Qwen's vocab.json, and it uses Qwen2's 
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmts.errors import LlmtsError
@@ -24,6 +26,7 @@ QWEN2_SPLIT = (
     r"|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 TINY_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
+log = logging.getLogger(__name__)
 
 
 def build_tiny_tokenizer() -> PreTrainedTokenizerBase:
@@ -122,18 +125,62 @@ def make_windows(
     import torch
 
     step_id = tokenizer.convert_tokens_to_ids(";")
-    pad_id = tokenizer.pad_token_id
     rows: list[list[int]] = []
-    for text in texts:
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]:
         rows.extend(_cut(ids, step_id, context_length, stride))
-    input_ids = torch.full((len(rows), context_length), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), context_length), dtype=torch.long)
+    input_ids = torch.full((len(rows), context_length), tokenizer.pad_token_id, dtype=torch.long)
     for i, row in enumerate(rows):
         input_ids[i, : len(row)] = torch.tensor(row)
-        mask[i, : len(row)] = 1
-    labels = input_ids.masked_fill(mask == 0, -100)
-    return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+    return _windows(input_ids, torch.tensor([len(r) for r in rows]))
+
+
+def _windows(input_ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The three (W, L) tensors from right-padded IDs and each window's length."""
+    import torch
+
+    mask = (torch.arange(input_ids.shape[1]) < lengths[:, None]).long()
+    return {"input_ids": input_ids, "attention_mask": mask,
+            "labels": input_ids.masked_fill(mask == 0, -100)}
+
+
+def cached_windows(texts: list[str], tokenizer: PreTrainedTokenizerBase, context_length: int,
+                   stride: int, cache: Path) -> dict[str, torch.Tensor]:
+    """:func:`make_windows`, kept on disk in ``cache`` under a SHA-256 of everything the windows
+    depend on: the texts (hence data, split and encoding), the tokenizer's serialised form and pad
+    ID, the context length and stride. A run with the same data, tokenizer and windows reloads
+    them (int32 IDs + lengths, ~4 bytes per token); an unreadable entry is rebuilt."""
+    import torch
+
+    from llmts.files import atomic_path
+
+    path = cache / f"windows-{window_key(texts, tokenizer, context_length, stride)}.pt"
+    try:
+        saved = torch.load(path, weights_only=True)
+        log.info("tokenised windows: %s (cached)", path)
+        return _windows(saved["input_ids"].long(), saved["lengths"].long())
+    except FileNotFoundError:
+        pass
+    except Exception as exc:  # torch raises several types for a damaged file
+        log.warning("tokenised windows: rebuilding unreadable %s (%s)", path, type(exc).__name__)
+    windows = make_windows(texts, tokenizer, context_length, stride)
+    with atomic_path(path) as tmp:
+        torch.save({"input_ids": windows["input_ids"].int(),
+                    "lengths": windows["attention_mask"].sum(1).int()}, tmp)
+    log.info("tokenised windows: %d x %d -> %s", *windows["input_ids"].shape, path)
+    return windows
+
+
+def window_key(texts: list[str], tokenizer: PreTrainedTokenizerBase, context_length: int,
+               stride: int) -> str:
+    """Hex digest naming a window cache entry (see :func:`cached_windows`)."""
+    import hashlib
+
+    h = hashlib.sha256(f"v1 {context_length} {stride} {tokenizer.pad_token_id}\n".encode())
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    h.update((backend.to_str() if backend is not None else repr(tokenizer.get_vocab())).encode())
+    for text in texts:
+        h.update(b"\x00" + text.encode())
+    return h.hexdigest()[:24]
 
 
 def _cut(ids: list[int], step_id: int, length: int, stride: int) -> list[list[int]]:

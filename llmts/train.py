@@ -29,6 +29,7 @@ from llmts.tracking import Tracker
 
 log = logging.getLogger(__name__)
 HISTORY_COLUMNS = ("step", "loss", "lr", "tokens_per_s", "flops", "val_loss")
+CHUNK = 4096  # positions per chunk of the chunked loss (train.chunked_loss)
 
 
 class CausalLMLoss(nn.Module):
@@ -65,6 +66,18 @@ class CausalLMLoss(nn.Module):
             total = total + grad_checkpoint(_chunk_ce, logits_of, hidden[sl], target[sl],
                                             use_reentrant=False)
         return total / keep.sum().clamp(min=1)
+
+
+def make_loss(model: nn.Module, chunked: bool, compile: bool) -> nn.Module:
+    """The training loss module; ``compile``: each repeated block (decoder layer) and the other
+    leaf modules ``torch.compile``-d separately (accelerate's regional compilation: one compile
+    serves all layers, so the cold start stays short). Parameters stay shared with ``model``."""
+    loss = CausalLMLoss(model, CHUNK if chunked else 0)
+    if not compile:
+        return loss
+    from accelerate.utils import compile_regions
+
+    return compile_regions(loss)
 
 
 def _chunk_ce(logits_of, hidden: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -126,8 +139,8 @@ def train(model: nn.Module, windows: dict, val_windows: dict, cfg: TrainConfig,
         start, history = ckpt.load_checkpoint(resume_from, model, optimizer, scheduler)
         log.info("resumed from %s at step %d", resume_from, start)
     # The scheduler stays unprepared: Accelerate would step it once per process.
-    loss_model, optimizer = accelerator.prepare(CausalLMLoss(model, 4096 if cfg.chunked_loss else 0),
-                                                optimizer)
+    loss_model, optimizer = accelerator.prepare(
+        make_loss(model, cfg.chunked_loss, cfg.compile), optimizer)
     main = accelerator.is_main_process
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -180,8 +193,7 @@ def train(model: nn.Module, windows: dict, val_windows: dict, cfg: TrainConfig,
         if cfg.eval_every > 0 and (step % cfg.eval_every == 0 or step == cfg.max_steps):
             val = validate(step)
         if main and (step % cfg.save_every == 0 or step == cfg.max_steps):
-            ckpt.save_checkpoint(run_dir, step, accelerator.unwrap_model(loss_model).model,
-                                 optimizer, scheduler, history)
+            ckpt.save_checkpoint(run_dir, step, model, optimizer, scheduler, history)
         if main and (step % cfg.log_every == 0 or step == cfg.max_steps):
             write_history(run_dir / "train_history.csv", history)
         accelerator.wait_for_everyone()

@@ -16,6 +16,7 @@ CHOICES = {
     "optimizer.schedule": ("constant", "cosine", "linear"),
     "train.precision": ("auto", "no", "bf16", "fp16"),
     "eval.point": ("median", "mean"),
+    "decoding.cache_implementation": ("static", "dynamic"),
     "logger.name": ("wandb", "none"),
     "logger.mode": ("auto", "online", "offline", "disabled"),
 }

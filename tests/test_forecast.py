@@ -77,3 +77,11 @@ def test_batched_equals_sequential_when_series_need_different_integer_digits(set
     batched = run(setup, tiny_tokenizer, contexts=ctx, batch_size=6)
     single = [run(setup, tiny_tokenizer, contexts=ctx[i:i + 1], batch_size=1) for i in range(6)]
     assert batched.texts == [s.texts[0] for s in single]
+
+
+@pytest.mark.parametrize("kw", [{}, dict(do_sample=True, temperature=0.7, top_k=20, top_p=0.8,
+                                          num_samples=3)], ids=["greedy", "sampling"])
+def test_static_cache_gives_the_same_forecasts_as_the_dynamic_cache(setup, tiny_tokenizer, kw):
+    static = run(setup, tiny_tokenizer, cache_implementation="static", **kw)
+    dynamic = run(setup, tiny_tokenizer, cache_implementation="dynamic", **kw)
+    assert static.texts == dynamic.texts and np.array_equal(static.samples, dynamic.samples)

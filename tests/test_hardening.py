@@ -373,6 +373,7 @@ def test_cli_failure_is_one_line_and_leaves_nothing_half_written(quick_failures,
 BAD_VALUES = [("lora.r=0", "lora.r"), ("data.context_length=3", "data.context_length"),
               ("eval.horizon=0", "eval.horizon"), ("decoding.num_samples=0", "decoding.num_samples"),
               ("train.batch_size=0", "train.batch_size"),
+              ("decoding.cache_implementation=paged", "decoding.cache_implementation"),
               # not validated today: the CLI trains, then dies with a traceback (exit 1)
               ("eval.context_steps=0", "eval.context_steps"),
               ("optimizer.betas=[0.9,1.5]", "optimizer.betas"),

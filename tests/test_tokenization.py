@@ -49,3 +49,35 @@ def test_windows_start_on_step_boundaries_and_mask_padding(tiny_tokenizer):
     assert (w["labels"][w["attention_mask"] == 0] == -100).all()
     assert (w["labels"][w["attention_mask"] == 1] != -100).all()
     assert semi in w["input_ids"][0].tolist()
+
+
+def test_windows_are_cached_on_disk_per_texts_tokenizer_and_window(tiny_tokenizer, tmp_path,
+                                                                   monkeypatch):
+    import torch
+
+    from llmts import tokenization
+
+    texts = ["0.10,0.20;" * 10, "1.25,0.05;" * 7]
+    fresh = make_windows(texts, tiny_tokenizer, 48, 24)
+    first = tokenization.cached_windows(texts, tiny_tokenizer, 48, 24, tmp_path)
+    [entry] = tmp_path.glob("windows-*.pt")
+    monkeypatch.setattr(tokenization, "make_windows", lambda *a: pytest.fail("cache missed"))
+    again = tokenization.cached_windows(texts, tiny_tokenizer, 48, 24, tmp_path)
+    for w in (first, again):
+        assert w.keys() == fresh.keys()
+        assert all(torch.equal(w[k], fresh[k]) and w[k].dtype == torch.long for k in fresh)
+    monkeypatch.undo()
+    # anything the windows depend on is a new entry
+    key = tokenization.window_key
+    base = key(texts, tiny_tokenizer, 48, 24)
+    assert key(texts, tiny_tokenizer, 48, 12) != base and key(texts, tiny_tokenizer, 64, 24) != base
+    assert key(texts[:1], tiny_tokenizer, 48, 24) != base
+    assert key(["0.11,0.20;" * 10, texts[1]], tiny_tokenizer, 48, 24) != base
+    other = tokenization.build_tiny_tokenizer()
+    other.add_tokens(["0.1"])
+    assert key(texts, other, 48, 24) != base
+    # a damaged entry is rebuilt, not fatal
+    entry.write_bytes(b"not a torch file")
+    rebuilt = tokenization.cached_windows(texts, tiny_tokenizer, 48, 24, tmp_path)
+    assert torch.equal(rebuilt["input_ids"], fresh["input_ids"])
+    assert torch.load(entry, weights_only=True)["input_ids"].dtype == torch.int32

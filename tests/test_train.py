@@ -12,7 +12,7 @@ from llmts.errors import LlmtsError
 from llmts.model import build_model, trainable_state
 from llmts.tokenization import make_windows
 from llmts.tracking import NullTracker
-from llmts.train import CausalLMLoss, batch_indices, make_accelerator, train
+from llmts.train import CausalLMLoss, batch_indices, make_accelerator, make_loss, train
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +142,21 @@ def test_numeric_output_vocab_loss_is_a_softmax_over_the_codec_tokens(tiny_token
     head = numeric.get_output_embeddings()
     assert len(head.ids) == len(set(numeric_token_ids(tiny_tokenizer))) < 20
     assert head.head.weight is numeric.get_input_embeddings().weight  # still tied
+
+
+def test_compiled_training_matches_eager_and_saves_the_same_checkpoint(tmp_path, windows):
+    """train.compile: the same losses as eager (to float tolerance), and a checkpoint whose
+    tensor names are the model's own (no torch.compile wrapper prefixes)."""
+    steps = ("train.max_steps=3", "train.eval_every=0", "train.save_every=3")
+    eager, a = run_train(tmp_path / "eager", windows, *steps)
+    compiled, b = run_train(tmp_path / "compiled", windows, *steps, "train.compile=true")
+    layers = make_loss(compiled, chunked=False, compile=True).model.model.layers
+    assert all(type(m).__name__ == "OptimizedModule" for m in layers)  # really compiled
+    la, lb = ([r["loss"] for r in res.history] for res in (a, b))
+    assert np.allclose(la, lb, rtol=1e-4), (la, lb)
+    from safetensors.torch import load_file
+
+    saved = [ckpt.find_latest(tmp_path / run) for run in ("eager", "compiled")]
+    sa, sb = (load_file(str(s / "trainable.safetensors")) for s in saved)
+    assert sa.keys() == sb.keys() == trainable_state(compiled).keys()
+    assert all(torch.allclose(sa[k], sb[k], atol=1e-4) for k in sa)
