@@ -16,10 +16,8 @@ import logging
 import math
 import os
 import platform
-import resource
 import statistics
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,75 +28,24 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from llmts.cli import CONF_DIR
-from llmts.files import write_json
 from llmts.config import register_configs
 from llmts.errors import LlmtsError
+from llmts.files import write_json
+from llmts.measure import device_name, peak_flops, peak_mb, reset_peak, timed
 
 log = logging.getLogger("llmts.bench")
-# Dense bf16 tensor-core peaks in FLOP/s, first match on the device name wins.
-PEAK_BF16 = (("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("A100", 312e12))
 TOKENS = (11, 27)  # token IDs 11..26: , - . / 0-9 : ; (Qwen2's IDs; the tiny tokenizer shares them)
-CHUNK = 4096  # llmts's chunked-loss size (train.chunked_loss=true)
-
-
-def reset_peak(device) -> bool:
-    """Start a new peak-memory window; False when only the process-wide peak is available."""
-    if device.type == "cuda":
-        return torch.cuda.reset_peak_memory_stats(device) or True
-    with contextlib.suppress(OSError):
-        return Path("/proc/self/clear_refs").write_text("5") > 0  # Linux: resets VmHWM (peak RSS)
-    return False
-
-
-def peak_mb(device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return rss / 2**20 if sys.platform == "darwin" else rss / 1024
-
-
-def timed(fn, warmup: int, repeats: int, device) -> list[float]:
-    """Seconds per call of ``fn`` for ``repeats`` calls after ``warmup`` untimed ones."""
-    sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(repeats):
-        sync()
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        out.append(time.perf_counter() - t0)
-    return out
-
-
-def device_name(device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    name = platform.processor()
-    with contextlib.suppress(OSError):
-        name = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
-                     if ln.startswith("model name")), name)
-    return f"{name or 'cpu'} ({torch.get_num_threads()} threads)"
-
-
-def peak_flops(name: str, dtype: str) -> tuple[float | None, str]:
-    if dtype != "bfloat16":
-        return None, f"MFU not computed: {dtype} compute has no dense bf16 peak to compare with"
-    for key, peak in PEAK_BF16:
-        if key.lower() in name.lower():
-            return peak, f"MFU vs {key} dense bf16 peak {peak:.3g} FLOP/s"
-    return None, f"MFU not computed: no known bf16 peak for device '{name}'"
 
 
 def bench_train(cfg: DictConfig, net, path: str, device, name: str) -> dict:
-    """Time training steps of ``net`` on the ``path`` ("naive" | "fast") recipe."""
+    """Time training steps of ``net`` on the ``path`` recipe: "naive", "fast", or "compiled"
+    (fast + ``train.compile``; its first step, which compiles, is reported apart)."""
     from llmts.flops import train_step_flops
-    from llmts.train import CausalLMLoss
+    from llmts.train import CHUNK, make_loss
 
-    b, fast = cfg.bench, path == "fast"
+    b, fast = cfg.bench, path != "naive"
     bsz, seq, amp = b.train_batch_size, b.train_seq_len, fast and device.type == "cuda"
-    loss_model = CausalLMLoss(net, CHUNK if fast else 0)
+    loss_model = make_loss(net, chunked=fast, compile=path == "compiled")
     autocast = ((lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp
                 else contextlib.nullcontext)
     o = cfg.optimizer
@@ -122,6 +69,7 @@ def bench_train(cfg: DictConfig, net, path: str, device, name: str) -> dict:
         opt.zero_grad(set_to_none=True)
 
     reset_peak(device)
+    first = timed(step, 0, 1, device)[0]
     secs = timed(step, b.warmup, b.repeats, device)
     med = statistics.median(secs)
     dtype = "bfloat16" if amp else str(next(net.parameters()).dtype).removeprefix("torch.")
@@ -129,7 +77,8 @@ def bench_train(cfg: DictConfig, net, path: str, device, name: str) -> dict:
     log.info("train %s: %.1f ms/step", path, 1e3 * med)
     out = {"attn_implementation": net.config._attn_implementation,
            "loss": f"chunked CE ({CHUNK})" if fast else "full logits",
-           "dtype": dtype, "autocast": amp, "initial_loss": initial, "ms_per_step": 1e3 * med,
+           "dtype": dtype, "autocast": amp, "initial_loss": initial, "first_step_s": first,
+           "compiled": path == "compiled", "ms_per_step": 1e3 * med,
            "ms_all": [1e3 * s for s in secs], "tokens_per_s": bsz * seq / med,
            "peak_memory_mb": peak_mb(device)}
     for acc, gqa in (("report", False), ("gqa", True)):
@@ -188,12 +137,17 @@ def bench_eval(cfg: DictConfig, net, tokenizer, device) -> dict:
 
     seq = mode(ctx[: b.sequential_series], greedy, 1, per_series=True)
     batched = mode(ctx, greedy, b.eval_series, per_series=False)
+    other = "dynamic" if base.cache_implementation == "static" else "static"
+    batched_other = mode(ctx, replace(greedy, cache_implementation=other), b.eval_series, False)
     sampled = mode(ctx, sampling, b.eval_series * b.eval_samples, per_series=False)
+    static, dynamic = (batched, batched_other) if other == "dynamic" else (batched_other, batched)
     return {"series": b.eval_series, "context_steps": b.context_steps, "horizon": b.horizon,
-            "samples": b.eval_samples,
+            "samples": b.eval_samples, "cache_implementation": base.cache_implementation,
             "sequential_greedy": seq, "batched_greedy": batched, "batched_sampling": sampled,
+            f"batched_greedy_{other}_cache": batched_other,
             "speedup_greedy": batched["series_per_s"] / seq["series_per_s"],
-            "speedup_sampling": sampled["series_per_s"] / seq["series_per_s"]}
+            "speedup_sampling": sampled["series_per_s"] / seq["series_per_s"],
+            "static_cache_speedup": static["series_per_s"] / dynamic["series_per_s"]}
 
 
 def run(cfg: DictConfig) -> dict:
@@ -201,7 +155,7 @@ def run(cfg: DictConfig) -> dict:
     from llmts.tokenization import load_tokenizer
 
     b = cfg.bench
-    bad = [k for k, v in b.items() if v < (k != "warmup")]
+    bad = [k for k, v in b.items() if not isinstance(v, bool) and v < (k != "warmup")]
     if bad or b.sequential_series > b.eval_series:
         raise LlmtsError(f"bench: {', '.join(bad) or 'sequential_series'} out of range (all >= 1, "
                          "warmup >= 0, sequential_series <= eval_series)")
@@ -209,20 +163,26 @@ def run(cfg: DictConfig) -> dict:
     name = device_name(device)
     tokenizer = load_tokenizer(cfg.model)
     log.info("benchmarking %s on %s", cfg.model.name, name)
-    net = build_model(cfg.model, cfg.lora, cfg.seed).to(device)  # fast path; eval first, fresh
+
+    def fresh(model_cfg) -> torch.nn.Module:  # the same seeded weights for every path
+        gc.collect()
+        torch.cuda.empty_cache() if device.type == "cuda" else None
+        return build_model(model_cfg, cfg.lora, cfg.seed).to(device)
+
+    net = fresh(cfg.model)  # eval leaves the weights as they are: the fast path trains them next
     trainable, total = count_parameters(net)
     evaluation = bench_eval(cfg, net, tokenizer, device)
     train = {"batch_size": b.train_batch_size, "seq_len": b.train_seq_len,
              "fast": bench_train(cfg, net, "fast", device, name)}
     del net
-    gc.collect()
-    torch.cuda.empty_cache() if device.type == "cuda" else None
     naive_cfg = OmegaConf.merge(cfg.model, {"attn_implementation": "eager", "dtype": "float32"})
-    net = build_model(naive_cfg, cfg.lora, cfg.seed).to(device)
+    naive = train["naive"] = bench_train(cfg, fresh(naive_cfg), "naive", device, name)
     fast = train["fast"]
-    naive = train["naive"] = bench_train(cfg, net, "naive", device, name)
     train["speedup"] = fast["tokens_per_s"] / naive["tokens_per_s"]
     train["initial_loss_diff"] = abs(fast["initial_loss"] - naive["initial_loss"])
+    if b.compile:
+        compiled = train["compiled"] = bench_train(cfg, fresh(cfg.model), "compiled", device, name)
+        train["compile_speedup"] = compiled["tokens_per_s"] / fast["tokens_per_s"]
     peak, note = peak_flops(name, fast["dtype"])
     memory = "cuda max_memory_allocated" if device.type == "cuda" else "peak RSS (ru_maxrss)"
     return {"device": name, "device_type": device.type, "dtype": fast["dtype"],
@@ -244,7 +204,7 @@ def format_table(r: dict) -> str:
     out = [f"llmts-bench: {r['model']} on {r['device']} (torch {r['torch']}, transformers "
            f"{r['transformers']})", f"{head:<39}{'ms/step':>9}{'tokens/s':>11}{'TFLOP/s':>9}"
            f"{'MFU rep':>9}{'MFU gqa':>9}{'peak MB':>9}"]
-    for path in ("naive", "fast"):
+    for path in [k for k in ("naive", "fast", "compiled") if k in t]:
         p = t[path]
         what = f"{path} ({p['attn_implementation']}, {p['loss'].split(' (')[0]}, {p['dtype']})"
         out.append(f"  {what:<37}{p['ms_per_step']:9.1f}{p['tokens_per_s']:11.0f}"
@@ -252,17 +212,26 @@ def format_table(r: dict) -> str:
                    f"{pct(p['mfu_gqa']):>9}{p['peak_memory_mb']:9.0f}")
     out.append(f"  speedup (fast / naive tokens/s): {t['speedup']:.2f}x; initial loss "
                f"naive {t['naive']['initial_loss']:.4f}, fast {t['fast']['initial_loss']:.4f}")
+    if "compiled" in t:
+        c = t["compiled"]
+        out.append(f"  compiled: first step (compiling) {c['first_step_s']:.1f} s, then "
+                   f"{t['compile_speedup']:.2f}x fast's tokens/s; initial loss {c['initial_loss']:.4f}")
     head = f"eval, {e['context_steps']} -> {e['horizon']} steps"
     out.append(f"{head:<46}{'s/repeat':>9}{'series/s':>11}{'tokens/s':>11}{'parse':>7}"
                f"{'peak MB':>9}")
-    for key in ("sequential_greedy", "batched_greedy", "batched_sampling"):
+    other = "dynamic" if e["cache_implementation"] == "static" else "static"
+    labels = {"sequential_greedy": "sequential greedy",
+              "batched_greedy": f"batched greedy, {e['cache_implementation']}",
+              f"batched_greedy_{other}_cache": f"batched greedy, {other}",
+              "batched_sampling": f"batched sampling x{e['samples']}"}
+    for key, label in labels.items():
         m = e[key]
-        label = key.replace("_", " ") + (f" x{e['samples']}" if key == "batched_sampling" else "")
         what = f"{label} ({m['series']} series, bs {m['batch_rows']})"
         out.append(f"  {what:<44}{m['s_per_repeat']:9.3f}{m['series_per_s']:11.2f}"
                    f"{m['new_tokens_per_s']:11.0f}{m['parse_rate']:7.0%}{m['peak_memory_mb']:9.0f}")
     out.append(f"  speedup vs sequential (series/s): greedy {e['speedup_greedy']:.1f}x, "
-               f"sampling {e['speedup_sampling']:.1f}x")
+               f"sampling {e['speedup_sampling']:.1f}x; static / dynamic KV cache "
+               f"{e['static_cache_speedup']:.2f}x")
     return "\n".join(out + [f"{r['mfu_note']}; memory: {r['memory']}"])
 
 

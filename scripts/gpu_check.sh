@@ -5,7 +5,7 @@
 #
 # 1. llmts-bench (python -m llmts.bench) on model=qwen2.5-0.5b-arch: the real Qwen2.5-0.5B shapes
 #    with seeded random weights (no download): naive vs fast training step, sequential vs batched
-#    greedy vs batched sampling, MFU  -> OUT_DIR/bench/bench.json
+#    greedy (static and dynamic KV cache) vs batched sampling, MFU   -> OUT_DIR/bench/bench.json
 # 2. a 50-step train + eval of the same model with llmts itself (100 test series, greedy, no
 #    baselines)                                                       -> OUT_DIR/run/
 # 3. one table: bench.json's key numbers, the run's wall time and tokens/s (train_history.csv).
@@ -16,7 +16,9 @@
 # The repo root is put in front of PYTHONPATH, so llmts need not be installed. Also runs on CPU
 # (slowly; shrink it with the variables below).
 # Environment (optional):
-#   BENCH_ARGS     more Hydra overrides for the bench; later ones win (e.g. "model=tiny")
+#   BENCH_ARGS     more Hydra overrides for the bench; later ones win (e.g. "model=tiny", or
+#                  "bench.compile=true" to also time train.compile: its cold start can take
+#                  minutes, so raise BENCH_TIMEOUT with it)
 #   RUN_ARGS       more Hydra overrides for the 50-step run, likewise
 #   BENCH_TIMEOUT  seconds for step 1 (default 200);  RUN_TIMEOUT  seconds for step 2 (default 140)
 #   LLMTS_CACHE    simulated-data cache (default OUT_DIR/cache)
@@ -65,20 +67,24 @@ try:
     t, e = b["train"], b["eval"]
     rows += [("device", b["device"]), ("torch / transformers", f"{b['torch']} / {b['transformers']}"),
              ("train B x L", f"{t['batch_size']} x {t['seq_len']}")]
-    for p in ("naive", "fast"):
+    for p in [p for p in ("naive", "fast", "compiled") if p in t]:
         s = t[p]
         rows.append((f"train {p} ({s['attn_implementation']}, {s['loss']}, {s['dtype']})",
                      f"{s['ms_per_step']:.1f} ms/step, {s['tokens_per_s']:.0f} tok/s, "
                      f"{s['achieved_tflops_report']:.1f} TFLOP/s, MFU {pct(s['mfu_report'])} "
                      f"(gqa {pct(s['mfu_gqa'])}), {s['peak_memory_mb']:.0f} MB"))
     rows.append(("train speedup (fast/naive)", f"{b['train_speedup']:.2f}x"))
-    for m in ("sequential_greedy", "batched_greedy", "batched_sampling"):
+    if "compiled" in t:
+        rows.append(("train.compile: first step / speedup", f"{t['compiled']['first_step_s']:.0f} s"
+                     f" / {t['compile_speedup']:.2f}x fast"))
+    for m in [k for k in e if k.startswith(("sequential_", "batched_"))]:
         s = e[m]
         rows.append((f"eval {m.replace('_', ' ')} (bs {s['batch_rows']})",
                      f"{s['series_per_s']:.2f} series/s, {s['new_tokens_per_s']:.0f} tok/s, "
                      f"{s['peak_memory_mb']:.0f} MB"))
     rows += [("eval speedup greedy / sampling",
               f"{b['eval_speedup_greedy']:.1f}x / {b['eval_speedup_sampling']:.1f}x"),
+             ("static / dynamic KV cache (greedy)", f"{e['static_cache_speedup']:.2f}x"),
              ("MFU (fast, report / gqa)", f"{pct(b['mfu'])} / {pct(b['mfu_gqa'])}"),
              ("note", b["mfu_note"])]
 except (OSError, KeyError, ValueError) as exc:

@@ -12,8 +12,9 @@ import torch
 from omegaconf import OmegaConf
 
 from conftest import REPO, compose
-from llmts.bench import peak_flops, run
+from llmts.bench import format_table, run
 from llmts.errors import LlmtsError
+from llmts.measure import peak_flops
 from llmts.model import build_model
 from llmts.train import CausalLMLoss
 
@@ -53,13 +54,37 @@ def test_bench_writes_json_and_prints_table(bench):
         assert len(result["train"][path]["ms_all"]) == 2
     assert result["train"]["naive"]["attn_implementation"] == "eager"
     assert result["train"]["fast"]["attn_implementation"] == "sdpa"
-    for mode in ("sequential_greedy", "batched_greedy", "batched_sampling"):
+    assert result["eval"]["cache_implementation"] == "static"
+    for mode in ("sequential_greedy", "batched_greedy", "batched_greedy_dynamic_cache",
+                 "batched_sampling"):
         assert EVAL_KEYS <= set(result["eval"][mode])
         assert result["eval"][mode]["parse_rate"] == 1.0  # constrained decoding always parses
     assert result["eval"]["batched_sampling"]["rows"] == 400
     assert result["train_speedup"] > 0
     assert "llmts-bench: tiny-qwen2" in stdout and "speedup vs sequential" in stdout
-    assert "batched sampling x4" in stdout
+    assert "batched sampling x4" in stdout and "batched greedy, dynamic" in stdout
+    assert result["eval"]["static_cache_speedup"] > 0 and "static / dynamic KV cache" in stdout
+    assert "compiled" not in result["train"]  # bench.compile is off by default
+
+
+def test_bench_compile_times_the_compiled_path_apart(monkeypatch):
+    """bench.compile=true adds a third training path; dynamo's eager backend stands in for
+    inductor here (the inductor path itself is tested in test_train)."""
+    import accelerate.utils
+
+    real = accelerate.utils.compile_regions
+    monkeypatch.setattr(accelerate.utils, "compile_regions",
+                        lambda m, **kw: real(m, backend="eager", **kw))
+    cfg = compose("model=tiny", "logger=none", "bench.compile=true", "bench.repeats=1",
+                  "bench.warmup=0", "bench.train_seq_len=32", "bench.eval_series=4",
+                  "bench.sequential_series=1", "bench.eval_samples=2", "bench.context_steps=4",
+                  "bench.horizon=2")
+    result = run(cfg)
+    compiled, fast = result["train"]["compiled"], result["train"]["fast"]
+    assert TRAIN_KEYS <= set(compiled) and compiled["compiled"] and not fast["compiled"]
+    assert compiled["first_step_s"] > 0 and result["train"]["compile_speedup"] > 0
+    assert abs(compiled["initial_loss"] - fast["initial_loss"]) < 1e-4  # same fresh weights
+    assert "compiled: first step (compiling)" in format_table(result)
 
 
 def test_batched_greedy_beats_sequential(bench):

@@ -1,0 +1,66 @@
+"""Measuring on any device: device-synchronised timing, peak memory, the device's name and its
+dense bf16 peak (for MFU). Used by ``llmts-bench``."""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+# Dense bf16 tensor-core peaks in FLOP/s, first match on the device name wins.
+PEAK_BF16 = (("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("A100", 312e12))
+
+
+def reset_peak(device) -> bool:
+    """Start a new peak-memory window; False when only the process-wide peak is available."""
+    if device.type == "cuda":
+        return torch.cuda.reset_peak_memory_stats(device) or True
+    with contextlib.suppress(OSError):
+        return Path("/proc/self/clear_refs").write_text("5") > 0  # Linux: resets VmHWM (peak RSS)
+    return False
+
+
+def peak_mb(device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return rss / 2**20 if sys.platform == "darwin" else rss / 1024
+
+
+def timed(fn, warmup: int, repeats: int, device) -> list[float]:
+    """Seconds per call of ``fn`` for ``repeats`` calls after ``warmup`` untimed ones."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeats):
+        sync()
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def device_name(device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    name = platform.processor()
+    with contextlib.suppress(OSError):
+        name = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
+                     if ln.startswith("model name")), name)
+    return f"{name or 'cpu'} ({torch.get_num_threads()} threads)"
+
+
+def peak_flops(name: str, dtype: str) -> tuple[float | None, str]:
+    if dtype != "bfloat16":
+        return None, f"MFU not computed: {dtype} compute has no dense bf16 peak to compare with"
+    for key, peak in PEAK_BF16:
+        if key.lower() in name.lower():
+            return peak, f"MFU vs {key} dense bf16 peak {peak:.3g} FLOP/s"
+    return None, f"MFU not computed: no known bf16 peak for device '{name}'"
