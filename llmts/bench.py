@@ -2,8 +2,8 @@
 what llmts's speed choices buy, measured in one process; every number is the median of
 ``bench.repeats`` device-synchronised repeats after ``bench.warmup``. train: steps (forward +
 backward + AdamW) on random digit/separator batches, NAIVE (fp32, eager attention, full-vocab
-logits: the report's setup) vs FAST (sdpa, chunked CE, bf16 autocast on CUDA only), same seeded
-weights. eval: sequential greedy (a ``forecast`` per series) vs batched greedy vs batched sampling
+logits: the report's setup) vs FAST (sdpa, chunked CE; on CUDA bf16 autocast, and with LoRA the
+frozen base stored in bf16), same seeded weights. eval: sequential greedy (a ``forecast`` per series) vs batched greedy vs batched sampling
 (halved on CUDA OOM, batch recorded) on simulated Lotka-Volterra. MFU is null unless bf16 on a GPU
 of known peak (``mfu_note`` says why). Memory: CUDA max allocated or peak RSS (per phase via
 /proc/self/clear_refs where allowed). Writes ``bench.json`` in the run dir; prints a table."""
@@ -169,7 +169,10 @@ def run(cfg: DictConfig) -> dict:
         torch.cuda.empty_cache() if device.type == "cuda" else None
         return build_model(model_cfg, cfg.lora, cfg.seed).to(device)
 
-    net = fresh(cfg.model)  # eval leaves the weights as they are: the fast path trains them next
+    fast_cfg = cfg.model  # on CUDA with LoRA: the frozen base in bf16 (adapters stay fp32)
+    if device.type == "cuda" and cfg.lora.enabled:
+        fast_cfg = OmegaConf.merge(cfg.model, {"dtype": "bfloat16"})
+    net = fresh(fast_cfg)  # eval leaves the weights as they are: the fast path trains them next
     trainable, total = count_parameters(net)
     evaluation = bench_eval(cfg, net, tokenizer, device)
     train = {"batch_size": b.train_batch_size, "seq_len": b.train_seq_len,
@@ -181,12 +184,12 @@ def run(cfg: DictConfig) -> dict:
     train["speedup"] = fast["tokens_per_s"] / naive["tokens_per_s"]
     train["initial_loss_diff"] = abs(fast["initial_loss"] - naive["initial_loss"])
     if b.compile:
-        compiled = train["compiled"] = bench_train(cfg, fresh(cfg.model), "compiled", device, name)
+        compiled = train["compiled"] = bench_train(cfg, fresh(fast_cfg), "compiled", device, name)
         train["compile_speedup"] = compiled["tokens_per_s"] / fast["tokens_per_s"]
     peak, note = peak_flops(name, fast["dtype"])
     memory = "cuda max_memory_allocated" if device.type == "cuda" else "peak RSS (ru_maxrss)"
     return {"device": name, "device_type": device.type, "dtype": fast["dtype"],
-            "weights_dtype": cfg.model.dtype, "torch": torch.__version__,
+            "weights_dtype": fast_cfg.dtype, "torch": torch.__version__,
             "transformers": transformers.__version__, "python": platform.python_version(),
             "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
             "model": cfg.model.name, "params_total": total, "params_trainable": trainable,

@@ -112,3 +112,29 @@ def test_unavailable_pretrained_model_is_one_clear_line(tmp_path):
     with pytest.raises(LlmtsError, match="try model=tiny"):
         from llmts.model import load_base_model
         load_base_model(cfg.model, 0)
+
+
+def test_bf16_base_keeps_trainable_params_fp32_and_matches_fp32_loss():
+    """The GPU fast path's memory layout, checked on CPU: model.dtype=bfloat16 stores the frozen
+    base in bf16 while LoRA A/B and the lm_head bias stay fp32 (peft upcasts adapters), and under
+    bf16 autocast its loss matches the fp32 model's to bf16 precision and trains the fp32 params."""
+    from llmts.train import CausalLMLoss
+
+    cfg = compose("model=tiny")
+    ids = torch.randint(11, 27, (2, 48), generator=torch.Generator().manual_seed(0))
+    batch = dict(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids)
+    full = build_model(cfg.model, cfg.lora, 0)
+    half = build_model(compose("model=tiny", "model.dtype=bfloat16").model, cfg.lora, 0)
+    trainable = {n: p for n, p in half.named_parameters() if p.requires_grad}
+    frozen = [p for p in half.parameters() if not p.requires_grad]
+    assert trainable and all(p.dtype == torch.float32 for p in trainable.values())
+    assert any("lora_A" in n for n in trainable) and any(n.endswith("bias") for n in trainable)
+    assert frozen and all(p.dtype == torch.bfloat16 for p in frozen)
+    reference = CausalLMLoss(full, 0)(**batch)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = CausalLMLoss(half, 4096)(**batch)
+    assert loss.dtype == torch.float32
+    assert abs(loss.item() - reference.item()) < 0.02 * reference.item()
+    loss.backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in trainable.values())
+    assert all(p.grad is None for p in frozen)
