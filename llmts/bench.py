@@ -1,12 +1,16 @@
 """``llmts-bench`` (or ``python -m llmts.bench``), composed like ``llmts``, sizes from ``bench``:
 what llmts's speed choices buy, measured in one process; every number is the median of
-``bench.repeats`` device-synchronised repeats after ``bench.warmup``. train: steps (forward +
-backward + AdamW) on random digit/separator batches, NAIVE (fp32, eager attention, full-vocab
-logits: the report's setup) vs FAST (sdpa, chunked CE; on CUDA bf16 autocast, and with LoRA the
-frozen base stored in bf16), same seeded weights. eval: sequential greedy (a ``forecast`` per series) vs batched greedy vs batched sampling
-(halved on CUDA OOM, batch recorded) on simulated Lotka-Volterra. MFU is null unless bf16 on a GPU
-of known peak (``mfu_note`` says why). Memory: CUDA max allocated or peak RSS (per phase via
-/proc/self/clear_refs where allowed). Writes ``bench.json`` in the run dir; prints a table."""
+``bench.repeats`` device-synchronised repeats after ``bench.warmup``.
+
+train: steps (forward + backward + AdamW) on random digit/separator batches, NAIVE (fp32, eager
+attention, full-vocab logits: the report's setup) vs FAST (sdpa, chunked CE; on CUDA bf16
+autocast, and with LoRA the frozen base stored in bf16), same seeded weights; with
+``bench.compile`` also COMPILED (fast + ``train.compile``, its compiling first step apart).
+eval: sequential greedy (a ``forecast`` per series) vs batched greedy with the static and the
+dynamic KV cache vs batched sampling (halved on CUDA OOM, batch recorded), on simulated
+Lotka-Volterra. MFU is null unless bf16 on a GPU of known peak (``mfu_note`` says why). Memory:
+CUDA max allocated or peak RSS (per phase via /proc/self/clear_refs where allowed). Writes
+``bench.json`` in the run dir; prints a table."""
 
 from __future__ import annotations
 
@@ -45,7 +49,7 @@ def bench_train(cfg: DictConfig, net, path: str, device, name: str) -> dict:
 
     b, fast = cfg.bench, path != "naive"
     bsz, seq, amp = b.train_batch_size, b.train_seq_len, fast and device.type == "cuda"
-    loss_model = make_loss(net, chunked=fast, compile=path == "compiled")
+    loss_model = make_loss(net, chunked=fast, compiled=path == "compiled")
     autocast = ((lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp
                 else contextlib.nullcontext)
     o = cfg.optimizer
@@ -56,8 +60,9 @@ def bench_train(cfg: DictConfig, net, path: str, device, name: str) -> dict:
     batches = [torch.randint(*TOKENS, (bsz, seq), generator=gen).to(device) for _ in range(n)]
     ones = torch.ones_like(batches[0])
     net.train()
-    with torch.no_grad(), autocast():
-        initial = float(loss_model(input_ids=batches[0], attention_mask=ones, labels=batches[0]))
+    with torch.no_grad(), autocast():  # uncompiled: the first step below holds all compiling
+        initial = float(make_loss(net, chunked=fast, compiled=False)(
+            input_ids=batches[0], attention_mask=ones, labels=batches[0]))
     calls = iter(range(1 << 62))
 
     def step():
@@ -89,7 +94,8 @@ def bench_train(cfg: DictConfig, net, path: str, device, name: str) -> dict:
 
 
 def bench_eval(cfg: DictConfig, net, tokenizer, device) -> dict:
-    """Sequential greedy vs batched greedy vs batched sampling, series/s."""
+    """Series/s of sequential greedy, batched greedy (configured KV cache, then the other one)
+    and batched sampling."""
     from llmts.config import DecodingConfig
     from llmts.data import simulate_lotka_volterra
     from llmts.forecast import forecast

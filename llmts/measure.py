@@ -9,6 +9,7 @@ import resource
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -16,7 +17,7 @@ import torch
 PEAK_BF16 = (("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("A100", 312e12))
 
 
-def reset_peak(device) -> bool:
+def reset_peak(device: torch.device) -> bool:
     """Start a new peak-memory window; False when only the process-wide peak is available."""
     if device.type == "cuda":
         return torch.cuda.reset_peak_memory_stats(device) or True
@@ -25,14 +26,15 @@ def reset_peak(device) -> bool:
     return False
 
 
-def peak_mb(device) -> float:
+def peak_mb(device: torch.device) -> float:
+    """Peak memory in MiB (2**20 bytes): CUDA max allocated, else the process's peak RSS."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return rss / 2**20 if sys.platform == "darwin" else rss / 1024
 
 
-def timed(fn, warmup: int, repeats: int, device) -> list[float]:
+def timed(fn: Callable[[], object], warmup: int, repeats: int, device: torch.device) -> list[float]:
     """Seconds per call of ``fn`` for ``repeats`` calls after ``warmup`` untimed ones."""
     sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
     for _ in range(warmup):
@@ -47,17 +49,20 @@ def timed(fn, warmup: int, repeats: int, device) -> list[float]:
     return out
 
 
-def device_name(device) -> str:
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU model and the number of torch threads."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     name = platform.processor()
-    with contextlib.suppress(OSError):
-        name = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
-                     if ln.startswith("model name")), name)
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as info:
+        name = next((ln.split(":", 1)[1].strip() for ln in info if ln.startswith("model name")),
+                    name)
     return f"{name or 'cpu'} ({torch.get_num_threads()} threads)"
 
 
 def peak_flops(name: str, dtype: str) -> tuple[float | None, str]:
+    """(dense bf16 peak FLOP/s of the named device or None, a note saying which or why not);
+    MFU = achieved FLOP/s ÷ this peak, so only bf16 compute is compared with it."""
     if dtype != "bfloat16":
         return None, f"MFU not computed: {dtype} compute has no dense bf16 peak to compare with"
     for key, peak in PEAK_BF16:

@@ -68,13 +68,26 @@ def load_base_model(cfg: ModelConfig, seed: int) -> PreTrainedModel:
                          "try model=tiny, or model.path=/local/folder") from None
 
 
+class BiasedHead(nn.Linear):
+    """A Linear whose bias may be kept in another dtype than its weight: the trainable lm_head
+    bias stays fp32 (optimizer precision) on a bf16 base, and is cast to the weight's dtype in
+    the forward, so the model also runs without autocast."""
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        bias = None if self.bias is None else self.bias.to(self.weight.dtype)
+        return nn.functional.linear(hidden, self.weight, bias)
+
+
 def add_lm_head_bias(model: PreTrainedModel) -> nn.Parameter:
-    """Give the (possibly tied) ``lm_head`` a trainable zero bias without untying its weight."""
+    """Give the (possibly tied) ``lm_head`` a trainable fp32 zero bias without untying its
+    weight."""
     head = model.get_output_embeddings()
     head = getattr(head, "head", head)  # a NumericHead wraps the real Linear
     if head.bias is None:
         head.bias = nn.Parameter(torch.zeros(head.out_features, dtype=torch.float32,
                                              device=head.weight.device))
+        # The same object (tied weight, parameter names) with a dtype-safe forward.
+        head.__class__ = BiasedHead
     return head.bias
 
 
@@ -99,8 +112,9 @@ class NumericHead(nn.Module):
         self.register_buffer("index", index, persistent=False)
 
     def subset_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        bias = self.head.bias[self.ids] if self.head.bias is not None else None
-        return nn.functional.linear(hidden, self.head.weight[self.ids], bias)
+        weight = self.head.weight[self.ids]
+        bias = None if self.head.bias is None else self.head.bias[self.ids].to(weight.dtype)
+        return nn.functional.linear(hidden, weight, bias)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         sub = self.subset_logits(hidden)

@@ -126,12 +126,13 @@ def make_windows(
 
     step_id = tokenizer.convert_tokens_to_ids(";")
     rows: list[list[int]] = []
-    for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]:
+    # One batched call (fast tokenizers parallelise it); transformers rejects an empty batch.
+    for ids in tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []:
         rows.extend(_cut(ids, step_id, context_length, stride))
     input_ids = torch.full((len(rows), context_length), tokenizer.pad_token_id, dtype=torch.long)
     for i, row in enumerate(rows):
         input_ids[i, : len(row)] = torch.tensor(row)
-    return _windows(input_ids, torch.tensor([len(r) for r in rows]))
+    return _windows(input_ids, torch.tensor([len(r) for r in rows], dtype=torch.long))
 
 
 def _windows(input_ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -163,10 +164,13 @@ def cached_windows(texts: list[str], tokenizer: PreTrainedTokenizerBase, context
     except Exception as exc:  # torch raises several types for a damaged file
         log.warning("tokenised windows: rebuilding unreadable %s (%s)", path, type(exc).__name__)
     windows = make_windows(texts, tokenizer, context_length, stride)
-    with atomic_path(path) as tmp:
-        torch.save({"input_ids": windows["input_ids"].int(),
-                    "lengths": windows["attention_mask"].sum(1).int()}, tmp)
-    log.info("tokenised windows: %d x %d -> %s", *windows["input_ids"].shape, path)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save({"input_ids": windows["input_ids"].int(),
+                        "lengths": windows["attention_mask"].sum(1).int()}, tmp)
+        log.info("tokenised windows: %d x %d -> %s", *windows["input_ids"].shape, path)
+    except OSError as exc:  # a cache is an optimisation: a read-only disk must not stop a run
+        log.warning("tokenised windows: not cached (%s: %s)", type(exc).__name__, exc)
     return windows
 
 
@@ -183,6 +187,7 @@ def window_key(texts: list[str], tokenizer: PreTrainedTokenizerBase, context_len
     return h.hexdigest()[:24]
 
 
+# Changing how windows are cut changes cached entries' contents: bump "v1" in window_key then.
 def _cut(ids: list[int], step_id: int, length: int, stride: int) -> list[list[int]]:
     boundaries = [0] + [i + 1 for i, t in enumerate(ids) if t == step_id]
     out, prev, nominal = [], -1, 0

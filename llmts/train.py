@@ -68,12 +68,12 @@ class CausalLMLoss(nn.Module):
         return total / keep.sum().clamp(min=1)
 
 
-def make_loss(model: nn.Module, chunked: bool, compile: bool) -> nn.Module:
-    """The training loss module; ``compile``: each repeated block (decoder layer) and the other
+def make_loss(model: nn.Module, chunked: bool, compiled: bool) -> nn.Module:
+    """The training loss module; ``compiled``: each repeated block (decoder layer) and the other
     leaf modules ``torch.compile``-d separately (accelerate's regional compilation: one compile
     serves all layers, so the cold start stays short). Parameters stay shared with ``model``."""
     loss = CausalLMLoss(model, CHUNK if chunked else 0)
-    if not compile:
+    if not compiled:
         return loss
     from accelerate.utils import compile_regions
 

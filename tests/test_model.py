@@ -117,7 +117,8 @@ def test_unavailable_pretrained_model_is_one_clear_line(tmp_path):
 def test_bf16_base_keeps_trainable_params_fp32_and_matches_fp32_loss():
     """The GPU fast path's memory layout, checked on CPU: model.dtype=bfloat16 stores the frozen
     base in bf16 while LoRA A/B and the lm_head bias stay fp32 (peft upcasts adapters), and under
-    bf16 autocast its loss matches the fp32 model's to bf16 precision and trains the fp32 params."""
+    bf16 autocast its loss matches the fp32 model's to bf16 precision and trains the fp32 params;
+    without autocast it still runs (the fp32 bias is cast to the weight's dtype)."""
     from llmts.train import CausalLMLoss
 
     cfg = compose("model=tiny")
@@ -138,3 +139,13 @@ def test_bf16_base_keeps_trainable_params_fp32_and_matches_fp32_loss():
     loss.backward()
     assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in trainable.values())
     assert all(p.grad is None for p in frozen)
+    # and it runs without autocast too (CPU eval, train.precision=no): the fp32 bias is cast
+    from llmts.data import simulate_lotka_volterra
+    from llmts.forecast import forecast
+    from llmts.tokenization import build_tiny_tokenizer
+
+    with torch.no_grad():
+        assert torch.isfinite(half(input_ids=ids).logits).all()
+    series, _ = simulate_lotka_volterra(3, 12, 24.0, seed=0)
+    res = forecast(half, build_tiny_tokenizer(), series[:, :8], 2, cfg.decoding, cfg.data, 8, 0)
+    assert res.parse_rate == 1.0

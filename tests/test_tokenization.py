@@ -81,3 +81,32 @@ def test_windows_are_cached_on_disk_per_texts_tokenizer_and_window(tiny_tokenize
     rebuilt = tokenization.cached_windows(texts, tiny_tokenizer, 48, 24, tmp_path)
     assert torch.equal(rebuilt["input_ids"], fresh["input_ids"])
     assert torch.load(entry, weights_only=True)["input_ids"].dtype == torch.int32
+
+
+def test_no_texts_give_empty_windows(tiny_tokenizer):
+    import torch
+
+    w = make_windows([], tiny_tokenizer, 48, 24)  # e.g. data.val_frac=0
+    assert sorted(w) == ["attention_mask", "input_ids", "labels"]
+    assert all(v.shape == (0, 48) and v.dtype == torch.long for v in w.values())
+
+
+def test_window_cache_survives_concurrent_writers_and_a_read_only_disk(tiny_tokenizer, tmp_path,
+                                                                       caplog):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    from llmts.tokenization import cached_windows
+
+    texts = ["0.10,0.20;" * 30]
+    with ThreadPoolExecutor(4) as pool:  # like DDP ranks building the same entry at once
+        results = list(pool.map(lambda _: cached_windows(texts, tiny_tokenizer, 48, 24, tmp_path),
+                                range(4)))
+    assert all(torch.equal(r["input_ids"], results[0]["input_ids"]) for r in results)
+    assert [p.name.startswith("windows-") for p in tmp_path.iterdir()] == [True]  # no temp left
+    blocked = tmp_path / "file"
+    blocked.write_text("")  # a "directory" that cannot be created
+    w = cached_windows(texts, tiny_tokenizer, 48, 24, blocked / "windows")
+    assert torch.equal(w["input_ids"], results[0]["input_ids"])
+    assert "not cached" in caplog.text

@@ -144,14 +144,21 @@ def test_numeric_output_vocab_loss_is_a_softmax_over_the_codec_tokens(tiny_token
     assert head.head.weight is numeric.get_input_embeddings().weight  # still tied
 
 
-def test_compiled_training_matches_eager_and_saves_the_same_checkpoint(tmp_path, windows):
-    """train.compile: the same losses as eager (to float tolerance), and a checkpoint whose
-    tensor names are the model's own (no torch.compile wrapper prefixes)."""
-    steps = ("train.max_steps=3", "train.eval_every=0", "train.save_every=3")
+def test_compiled_training_matches_eager_and_saves_the_same_checkpoint(tmp_path, windows,
+                                                                       monkeypatch):
+    """train.compile (inductor, chunked loss as by default): the same losses as eager to float
+    tolerance, and a checkpoint whose tensor names are the model's own (no compile prefixes)."""
+    import llmts.train
+
+    built = []
+    monkeypatch.setattr(llmts.train, "make_loss",
+                        lambda *a, **kw: built.append(make_loss(*a, **kw)) or built[-1])
+    steps = ("train.max_steps=3", "train.eval_every=0", "train.save_every=3",
+             "train.chunked_loss=true")
     eager, a = run_train(tmp_path / "eager", windows, *steps)
     compiled, b = run_train(tmp_path / "compiled", windows, *steps, "train.compile=true")
-    layers = make_loss(compiled, chunked=False, compile=True).model.model.layers
-    assert all(type(m).__name__ == "OptimizedModule" for m in layers)  # really compiled
+    kinds = [{type(m).__name__ for m in loss.model.model.layers} for loss in built]
+    assert kinds == [{"Qwen2DecoderLayer"}, {"OptimizedModule"}]  # train() really compiled
     la, lb = ([r["loss"] for r in res.history] for res in (a, b))
     assert np.allclose(la, lb, rtol=1e-4), (la, lb)
     from safetensors.torch import load_file
