@@ -105,8 +105,8 @@ def generate_batch(model, tokenizer, prompts: list[str], horizon: int, num_vars:
         **sampling, repetition_penalty=1.0, num_beams=1,
         max_new_tokens=max_new_tokens(num_vars, horizon, precision, int(int_digits.max()), signed),
         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-        # On CUDA a static cache would make transformers torch.compile the forward (minutes per
-        # new batch shape, unmeasured here): llmts keeps generation eager.
+        # On CUDA a static cache makes transformers torch.compile the forward, again for each
+        # new batch shape; unmeasured here, so llmts keeps generation eager.
         cache_implementation=dec.cache_implementation, disable_compile=True,
     )
     out = model.generate(**enc, generation_config=gen, logits_processor=processors,

@@ -86,8 +86,8 @@ def add_lm_head_bias(model: PreTrainedModel) -> nn.Parameter:
     if head.bias is None:
         head.bias = nn.Parameter(torch.zeros(head.out_features, dtype=torch.float32,
                                              device=head.weight.device))
-        # The same object (tied weight, parameter names) with a dtype-safe forward.
-        head.__class__ = BiasedHead
+        if type(head) is nn.Linear:  # same object (tied weight, names), dtype-safe forward
+            head.__class__ = BiasedHead
     return head.bias
 
 
