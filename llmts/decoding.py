@@ -129,12 +129,17 @@ class NumericGrammar(LogitsProcessor):
         for ch, c in ((".", C_DOT), ("-", C_MINUS), (",", C_COMMA), (";", C_SEMI)):
             lookup[ids[ch]] = c
         self.trans, self.allowed, self.lookup = trans, allowed, lookup
+        self.digit_columns = torch.zeros(len(self.columns), dtype=torch.bool)
+        self.digit_columns[digits] = True
 
     def _to(self, device: torch.device) -> None:
         """Move the (small) tables to where the scores live, once."""
         if self.trans.device != device:
             self.trans, self.allowed = self.trans.to(device), self.allowed.to(device)
             self.lookup, self.columns = self.lookup.to(device), self.columns.to(device)
+            self.digit_columns = self.digit_columns.to(device)
+            if self.row_int_digits is not None:
+                self.row_int_digits = self.row_int_digits.to(device)
 
     def _reset(self, batch: int, device: torch.device) -> None:
         self._state = torch.full((batch,), self.start, dtype=torch.long, device=device)
@@ -173,20 +178,14 @@ class NumericGrammar(LogitsProcessor):
         last = (self._var == self.num_vars - 1).long()
         ok = self.allowed[self._state, last]  # (B, C)
         if self.row_int_digits is not None:  # a row at its own cap: no further integer digit
-            cap = self.row_int_digits.to(scores.device)
             in_int = (self._state >= self.first_int) & (self._state < self.first_frac)
-            full = in_int & (self._state - self.first_int + 1 >= cap)
-            ok = ok & ~(full[:, None] & self._digit_columns(ok.shape[1], scores.device))
+            full = in_int & (self._state - self.first_int + 1 >= self.row_int_digits)
+            ok = ok & ~(full[:, None] & self.digit_columns)
         picked = scores[:, self.columns]
         # A new tensor, not in place: generate keeps the raw logits when output_logits=True.
         out = torch.full_like(scores, float("-inf"))
         out[:, self.columns] = picked.masked_fill(~ok, float("-inf"))
         return out
-
-
-    def _digit_columns(self, n: int, device: torch.device) -> torch.Tensor:
-        return torch.tensor([c in DIGITS for c in GRAMMAR_CHARS] + [False] * (n - len(GRAMMAR_CHARS)),
-                            device=device)
 
 
 class StepsDone(StoppingCriteria):
