@@ -20,7 +20,8 @@ from typing import Any
 
 import torch
 
-from llmts.errors import LlmtsError
+from llmts.errors import LlmtsError, first_line
+from llmts.files import write_json
 from llmts.model import load_trainable, save_trainable
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module, optimizer,
         rng["cuda"] = torch.cuda.get_rng_state_all()
     torch.save(rng, tmp / "rng.pt")
     # state.json last: its presence marks the folder complete even before the rename.
-    (tmp / STATE).write_text(json.dumps({"step": step, "history": history}))
+    write_json(tmp / STATE, {"step": step, "history": history})
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
@@ -96,9 +97,8 @@ def load_checkpoint(path: Path, model: torch.nn.Module, optimizer=None,
             try:
                 restore(obj)
             except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
-                first = (str(exc).strip().splitlines() or [""])[0][:200]
                 raise LlmtsError(f"checkpoint {path / name}: does not match this run "
-                                 f"({type(exc).__name__}: {first})") from None
+                                 f"({type(exc).__name__}: {first_line(exc)})") from None
     return int(state["step"]), list(state["history"])
 
 

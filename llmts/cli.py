@@ -63,8 +63,7 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
         metrics = {"status": "ok"}
         if main:
             with accelerator.autocast():  # bf16 forecasts on GPUs that train in bf16
-                metrics.update(evaluate(accelerator.unwrap_model(net), tokenizer, dataset,
-                                        split.test, cfg, run_dir, tracker))
+                metrics.update(evaluate(net, tokenizer, dataset, split.test, cfg, run_dir, tracker))
         metrics.update(before)
         metrics.update(train_flops=plan["total"], log10_train_flops=plan["log10_total"],
                        final_val_loss=result.final_val_loss if result else None)

@@ -10,12 +10,13 @@ import numpy as np
 
 from llmts import baselines, metrics
 from llmts.data import Dataset
+from llmts.decoding import max_new_tokens
 from llmts.files import atomic_path
 from llmts.forecast import ForecastResult, forecast, num_samples
 from llmts.tracking import Tracker
 
 log = logging.getLogger(__name__)
-POINT_KEYS = ("mse", "rmse", "mae", "r2", "nrmse", "mape")
+POINT_KEYS = metrics.POINT_METRICS
 
 
 def context_steps(cfg, num_vars: int) -> int:
@@ -25,8 +26,7 @@ def context_steps(cfg, num_vars: int) -> int:
     128 / 512 / 768 tokens, the report's Table 10 contexts."""
     if cfg.eval.context_steps is not None:
         return cfg.eval.context_steps
-    p = cfg.data.precision
-    per_step = num_vars * (1 + (1 + p if p else 0) + 1)
+    per_step = max_new_tokens(num_vars, 1, cfg.data.precision, max_int_digits=1) - 1  # no EOS
     return max(1, cfg.data.context_length // per_step)
 
 

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-POINT_METRICS = ("mse", "rmse", "mae", "r2", "nrmse", "mape", "mape_excluded")
+POINT_METRICS = ("mse", "rmse", "mae", "r2", "nrmse", "mape")  # the point scores, in table order
 MAPE_REL_EPS = 1e-8  # |truth| at or below this fraction of max|truth| is "zero" for MAPE
 
 

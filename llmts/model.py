@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from llmts.config import LoraConfig, ModelConfig
-from llmts.errors import LlmtsError
+from llmts.errors import LlmtsError, first_line
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -28,12 +28,12 @@ TRAINABLE_FILE = "trainable.safetensors"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def qwen2_config(cfg: ModelConfig, vocab_size: int | None = None):
+def qwen2_config(cfg: ModelConfig):
     """A ``transformers.Qwen2Config`` from the ``model`` group's architecture numbers."""
     from transformers import Qwen2Config
 
     return Qwen2Config(
-        vocab_size=vocab_size or cfg.vocab_size,
+        vocab_size=cfg.vocab_size,
         hidden_size=cfg.hidden_size,
         intermediate_size=cfg.intermediate_size,
         num_hidden_layers=cfg.num_hidden_layers,
@@ -63,8 +63,7 @@ def load_base_model(cfg: ModelConfig, seed: int) -> PreTrainedModel:
             revision=cfg.revision, trust_remote_code=False,
         )
     except (OSError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise LlmtsError(f"model: cannot load '{where}' ({first}); offline? "
+        raise LlmtsError(f"model: cannot load '{where}' ({first_line(exc)}); offline? "
                          "try model=tiny, or model.path=/local/folder") from None
 
 
@@ -138,8 +137,6 @@ def build_model(model_cfg: ModelConfig, lora_cfg: LoraConfig, seed: int,
     """Base model + (LoRA adapters on ``target_modules``, all base weights frozen | full
     fine-tuning) + optionally the trainable lm_head bias (+ the numeric-only head)."""
     model = load_base_model(model_cfg, seed)
-    if lora_cfg.lm_head_bias:
-        add_lm_head_bias(model)
     if model_cfg.output_vocab == "numeric":
         restrict_output_vocab(model, numeric_token_ids(tokenizer))
     if lora_cfg.enabled:
@@ -153,9 +150,8 @@ def build_model(model_cfg: ModelConfig, lora_cfg: LoraConfig, seed: int,
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed + 1)
             model = get_peft_model(model, peft_cfg)
-        if lora_cfg.lm_head_bias:
-            head = model.get_output_embeddings()
-            getattr(head, "head", head).bias.requires_grad_(True)
+    if lora_cfg.lm_head_bias:  # after peft, which would freeze it
+        add_lm_head_bias(model)
     trainable, total = count_parameters(model)
     log.info("trainable parameters: %s of %s (%.4f%%)", f"{trainable:,}", f"{total:,}",
              100 * trainable / max(total, 1))
@@ -163,10 +159,10 @@ def build_model(model_cfg: ModelConfig, lora_cfg: LoraConfig, seed: int,
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:
-    """(trainable, total) parameter counts; tied tensors are counted once."""
-    seen: dict[int, nn.Parameter] = {id(p): p for p in model.parameters()}
-    total = sum(p.numel() for p in seen.values())
-    return sum(p.numel() for p in seen.values() if p.requires_grad), total
+    """(trainable, total) parameter counts; tied tensors are counted once (``parameters()``
+    yields a shared tensor once)."""
+    params = list(model.parameters())
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
 
 
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -18,12 +18,14 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
-from llmts.errors import LlmtsError
+from llmts.errors import LlmtsError, first_line
+from llmts.metrics import POINT_METRICS
 
 log = logging.getLogger(__name__)
 
-METRICS = [("mse", "MSE"), ("rmse", "RMSE"), ("mae", "MAE"), ("r2", "R²"),
-           ("nrmse", "NRMSE (%)"), ("mape", "MAPE (%)")]
+LABELS = {"mse": "MSE", "rmse": "RMSE", "mae": "MAE", "r2": "R²", "nrmse": "NRMSE (%)",
+          "mape": "MAPE (%)"}
+METRICS = [(k, LABELS[k]) for k in POINT_METRICS]
 SHORT = {"optimizer.lr": "lr", "lora.r": "r", "data.context_length": "L"}
 TITLE = {"lr": "Learning rate", "r": "LoRA rank", "L": "Context length", "job": "Job"}
 
@@ -248,9 +250,10 @@ def write_report(jobs: list[Job], out_dir: str | Path) -> Path:
     _write_csv(out / "metrics.csv", ["label", "dir", "status", "error"] + names + mkeys,
                [[j.label, str(j.dir), j.status, j.error] + [j.swept[n] for n in names]
                 + [j.metrics.get(k) for k in mkeys] for j in jobs])
-    steps = sorted({s for j in jobs for s in j.val_losses()})
+    vl = [j.val_losses() for j in jobs]
+    steps = sorted({s for v in vl for s in v})
     _write_csv(out / "val_loss.csv", ["step"] + [j.label for j in jobs],
-               [[s] + [j.val_losses().get(s) for j in jobs] for s in steps])
+               [[s] + [v.get(s) for v in vl] for s in steps])
     _write_csv(out / "flops.csv", ["label", "status", "steps", "L", "r"] + fkeys + ["total", "log10_total"],
                [r + [_log10(r[-1])] for r in frows] + [["TOTAL"] + [None] * 9 + [total, _log10(total)]])
     return out / "report.md"
@@ -291,8 +294,7 @@ class SweepReportCallback(Callback):
             path = write_report(jobs, sweep_dir)
             print(f"{format_table(jobs)}\nreport: {path}")
         except Exception as e:  # a report failure must not fail the sweep
-            log.warning("sweep report not written: %s: %s", type(e).__name__,
-                        (str(e).splitlines() or [""])[0])
+            log.warning("sweep report not written: %s: %s", type(e).__name__, first_line(e))
 
 
 if __name__ == "__main__":

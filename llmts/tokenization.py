@@ -8,11 +8,12 @@ alphabet in GPT-2's order, exactly as in Qwen's vocab.json, and it uses Qwen2's 
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from llmts.errors import LlmtsError
+from llmts.errors import LlmtsError, first_line
 
 if TYPE_CHECKING:
     import torch
@@ -25,7 +26,6 @@ QWEN2_SPLIT = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
     r"|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
-TINY_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 log = logging.getLogger(__name__)
 
 
@@ -54,7 +54,6 @@ def build_tiny_tokenizer() -> PreTrainedTokenizerBase:
         padding_side="left",
         clean_up_tokenization_spaces=False,
     )
-    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>"]})
     return tok
 
 
@@ -75,7 +74,7 @@ def _pretrained_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
         tok = AutoTokenizer.from_pretrained(where, trust_remote_code=False, padding_side="left")
     except (OSError, ValueError) as exc:
         raise LlmtsError(
-            f"model: cannot load tokenizer '{where}' ({_first_line(exc)}); offline? "
+            f"model: cannot load tokenizer '{where}' ({first_line(exc)}); offline? "
             "try model=tiny, or model.path=/local/folder"
         ) from None
     if tok.pad_token is None:
@@ -107,11 +106,6 @@ def require_obtainable(where: str) -> None:
     except OSError as exc:
         raise LlmtsError(f"model: '{where}' is not in the local Hugging Face cache and {host} is "
                          f"unreachable ({exc}); try model=tiny, or model.path=/local/folder") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
 
 
 def make_windows(
@@ -180,11 +174,22 @@ def window_key(texts: list[str], tokenizer: PreTrainedTokenizerBase, context_len
     import hashlib
 
     h = hashlib.sha256(f"v1 {context_length} {stride} {tokenizer.pad_token_id}\n".encode())
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    h.update((backend.to_str() if backend is not None else repr(tokenizer.get_vocab())).encode())
+    h.update(tokenizer_fingerprint(tokenizer).encode())
     for text in texts:
         h.update(b"\x00" + text.encode())
     return h.hexdigest()[:24]
+
+
+@functools.lru_cache(maxsize=2)
+def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
+    """SHA-256 of the tokenizer's serialised form (vocab, merges, specials, pre-tokenizer).
+    Memoised per tokenizer object (llmts never changes one after loading): Qwen's is several MB
+    and a run keys its train and val windows with the same tokenizer."""
+    import hashlib
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    text = backend.to_str() if backend is not None else repr(tokenizer.get_vocab())
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 # Changing how windows are cut changes cached entries' contents: bump "v1" in window_key then.

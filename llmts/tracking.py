@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from llmts.config import LoggerConfig
+from llmts.errors import first_line
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class WandbTracker:
             if mode != "online":
                 raise
             log.warning("W&B online init failed (%s); logging offline instead",
-                        str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__)
+                        first_line(exc, 120))
             mode = "offline"
             self.run = wandb.init(mode=mode, settings=wandb.Settings(silent=True), **kwargs)
         self.mode = mode
