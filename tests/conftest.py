@@ -43,3 +43,21 @@ def tiny_tokenizer():
 @pytest.fixture
 def tiny_cfg():
     return compose("model=tiny", "logger=none")
+
+
+def make_h5(path, traj=None, time=None, **extra):
+    """An HDF5 dataset file: ``trajectories`` (default 5 x 80 x 2, positive), ``time`` (default
+    0..T-1); ``False`` leaves a dataset out, ``extra`` adds more."""
+    import h5py
+    import numpy as np
+
+    traj = np.abs(np.random.default_rng(0).normal(size=(5, 80, 2))) + 0.1 if traj is None else traj
+    time = np.arange(80 if traj is False else traj.shape[1], dtype=float) if time is None else time
+    with h5py.File(path, "w") as f:
+        if traj is not False:
+            f["trajectories"] = traj
+        if time is not False:
+            f["time"] = time
+        for k, v in extra.items():
+            f[k] = v
+    return path

@@ -1,23 +1,10 @@
-import h5py
 import numpy as np
 import pytest
 
+from conftest import make_h5
 from llmts.config import DataConfig
 from llmts.data import load_dataset, simulate_lotka_volterra, split_indices, write_h5
 from llmts.errors import LlmtsError
-
-
-def make_h5(path, traj=None, time=None, **extra):
-    traj = np.abs(np.random.default_rng(0).normal(size=(5, 80, 2))) + 0.1 if traj is None else traj
-    time = np.arange(80 if traj is False else traj.shape[1], dtype=float) if time is None else time
-    with h5py.File(path, "w") as f:
-        if traj is not False:
-            f["trajectories"] = traj
-        if time is not False:
-            f["time"] = time
-        for k, v in extra.items():
-            f[k] = v
-    return path
 
 
 def load(path, min_steps=71):

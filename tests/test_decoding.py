@@ -4,7 +4,6 @@ untrained tiny model (greedy, sampling, left-padded batches, repeated rows)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,19 +15,18 @@ from transformers import (
     StoppingCriteriaList,
 )
 
+from conftest import QWEN_TOKENIZER
 from llmts.decoding import NumericGrammar, StepsDone, grammar_token_ids, max_new_tokens
 from llmts.encoding import decode_forecast, encode_series
 from llmts.errors import LlmtsError
-from llmts.tokenization import build_tiny_tokenizer
 
-QWEN_TOKENIZER = Path("/work/shared/qwen2-tokenizer")
 DIGITS = set("0123456789")
 EOS, PAD = "<eos>", "<pad>"
 
 
 @pytest.fixture(scope="module")
-def tok():
-    return build_tiny_tokenizer()
+def tok(tiny_tokenizer):
+    return tiny_tokenizer
 
 
 @pytest.fixture(scope="module")

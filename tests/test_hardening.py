@@ -29,7 +29,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import REPO, compose
+from conftest import REPO, compose, make_h5
 
 ENTRY = "from llmts.cli import entry; entry()"
 ENV = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "OMP_NUM_THREADS": "1",
@@ -96,13 +96,6 @@ def assert_same_weights(a: Path, b: Path) -> None:
     assert wa.keys() == wb.keys() and wa
     different = [k for k in wa if not torch.equal(wa[k], wb[k])]
     assert not different, f"tensors differ: {different[:5]}"
-
-
-def make_h5(path: Path, traj: np.ndarray) -> Path:
-    with h5py.File(path, "w") as f:
-        f["trajectories"] = traj
-        f["time"] = np.arange(traj.shape[1], dtype=float)
-    return path
 
 
 # --------------------------------------------------------------------------------------------
