@@ -52,9 +52,9 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
     ok = False
     try:
         result, before = None, {}
+        # Forecasts run in the model's own dtype, never under autocast (one KV-cache dtype).
         if main and cfg.eval.untrained and cfg.train.max_steps > 0:
-            with accelerator.autocast():
-                before = score_untrained(net, tokenizer, dataset, split.test, cfg)
+            before = score_untrained(net, tokenizer, dataset, split.test, cfg)
         if cfg.train.max_steps > 0:
             windows = {name: training_windows(dataset.series[idx], tokenizer, cfg.data)
                        for name, idx in (("train", split.train), ("val", split.val))}
@@ -62,8 +62,7 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
                            cfg.seed, run_dir, tracker, accelerator, plan["step"] + plan["lora_step"])
         metrics = {"status": "ok"}
         if main:
-            with accelerator.autocast():  # bf16 forecasts on GPUs that train in bf16
-                metrics.update(evaluate(net, tokenizer, dataset, split.test, cfg, run_dir, tracker))
+            metrics.update(evaluate(net, tokenizer, dataset, split.test, cfg, run_dir, tracker))
         metrics.update(before)
         metrics.update(train_flops=plan["total"], log10_train_flops=plan["log10_total"],
                        final_val_loss=result.final_val_loss if result else None)

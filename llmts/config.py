@@ -32,7 +32,9 @@ class ModelConfig:
     max_position_embeddings: int = 32768
     rope_theta: float = 1000000.0
     tie_word_embeddings: bool = True
-    dtype: str = "float32"  # weights' dtype when loaded: float32 | bfloat16 | float16
+    dtype: str = "auto"  # weights' dtype: auto | float32 | bfloat16 | float16. auto: with LoRA
+    # on a bf16-capable GPU the frozen base in bf16 (LoRA A/B and the head bias stay fp32), else
+    # fp32. Forecasts run in this dtype, never under autocast.
     attn_implementation: str = "sdpa"  # sdpa | eager | flash_attention_2
     output_vocab: str = "full"  # full | numeric: keep only the codec's rows of lm_head (+ EOS)
     note: str = ""
@@ -75,8 +77,11 @@ class DecodingConfig:
     constrained: bool = True  # logits follow the codec's grammar position by position
     max_int_digits: Optional[int] = None  # integer digits allowed when constrained; None: as
     # many as the largest scaled context value has (1 for most series scaled by their p95)
-    cache_implementation: str = "static"  # static: preallocated KV cache | dynamic: grown per
-    # token (torch.cat each step; measured 1.3x slower for 100 series on CPU, README Performance)
+    engine: str = "llmts"  # llmts: llmts's fixed-shape decode loop (llmts/engine.py) | hf:
+    # transformers' generate. Unconstrained decoding always uses generate.
+    cuda_graphs: bool = True  # engine=llmts on CUDA: capture the decode step once (torch.compile
+    # mode=reduce-overhead); CPU always runs it eagerly
+    cache_implementation: str = "static"  # engine=hf: static (preallocated) | dynamic KV cache
 
 
 @dataclass

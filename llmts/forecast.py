@@ -1,5 +1,6 @@
-"""Forecasting: every (series × sample) decodes together in batches with a KV cache, left padding,
-the codec's grammar as a logits processor, and a stop as soon as every row has ``horizon`` steps.
+"""Forecasting: every (series × sample) decodes together in batches, constrained by the codec's
+grammar, with llmts's own fixed-shape decode loop (:mod:`llmts.engine`, ``decoding.engine=llmts``)
+or Hugging Face ``generate`` (``engine=hf``, and always for ``constrained=false``).
 
 Each context is scaled by its own α (percentile of |context|): the future being forecast is
 never looked at. Decoded text → original units via :func:`llmts.encoding.decode_forecast`.
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 
 from llmts.config import DataConfig, DecodingConfig
-from llmts.decoding import NumericGrammar, StepsDone, max_new_tokens
+from llmts.decoding import Grammar, NumericGrammar, StepsDone, max_new_tokens
 from llmts.encoding import decode_forecast, encode, scale_of
 
 log = logging.getLogger(__name__)
@@ -48,22 +49,27 @@ def num_samples(cfg: DecodingConfig) -> int:
 @torch.no_grad()
 def forecast(model, tokenizer, contexts: np.ndarray, horizon: int, dec: DecodingConfig,
              data: DataConfig, batch_size: int, seed: int) -> ForecastResult:
-    """Forecast ``horizon`` steps after each context (n, c, D); returns all samples."""
+    """Forecast ``horizon`` steps after each context (n, c, D); returns all samples.
+
+    Runs in the model's own dtype whatever autocast the caller holds (one KV-cache dtype).
+    ``batch_size`` counts rows (series × samples). Batch b's draws depend on (seed, b) only."""
     n, _, d = contexts.shape
     s = num_samples(dec)
     scales = np.array([scale_of(c, data.percentile) for c in contexts])
     prompts = [encode(c, a, data.precision) for c, a in zip(contexts, scales)]
-    rows = [p for p in prompts for _ in range(s)]
     signed = bool((contexts < 0).any())
     # Each row's integer-digit cap comes from its own series (or decoding.max_int_digits).
-    digits = np.repeat(integer_digits(contexts, scales), s) if not dec.max_int_digits else \
-        np.full(len(rows), dec.max_int_digits)
-    texts: list[str] = []
+    digits = (np.full(n, dec.max_int_digits) if dec.max_int_digits
+              else integer_digits(contexts, scales))
+    device = next(model.parameters()).device
     model.eval()
-    for b, start in enumerate(range(0, len(rows), batch_size)):
-        torch.manual_seed(seed + b)  # batch b's samples depend on (seed, b) only
-        texts.extend(generate_batch(model, tokenizer, rows[start:start + batch_size], horizon, d,
-                                    dec, data.precision, signed, digits[start:start + batch_size]))
+    with torch.autocast(device.type, enabled=False):
+        if dec.constrained and dec.engine == "llmts":
+            texts = engine_texts(model, tokenizer, prompts, horizon, d, dec, data.precision,
+                                 signed, digits, batch_size, seed)
+        else:
+            texts = hf_texts(model, tokenizer, prompts, horizon, d, dec, data.precision, signed,
+                             np.repeat(digits, s), batch_size, seed)
     out = np.empty((n, s, horizon, d))
     parsed = malformed = 0
     for row, text in enumerate(texts):
@@ -73,6 +79,50 @@ def forecast(model, tokenizer, contexts: np.ndarray, horizon: int, dec: Decoding
         parsed += fc.parsed
         malformed += fc.malformed
     return ForecastResult(out, parsed, malformed, texts)
+
+
+def engine_texts(model, tokenizer, prompts: list[str], horizon: int, num_vars: int,
+                 dec: DecodingConfig, precision: int, signed: bool, digits: np.ndarray,
+                 batch_size: int, seed: int) -> list[str]:
+    """llmts's decode loop (:mod:`llmts.engine`): batches of whole series, each prefilled once
+    and shared by its samples; on CUDA the step is captured once (``decoding.cuda_graphs``)."""
+    from llmts.engine import Decoder
+
+    s = num_samples(dec)
+    grammar = Grammar.build(tokenizer, num_vars, precision, horizon, int(digits.max()), signed)
+    sampling = (dict(temperature=dec.temperature, top_k=dec.top_k, top_p=dec.top_p)
+                if dec.do_sample else None)
+    device = next(model.parameters()).device
+    capture = dict(mode="reduce-overhead", fullgraph=True) if (
+        dec.cuda_graphs and device.type == "cuda") else None
+    decoder = Decoder(model, grammar, max_new_tokens(num_vars, horizon, precision,
+                                                     int(digits.max()), signed),
+                      tokenizer.pad_token_id, sampling, capture)
+    ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
+    per_batch = max(1, batch_size // s)
+    texts: list[str] = []
+    for b, start in enumerate(range(0, len(ids), per_batch)):
+        caps = torch.as_tensor(np.repeat(digits[start:start + per_batch], s))
+        tokens = decoder.decode(ids[start:start + per_batch], s, caps, seed + b, rows=per_batch)
+        texts.extend(tokenizer.batch_decode(tokens.cpu(), skip_special_tokens=True))
+    return texts
+
+
+def hf_texts(model, tokenizer, prompts: list[str], horizon: int, num_vars: int,
+             dec: DecodingConfig, precision: int, signed: bool, digits: np.ndarray,
+             batch_size: int, seed: int) -> list[str]:
+    """Hugging Face ``generate`` (``decoding.engine=hf``, and every unconstrained decoding)."""
+    rows = [p for p in prompts for _ in range(num_samples(dec))]
+    device = next(model.parameters()).device
+    texts: list[str] = []
+    for b, start in enumerate(range(0, len(rows), batch_size)):
+        # generate draws from the global RNG: seed it, and restore it afterwards
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed + b)
+            texts.extend(generate_batch(model, tokenizer, rows[start:start + batch_size],
+                                        horizon, num_vars, dec, precision, signed,
+                                        digits[start:start + batch_size]))
+    return texts
 
 
 def integer_digits(contexts: np.ndarray, scales: np.ndarray) -> np.ndarray:

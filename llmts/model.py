@@ -46,11 +46,21 @@ def qwen2_config(cfg: ModelConfig):
     )
 
 
-def load_base_model(cfg: ModelConfig, seed: int) -> PreTrainedModel:
-    """The base causal LM: ``from_pretrained`` for ``source=pretrained``, else random weights."""
+def resolve_dtype(name: str, lora: bool) -> torch.dtype:
+    """``model.dtype`` as a torch dtype; ``auto``: bf16 for a frozen (LoRA) base on a GPU with
+    bf16, fp32 otherwise (full fine-tuning keeps fp32 master weights; CPUs compute fp32)."""
+    if name != "auto":
+        return DTYPES[name]
+    gpu_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return torch.bfloat16 if lora and gpu_bf16 else torch.float32
+
+
+def load_base_model(cfg: ModelConfig, seed: int, lora: bool = False) -> PreTrainedModel:
+    """The base causal LM: ``from_pretrained`` for ``source=pretrained``, else random weights;
+    in ``model.dtype`` (``auto`` resolved for a LoRA base when ``lora``)."""
     from transformers import AutoModelForCausalLM, Qwen2ForCausalLM
 
-    dtype = DTYPES[cfg.dtype]
+    dtype = resolve_dtype(cfg.dtype, lora)
     if cfg.source == "random":
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -136,7 +146,7 @@ def build_model(model_cfg: ModelConfig, lora_cfg: LoraConfig, seed: int,
                 tokenizer=None) -> nn.Module:
     """Base model + (LoRA adapters on ``target_modules``, all base weights frozen | full
     fine-tuning) + optionally the trainable lm_head bias (+ the numeric-only head)."""
-    model = load_base_model(model_cfg, seed)
+    model = load_base_model(model_cfg, seed, lora_cfg.enabled)
     if model_cfg.output_vocab == "numeric":
         restrict_output_vocab(model, numeric_token_ids(tokenizer))
     if lora_cfg.enabled:

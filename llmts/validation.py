@@ -10,13 +10,14 @@ from llmts.model import DTYPES, LORA_TARGETS
 
 CHOICES = {
     "model.source": ("pretrained", "random"),
-    "model.dtype": tuple(DTYPES),
+    "model.dtype": ("auto", *DTYPES),
     "model.attn_implementation": ("sdpa", "eager", "flash_attention_2"),
     "model.output_vocab": ("full", "numeric"),
     "optimizer.schedule": ("constant", "cosine", "linear"),
     "train.precision": ("auto", "no", "bf16", "fp16"),
     "eval.point": ("median", "mean"),
     "decoding.cache_implementation": ("static", "dynamic"),
+    "decoding.engine": ("llmts", "hf"),
     "logger.name": ("wandb", "none"),
     "logger.mode": ("auto", "online", "offline", "disabled"),
 }

@@ -81,7 +81,7 @@ def test_batched_equals_sequential_when_series_need_different_integer_digits(set
 
 @pytest.mark.parametrize("kw", [{}, dict(do_sample=True, temperature=0.7, top_k=20, top_p=0.8,
                                           num_samples=3)], ids=["greedy", "sampling"])
-def test_static_cache_gives_the_same_forecasts_as_the_dynamic_cache(setup, tiny_tokenizer, kw,
+def test_hf_static_cache_gives_the_same_forecasts_as_the_dynamic_cache(setup, tiny_tokenizer, kw,
                                                                     monkeypatch):
     from transformers.cache_utils import StaticCache
 
@@ -89,9 +89,9 @@ def test_static_cache_gives_the_same_forecasts_as_the_dynamic_cache(setup, tiny_
     init = StaticCache.__init__
     monkeypatch.setattr(StaticCache, "__init__",
                         lambda self, *a, **k: made.append(1) or init(self, *a, **k))
-    static = run(setup, tiny_tokenizer, cache_implementation="static", **kw)
+    static = run(setup, tiny_tokenizer, engine="hf", cache_implementation="static", **kw)
     assert made  # generate really used a static cache
     made.clear()
-    dynamic = run(setup, tiny_tokenizer, cache_implementation="dynamic", **kw)
+    dynamic = run(setup, tiny_tokenizer, engine="hf", cache_implementation="dynamic", **kw)
     assert not made
     assert static.texts == dynamic.texts and np.array_equal(static.samples, dynamic.samples)
