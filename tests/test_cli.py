@@ -171,3 +171,17 @@ def test_two_process_data_parallel_on_cpu(tmp_path):
     assert plan["total"] == pytest.approx(expected["total"])
     assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["step-4"]
     assert res.stdout.count("artifacts in") == 1  # rank 0 alone reports
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_bf16_training_run_evaluates_end_to_end(tmp_path, dtype):
+    """The default GPU run crashed at evaluation (bf16 autocast over the forecast: fp32 keys,
+    bf16 values in one static cache). The same recipe on CPU: bf16 autocast training over fp32
+    or bf16 weights, then evaluation in the model's own dtype."""
+    run_dir = tmp_path / "run"
+    res = llmts("model=tiny", "logger=none", "train.max_steps=2", "train.eval_every=0",
+                "eval.num_series=2", "eval.baselines=false", "data.num_series=30",
+                "train.precision=bf16", f"model.dtype={dtype}", f"hydra.run.dir={run_dir}")
+    assert res.returncode == 0, res.stderr[-3000:]
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert m["status"] == "ok" and m["parse_rate"] == 1.0 and m["num_series"] == 2
