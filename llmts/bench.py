@@ -6,9 +6,9 @@ train: steps (forward + backward + AdamW) on random digit/separator batches, NAI
 attention, full-vocab logits: the report's setup) vs FAST (sdpa, chunked CE; on CUDA bf16
 autocast, and with LoRA the frozen base stored in bf16), same seeded weights; with
 ``bench.compile`` also COMPILED (fast + ``train.compile``, its compiling first step apart).
-eval: sequential greedy (a ``forecast`` per series) vs batched greedy with the static and the
-dynamic KV cache vs batched sampling (halved on CUDA OOM, batch recorded), on simulated
-Lotka-Volterra. MFU is null unless bf16 on a GPU of known peak (``mfu_note`` says why). Memory:
+eval: sequential greedy (a ``forecast`` per series) vs batched greedy and sampling with llmts's
+decode loop vs HF ``generate`` with the static and the dynamic KV cache (batches halved on CUDA
+OOM, batch recorded), on simulated Lotka-Volterra. MFU is null unless bf16 on a GPU of known peak (``mfu_note`` says why). Memory:
 CUDA max allocated or peak RSS (per phase via /proc/self/clear_refs where allowed). Writes
 ``bench.json`` in the run dir; prints a table."""
 
@@ -94,8 +94,8 @@ def bench_train(cfg: DictConfig, net, path: str, device, name: str) -> dict:
 
 
 def bench_eval(cfg: DictConfig, net, tokenizer, device) -> dict:
-    """Series/s of sequential greedy, batched greedy (configured KV cache, then the other one)
-    and batched sampling."""
+    """Series/s of sequential greedy and of batched greedy and sampling with llmts's decode loop
+    (``decoding.engine=llmts``) beside HF ``generate`` (static and dynamic KV cache)."""
     from llmts.config import DecodingConfig
     from llmts.data import simulate_lotka_volterra
     from llmts.forecast import forecast
@@ -142,18 +142,30 @@ def bench_eval(cfg: DictConfig, net, tokenizer, device) -> dict:
                 "peak_memory_mb": peak_mb(device)}
 
     seq = mode(ctx[: b.sequential_series], greedy, 1, per_series=True)
-    batched = mode(ctx, greedy, b.eval_series, per_series=False)
-    other = "dynamic" if base.cache_implementation == "static" else "static"
-    batched_other = mode(ctx, replace(greedy, cache_implementation=other), b.eval_series, False)
-    sampled = mode(ctx, sampling, b.eval_series * b.eval_samples, per_series=False)
-    static, dynamic = (batched, batched_other) if other == "dynamic" else (batched_other, batched)
-    return {"series": b.eval_series, "context_steps": b.context_steps, "horizon": b.horizon,
-            "samples": b.eval_samples, "cache_implementation": base.cache_implementation,
-            "sequential_greedy": seq, "batched_greedy": batched, "batched_sampling": sampled,
-            f"batched_greedy_{other}_cache": batched_other,
-            "speedup_greedy": batched["series_per_s"] / seq["series_per_s"],
-            "speedup_sampling": sampled["series_per_s"] / seq["series_per_s"],
-            "static_cache_speedup": static["series_per_s"] / dynamic["series_per_s"]}
+    hf = replace(greedy, engine="hf")
+    rows = {"batched_greedy": mode(ctx, replace(greedy, engine="llmts"), b.eval_series, False),
+            "batched_greedy_hf_static": mode(ctx, replace(hf, cache_implementation="static"),
+                                             b.eval_series, False),
+            "batched_greedy_hf_dynamic": mode(ctx, replace(hf, cache_implementation="dynamic"),
+                                              b.eval_series, False),
+            "batched_sampling": mode(ctx, replace(sampling, engine="llmts"),
+                                     b.eval_series * b.eval_samples, False)}
+    if b.hf_sampling:  # HF generate with 20 samples a series is slow: optional
+        rows["batched_sampling_hf_static"] = mode(
+            ctx, replace(sampling, engine="hf", cache_implementation="static"),
+            b.eval_series * b.eval_samples, False)
+    per_s = {k: v["series_per_s"] for k, v in rows.items()}
+    out = {"series": b.eval_series, "context_steps": b.context_steps, "horizon": b.horizon,
+           "samples": b.eval_samples, "sequential_greedy": seq, **rows,
+           "speedup_greedy": per_s["batched_greedy"] / seq["series_per_s"],
+           "speedup_sampling": per_s["batched_sampling"] / seq["series_per_s"],
+           "engine_speedup_greedy": per_s["batched_greedy"] / per_s["batched_greedy_hf_static"],
+           "static_cache_speedup": per_s["batched_greedy_hf_static"]
+           / per_s["batched_greedy_hf_dynamic"]}
+    if b.hf_sampling:
+        out["engine_speedup_sampling"] = (per_s["batched_sampling"]
+                                          / per_s["batched_sampling_hf_static"])
+    return out
 
 
 def run(cfg: DictConfig) -> dict:
@@ -228,19 +240,24 @@ def format_table(r: dict) -> str:
     head = f"eval, {e['context_steps']} -> {e['horizon']} steps"
     out.append(f"{head:<46}{'s/repeat':>9}{'series/s':>11}{'tokens/s':>11}{'parse':>7}"
                f"{'peak MB':>9}")
-    other = "dynamic" if e["cache_implementation"] == "static" else "static"
     labels = {"sequential_greedy": "sequential greedy",
-              "batched_greedy": f"batched greedy, {e['cache_implementation']}",
-              f"batched_greedy_{other}_cache": f"batched greedy, {other}",
-              "batched_sampling": f"batched sampling x{e['samples']}"}
+              "batched_greedy": "batched greedy, llmts engine",
+              "batched_greedy_hf_static": "batched greedy, hf static",
+              "batched_greedy_hf_dynamic": "batched greedy, hf dynamic",
+              "batched_sampling": f"batched sampling x{e['samples']}, llmts",
+              "batched_sampling_hf_static": f"batched sampling x{e['samples']}, hf static"}
     for key, label in labels.items():
+        if key not in e:
+            continue
         m = e[key]
         what = f"{label} ({m['series']} series, bs {m['batch_rows']})"
         out.append(f"  {what:<44}{m['s_per_repeat']:9.3f}{m['series_per_s']:11.2f}"
                    f"{m['new_tokens_per_s']:11.0f}{m['parse_rate']:7.0%}{m['peak_memory_mb']:9.0f}")
+    engine = f"greedy {e['engine_speedup_greedy']:.2f}x" + (
+        f", sampling {e['engine_speedup_sampling']:.2f}x" if "engine_speedup_sampling" in e else "")
     out.append(f"  speedup vs sequential (series/s): greedy {e['speedup_greedy']:.1f}x, "
-               f"sampling {e['speedup_sampling']:.1f}x; static / dynamic KV cache "
-               f"{e['static_cache_speedup']:.2f}x")
+               f"sampling {e['speedup_sampling']:.1f}x; llmts engine / hf static: {engine}; "
+               f"hf static / dynamic KV cache {e['static_cache_speedup']:.2f}x")
     return "\n".join(out + [f"{r['mfu_note']}; memory: {r['memory']}"])
 
 

@@ -149,6 +149,7 @@ class BenchConfig:
     horizon: int = 20
     context_steps: int = 51
     compile: bool = False  # also time the fast path with train.compile (its compile reported apart)
+    hf_sampling: bool = False  # also time sampling with HF generate (slow: 20 samples a series)
 
 
 @dataclass

@@ -38,7 +38,7 @@ def bench(tmp_path_factory):
         [sys.executable, "-c", "from llmts.bench import entry; entry()", "model=tiny", "logger=none",
          "bench.repeats=2", "bench.warmup=1", "bench.train_seq_len=128", "bench.eval_series=100",
          "bench.eval_samples=4", "bench.sequential_series=3", "bench.context_steps=6",
-         "bench.horizon=3", f"hydra.run.dir={out / 'run'}"],
+         "bench.horizon=3", "bench.hf_sampling=true", f"hydra.run.dir={out / 'run'}"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads((out / "run" / "bench.json").read_text()), proc.stdout
@@ -54,16 +54,18 @@ def test_bench_writes_json_and_prints_table(bench):
         assert len(result["train"][path]["ms_all"]) == 2
     assert result["train"]["naive"]["attn_implementation"] == "eager"
     assert result["train"]["fast"]["attn_implementation"] == "sdpa"
-    assert result["eval"]["cache_implementation"] == "static"
-    for mode in ("sequential_greedy", "batched_greedy", "batched_greedy_dynamic_cache",
-                 "batched_sampling"):
+    for mode in ("sequential_greedy", "batched_greedy", "batched_greedy_hf_static",
+                 "batched_greedy_hf_dynamic", "batched_sampling", "batched_sampling_hf_static"):
         assert EVAL_KEYS <= set(result["eval"][mode])
         assert result["eval"][mode]["parse_rate"] == 1.0  # constrained decoding always parses
     assert result["eval"]["batched_sampling"]["rows"] == 400
+    # the same greedy forecasts from both engines: the same number of generated tokens
+    assert (result["eval"]["batched_greedy"]["new_tokens"]
+            == result["eval"]["batched_greedy_hf_static"]["new_tokens"])
     assert result["train_speedup"] > 0
     assert "llmts-bench: tiny-qwen2" in stdout and "speedup vs sequential" in stdout
-    assert "batched sampling x4" in stdout and "batched greedy, dynamic" in stdout
-    assert result["eval"]["static_cache_speedup"] > 0 and "static / dynamic KV cache" in stdout
+    assert "batched sampling x4, llmts" in stdout and "batched greedy, hf dynamic" in stdout
+    assert "llmts engine / hf static: greedy" in stdout and "static / dynamic KV cache" in stdout
     assert "compiled" not in result["train"]  # bench.compile is off by default
 
 
