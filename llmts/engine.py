@@ -13,10 +13,12 @@ For a batch of n series × s samples (R = n·s rows):
    trick ``argmax(p / E)``, E ~ Exp(1) drawn up front from a seeded generator, so sampling needs
    no RNG call inside the step. Nothing in a step reads a value back to the host; "are all rows
    done?" is asked every ``check_every`` steps.
-3. On CUDA the step can be captured once (``torch.compile(mode="reduce-overhead",
-   fullgraph=True)``, i.e. CUDA graphs); batches are then padded to one shape (rows and a prompt
-   width rounded up to ``PROMPT_BUCKET``) and the static cache is reused, so one capture serves
-   every batch. On CPU the step runs eagerly.
+3. On CUDA the step is captured once as a CUDA graph (:class:`CudaGraphStep`: a plain
+   ``torch.cuda.CUDAGraph`` over static input buffers, so no compiler runs and capture takes
+   about as long as three steps); batches are then padded to one shape (rows, and a prompt width
+   rounded up to ``PROMPT_BUCKET``) and the static cache is reused, so one capture serves every
+   batch. The captured step is checked against the eager one once; on any failure llmts warns and
+   decodes eagerly. On CPU the step runs eagerly.
 
 Everything runs in the model's own dtype (no autocast), so the KV cache holds one dtype. The
 attention mask is built here as a 4-D mask (transformers then skips its own mask construction,
@@ -26,6 +28,7 @@ which holds host syncs): row r may attend to key k iff pad_r ≤ k ≤ its curre
 from __future__ import annotations
 
 import inspect
+import logging
 from typing import Callable
 
 import torch
@@ -34,6 +37,7 @@ from torch import nn
 from llmts.decoding import Grammar, State
 from llmts.errors import LlmtsError
 
+log = logging.getLogger(__name__)
 PROMPT_BUCKET = 64  # captured decoding pads prompt widths to a multiple of this (fewer shapes)
 
 
@@ -74,25 +78,26 @@ def pick_columns(scores: torch.Tensor, ok: torch.Tensor, noise: torch.Tensor | N
     return (scores.softmax(-1) / noise).argmax(-1)
 
 
-def exponential_noise(steps: int, rows: int, columns: int, seed: int,
+def exponential_noise(rows: int, steps: int, columns: int, seed: int,
                       device: torch.device) -> torch.Tensor:
-    """(steps, rows, columns) Exp(1) draws from a CPU generator seeded with ``seed``: the same
-    draws on every device, and no RNG state shared with anything else."""
+    """(rows, steps, columns) Exp(1) draws from a CPU generator seeded with ``seed``: the same
+    draws on every device, no RNG state shared with anything else, and a row's draws do not
+    depend on how many rows follow it (padding a batch changes no forecast)."""
     gen = torch.Generator().manual_seed(seed)
-    return torch.empty(steps, rows, columns).exponential_(generator=gen).to(device)
+    return torch.empty(rows, steps, columns).exponential_(generator=gen).to(device)
 
 
 class Decoder:
     """Constrained decoding of many prompts with one model and one grammar.
 
-    ``compile``: keyword arguments for ``torch.compile`` of the step (None: eager). On CUDA
-    llmts passes ``mode="reduce-overhead", fullgraph=True``; tests pass ``backend="eager",
-    fullgraph=True`` on CPU to prove the step has no graph break.
+    ``cuda_graph``: capture the step as a CUDA graph (CUDA only). ``compile``: keyword arguments
+    for ``torch.compile`` of the step (tests pass ``backend="eager", fullgraph=True`` on CPU to
+    prove the step has no graph break). Either one pads batches to fixed shapes.
     """
 
     def __init__(self, model: nn.Module, grammar: Grammar, max_new: int, pad_id: int,
                  sampling: dict | None = None, compile: dict | None = None,
-                 check_every: int = 8) -> None:
+                 cuda_graph: bool = False, check_every: int = 8) -> None:
         self.net = base_model(model)
         cfg = self.net.config
         if set(getattr(cfg, "layer_types", None) or ["full_attention"]) != {"full_attention"}:
@@ -107,7 +112,9 @@ class Decoder:
         self.bool_mask = impl == "sdpa"  # eager attention adds the mask: it must be float
         self.grammar = grammar.to(self.device)
         self.max_new, self.pad_id, self.sampling = max_new, pad_id, sampling
-        self.check_every, self.captured = check_every, compile is not None
+        self.check_every, self.cuda_graph = check_every, cuda_graph and self.device.type == "cuda"
+        self.captured = compile is not None or self.cuda_graph  # fixed shapes
+        self._graphs: dict = {}
         self.cache_kw = ("cache" if "cache" in inspect.signature(self.net.forward).parameters
                          else "past_key_values")  # transformers renamed it in 5.x
         self._cache = None  # reused across batches of one shape (one CUDA-graph capture)
@@ -133,7 +140,7 @@ class Decoder:
         """Feed each row's last column ``cols`` at absolute position ``pos`` (0-d) and pick the
         next: fixed shapes, device tensors only."""
         g = self.grammar
-        state = g.advance(state, g.col_class[cols])
+        state = g.advance(tuple(state), g.col_class[cols])
         keys = torch.arange(self._cache_len, device=pos.device)
         allowed = (keys >= pad[:, None]) & (keys <= pos)
         scores = self.forward(g.columns[cols][:, None], self.mask(allowed)[:, None, None, :],
@@ -206,22 +213,88 @@ class Decoder:
         g, total = self.grammar, len(ids) * samples
         scores = self.prefill(ids, pad, samples)
         pad = pad.repeat_interleave(samples)
-        noise = (exponential_noise(self.max_new, total, len(g.columns), seed, self.device)
+        noise = (exponential_noise(total, self.max_new, len(g.columns), seed, self.device)
                  if self.sampling is not None else None)
         state = g.init_state(total, self.device)
         cols = pick_columns(scores, g.allowed_columns(state, caps),
-                            None if noise is None else noise[0], **(self.sampling or {}))
+                            None if noise is None else noise[:, 0], **(self.sampling or {}))
         out = torch.full((total, self.max_new), len(g.columns), dtype=torch.long,
                          device=self.device)  # one past the columns: "pad" below
         out[:, 0] = cols
         positions = torch.arange(ids.shape[1], ids.shape[1] + self.max_new, device=self.device)
+        step = self._step
+        if self.cuda_graph:
+            step = self._graph(cols, state, positions[0], pad, caps,
+                               None if noise is None else noise[:, 1], ids.shape[1]) or step
         for t in range(1, self.max_new):
-            cols, state = self._step(cols, state, positions[t - 1], pad, caps,
-                                     None if noise is None else noise[t])
-            if self.captured:  # CUDA-graph outputs are overwritten by the next replay
-                cols, state = cols.clone(), tuple(s.clone() for s in state)
+            cols, state = step(cols, state, positions[t - 1], pad, caps,
+                               None if noise is None else noise[:, t])
             out[:, t] = cols
             if t % self.check_every == 0 and bool(g.is_done(state).all()):  # the only sync
                 break
         ends = torch.full((1,), self.pad_id, dtype=torch.long, device=self.device)
         return torch.cat([g.columns, ends])[out]
+
+    def _graph(self, cols, state, pos, pad, caps, noise, width: int) -> Callable | None:
+        """The step as a CUDA graph for the current cache (captured once per shape), or None
+        (with a warning) when capture fails or disagrees with the eager step."""
+        key = (self._cache_key, noise is not None)
+        if key not in self._graphs:
+            def rewind() -> None:  # warm-up and check steps must not advance the cache
+                for layer in self._cache.layers:
+                    layer.cumulative_length.fill_(width)
+            args = (cols, tuple(state), pos, pad, caps, noise)
+            try:
+                graph = CudaGraphStep(self.step, args, rewind)
+                eager = self.step(*args)
+                rewind()
+                same = all(torch.equal(a, b) for a, b in zip(_flat(eager), _flat(graph(*args))))
+                rewind()
+                if not same:
+                    raise RuntimeError("captured step differs from the eager step")
+            except Exception as exc:  # noqa: BLE001 - decoding goes on, eagerly
+                log.warning("decoding: CUDA-graph capture failed (%s); decoding eagerly", exc)
+                self.cuda_graph, graph = False, None
+            self._graphs[key] = graph
+        return self._graphs[key]
+
+
+def _flat(tree) -> list[torch.Tensor]:
+    """The tensors of a nested tuple, in order (None skipped)."""
+    if isinstance(tree, (tuple, list)):
+        return [t for item in tree for t in _flat(item)]
+    return [] if tree is None else [tree]
+
+
+class CudaGraphStep:
+    """``step`` captured once as a ``torch.cuda.CUDAGraph`` over static input buffers. A call
+    copies its inputs into the buffers, replays the graph and returns clones of its outputs.
+    ``rewind`` undoes the cache advance of the two warm-up steps (cuBLAS/allocator setup)."""
+
+    def __init__(self, step: Callable, args: tuple, rewind: Callable[[], None]) -> None:
+        self.buffers = _flat(args)
+        self.inputs = _rebuild(args, iter(t.clone() for t in self.buffers))
+        self.buffers = _flat(self.inputs)
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(2):
+                step(*self.inputs)
+        torch.cuda.current_stream().wait_stream(stream)
+        rewind()
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.outputs = step(*self.inputs)
+
+    def __call__(self, *args):
+        for buffer, value in zip(self.buffers, _flat(args)):
+            buffer.copy_(value)
+        self.graph.replay()
+        return _rebuild(self.outputs, iter(t.clone() for t in _flat(self.outputs)))
+
+
+def _rebuild(tree, values):
+    """``tree`` with its tensors replaced, in order, by ``values``."""
+    if isinstance(tree, (tuple, list)):
+        return tuple(_rebuild(item, values) for item in tree)
+    return None if tree is None else next(values)

@@ -92,12 +92,9 @@ def engine_texts(model, tokenizer, prompts: list[str], horizon: int, num_vars: i
     grammar = Grammar.build(tokenizer, num_vars, precision, horizon, int(digits.max()), signed)
     sampling = (dict(temperature=dec.temperature, top_k=dec.top_k, top_p=dec.top_p)
                 if dec.do_sample else None)
-    device = next(model.parameters()).device
-    capture = dict(mode="reduce-overhead", fullgraph=True) if (
-        dec.cuda_graphs and device.type == "cuda") else None
     decoder = Decoder(model, grammar, max_new_tokens(num_vars, horizon, precision,
                                                      int(digits.max()), signed),
-                      tokenizer.pad_token_id, sampling, capture)
+                      tokenizer.pad_token_id, sampling, cuda_graph=dec.cuda_graphs)
     ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
     per_batch = max(1, batch_size // s)
     texts: list[str] = []

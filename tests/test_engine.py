@@ -12,6 +12,7 @@ from torch.overrides import TorchFunctionMode
 from conftest import compose
 from llmts.data import simulate_lotka_volterra
 from llmts.decoding import Grammar, max_new_tokens
+from llmts import engine
 from llmts.engine import Decoder, pick_columns
 from llmts.forecast import forecast
 from llmts.model import build_model
@@ -184,3 +185,44 @@ def test_one_kv_cache_dtype_under_autocast_and_bf16(tiny_tokenizer, monkeypatch,
     want = torch.bfloat16 if where == "bf16_weights" else torch.float32
     assert seen == {(want, want)}
     assert res.parse_rate == 1.0
+
+
+class EagerGraph(engine.CudaGraphStep):
+    """Stands in for a CUDA graph on CPU: warms up (advancing the cache as the real warm-up
+    does), then replays by running the step."""
+
+    def __init__(self, step, args, rewind):
+        for _ in range(2):
+            step(*args)
+        rewind()
+        self.step = step
+
+    def __call__(self, *args):
+        return self.step(*args)
+
+
+@pytest.mark.parametrize("graph", ["works", "fails"])
+def test_cuda_graph_path_pads_rewinds_and_falls_back(net, tiny_tokenizer, monkeypatch, caplog,
+                                                     graph):
+    """The CUDA-graph wiring on CPU: fixed shapes, the warm-up rewound, one capture per shape
+    reused by the next batch; a capture that fails leaves eager decoding with a warning."""
+    made = []
+
+    def fake(step, args, rewind):
+        made.append(1)
+        if graph == "fails":
+            raise RuntimeError("no CUDA here")
+        return EagerGraph(step, args, rewind)
+
+    monkeypatch.setattr(engine, "CudaGraphStep", fake)
+    sampling = dict(temperature=0.7, top_k=5, top_p=0.8)
+    eager, ids = decoder_at_step(net, tiny_tokenizer, sampling)
+    graphed, _ = decoder_at_step(net, tiny_tokenizer, sampling)
+    graphed.cuda_graph = graphed.captured = True  # as on CUDA
+    caps = torch.ones(3, dtype=torch.long)
+    for prompts in (ids, [ids[0][:8]] * 2):
+        want = eager.decode(prompts, 2, caps[:len(prompts)].repeat(2), seed=5)
+        got = graphed.decode(prompts, 2, caps[:len(prompts)].repeat(2), seed=5, rows=3)
+        assert torch.equal(want, got)
+    assert len(made) == 1  # captured once, reused for the second (smaller, padded) batch
+    assert ("CUDA-graph capture failed" in caplog.text) == (graph == "fails")
