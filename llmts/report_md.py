@@ -49,21 +49,23 @@ def metric_tables(title: str, sets: list[Setting], boot: Bootstrap,
     setting) and the differences to the best, paired where the settings share test series."""
     keys = [k for k, _ in metrics]
     cells = [[cell(s, k, boot) for k in keys] for s in sets]
-    best, diffs = {}, {}
+    best, diffs, distinct = {}, {}, {}
     for c, k in enumerate(keys):
         vals = [(row[c].mean, i) for i, row in enumerate(cells) if row[c].mean is not None]
-        if len({v for v, _ in vals}) > 1:
-            best[k] = (max if k == "r2" else min)(vals)[1]
-            for i, s in enumerate(sets):
-                if i != best[k]:
-                    diffs[i, k] = difference(s, sets[best[k]], k, boot)
+        if len(vals) > 1:  # on a tie the first row is "best": its difference shows the tie
+            best[k], distinct[k] = (max if k == "r2" else min)(vals, key=lambda v: v[0])[1], len({v for v, _ in vals}) > 1
+            diffs.update({(i, k): difference(s, sets[best[k]], k, boot)
+                          for i, s in enumerate(sets) if i != best[k]})
     tested = any(d is not None for d in diffs.values())
+    with_ci = any(c.lo is not None for row in cells for c in row)
 
     def bold(i: int, k: str) -> bool:
         if best.get(k) != i:
             return False
-        others = [d for (j, kk), d in diffs.items() if kk == k]
-        return not tested or all(d is not None and stats.excludes_zero(d[0].lo, d[0].hi) for d in others)
+        if not tested:  # nothing to test a difference with: the plain best, unless all are equal
+            return distinct[k]
+        return all(d is not None and stats.excludes_zero(d[0].lo, d[0].hi)
+                   for (_, kk), d in diffs.items() if kk == k)
 
     rows = [[s.label] + [text(cells[i][c], bold(i, k)) for c, k in enumerate(keys)]
             for i, s in enumerate(sets)]
@@ -75,10 +77,11 @@ def metric_tables(title: str, sets: list[Setting], boot: Bootstrap,
                  for s, r in (zip(sets[:1], base[:1]) if same else zip(sets, base))]
     seeds = max(len(s.jobs) for s in sets)
     note = f"; mean ± std across the seeds (up to {seeds} per row)" if seeds > 1 else ""
-    out = [("Forecasting metrics: mean [95 % bootstrap interval over test series]" + note +
-            ". The best per column is bold only where its difference to every other row excludes 0:"
-            if tested else "Forecasting metrics (best per column in bold; no per-series forecasts "
-            "to test the differences):"), "", md_table([title] + [t for _, t in metrics], rows), ""]
+    caption = ("Forecasting metrics: mean [95 % bootstrap interval over test series]" + note
+               if with_ci else "Forecasting metrics" + note.replace(";", ":", 1))
+    caption += (". The best per column is bold only where its difference to every other row excludes 0:"
+                if tested else " (best per column in bold; no per-series forecasts to test the differences):")
+    out = [caption, "", md_table([title] + [t for _, t in metrics], rows), ""]
     if tested:
         diff_rows = [[s.label] + [_diff_text(i, k, best, diffs) for k in keys]
                      for i, s in enumerate(sets)]

@@ -78,3 +78,21 @@ def test_lv_checks_keys():
     assert set(out) == {"negative_share", "peak_phase_error", "peak_missed"}
     out = physics.lv_checks(series[:, :C], series[:, C:C + H], series[:, C:C + H], RATES[None])
     assert {"invariant_drift", "invariant_drift_truth"} <= set(out)
+
+
+def test_evaluate_skips_other_data_with_a_note():
+    from llmts.evaluate import physics_checks
+
+    rng = np.random.default_rng(0)
+    out: dict = {}
+    ctx, truth = rng.uniform(1, 2, (3, 10, 3)), rng.uniform(1, 2, (3, 5, 3))
+    assert physics_checks(ctx, truth, truth, None, None, out) == {}
+    assert out == {"physics/skipped": "Lotka-Volterra checks need D = 2; this data has D = 3"}
+    series = np.stack([_lv([1.5, 1.0]), _lv([2.0, 0.5]), _lv([1.0, 2.0])])
+    ctx, truth = series[:, :C], series[:, C:C + H]
+    fc = truth.copy()
+    fc[0, :4, 1] = -0.5  # 4 of the 120 forecast points
+    per = physics_checks(ctx, truth, fc, RATES[None].repeat(3, 0), None, out)
+    assert out["physics/negative_share"] == pytest.approx(4 / 120)
+    assert out["physics/negative_share"] == pytest.approx(per["negative_share"].mean())
+    assert out["physics/invariant_series"] == 3 and "physics/negative_share_ci" not in out

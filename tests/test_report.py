@@ -302,3 +302,15 @@ def test_report_bootstrap_off(tmp_path):
     # a lone job's interval still comes from its metrics.json
     m = collect(root)[0].metrics
     assert f"[{report._fmt(m['mse_ci'][0])}, {report._fmt(m['mse_ci'][1])}]" in md
+
+
+def test_all_rows_tied_still_show_their_zero_differences(tmp_path):
+    """As in a smoke sweep where the model writes the same forecast at every learning rate."""
+    root = tmp_path / "m"
+    for num, lr in enumerate(["1e-5", "5e-5", "1e-4"]):
+        _scored(root, str(num), lr, 1, 0.0, noise_seed=3)
+    md = write_report(collect(root), tmp_path / "o").read_text()
+    assert "**" not in md.split("## Skill")[0].split("Forecasting metrics")[1]
+    diff = _rows(md, "Difference to the best")
+    assert diff["lr = 1e-5"] == ["best"] * 6  # the first row on a tie, also for R² (highest)
+    assert diff["lr = 5e-5"] == diff["lr = 1e-4"] == ["0.0000 [0.0000, 0.0000]"] * 6
