@@ -123,6 +123,8 @@ class EvalConfig:
     untrained: bool = False  # also score the model before training (report Table 2's row)
     plot_series: int = 5
     checkpoint: Optional[str] = None  # evaluate this saved checkpoint
+    bootstrap: int = 1000  # resamples of the test series for every 95 % interval; 0: none
+    bootstrap_seed: int = 0  # seeds the resample matrix (independent of cfg.seed)
 
 
 @dataclass

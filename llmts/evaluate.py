@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from llmts import baselines, metrics
+from llmts import baselines, metrics, physics, stats
 from llmts.data import Dataset
 from llmts.decoding import max_new_tokens
 from llmts.files import atomic_path
@@ -42,19 +42,29 @@ def point_of(res: ForecastResult, how: str) -> np.ndarray:
     return metrics.point_forecast(res.samples, how) if res.samples.shape[1] > 1 else res.samples[:, 0]
 
 
+def resamples(ev, n: int) -> np.ndarray | None:
+    """The (``eval.bootstrap``, n) series-index matrix every interval of this run uses; None: off."""
+    return stats.resample_indices(n, ev.bootstrap, ev.bootstrap_seed) if ev.bootstrap else None
+
+
 def score_untrained(model, tokenizer, dataset: Dataset, test_idx: np.ndarray, cfg) -> dict:
     """``untrained/*``: the model's metrics before any training (report Table 2's row)."""
     _, context, truth = test_series(dataset, test_idx, cfg)
     res = forecast(model, tokenizer, context, cfg.eval.horizon, cfg.decoding, cfg.data,
                    cfg.eval.batch_size, cfg.seed)
-    scored = metrics.point_metrics(truth, point_of(res, cfg.eval.point))
-    return {f"untrained/{k}": v for k, v in scored.items() if k in POINT_KEYS}
+    point = point_of(res, cfg.eval.point)
+    scored = {f"untrained/{k}": v for k, v in metrics.point_metrics(truth, point).items()
+              if k in POINT_KEYS}
+    if (idx := resamples(cfg.eval, len(truth))) is not None:
+        scored.update(stats.point_intervals(truth, point, idx, "untrained/"))
+    return scored
 
 
 def evaluate(model, tokenizer, dataset: Dataset, test_idx: np.ndarray, cfg, run_dir: Path,
              tracker: Tracker) -> dict:
     """Forecast ``cfg.eval.horizon`` steps after ``cfg.eval.context_steps`` for each test series;
-    returns the flat metrics (model, per variable, sampling, baselines)."""
+    returns the flat metrics (model, per variable, sampling, baselines, skill, physics), each
+    error, skill and physics metric with its bootstrap interval ``<metric>_ci``."""
     ev = cfg.eval
     idx, context, truth = test_series(dataset, test_idx, cfg)
     c, h = context.shape[1], ev.horizon
@@ -69,13 +79,21 @@ def evaluate(model, tokenizer, dataset: Dataset, test_idx: np.ndarray, cfg, run_
                horizon=h, num_samples=res.samples.shape[1])
     if res.samples.shape[1] > 1:
         out.update(metrics.sample_metrics(truth, res.samples))
-    base = run_baselines(context, dataset.time, c, h, ev.baselines, out)
+    base, rates = run_baselines(context, dataset.time, c, h, ev.baselines, out)
     score_baselines(truth, base, out)
+    boot = resamples(ev, len(idx))
+    if boot is not None:
+        add_intervals(out, truth, point, res, base, dataset.variables, boot)
+    extra = {f"skill/{k}": v for k, v in skill_curves(truth, point, base, boot, out).items()}
+    extra.update({f"physics/{k}": v for k, v in
+                  physics_checks(context, truth, point, rates, boot, out).items()})
     horizon_err = {"model": metrics.per_horizon(truth, point)["mse"]}
     horizon_err.update({k: metrics.per_horizon(truth, v)["mse"] for k, v in base.items()})
-    write_forecasts(run_dir / "forecasts.h5", idx, context, truth, point, res, base, horizon_err)
+    write_forecasts(run_dir / "forecasts.h5", idx, context, truth, point, res, base, horizon_err,
+                    extra)
     write_plots(run_dir, idx, context, truth, point, res, base, horizon_err, dataset.variables,
                 ev.plot_series, tracker)
+    write_skill(run_dir / "plots" / "skill.png", extra, tracker)
     per_series = [[int(i), float(np.mean((truth[k] - point[k]) ** 2)),
                    float(np.mean(np.abs(truth[k] - point[k])))] for k, i in enumerate(idx)]
     tracker.table("eval/per_series", ["series_index", "mse", "mae"], per_series)
@@ -83,18 +101,75 @@ def evaluate(model, tokenizer, dataset: Dataset, test_idx: np.ndarray, cfg, run_
 
 
 def run_baselines(context: np.ndarray, time: np.ndarray, c: int, h: int, enabled: bool,
-                  out: dict) -> dict[str, np.ndarray]:
-    """Forecasts of persistence and of the Lotka-Volterra ODE fit (D = 2 only)."""
+                  out: dict) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Forecasts of persistence and of the Lotka-Volterra ODE fit (D = 2 only), and the fit's
+    rates (n, 4) (None without a fit)."""
     if not enabled:
-        return {}
-    fcs = {"persistence": baselines.persistence(context, h)}
+        return {}, None
+    fcs, rates = {"persistence": baselines.persistence(context, h)}, None
     if context.shape[2] == 2:
         fit = baselines.ode_fit(context, time[:c], time[c:c + h])
-        fcs["ode_fit"] = fit.forecast
+        fcs["ode_fit"], rates = fit.forecast, fit.params
         out["baseline/ode_fit/failed"] = fit.failed
     else:
         log.info("ode_fit baseline skipped: it fits Lotka-Volterra, which needs D = 2")
-    return fcs
+    return fcs, rates
+
+
+def add_intervals(out: dict, truth, point, res: ForecastResult, base: dict[str, np.ndarray],
+                  variables, idx: np.ndarray) -> None:
+    """``<metric>_ci`` for the model's, each variable's, the samples' and each baseline's metrics,
+    all from the one resample matrix ``idx`` (so baselines and model are paired)."""
+    out.update(stats.point_intervals(truth, point, idx))
+    for k, name in enumerate(variables):
+        out.update(stats.point_intervals(truth[..., k], point[..., k], idx, f"{name}/"))
+    if res.samples.shape[1] > 1:
+        w = stats.counts(idx, len(truth))
+        for key, v in metrics.sample_metrics_per_series(truth, res.samples).items():
+            out[f"{key}_ci"] = stats.interval(stats.mean_draws(v, w)).tolist()
+    for name, fc in base.items():
+        out.update(stats.point_intervals(truth, fc, idx, f"baseline/{name}/"))
+
+
+def skill_curves(truth, point, base: dict[str, np.ndarray], idx: np.ndarray | None,
+                 out: dict) -> dict[str, np.ndarray]:
+    """Skill 1 − MSE/MSE_ref against each baseline. Into ``out``: ``skill/<ref>`` over the whole
+    horizon, and with the bootstrap its ``_ci`` and ``skill/<ref>_horizon`` (last step whose
+    interval lies above 0). Returned: the per-step curve ``<ref>`` (h,) and ``<ref>_ci`` (2, h)."""
+    model, one = stats.step_sse(truth, point), np.ones((1, len(truth)))
+    w = stats.counts(idx, len(truth)) if idx is not None else None
+    curves: dict[str, np.ndarray] = {}
+    for name, fc in base.items():
+        ref = stats.step_sse(truth, fc)
+        curves[name] = stats.skill(model, ref, one)[0]
+        out[f"skill/{name}"] = float(stats.skill(model.sum(1), ref.sum(1), one)[0])
+        if w is not None:
+            curves[f"{name}_ci"] = stats.interval(stats.skill(model, ref, w))
+            out[f"skill/{name}_ci"] = stats.interval(stats.skill(model.sum(1), ref.sum(1), w)).tolist()
+            out[f"skill/{name}_horizon"] = stats.useful_horizon(curves[f"{name}_ci"][0])
+    return curves
+
+
+def physics_checks(context, truth, point, rates: np.ndarray | None, idx: np.ndarray | None,
+                   out: dict) -> dict[str, np.ndarray]:
+    """``physics/*`` (see ``llmts.physics``): mean over series and, with the bootstrap, ``_ci``;
+    returns the per-series values. Lotka-Volterra (D = 2) only; otherwise a note."""
+    if context.shape[2] != 2:
+        out["physics/skipped"] = f"Lotka-Volterra checks need D = 2; this data has D = {context.shape[2]}"
+        log.info("physics checks skipped: %s", out["physics/skipped"])
+        return {}
+    if rates is None:
+        out["physics/invariant_skipped"] = "the invariant needs the ODE fit (eval.baselines=true)"
+    per = physics.lv_checks(context, truth, point, rates)
+    w = stats.counts(idx, len(truth)) if idx is not None else None
+    for key, v in per.items():
+        out[f"physics/{key}"] = float(np.nanmean(v)) if np.isfinite(v).any() else None
+        if w is not None:
+            out[f"physics/{key}_ci"] = stats.interval(stats.mean_draws(v, w)).tolist()
+    out["physics/series_with_peak"] = int(np.isfinite(per["peak_missed"]).sum())
+    if rates is not None:
+        out["physics/invariant_series"] = int(np.isfinite(per["invariant_drift_truth"]).sum())
+    return per
 
 
 def score_baselines(truth: np.ndarray, fcs: dict[str, np.ndarray], out: dict) -> None:
@@ -105,7 +180,8 @@ def score_baselines(truth: np.ndarray, fcs: dict[str, np.ndarray], out: dict) ->
 
 
 def write_forecasts(path: Path, idx, context, truth, point, res: ForecastResult,
-                    base: dict[str, np.ndarray], horizon_err: dict[str, np.ndarray]) -> None:
+                    base: dict[str, np.ndarray], horizon_err: dict[str, np.ndarray],
+                    extra: dict[str, np.ndarray]) -> None:
     import h5py
 
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
@@ -117,6 +193,8 @@ def write_forecasts(path: Path, idx, context, truth, point, res: ForecastResult,
             f[f"baselines/{name}"] = fc
         for name, err in horizon_err.items():
             f[f"per_horizon_mse/{name}"] = err
+        for name, values in extra.items():  # skill curves, per-series physics checks
+            f[name] = values
 
 
 def write_plots(run_dir: Path, idx, context, truth, point, res: ForecastResult, base, horizon_err,
@@ -132,6 +210,22 @@ def write_plots(run_dir: Path, idx, context, truth, point, res: ForecastResult, 
                                  {name: fc[j] for name, fc in base.items()})
         tracker.image(f"forecast/series_{int(idx[j])}", path)
     tracker.image("eval/per_horizon_mse", plots.plot_horizon(fig_dir / "per_horizon_mse.png", horizon_err))
+
+
+def write_skill(path: Path, extra: dict[str, np.ndarray], tracker: Tracker) -> None:
+    """Skill by forecast step (plot and W&B table), when there are baselines."""
+    from llmts import plots
+
+    names = [k.split("/")[1] for k in extra if k.startswith("skill/") and not k.endswith("_ci")]
+    if not names:
+        return
+    curves = {n: (extra[f"skill/{n}"], extra.get(f"skill/{n}_ci")) for n in names}
+    tracker.image("eval/skill", plots.plot_skill(path, curves))
+    cols = ["step"] + [f"{n}{s}" for n in names for s in ("", "_lo", "_hi")]
+    rows = [[j + 1] + [float(v) for n in names for v in (curves[n][0][j], *(
+        curves[n][1][:, j] if curves[n][1] is not None else (np.nan, np.nan)))]
+            for j in range(len(curves[names[0]][0]))]
+    tracker.table("eval/skill", cols, rows)
 
 
 def results_table(m: dict) -> str:

@@ -152,14 +152,18 @@ def sample_metrics(truth: np.ndarray, samples: np.ndarray) -> dict[str, float]:
       quantiles (numpy's default linear interpolation)                          [fraction 0-1]
     * ``interval_width_80`` — mean of q₉₀ − q₁₀                                        [units]
     """
+    # every series has h·D points, so the mean of the per-series means is the pooled mean
+    return {k: float(np.mean(v)) for k, v in sample_metrics_per_series(truth, samples).items()}
+
+
+def sample_metrics_per_series(truth: np.ndarray, samples: np.ndarray) -> dict[str, np.ndarray]:
+    """``sample_metrics`` of each series alone: {metric: (n,)} (what a bootstrap resamples)."""
     t, s = _samples(truth, samples)
     lo, hi = np.quantile(s, [0.1, 0.9], axis=1)
-    return {
-        "avg_uncertainty": float(np.mean(np.std(s, axis=1, ddof=0))),
-        "crps": float(np.mean(crps_from_samples(t, s))),
-        "coverage_80": float(np.mean((t >= lo) & (t <= hi))),
-        "interval_width_80": float(np.mean(hi - lo)),
-    }
+    per_point = {"avg_uncertainty": np.std(s, axis=1, ddof=0), "crps": crps_from_samples(t, s),
+                 "coverage_80": ((t >= lo) & (t <= hi)).astype(np.float64),
+                 "interval_width_80": hi - lo}
+    return {k: v.reshape(len(v), -1).mean(axis=1) for k, v in per_point.items()}
 
 
 def point_forecast(samples: np.ndarray, how: str = "median") -> np.ndarray:

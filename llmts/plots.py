@@ -62,3 +62,48 @@ def plot_horizon(path: Path, errors: dict[str, np.ndarray], metric: str = "mse")
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_skill(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray | None]]) -> Path:
+    """Skill 1 − MSE/MSE_ref by forecast step against each reference, with its 95 % band."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for j, (name, (values, band)) in enumerate(curves.items()):
+        steps = np.arange(1, len(values) + 1)
+        ax.plot(steps, values, marker="o", ms=3, color=f"C{j}", label=f"vs {name}")
+        if band is not None:
+            ax.fill_between(steps, band[0], band[1], color=f"C{j}", alpha=0.2)
+    ax.axhline(0.0, color="0.5", lw=0.8)
+    ax.set_xlabel("forecast step")
+    ax.set_ylabel("skill = 1 − MSE / MSE_ref")
+    ax.set_yscale("symlog", linthresh=1.0)  # skill is ≤ 1 but can be far below 0
+    ax.set_ylim(top=1.1)
+    ax.legend(fontsize=8)
+    ax.set_title("Skill by forecast step (95 % band over test series)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_lines(path: Path, lines: list[tuple[str, np.ndarray, np.ndarray]], xlabel: str,
+               ylabel: str, title: str, yscale: str = "linear", marker: str | None = None,
+               top: float | None = None) -> Path:
+    """One labelled line per (label, x, y); PNG via the Agg canvas (no pyplot, no backend switch:
+    safe inside a Hydra callback). ``symlog`` draws a 0 line and is linear within ±1."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.5), layout="tight")
+    ax = fig.add_subplot()
+    for label, x, y in lines:
+        ax.plot(x, y, marker=marker, ms=3, label=label)
+    if yscale == "symlog":
+        ax.axhline(0.0, color="0.5", lw=0.8)
+        ax.set_yscale("symlog", linthresh=1.0)
+    else:
+        ax.set_yscale(yscale)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.set_ylim(top=top)
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=120)
+    return path

@@ -1,7 +1,9 @@
-"""Sweep report: a Hydra multirun dir -> the report's Tables 6-10 and 13, CSVs and loss plots.
+"""Sweep report: a Hydra multirun dir -> the report's Tables 6-10 and 13 with 95 % intervals and
+paired differences, skill and physical checks, CSVs (``summary.csv``: one row per job) and plots.
 
 ``llmts-report DIR`` or ``SweepReportCallback``. A job dir holds ``.hydra/*.yaml``, ``metrics.json``,
-``train_history.csv`` and ``flops.json``; one without ``metrics.json`` is reported as incomplete.
+``forecasts.h5``, ``train_history.csv`` and ``flops.json``; one without ``metrics.json`` is reported
+as incomplete. Jobs that differ only in ``seed`` are aggregated (see ``llmts.compare``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
+from llmts import compare, report_md
+from llmts.compare import setting_label
+from llmts.report_md import fmt as _fmt
+from llmts.report_md import md_table as _md
 from llmts.errors import LlmtsError, first_line
 from llmts.metrics import POINT_METRICS
 
@@ -144,21 +150,8 @@ def collect(paths: list[str | Path] | str | Path) -> list[Job]:
     return jobs
 
 
-def _fmt(v: Any, nd: int = 4) -> str:
-    if not isinstance(v, (int, float)) or isinstance(v, bool):
-        return "-" if v is None else str(v)
-    if v != 0 and (abs(v) < 10 ** -nd or abs(v) >= 1e7):
-        return f"{v:.3e}"
-    return f"{v:.{nd}f}"
-
-
 def _log10(v: Any) -> float | None:
     return math.log10(v) if isinstance(v, (int, float)) and v > 0 else None
-
-
-def _md(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
 def _bold_best(values: list[Any], higher: bool) -> list[str]:
@@ -167,11 +160,11 @@ def _bold_best(values: list[Any], higher: bool) -> list[str]:
     return [f"**{_fmt(v)}**" if best is not None and v == best else _fmt(v) for v in values]
 
 
-def _section(name: str, jobs: list[Job]) -> list[str]:
+def _section(name: str, names: list[str], jobs: list[Job], boot: compare.Bootstrap) -> list[str]:
     """Tables 6/8 (validation loss by step) and 7/9/10 (metrics) for one swept parameter."""
     jobs = sorted(jobs, key=lambda j: (_sort_key(j.swept.get(name, j.label)), j.label))
-    single = len(jobs[0].swept) == 1
-    lab = {id(j): f"{name} = {j.swept[name]}" if single else j.label for j in jobs}
+    seed = lambda j: f", seed = {j.swept['seed']}" if "seed" in j.swept else ""  # noqa: E731
+    lab = {id(j): setting_label(j, name, names) + seed(j) for j in jobs}
     out = [f"## {TITLE.get(name, name)} (`{name}`)", ""]
     vl = {id(j): j.val_losses() for j in jobs}
     steps = sorted({s for v in vl.values() for s in v})
@@ -182,34 +175,21 @@ def _section(name: str, jobs: list[Job]) -> list[str]:
                     [[str(s)] + _bold_best([vl[id(j)].get(s) for j in with_v], False) for s in steps]), ""]
     ok = [j for j in jobs if j.status == "ok"]
     if ok:
-        cols = [_bold_best([j.metrics.get(k) for j in ok], k == "r2") for k, _ in METRICS]
-        rows = [[lab[id(j)]] + [c[i] for c in cols] for i, j in enumerate(ok)]
-        for b in sorted({k.split("/")[1] for j in ok for k in j.metrics if k.startswith("baseline/")}):
-            base = {id(j): [_fmt(j.metrics.get(f"baseline/{b}/{k}")) for k, _ in METRICS] for j in ok}
-            same = len({tuple(v) for v in base.values()}) == 1  # one row if all jobs agree
-            rows += [[f"*baseline {b}*" + ("" if same else f" ({lab[id(j)]})")] + base[id(j)]
-                     for j in (ok[:1] if same else ok)]
-        out += ["Forecasting metrics (best per column in bold):", "",
-                _md([TITLE.get(name, name)] + [t for _, t in METRICS], rows), ""]
+        out += report_md.metric_tables(TITLE.get(name, name), compare.settings(ok, names, name),
+                                       boot, METRICS)
     return out
 
 
 def _plot(jobs: list[Job], out: Path, ykey: str, title: str) -> Path | None:
-    """One line per job, sorted by swept value; PNG via the Agg canvas (no pyplot/backend switch)."""
-    from matplotlib.figure import Figure
+    """One line per job, sorted by swept value."""
+    from llmts.plots import plot_lines
     series = [(j.label, [(r["step"], r[ykey]) for r in j.history if _ok(r.get(ykey)) and _ok(r["step"])])
               for j in sorted(jobs, key=lambda j: [_sort_key(v) for v in j.swept.values()])]
-    if not (series := [(lab, pts) for lab, pts in series if pts]):
+    if not (series := [(lab, *zip(*pts)) for lab, pts in series if pts]):
         return None
-    fig = Figure(figsize=(7, 4.5), layout="tight")
-    ax = fig.add_subplot()
-    for lab, pts in series:
-        ax.plot(*zip(*pts), marker="o" if ykey == "val_loss" else None, ms=3, label=lab)
-    log_y = all(y > 0 for _, p in series for _, y in p)
-    ax.set(xlabel="step", ylabel=ykey, title=title, yscale="log" if log_y else "linear")
-    ax.legend(fontsize=8)
-    fig.savefig(out, dpi=120)
-    return out
+    log_y = all(y > 0 for _, _, ys in series for y in ys)
+    return plot_lines(out, series, "step", ykey, title, "log" if log_y else "linear",
+                      "o" if ykey == "val_loss" else None)
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
@@ -217,18 +197,28 @@ def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
         csv.writer(f).writerows([header] + [["" if v is None else v for v in r] for r in rows])
 
 
-def write_report(jobs: list[Job], out_dir: str | Path) -> Path:
-    """Write report.md, metrics.csv, val_loss.csv, flops.csv, train_loss.png, val_loss.png."""
+def write_report(jobs: list[Job], out_dir: str | Path, bootstrap: int | None = None) -> Path:
+    """Write report.md, summary.csv, metrics.csv, val_loss.csv, flops.csv and the plots
+    (train_loss, val_loss, skill); ``bootstrap`` resamples (default: the jobs' own)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    names, n_ok = (list(jobs[0].swept) if jobs else []), sum(j.status == "ok" for j in jobs)
+    swept, n_ok = (list(jobs[0].swept) if jobs else []), sum(j.status == "ok" for j in jobs)
+    names, boot = [n for n in swept if n != "seed"], compare.Bootstrap.of(jobs, bootstrap)
     md = ["# Sweep report", "", f"{len(jobs)} jobs ({n_ok} ok, {len(jobs) - n_ok} failed or incomplete); "
-          f"swept: {', '.join(f'`{n}`' for n in names) or 'nothing (single configuration)'}.", ""]
+          f"swept: {', '.join(f'`{n}`' for n in swept) or 'nothing (single configuration)'}.", ""]
+    if "seed" in swept:
+        md += [f"Seeds {', '.join(sorted({j.swept['seed'] for j in jobs}, key=_sort_key))}: jobs that "
+               "differ only in seed are one row (mean ± std across seeds).", ""]
     for name in (names or ["job"]) if jobs else []:
-        md += _section(name, jobs)
+        md += _section(name, names, jobs, boot)
+    if ok := [j for j in jobs if j.status == "ok"]:
+        md += report_md.checks_table(", ".join(TITLE.get(n, n) for n in names) or "Job",
+                                     compare.settings(ok, names, (names or ["job"])[0]), boot)
     for png, key, title in [("train_loss.png", "loss", "Training loss"),
                             ("val_loss.png", "val_loss", "Validation loss")]:
         md += [f"![{title}]({png})", ""] if _plot(jobs, out / png, key, title) else []
+    if compare.plot_skill(jobs, out / "skill.png"):
+        md += ["![Skill over persistence by forecast step](skill.png)", ""]
     fkeys = ["forward", "step", "lora_step", "total_base", "total_lora"]
     frows = [[j.label, j.status, j.flops.get("steps", j.value("train.max_steps")),
               j.value("data.context_length"), j.value("lora.r")]
@@ -245,11 +235,13 @@ def write_report(jobs: list[Job], out_dir: str | Path) -> Path:
     md += ["## Failed jobs", ""] + [f"- `{j.label}` ({j.dir}): {j.status}: {j.error or 'no error message'}"
                                      for j in bad] + [""] if bad else []
     (out / "report.md").write_text("\n".join(md))
-    mkeys = sorted({k for j in jobs for k in j.metrics} - {"status", "error"}, key=lambda k: (
+    mkeys = sorted({k for j in jobs for k, v in j.metrics.items() if not isinstance(v, list)}
+                   - {"status", "error"}, key=lambda k: (
         [m for m, _ in METRICS].index(k) if k in dict(METRICS) else len(METRICS), k))
-    _write_csv(out / "metrics.csv", ["label", "dir", "status", "error"] + names + mkeys,
-               [[j.label, str(j.dir), j.status, j.error] + [j.swept[n] for n in names]
+    _write_csv(out / "metrics.csv", ["label", "dir", "status", "error"] + swept + mkeys,
+               [[j.label, str(j.dir), j.status, j.error] + [j.swept[n] for n in swept]
                 + [j.metrics.get(k) for k in mkeys] for j in jobs])
+    _write_csv(out / "summary.csv", *compare.summary_rows(jobs, names))
     vl = [j.val_losses() for j in jobs]
     steps = sorted({s for v in vl for s in v})
     _write_csv(out / "val_loss.csv", ["step"] + [j.label for j in jobs],
@@ -273,10 +265,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="llmts-report", description="Tables and plots for a Hydra sweep.")
     ap.add_argument("dirs", nargs="+", metavar="DIR", help="multirun dir(s) or job run dir(s)")
     ap.add_argument("--out", help="output dir (default: DIR if one is given, else the current dir)")
+    ap.add_argument("--bootstrap", type=int, metavar="B", help="resamples of the test series for "
+                    "the intervals (default: the jobs' eval.bootstrap; 0: none)")
     args = ap.parse_args(argv)
     try:
         jobs = collect(args.dirs)
-        path = write_report(jobs, args.out or (args.dirs[0] if len(args.dirs) == 1 else "."))
+        path = write_report(jobs, args.out or (args.dirs[0] if len(args.dirs) == 1 else "."),
+                            args.bootstrap)
     except (LlmtsError, OSError) as e:
         print(f"llmts-report: error: {e}", file=sys.stderr)
         return 2

@@ -2,6 +2,9 @@
 ``table`` and never asks whether W&B is on. ``NullTracker`` does nothing (``logger=none``, and
 every rank but 0); ``WandbTracker`` logs one W&B run per job.
 
+Seeds: every run has the tag ``seed=N`` and the config key ``setting`` (its name without the seed
+override), so the dashboard groups a sweep's seeds by ``setting`` (mean and spread across seeds).
+
 W&B mode: ``online`` with an API key or a ``wandb login`` (netrc), ``offline`` otherwise, or as
 ``logger.mode`` says. Online init that cannot reach the server within ``logger.init_timeout``
 seconds falls back to offline with one line saying so. Secrets never reach the run config.
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -56,8 +60,10 @@ class WandbTracker:
 
         self._wandb = wandb
         mode = resolve_mode(cfg.mode)
+        seed = [f"seed={config['seed']}"] if "seed" in config else []
         kwargs = dict(project=cfg.project, entity=cfg.entity, group=group, name=name,
-                      job_type=job_type, tags=list(cfg.tags), config=config, dir=str(run_dir),
+                      job_type=job_type, tags=list(cfg.tags) + seed,
+                      config={**config, "setting": setting_of(name)}, dir=str(run_dir),
                       reinit="finish_previous")
         try:
             self.run = wandb.init(mode=mode, settings=wandb.Settings(init_timeout=cfg.init_timeout,
@@ -97,6 +103,12 @@ class WandbTracker:
         self.run.finish(exit_code=exit_code)
         if self.mode == "offline":
             log.info("W&B run logged offline; upload with: wandb sync %s", directory)
+
+
+def setting_of(name: str) -> str:
+    """A run name (``optimizer.lr=1e-4,seed=2``) without its ``seed=`` override: what the runs of
+    one setting share across seeds (``optimizer.lr=1e-4``; ``default`` if nothing else is left)."""
+    return re.sub(r"(?:^|,)seed=[^,]*", "", name).strip(",") or "default"
 
 
 def resolve_mode(mode: str) -> str:

@@ -56,6 +56,8 @@ def check_config(cfg: DictConfig) -> None:
     if opt.max_grad_norm is not None and opt.max_grad_norm < 0:
         raise LlmtsError(f"optimizer.max_grad_norm={opt.max_grad_norm}: must be >= 0 "
                          "(0 or null: no clipping)")
+    if cfg.eval.bootstrap < 0:
+        raise LlmtsError(f"eval.bootstrap={cfg.eval.bootstrap}: must be >= 0 (0: no intervals)")
     if cfg.train.max_steps < 0:
         raise LlmtsError(f"train.max_steps={cfg.train.max_steps}: must be >= 0")
     if cfg.lora.enabled:

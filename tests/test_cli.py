@@ -38,6 +38,10 @@ def test_run_writes_every_artifact(smoke_run):
                 "num_series", "context_steps", "horizon", "train_flops", "prey/mse", "predator/r2"):
         assert key in m, key
     assert m["status"] == "ok" and m["num_series"] == 4 and m["parse_rate"] == 1.0
+    for key in ("mse", "r2", "prey/mse", "physics/negative_share"):  # 95 % bootstrap intervals
+        lo, hi = m[f"{key}_ci"]
+        assert lo <= m[key] <= hi, key
+    assert "ode fit" in m["physics/invariant_skipped"].lower()  # smoke runs no baselines
     with h5py.File(run_dir / "forecasts.h5") as f:
         assert f["context"].shape == (4, 51, 2) and f["truth"].shape == (4, 20, 2)
         assert f["forecast"].shape == (4, 20, 2) and f["series_index"].shape == (4,)
@@ -57,6 +61,7 @@ def test_wandb_offline_run_logged_config_loss_and_metrics(smoke_run):
     assert len(files) == 1
     run = read_run(files[0])
     assert run["config"]["train"]["max_steps"] == 4 and run["run"]["job_type"] == "train"
+    assert "seed=42" in run["run"]["tags"] and run["config"]["setting"] == run["run"]["display_name"]
     losses = [r["train/loss"] for r in run["history"] if "train/loss" in r]
     assert len(losses) == 4
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -88,6 +93,7 @@ def test_cfg_job_prints_resolved_config():
     ("lora.target_modules=[q_proj,qkv]", "lora.target_modules: unknown ['qkv']"),
     ("data.train_frac=0.9", "must be >= 0 and sum to 1"),
     ("train.flop_budget=1e6", "train.flop_budget: planned"),
+    ("eval.bootstrap=-1", "eval.bootstrap=-1: must be >= 0"),
 ])
 def test_mistakes_end_in_one_line_and_leave_nothing(tmp_path, override, message):
     run_dir = tmp_path / "run"
@@ -117,9 +123,35 @@ def test_multirun_one_wandb_run_per_job_and_failures_do_not_stop_the_sweep(tmp_p
         m = json.loads((sweep / d / "metrics.json").read_text())
         assert run["summary"]["mse"] == pytest.approx(m["mse"])
         assert run["config"]["lora"]["r"] == int(run["run"]["display_name"].split("=")[1])
+        assert run["config"]["setting"] == run["run"]["display_name"] and "seed=42" in run["run"]["tags"]
     report = (sweep / "report.md").read_text()
     assert "Failed jobs" in report and "lora.r=0" in report
     assert "lora.r=0: must be >= 1" in report
+
+
+@pytest.mark.slow
+def test_seed_sweep_is_grouped_in_wandb_and_aggregated_in_the_report(tmp_path):
+    sweep = tmp_path / "sweep"
+    res = llmts("-m", *SMOKE, "eval.baselines=true", "logger=wandb", "logger.project=llmts-test",
+                "seed=1,2", f"hydra.sweep.dir={sweep}", timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    for d, seed in (("0", 1), ("1", 2)):
+        m = json.loads((sweep / d / "metrics.json").read_text())
+        assert {"skill/persistence_ci", "skill/persistence_horizon", "physics/invariant_drift",
+                "physics/invariant_drift_truth_ci", "baseline/ode_fit/mse_ci"} <= set(m)
+        with h5py.File(sweep / d / "forecasts.h5") as f:
+            assert f["skill/persistence"].shape == (20,) and f["skill/persistence_ci"].shape == (2, 20)
+            assert f["physics/negative_share"].shape == (4,)
+        run = read_run(find_runs(sweep / d)[0])
+        assert run["run"]["display_name"] == f"seed={seed}" and f"seed={seed}" in run["run"]["tags"]
+        assert run["config"]["seed"] == seed and run["config"]["setting"] == "default"
+    report = (sweep / "report.md").read_text()
+    assert "Seeds 1, 2: jobs that differ only in seed are one row" in report
+    row = next(r for r in report.splitlines() if r.startswith("| all seeds |"))
+    mse = [json.loads((sweep / d / "metrics.json").read_text())["mse"] for d in ("0", "1")]
+    assert " ± " in row and " [" in row and f"{sum(mse) / 2:.4f}" in row
+    assert "## Skill and physical checks" in report and (sweep / "skill.png").is_file()
+    assert len((sweep / "summary.csv").read_text().splitlines()) == 3
 
 
 def test_submitit_local_launcher_runs_jobs_as_subprocesses(tmp_path):

@@ -189,3 +189,128 @@ def test_callback_in_real_hydra_multirun(tmp_path):
     assert len(reports) == 1, res.stdout + res.stderr
     md = reports[0].read_text()
     assert "| lr = 1e-5 | **0.1000** |" in md and "lr=1e-4" in res.stdout  # Hydra writes 1e-05, 0.0001
+
+
+# --- intervals, paired differences, seeds, summary.csv (jobs scored by llmts.evaluate's helpers)
+
+N, C, H, B = 30, 12, 8, 300
+
+
+def _scored(root: Path, num: str, lr: str, seed: int, shift: float, noise_seed: int) -> Path:
+    """A finished job whose test series depend on ``seed`` (as simulated data does) and whose
+    forecast is truth + N(0, 0.2²) noise (``noise_seed``) + ``shift``."""
+    import numpy as np
+
+    from llmts import baselines, evaluate, metrics, stats
+
+    d = _job(root, num, lr, metrics=None, history=False)
+    ov = yaml.safe_load((d / ".hydra" / "overrides.yaml").read_text()) + [f"seed={seed}"]
+    (d / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(ov))
+    series = 1.0 + np.abs(np.random.default_rng(seed).normal(0, 0.5, (N, C + H, 2)))
+    context, truth = series[:, :C], series[:, C:]
+    point = truth + np.random.default_rng(noise_seed).normal(0, 0.2, truth.shape) + shift
+    res = type("Res", (), {"samples": point[:, None]})()
+    base = {"persistence": baselines.persistence(context, H)}
+    out = {"status": "ok", **metrics.point_metrics(truth, point),
+           **metrics.per_variable(truth, point, ("prey", "predator"))}
+    evaluate.score_baselines(truth, base, out)
+    idx = stats.resample_indices(N, B, 0)
+    evaluate.add_intervals(out, truth, point, res, base, ("prey", "predator"), idx)
+    extra = {f"skill/{k}": v for k, v in evaluate.skill_curves(truth, point, base, idx, out).items()}
+    extra.update({f"physics/{k}": v for k, v in
+                  evaluate.physics_checks(context, truth, point, None, idx, out).items()})
+    evaluate.write_forecasts(d / "forecasts.h5", np.arange(N), context, truth, point, res, base, {},
+                             extra)
+    (d / "metrics.json").write_text(json.dumps(out))
+    return d
+
+
+def _rows(md: str, title: str) -> dict[str, list[str]]:
+    """Rows of the first markdown table after the line starting with ``title``: label → cells."""
+    block = next(b for b in md.split(title, 1)[1].split("\n\n") if b.startswith("|"))
+    return {r.split(" | ")[0].strip("| "): [c.strip(" |") for c in r.split(" | ")[1:]]
+            for r in block.splitlines()[2:]}
+
+
+def test_identical_jobs_are_not_distinguished_and_a_shift_is(tmp_path):
+    root = tmp_path / "m"
+    _scored(root, "0", "1e-5", 1, 0.0, noise_seed=7)
+    _scored(root, "1", "1e-4", 1, 0.0, noise_seed=7)  # the same forecast as job 0
+    _scored(root, "2", "5e-5", 1, 0.3, noise_seed=7)  # the same, shifted by 0.3
+    jobs = collect(root)
+    assert [j.label for j in jobs] == ["lr=1e-5", "lr=1e-4", "lr=5e-5"]  # seed is not swept
+    md = write_report(jobs, tmp_path / "o").read_text()
+    table = _rows(md, "Forecasting metrics: mean [95 % bootstrap interval")
+    m0 = jobs[0].metrics
+    mean, lo, hi = table["lr = 1e-5"][0].replace("[", "").replace("]", "").replace(",", "").split()
+    assert mean == report._fmt(m0["mse"])
+    # the report resamples afresh (its own seeded matrix): the bounds agree up to resampling noise
+    assert [float(lo), float(hi)] == pytest.approx(m0["mse_ci"], rel=0.05)
+    assert not any("**" in c for row in table.values() for c in row)  # a tie: nothing is bold
+    diff = _rows(md, "Difference to the best")
+    assert diff["lr = 1e-5"][0] == "best"  # the first of the tied jobs
+    assert diff["lr = 1e-4"][0] == "0.0000 [0.0000, 0.0000]"  # identical: contains 0, no mark
+    assert diff["lr = 5e-5"][0].endswith("\\*") and diff["lr = 5e-5"][0].startswith("+")
+    assert "ᵘ" not in md  # same seed → same series → paired (and no legend for unpaired)
+
+
+def test_seeds_are_aggregated_and_the_better_setting_is_bold(tmp_path):
+    import numpy as np
+
+    root = tmp_path / "m"
+    for num, (lr, seed, shift) in enumerate([("1e-5", 1, 0.4), ("1e-5", 2, 0.4),
+                                            ("1e-4", 1, 0.0), ("1e-4", 2, 0.0)]):
+        _scored(root, str(num), lr, seed, shift, noise_seed=num)
+    jobs = collect(root)
+    assert [j.label for j in jobs] == ["lr=1e-5,seed=1", "lr=1e-5,seed=2", "lr=1e-4,seed=1",
+                                       "lr=1e-4,seed=2"]
+    out = tmp_path / "o"
+    md = write_report(jobs, out).read_text()
+    assert "Seeds 1, 2: jobs that differ only in seed are one row" in md
+    assert "| Step |" not in md  # no validation history in these jobs
+    table = _rows(md, "Forecasting metrics: mean [95 % bootstrap interval")
+    assert set(table) == {"lr = 1e-5", "lr = 1e-4", "*baseline persistence*"}
+    mse = [j.metrics["mse"] for j in jobs[2:]]
+    expect = f"**{report._fmt(np.mean(mse))}** ± {report._fmt(np.std(mse, ddof=1))} ["
+    assert table["lr = 1e-4"][0].startswith(expect)
+    assert table["lr = 1e-5"][3].startswith("**") is False and table["lr = 1e-4"][3].startswith("**")  # R²
+    diff = _rows(md, "Difference to the best")
+    assert diff["lr = 1e-4"] == ["best"] * 6
+    assert all(c.endswith("\\*") for c in diff["lr = 1e-5"])  # a bias of 0.4 is no noise
+    checks = _rows(md, "## Skill and physical checks")
+    assert set(checks) == {"lr = 1e-5", "lr = 1e-4"}
+    assert (out / "skill.png").stat().st_size > 1000 and "skill.png" in md
+
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert [(r["lr"], r["seed"]) for r in rows] == [("1e-5", "1"), ("1e-5", "2"), ("1e-4", "1"),
+                                                   ("1e-4", "2")]
+    for r, j in zip(rows, jobs):
+        for key in ("mse", "r2", "baseline/persistence/mae", "skill/persistence",
+                    "physics/negative_share", "prey/nrmse"):
+            assert float(r[key]) == pytest.approx(j.metrics[key])
+            assert [float(r[f"{key}_lo"]), float(r[f"{key}_hi"])] == pytest.approx(j.metrics[f"{key}_ci"])
+    assert "mse_ci" not in rows[0] and "physics/invariant_skipped" in rows[0]
+
+
+def test_report_bootstrap_off(tmp_path):
+    root = tmp_path / "m"
+    _scored(root, "0", "1e-5", 1, 0.0, noise_seed=1)
+    _scored(root, "1", "1e-4", 1, 0.5, noise_seed=1)
+    assert main([str(root), "--bootstrap", "0", "--out", str(tmp_path / "o")]) == 0
+    md = (tmp_path / "o" / "report.md").read_text()
+    assert "Difference to the best" not in md
+    # a lone job's interval still comes from its metrics.json
+    m = collect(root)[0].metrics
+    assert f"[{report._fmt(m['mse_ci'][0])}, {report._fmt(m['mse_ci'][1])}]" in md
+
+
+def test_all_rows_tied_still_show_their_zero_differences(tmp_path):
+    """As in a smoke sweep where the model writes the same forecast at every learning rate."""
+    root = tmp_path / "m"
+    for num, lr in enumerate(["1e-5", "5e-5", "1e-4"]):
+        _scored(root, str(num), lr, 1, 0.0, noise_seed=3)
+    md = write_report(collect(root), tmp_path / "o").read_text()
+    assert "**" not in md.split("## Skill")[0].split("Forecasting metrics")[1]
+    diff = _rows(md, "Difference to the best")
+    assert diff["lr = 1e-5"] == ["best"] * 6  # the first row on a tie, also for R² (highest)
+    assert diff["lr = 5e-5"] == diff["lr = 1e-4"] == ["0.0000 [0.0000, 0.0000]"] * 6
