@@ -103,23 +103,19 @@ def job_identity(cfg: DictConfig) -> tuple[str, str | None, bool]:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from llmts import sweeps
+
     hc = HydraConfig.get()
     if hc.mode != RunMode.MULTIRUN:
         return hc.job.override_dirname or cfg.name, cfg.logger.group, False
-    swept = swept_keys(Path(hc.sweep.dir) / "multirun.yaml")
-    own = [o for o in hc.overrides.task if o.split("=", 1)[0].lstrip("+~") in swept]
-    name = ",".join(own) or hc.job.override_dirname or cfg.name
-    return name, cfg.logger.group or Path(hc.sweep.dir).name, True
-
-
-def swept_keys(multirun_yaml: Path) -> set[str]:
-    """Keys a sweep varies: command-line overrides with several values + hydra.sweeper.params."""
-    try:
-        sweep = OmegaConf.load(multirun_yaml).hydra
+    try:  # the whole sweep's command line, as Hydra recorded it
+        task = list(OmegaConf.load(Path(hc.sweep.dir) / "multirun.yaml").hydra.overrides.task)
     except (OSError, ValueError, AttributeError):
-        return set()
-    keys = {o.split("=", 1)[0].lstrip("+~") for o in sweep.overrides.task if "," in o.split("=", 1)[-1]}
-    return keys | set((sweep.sweeper.get("params") or {}).keys())
+        task = list(hc.overrides.task)
+    jobs = sweeps.expand(task, hc.sweeper.get("params"))
+    keys = sweeps.swept_keys(sweeps.values(job) for job in jobs)
+    name = sweeps.label(hc.overrides.task, keys) or hc.job.override_dirname or cfg.name
+    return name, cfg.logger.group or Path(hc.sweep.dir).name, True
 
 
 def fail(run_dir: Path, exc: BaseException, multirun: bool) -> None:

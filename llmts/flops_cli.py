@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 
 from llmts.cli import CONF_DIR
 from llmts.config import register_configs
+from llmts import sweeps
 from llmts.files import write_json
 
 
@@ -45,19 +46,16 @@ def main(cfg: DictConfig) -> dict:
 
 
 def sweep_jobs(overrides: list[str]) -> list[list[str]]:
-    """Each job's overrides, expanded the way Hydra's basic sweeper will expand them
-    (command-line sweeps plus the ``hydra.sweeper.params`` of a ``sweep=`` config)
-    (call inside ``initialize_config_dir``.)"""
+    """Each job's overrides, expanded as Hydra's basic sweeper will expand them (command-line
+    sweeps plus the ``hydra.sweeper.params`` of a ``sweep=`` config); call inside
+    ``initialize_config_dir``."""
     from hydra import compose
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from llmts.sweeps import expand
 
     plain = [o for o in overrides if "," not in o.split("=", 1)[-1]]
     base = compose(config_name="config", overrides=plain, return_hydra_config=True)
-    params = base.hydra.sweeper.get("params") or {}
-    args = [f"{k}={v}" for k, v in params.items()] + list(overrides)
-    parsed = OverridesParser.create().parse_overrides(args)
-    return BasicSweeper.split_arguments(parsed, None)[0]
+    return expand(overrides, base.hydra.sweeper.get("params"))
 
 
 def plan_sweep(overrides: list[str]) -> tuple[list[tuple[list[str], dict]], float, float | None]:
@@ -77,10 +75,10 @@ def sweep_main(overrides: list[str]) -> int:
     # Launcher and output settings (hydra.*, hydra/launcher=...) change no FLOPs.
     overrides = [o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "hydra/"))]
     jobs, total, budget = plan_sweep(overrides)
-    swept = {o.split("=", 1)[0] for o in overrides if "," in o} | _param_keys(jobs)
+    swept = sweeps.swept_keys(sweeps.values(job) for job, _ in jobs)
     print(f"{'job':<40} {'steps':>6} {'log10 LoRA':>11} {'log10 base':>11} {'log10 total':>12}")
     for job, p in jobs:
-        label = ",".join(o for o in job if o.split("=", 1)[0] in swept) or "(defaults)"
+        label = sweeps.label(job, swept) or "(defaults)"
         print(f"{label:<40} {int(p['steps']):>6} {_log(p['total_lora']):>11} "
               f"{_log(p['total_base']):>11} {_log(p['total']):>12}")
     print(f"sweep total: {total:.4e} FLOPs (log10 {_log(total)}) over {len(jobs)} jobs")
@@ -89,15 +87,6 @@ def sweep_main(overrides: list[str]) -> int:
               f"{budget:.3e}", file=sys.stderr)
         return 1
     return 0
-
-
-def _param_keys(jobs) -> set[str]:
-    values: dict[str, set[str]] = {}
-    for job, _ in jobs:
-        for o in job:
-            key, _, val = o.partition("=")
-            values.setdefault(key, set()).add(val)
-    return {k for k, v in values.items() if len(v) > 1}
 
 
 def _log(x: float) -> str:

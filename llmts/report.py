@@ -20,7 +20,7 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
-from llmts import compare, report_md
+from llmts import compare, report_md, sweeps
 from llmts.compare import setting_label
 from llmts.report_md import fmt as _fmt
 from llmts.report_md import md_table as _md
@@ -141,7 +141,7 @@ def collect(paths: list[str | Path] | str | Path) -> list[Job]:
     if not jobs:
         raise LlmtsError(f"no Hydra job dirs (with .hydra/ or metrics.json) in {', '.join(map(str, paths))}")
     keys = sorted({k for j in jobs for k in j.overrides})
-    swept = [k for k in keys if len({_num(j.value(k)) for j in jobs} - {None}) > 1]
+    swept = sweeps.swept_keys({k: j.value(k) for k in keys} for j in jobs)
     shorts = [SHORT.get(k, k.rsplit(".", 1)[-1]) for k in swept]
     shorts = [s if shorts.count(s) == 1 else k for s, k in zip(shorts, swept)]
     for j in jobs:
