@@ -12,22 +12,22 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from llmts.config import register_configs
-from llmts.errors import LlmtsError
+from llmts.config import CONF_DIR, preflight, register_configs
+from llmts.errors import LlmtsError, exit_on_error
 from llmts.files import write_json
 
 log = logging.getLogger("llmts")
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
 def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | None = None) -> dict:
     """Train (``train.max_steps`` > 0) and evaluate; writes artifacts into ``run_dir``."""
     from llmts import checkpoint, data, flops, model, tokenization, tracking
     from llmts.evaluate import context_steps, evaluate, results_table, score_untrained
+    from llmts.config import check
     from llmts.train import make_accelerator, train
-    from llmts.validation import check_config
 
-    check_config(cfg)
+    check(cfg)
+    tracking.check_environment(cfg.logger)
     tokenizer = tokenization.load_tokenizer(cfg.model)
     dataset = data.load_dataset(cfg.data, cfg.seed)
     data.check_length(dataset.source, dataset.series.shape[1],
@@ -46,7 +46,7 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
     if cfg.eval.checkpoint:
         checkpoint.load_checkpoint(Path(cfg.eval.checkpoint).expanduser(), net)
     net = net.to(accelerator.device)
-    config = OmegaConf.to_container(cfg, resolve=True)
+    config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     tracker = tracking.make_tracker(cfg.logger, run_dir, config, job_name, group,
                                     "train" if cfg.train.max_steps else "eval", main)
     ok = False
@@ -151,5 +151,6 @@ def main(cfg: DictConfig) -> dict | None:
 
 
 def entry() -> None:
-    register_configs()
+    register_configs("llmts")
+    exit_on_error("llmts", preflight, sys.argv[1:])
     main()

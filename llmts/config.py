@@ -1,176 +1,409 @@
-"""Config schemas. YAML under ``conf/`` supplies values; these dataclasses make a typo or a wrong
-type fail at composition with Hydra's own message. Group keys mirror the library each group feeds:
-``lora`` → ``peft.LoraConfig``, ``decoding`` → ``transformers.GenerationConfig``, ``optimizer`` →
-``torch.optim.AdamW``, ``model`` → ``transformers.Qwen2Config`` (architecture numbers).
+"""Config schemas: the one source of truth for every key, its type, its allowed values, its
+default, its range and its help. YAML under ``conf/`` holds only what differs from these
+defaults. Group keys mirror the library each group feeds: ``lora`` → ``peft.LoraConfig``,
+``decoding`` → ``transformers.GenerationConfig``, ``optimizer`` → ``torch.optim.AdamW``,
+``model`` → ``transformers.Qwen2Config`` (architecture numbers).
 
-Nothing here touches Hydra's global state until :func:`register_configs` is called.
+Choices are Enum types, so Hydra rejects ``optimizer.schedule=cosin`` at composition naming the
+choices; ranges are checked by each group's ``check`` (called by :func:`check` in every entry
+point before any heavy work). Nothing here touches Hydra's global state until
+:func:`register_configs` is called.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import List, Optional
+from dataclasses import MISSING as NO_DEFAULT
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from pathlib import Path
+from typing import Any, List, Optional
 
-from omegaconf import MISSING
+from llmts.errors import LlmtsError
+
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+class Choice(str, Enum):
+    """An allowed value: a str (``Precision.bf16 == "bf16"``) that prints as its value."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+def _choice(name: str, *values: str) -> Any:
+    return Choice(name, [(v, v) for v in values])
+
+
+Source = _choice("Source", "pretrained", "random")
+Dtype = _choice("Dtype", "auto", "float32", "bfloat16", "float16")
+AttnImplementation = _choice("AttnImplementation", "sdpa", "eager", "flash_attention_2")
+OutputVocab = _choice("OutputVocab", "full", "numeric")
+LoraTarget = _choice("LoraTarget", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                     "up_proj", "down_proj")
+Engine = _choice("Engine", "llmts", "hf")
+CacheImplementation = _choice("CacheImplementation", "static", "dynamic")
+Schedule = _choice("Schedule", "constant", "cosine", "linear")
+Precision = _choice("Precision", "auto", "no", "bf16", "fp16")
+Point = _choice("Point", "median", "mean")
+LoggerName = _choice("LoggerName", "wandb", "none")
+LoggerMode = _choice("LoggerMode", "auto", "online", "offline", "disabled")
+LORA_TARGETS: tuple[str, ...] = tuple(t.value for t in LoraTarget)
+
+
+def _f(default: Any, doc: str) -> Any:
+    """A field with its help text (``llmts --help`` lists it)."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": doc})
+    return field(default=default, metadata={"help": doc})
+
+
+def _require(ok: bool, key: str, value: Any, rule: str) -> None:
+    if not ok:
+        raise LlmtsError(f"{key}={value!r}: {rule}")
 
 
 @dataclass
 class ModelConfig:
-    name: str = "Qwen/Qwen2.5-0.5B-Instruct"  # hub id (source=pretrained) or a label
-    source: str = "pretrained"  # pretrained: from_pretrained | random: Qwen2 built in code
-    path: Optional[str] = None  # local folder with weights (overrides name)
-    tokenizer_path: Optional[str] = None  # local tokenizer folder; random models default to tiny
-    revision: Optional[str] = None
-    # Architecture (Qwen2Config names). Used to build random models and by the FLOPs planner,
-    # which therefore needs no weights.
-    vocab_size: int = 151936
-    hidden_size: int = 896
-    intermediate_size: int = 4864
-    num_hidden_layers: int = 24
-    num_attention_heads: int = 14
-    num_key_value_heads: int = 2
-    max_position_embeddings: int = 32768
-    rope_theta: float = 1000000.0
-    tie_word_embeddings: bool = True
-    dtype: str = "auto"  # weights' dtype: auto | float32 | bfloat16 | float16. auto: with LoRA
-    # on a bf16-capable GPU the frozen base in bf16 (LoRA A/B and the head bias stay fp32), else
-    # fp32. Forecasts run in this dtype, never under autocast.
-    attn_implementation: str = "sdpa"  # sdpa | eager | flash_attention_2
-    output_vocab: str = "full"  # full | numeric: keep only the codec's rows of lm_head (+ EOS)
-    note: str = ""
+    name: str = _f("Qwen/Qwen2.5-0.5B-Instruct", "hub id (source=pretrained) or a label")
+    source: Source = _f(Source.pretrained, "pretrained: from_pretrained; random: Qwen2 "
+                        "architecture built in code with seeded random weights")
+    path: Optional[str] = _f(None, "local folder with weights (overrides name)")
+    tokenizer_path: Optional[str] = _f(None, "local tokenizer folder; random models: the tiny one")
+    revision: Optional[str] = _f(None, "hub revision of weights and tokenizer")
+    vocab_size: int = _f(151936, "architecture (Qwen2Config); also feeds the FLOPs planner")
+    hidden_size: int = _f(896, "architecture")
+    intermediate_size: int = _f(4864, "architecture")
+    num_hidden_layers: int = _f(24, "architecture")
+    num_attention_heads: int = _f(14, "architecture")
+    num_key_value_heads: int = _f(2, "architecture")
+    max_position_embeddings: int = _f(32768, "architecture")
+    rope_theta: float = _f(1000000.0, "architecture")
+    tie_word_embeddings: bool = _f(True, "architecture")
+    dtype: Dtype = _f(Dtype.auto, "weights' dtype; auto: a LoRA base in bf16 on a bf16 GPU "
+                      "(LoRA A/B and head bias fp32), else fp32. Forecasts run in it")
+    attn_implementation: AttnImplementation = _f(AttnImplementation.sdpa, "attention kernels")
+    output_vocab: OutputVocab = _f(OutputVocab.full, "numeric: lm_head keeps only the codec's "
+                                   "tokens (+ EOS, pad)")
+    note: str = _f("", "free text shown in logs")
+
+    @staticmethod
+    def check(c: Any) -> None:
+        for key in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+                    "num_attention_heads", "num_key_value_heads", "max_position_embeddings"):
+            _require(c[key] > 0, f"model.{key}", c[key], "must be > 0")
+        _require(c.num_attention_heads % c.num_key_value_heads == 0, "model.num_key_value_heads",
+                 c.num_key_value_heads, "must divide model.num_attention_heads")
 
 
 @dataclass
 class LoraConfig:
-    enabled: bool = True  # false (lora=none): full fine-tuning of every weight
-    r: int = 8
-    lora_alpha: float = 16.0  # scaling = lora_alpha / r
-    lora_dropout: float = 0.0
-    target_modules: List[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
-    lm_head_bias: bool = True  # the report's trainable output bias (tied head stays shared)
+    enabled: bool = _f(True, "false (lora=none): full fine-tuning of every weight")
+    r: int = _f(8, "LoRA rank")
+    lora_alpha: float = _f(16.0, "scaling = lora_alpha / r")
+    lora_dropout: float = _f(0.0, "dropout on the LoRA input, in [0, 1)")
+    target_modules: List[LoraTarget] = _f([LoraTarget.q_proj, LoraTarget.v_proj],
+                                          "projections that get adapters")
+    lm_head_bias: bool = _f(True, "the report's trainable output bias (tied head stays shared)")
+
+    @staticmethod
+    def check(c: Any) -> None:
+        if not c.enabled:
+            return
+        _require(c.r >= 1, "lora.r", c.r, "must be >= 1")
+        _require(len(c.target_modules) > 0, "lora.target_modules", [], "must name at least one")
+        _require(0 <= c.lora_dropout < 1, "lora.lora_dropout", c.lora_dropout, "must be in [0, 1)")
 
 
 @dataclass
 class DataConfig:
-    path: Optional[str] = None  # HDF5 with `trajectories` (N,T,D) and `time` (T,); None: simulate
-    cache_dir: Optional[str] = None  # simulated data cache; None: $LLMTS_CACHE or ~/.cache/llmts
-    num_series: int = 1000  # simulated Lotka-Volterra: series
-    num_steps: int = 100  # simulated: time points per series
-    t_max: float = 200.0  # simulated: time span
-    variables: Optional[List[str]] = None  # names of the D variables; None: from file or var0..
-    percentile: float = 95.0  # LLMTIME scale alpha = percentile_p(|x|)
-    precision: int = 2  # decimals kept after scaling
-    context_length: int = 512  # training window, tokens
-    stride: Optional[int] = None  # window stride, tokens; None: context_length // 2
-    train_frac: float = 0.72  # report: 900 train+val / 100 test, then 80/20 train/val
-    val_frac: float = 0.18
-    test_frac: float = 0.10
+    path: Optional[str] = _f(None, "HDF5 with `trajectories` (N,T,D) and `time` (T,); "
+                             "null: simulated Lotka-Volterra")
+    cache_dir: Optional[str] = _f(None, "data cache; null: $LLMTS_CACHE or ~/.cache/llmts")
+    num_series: int = _f(1000, "simulated: series")
+    num_steps: int = _f(100, "simulated: time points per series")
+    t_max: float = _f(200.0, "simulated: time span")
+    variables: Optional[List[str]] = _f(None, "names of the D variables; null: from the file")
+    percentile: float = _f(95.0, "LLMTIME scale alpha = this percentile of |x|, in (0, 100]")
+    precision: int = _f(2, "decimals kept after scaling")
+    context_length: int = _f(512, "training window, tokens")
+    stride: Optional[int] = _f(None, "window stride, tokens; null: context_length // 2")
+    train_frac: float = _f(0.72, "report: 900 train+val / 100 test, then 80/20")
+    val_frac: float = _f(0.18, "validation share")
+    test_frac: float = _f(0.10, "test share")
+
+    @staticmethod
+    def check(c: Any) -> None:
+        from llmts.encoding import step_tokens
+
+        fracs = (c.train_frac, c.val_frac, c.test_frac)
+        _require(all(f >= 0 for f in fracs) and abs(sum(fracs) - 1) <= 1e-6,
+                 "data.train_frac/val_frac/test_frac", fracs, "must be >= 0 and sum to 1")
+        _require(0 < c.percentile <= 100, "data.percentile", c.percentile, "must be in (0, 100]")
+        _require(c.precision >= 0, "data.precision", c.precision, "must be >= 0")
+        _require(c.context_length >= step_tokens(1, c.precision), "data.context_length",
+                 c.context_length, "too small to hold one time step")
+        if c.stride is not None:
+            _require(0 < c.stride <= c.context_length, "data.stride", c.stride,
+                     "must be in 1..data.context_length")
+        for key in ("num_series", "num_steps"):
+            _require(c[key] > 0, f"data.{key}", c[key], "must be > 0")
 
 
 @dataclass
 class DecodingConfig:
-    do_sample: bool = False
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
-    num_samples: int = 1  # forecasts per series (sampling); point forecast = eval.point over them
-    constrained: bool = True  # logits follow the codec's grammar position by position
-    max_int_digits: Optional[int] = None  # integer digits allowed when constrained; None: as
-    # many as the largest scaled context value has (1 for most series scaled by their p95)
-    engine: str = "llmts"  # llmts: llmts's fixed-shape decode loop (llmts/engine.py) | hf:
-    # transformers' generate. Unconstrained decoding always uses generate.
-    cuda_graphs: bool = True  # engine=llmts on CUDA: capture the decode step once (torch.compile
-    # mode=reduce-overhead); CPU always runs it eagerly
-    cache_implementation: str = "static"  # engine=hf: static (preallocated) | dynamic KV cache
+    do_sample: bool = _f(False, "sample (true) or greedy (false)")
+    temperature: float = _f(1.0, "sampling temperature, > 0")
+    top_k: int = _f(0, "keep the k most likely tokens; 0: all")
+    top_p: float = _f(1.0, "nucleus: keep the smallest set above this probability, in (0, 1]")
+    num_samples: int = _f(1, "forecasts per series when sampling; point forecast = eval.point")
+    constrained: bool = _f(True, "tokens follow the codec's grammar position by position")
+    max_int_digits: Optional[int] = _f(None, "integer digits allowed; null: as many as the "
+                                       "largest scaled context value has")
+    engine: Engine = _f(Engine.llmts, "llmts: llmts's fixed-shape decode loop; hf: transformers' "
+                        "generate (unconstrained decoding always uses generate)")
+    cuda_graphs: bool = _f(True, "engine=llmts on CUDA: capture the decode step once")
+    cache_implementation: CacheImplementation = _f(CacheImplementation.static,
+                                                   "engine=hf: preallocated or growing KV cache")
+
+    @staticmethod
+    def check(c: Any) -> None:
+        _require(c.num_samples > 0, "decoding.num_samples", c.num_samples, "must be > 0")
+        _require(not c.do_sample or c.temperature > 0, "decoding.temperature", c.temperature,
+                 "must be > 0 when sampling")
+        _require(0 < c.top_p <= 1, "decoding.top_p", c.top_p, "must be in (0, 1]")
+        _require(c.top_k >= 0, "decoding.top_k", c.top_k, "must be >= 0 (0: off)")
+        if c.max_int_digits is not None:
+            _require(c.max_int_digits > 0, "decoding.max_int_digits", c.max_int_digits,
+                     "must be > 0 (or null)")
 
 
 @dataclass
 class OptimizerConfig:
-    lr: float = 1e-4
-    weight_decay: float = 1e-4
-    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
-    eps: float = 1e-8
-    schedule: str = "constant"  # constant | cosine | linear (after warmup)
-    warmup_steps: int = 0
-    max_grad_norm: Optional[float] = 1.0
+    lr: float = _f(1e-4, "AdamW learning rate (peak, after warmup)")
+    weight_decay: float = _f(1e-4, "AdamW weight decay")
+    betas: List[float] = _f([0.9, 0.999], "AdamW betas")
+    eps: float = _f(1e-8, "AdamW eps")
+    schedule: Schedule = _f(Schedule.constant, "after warmup: constant, cosine or linear to 0")
+    warmup_steps: int = _f(0, "linear warmup steps")
+    max_grad_norm: Optional[float] = _f(1.0, "gradient clipping; 0 or null: none")
+
+    @staticmethod
+    def check(c: Any) -> None:
+        _require(c.lr > 0, "optimizer.lr", c.lr, "must be > 0")
+        _require(len(c.betas) == 2 and all(0 <= b < 1 for b in c.betas), "optimizer.betas",
+                 list(c.betas), "must be two values in [0, 1)")
+        for key in ("weight_decay", "eps", "warmup_steps"):
+            _require(c[key] >= 0, f"optimizer.{key}", c[key], "must be >= 0")
+        if c.max_grad_norm is not None:
+            _require(c.max_grad_norm >= 0, "optimizer.max_grad_norm", c.max_grad_norm,
+                     "must be >= 0 (0 or null: no clipping)")
 
 
 @dataclass
 class TrainConfig:
-    max_steps: int = 2000
-    batch_size: int = 4
-    grad_accum: int = 1
-    eval_every: int = 1000  # validation loss every N steps (and at step 0)
-    val_batches: Optional[int] = None  # cap validation batches; None: whole val split
-    save_every: int = 1000
-    log_every: int = 10
-    resume: Optional[str] = None  # auto | PATH to checkpoints/step-N
-    precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | no | bf16 | fp16
-    flop_budget: Optional[float] = 1e17  # report accounting; None: no limit
-    chunked_loss: bool = True  # cross-entropy without materialising full fp32 logits
-    compile: bool = False  # torch.compile each decoder layer (accelerate's compile_regions);
-    # off: on CPU the compile costs more than it saves in a demo-sized run (README Performance)
+    max_steps: int = _f(2000, "optimizer steps; 0: evaluate only")
+    batch_size: int = _f(4, "windows per micro-batch and process")
+    grad_accum: int = _f(1, "micro-batches per optimizer step")
+    eval_every: int = _f(1000, "validation loss every N steps (and at step 0); 0: never")
+    val_batches: Optional[int] = _f(None, "cap on validation batches; null: the whole split")
+    save_every: int = _f(1000, "checkpoint every N steps (and at the end)")
+    log_every: int = _f(10, "log (and read loss back from the device) every N steps")
+    resume: Optional[str] = _f(None, "auto (newest checkpoint of this run dir) or a "
+                               "checkpoints/step-N path")
+    precision: Precision = _f(Precision.auto, "autocast: auto (bf16 on a GPU that has it, else "
+                              "fp32), no, bf16 or fp16")
+    flop_budget: Optional[float] = _f(1e17, "training FLOPs allowed (report accounting); "
+                                      "null: no limit")
+    chunked_loss: bool = _f(True, "cross-entropy without materialising full fp32 logits")
+    compile: bool = _f(False, "torch.compile each decoder layer (accelerate's compile_regions)")
+
+    @staticmethod
+    def check(c: Any) -> None:
+        _require(c.max_steps >= 0, "train.max_steps", c.max_steps, "must be >= 0")
+        for key in ("batch_size", "grad_accum", "log_every", "save_every"):
+            _require(c[key] > 0, f"train.{key}", c[key], "must be > 0")
+        _require(c.eval_every >= 0, "train.eval_every", c.eval_every, "must be >= 0 (0: never)")
+        if c.val_batches is not None:
+            _require(c.val_batches > 0, "train.val_batches", c.val_batches, "must be > 0")
+        if c.flop_budget is not None:
+            _require(c.flop_budget > 0, "train.flop_budget", c.flop_budget, "must be > 0")
 
 
 @dataclass
 class EvalConfig:
-    context_steps: Optional[int] = 51  # None: as many whole steps as fit in data.context_length
-    horizon: int = 20
-    num_series: Optional[int] = None  # first K test series; None: all
-    batch_size: int = 256  # rows (series x samples) decoded together
-    point: str = "median"  # median | mean over samples
-    baselines: bool = True
-    untrained: bool = False  # also score the model before training (report Table 2's row)
-    plot_series: int = 5
-    checkpoint: Optional[str] = None  # evaluate this saved checkpoint
-    bootstrap: int = 1000  # resamples of the test series for every 95 % interval; 0: none
-    bootstrap_seed: int = 0  # seeds the resample matrix (independent of cfg.seed)
+    context_steps: Optional[int] = _f(51, "steps in; null: as many as fit in data.context_length")
+    horizon: int = _f(20, "steps out")
+    num_series: Optional[int] = _f(None, "first K test series; null: all")
+    batch_size: int = _f(256, "rows (series x samples) decoded together")
+    point: Point = _f(Point.median, "point forecast over samples")
+    baselines: bool = _f(True, "also score persistence and the Lotka-Volterra ODE fit")
+    untrained: bool = _f(False, "also score the model before training (report Table 2's row)")
+    plot_series: int = _f(5, "series plotted")
+    checkpoint: Optional[str] = _f(None, "evaluate this saved checkpoint")
+    bootstrap: int = _f(1000, "resamples of the test series for every 95% interval; 0: none")
+    bootstrap_seed: int = _f(0, "seeds the resampling (independent of seed)")
+
+    @staticmethod
+    def check(c: Any) -> None:
+        for key in ("horizon", "batch_size"):
+            _require(c[key] > 0, f"eval.{key}", c[key], "must be > 0")
+        for key in ("context_steps", "num_series"):
+            if c[key] is not None:
+                _require(c[key] > 0, f"eval.{key}", c[key], "must be > 0 (or null)")
+        _require(c.plot_series >= 0, "eval.plot_series", c.plot_series, "must be >= 0")
+        _require(c.bootstrap >= 0, "eval.bootstrap", c.bootstrap, "must be >= 0 (0: no intervals)")
 
 
 @dataclass
 class LoggerConfig:
-    name: str = "wandb"  # wandb | none
-    project: str = "llmts"
-    entity: Optional[str] = None
-    group: Optional[str] = None  # None: the Hydra sweep dir name in multirun
-    tags: List[str] = field(default_factory=list)
-    mode: str = "auto"  # auto: online with an API key, else offline | online | offline
-    init_timeout: float = 30.0
+    name: LoggerName = _f(LoggerName.wandb, "wandb or none")
+    project: str = _f("llmts", "W&B project")
+    entity: Optional[str] = _f(None, "W&B entity")
+    group: Optional[str] = _f(None, "W&B group; null: the sweep dir's name in a multirun")
+    tags: List[str] = _f([], "W&B tags")
+    mode: LoggerMode = _f(LoggerMode.auto, "auto: online with an API key, else offline")
+    init_timeout: float = _f(30.0, "seconds wandb.init may take")
+
+    @staticmethod
+    def check(c: Any) -> None:
+        _require(c.init_timeout > 0, "logger.init_timeout", c.init_timeout, "must be > 0")
 
 
-@dataclass
-class BenchConfig:
-    """``llmts-bench``: what to time (after ``warmup`` untimed repeats, median of ``repeats``)."""
-    warmup: int = 2
-    repeats: int = 5
-    train_batch_size: int = 4
-    train_seq_len: int = 512
-    eval_series: int = 100
-    eval_samples: int = 20  # sampled forecasts per series (batched sampling)
-    sequential_series: int = 5  # series timed one at a time; series/s extrapolates from these
-    horizon: int = 20
-    context_steps: int = 51
-    compile: bool = False  # also time the fast path with train.compile (its compile reported apart)
-    hf_sampling: bool = False  # also time sampling with HF generate (slow: 20 samples a series)
+GROUPS = {"model": ModelConfig, "lora": LoraConfig, "data": DataConfig,
+          "decoding": DecodingConfig, "optimizer": OptimizerConfig, "train": TrainConfig,
+          "eval": EvalConfig, "logger": LoggerConfig}
 
 
 @dataclass
 class Config:
-    model: ModelConfig = MISSING
-    lora: LoraConfig = MISSING
-    data: DataConfig = MISSING
-    decoding: DecodingConfig = MISSING
-    optimizer: OptimizerConfig = MISSING
-    train: TrainConfig = MISSING
-    eval: EvalConfig = MISSING
-    logger: LoggerConfig = MISSING
-    bench: BenchConfig = field(default_factory=BenchConfig)
-    seed: int = 42
-    name: str = "llmts"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    decoding: DecodingConfig = field(default_factory=DecodingConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    seed: int = _f(42, "seeds data split, weights, batches and sampling")
+    name: str = _f("llmts", "run name when nothing else names it")
 
 
-def register_configs() -> None:
-    """Register the schema so that ``conf/config.yaml`` (defaults: ``llmts_schema``) is typed."""
+def check(cfg: Any) -> None:
+    """Every range and cross-key rule of a composed ``Config``: an :class:`LlmtsError` naming the
+    first bad key. Each entry point calls this before any heavy work."""
+    for name, group in GROUPS.items():
+        group.check(cfg[name])
+    if cfg.train.max_steps > 0:
+        _require(cfg.data.context_length <= cfg.model.max_position_embeddings,
+                 "data.context_length", cfg.data.context_length,
+                 f"exceeds model.max_position_embeddings={cfg.model.max_position_embeddings}")
+
+
+def describe(schema: type = Config, prefix: str = "") -> list[str]:
+    """One help line per key, ``key=default [choices]: help``, from the dataclasses."""
+    import typing
+
+    hints, lines = typing.get_type_hints(schema), []
+    for f in fields(schema):
+        if schema is Config and f.name in GROUPS:
+            lines += [""] + describe(GROUPS[f.name], f"{f.name}.")
+            continue
+        default = (f.default_factory() if f.default_factory is not NO_DEFAULT  # type: ignore[misc]
+                   else f.default)
+        shown = [str(v) for v in default] if isinstance(default, list) else default
+        tp = hints[f.name]
+        choices = (f" [{'|'.join(m.value for m in tp)}]"
+                   if isinstance(tp, type) and issubclass(tp, Choice) else "")
+        lines.append(f"  {prefix}{f.name}={_plain(shown)}{choices}: {f.metadata.get('help', '')}")
+    return lines
+
+
+def _plain(value: Any) -> str:
+    text = "null" if value is None else str(value).replace("'", "")
+    return text.replace("$", "$$")  # Hydra's help template treats $ as a variable
+
+
+# Each group's default option is its dataclass (no YAML restates the defaults).
+DEFAULT_OPTION = {"model": "qwen2.5-0.5b-instruct", "lora": "default", "data": "lotka_volterra",
+                  "decoding": "greedy", "optimizer": "adamw", "train": "default",
+                  "eval": "default", "logger": "wandb"}
+HELP = {
+    "llmts": ("llmts: fine-tune a small LLM (Qwen2.5 + LoRA) on numeric time series written as "
+              "text (LLMTIME),\nforecast the test split, score it beside physical baselines and "
+              "log everything to W&B.\n\n  llmts experiment=demo                 # minutes on a "
+              "CPU, no download\n  llmts model=tiny train.max_steps=100 decoding=sampling\n"
+              "  llmts -m sweep=lr                     # the report's grids (also ./multirun.sh)"),
+    "llmts-flops": ("llmts-flops: the training-FLOPs plan of a run or a sweep, before spending "
+                    "any (loads no weights).\n\n  llmts-flops lora.r=8 train.max_steps=2000\n"
+                    "  llmts-flops -m sweep=lr               # every job, the total, the budget"),
+}
+
+
+def register_configs(app: str = "llmts") -> None:
+    """Register the schema (``llmts_schema``, the first default of ``conf/config.yaml``), each
+    group's dataclass as that group's default option, and ``app``'s ``--help`` page."""
     from hydra.core.config_store import ConfigStore
 
-    ConfigStore.instance().store(name="llmts_schema", node=Config)
+    store = ConfigStore.instance()
+    store.store(name="llmts_schema", node=Config)
+    for name, group in GROUPS.items():
+        store.store(group=name, name=DEFAULT_OPTION[name], node=group)
+    keys = "\n".join(describe())
+    store.store(group="hydra/help", name="llmts", node={
+        "app_name": app, "header": HELP.get(app, app),
+        "footer": "Override any key as key=value; -m runs a sweep. Hydra: --cfg job, --info.",
+        "template": "${hydra.help.header}\n\n== Config groups (group=option) ==\n"
+                    f"$APP_CONFIG_GROUPS\n== Keys (key=default [choices]: help) =={keys}\n\n"
+                    "${hydra.help.footer}\n"})
+
+
+# Hydra flags after which nothing runs (help, config printing) or that take a value.
+_NO_RUN = ("-h", "--help", "--hydra-help", "-c", "--cfg", "-i", "--info", "--shell-completion",
+           "-sc")
+_VALUED = ("-c", "--cfg", "-p", "--package", "-cp", "--config-path", "-cn", "--config-name",
+           "-cd", "--config-dir", "-i", "--info", "-sc", "--shell-completion")
+
+
+def preflight(args: list[str], config_name: str = "config") -> None:
+    """Compose and :func:`check` the config of every job the command line asks for, before Hydra
+    runs any: a typo, a bad choice or an out-of-range value — in a sweep, in any job — is one
+    :class:`LlmtsError` naming it. Help and config-printing flags are left to Hydra."""
+    if any(a in _NO_RUN or a.startswith(("--cfg=", "--info=")) for a in args):
+        return
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from hydra.types import RunMode
+    from omegaconf.errors import OmegaConfBaseException
+
+    from llmts import sweeps
+
+    overrides = [a for i, a in enumerate(args)
+                 if not a.startswith("-") and (i == 0 or args[i - 1] not in _VALUED)]
+    multirun = "-m" in args or "--multirun" in args
+    try:
+        with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
+            plain = [o for o in overrides if not multirun or "," not in o.split("=", 1)[-1]]
+            base = compose(config_name, overrides=plain, return_hydra_config=True)
+            jobs = [overrides]
+            if multirun or base.hydra.mode == RunMode.MULTIRUN:  # -m, or a sweep= config
+                jobs = sweeps.expand(overrides, base.hydra.sweeper.get("params"))
+            for job in jobs:
+                check(compose(config_name, overrides=job))
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise LlmtsError(_composition_error(exc)) from None
+
+
+def _composition_error(exc: BaseException) -> str:
+    """One line from Hydra's/OmegaConf's chained, multi-line composition errors."""
+    from llmts.errors import first_line
+
+    parts: list[str] = []
+    while exc is not None:
+        line = first_line(exc).rstrip(".")
+        if line and line not in parts:
+            parts.append(line)
+        exc = exc.__cause__  # type: ignore[assignment]
+    return ": ".join(parts)

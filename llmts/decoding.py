@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 import torch
 from transformers import LogitsProcessor, PreTrainedTokenizerBase, StoppingCriteria
 
+from llmts.encoding import step_tokens
 from llmts.errors import LlmtsError
 
 GRAMMAR_CHARS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", ",", ".", ";", "-")
@@ -40,10 +41,9 @@ def grammar_token_ids(tokenizer: PreTrainedTokenizerBase) -> dict[str, int]:
 
 def max_new_tokens(num_vars: int, horizon: int, precision: int, max_int_digits: int = 3,
                    allow_sign: bool = False) -> int:
-    """The most tokens a constrained forecast can take: the longest value, one separator after
-    each value (``,`` or ``;``), ``horizon`` steps, plus 1 for the EOS."""
-    value = int(allow_sign) + max_int_digits + (1 + precision if precision > 0 else 0)
-    return horizon * num_vars * (value + 1) + 1
+    """The most tokens a constrained forecast can take: ``horizon`` steps of the longest values,
+    plus 1 for the EOS."""
+    return horizon * step_tokens(num_vars, precision, max_int_digits, allow_sign) + 1
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,14 @@ def scale_of(x: np.ndarray, percentile: float = 95.0) -> float:
     return alpha if alpha > 0 and np.isfinite(alpha) else 1.0
 
 
+def step_tokens(num_vars: int, precision: int, int_digits: int = 1, signed: bool = False) -> int:
+    """Characters (= tokens, one per character) of one encoded time step: each of the D values
+    has an optional sign, ``int_digits`` digits, ``.`` and ``precision`` decimals (no ``.`` when
+    precision is 0), then one separator (``,`` or ``;``): D · (sign + k + [1 + p] + 1)."""
+    value = int(signed) + int_digits + (1 + precision if precision > 0 else 0)
+    return num_vars * (value + 1)
+
+
 def encode(x: np.ndarray, scale: float, precision: int = 2) -> str:
     """Text for series ``x`` (T, D) or (T,) in units of ``scale``, each step ending with ``;``."""
     x = np.asarray(x, dtype=np.float64)

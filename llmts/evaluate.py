@@ -10,7 +10,7 @@ import numpy as np
 
 from llmts import baselines, metrics, physics, stats
 from llmts.data import Dataset
-from llmts.decoding import max_new_tokens
+from llmts.encoding import step_tokens
 from llmts.files import atomic_path
 from llmts.forecast import ForecastResult, forecast, num_samples
 from llmts.tracking import Tracker
@@ -26,7 +26,7 @@ def context_steps(cfg, num_vars: int) -> int:
     128 / 512 / 768 tokens, the report's Table 10 contexts."""
     if cfg.eval.context_steps is not None:
         return cfg.eval.context_steps
-    per_step = max_new_tokens(num_vars, 1, cfg.data.precision, max_int_digits=1) - 1  # no EOS
+    per_step = step_tokens(num_vars, cfg.data.precision)
     return max(1, cfg.data.context_length // per_step)
 
 

@@ -38,10 +38,7 @@ from typing import Any, Dict, Iterable, Tuple
 
 import torch
 
-# Linear layers of a Qwen2 decoder layer that LoRA can wrap.
-_ATTN = ("q_proj", "k_proj", "v_proj", "o_proj")
-_MLP = ("gate_proj", "up_proj", "down_proj")
-ALL_LINEAR = _ATTN + _MLP
+from llmts.config import LORA_TARGETS as ALL_LINEAR  # the decoder linears LoRA can wrap
 
 
 def _dims(arch: Any) -> Tuple[int, int, int, int, int, int]:

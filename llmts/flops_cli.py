@@ -18,8 +18,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from llmts.cli import CONF_DIR
-from llmts.config import register_configs
+from llmts.config import CONF_DIR, preflight, register_configs
+from llmts.errors import exit_on_error
 from llmts import sweeps
 from llmts.files import write_json
 
@@ -94,8 +94,9 @@ def _log(x: float) -> str:
 
 
 def entry() -> None:
-    register_configs()
+    register_configs("llmts-flops")
     args = sys.argv[1:]
+    exit_on_error("llmts-flops", preflight, args)
     if "-m" in args or "--multirun" in args:
         sys.exit(sweep_main([a for a in args if a not in ("-m", "--multirun")]))
     main()

@@ -154,7 +154,7 @@ def generate_batch(model, tokenizer, prompts: list[str], horizon: int, num_vars:
         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
         # On CUDA a static cache makes transformers torch.compile the forward, again for each
         # new batch shape; unmeasured here, so llmts keeps generation eager.
-        cache_implementation=dec.cache_implementation, disable_compile=True,
+        cache_implementation=str(dec.cache_implementation), disable_compile=True,
     )
     out = model.generate(**enc, generation_config=gen, logits_processor=processors,
                          stopping_criteria=StoppingCriteriaList([StepsDone(step_id, horizon, prompt_len)]))

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
 log = logging.getLogger(__name__)
-LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 TRAINABLE_FILE = "trainable.safetensors"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -42,7 +41,7 @@ def qwen2_config(cfg: ModelConfig):
         max_position_embeddings=cfg.max_position_embeddings,
         rope_theta=cfg.rope_theta,
         tie_word_embeddings=cfg.tie_word_embeddings,
-        attn_implementation=cfg.attn_implementation,
+        attn_implementation=str(cfg.attn_implementation),
     )
 
 
@@ -69,7 +68,7 @@ def load_base_model(cfg: ModelConfig, seed: int, lora: bool = False) -> PreTrain
     where = cfg.path or cfg.name
     try:
         return AutoModelForCausalLM.from_pretrained(
-            where, dtype=dtype, attn_implementation=cfg.attn_implementation,
+            where, dtype=dtype, attn_implementation=str(cfg.attn_implementation),
             revision=cfg.revision, trust_remote_code=False,
         )
     except (OSError, ValueError) as exc:

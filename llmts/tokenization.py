@@ -69,9 +69,10 @@ def _pretrained_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer
 
     where = cfg.tokenizer_path or cfg.path or cfg.name
-    require_obtainable(where)
-    try:
-        tok = AutoTokenizer.from_pretrained(where, trust_remote_code=False, padding_side="left")
+    require_obtainable(where, cfg.revision)
+    try:  # the same revision as the weights
+        tok = AutoTokenizer.from_pretrained(where, revision=cfg.revision, trust_remote_code=False,
+                                            padding_side="left")
     except (OSError, ValueError) as exc:
         raise LlmtsError(
             f"model: cannot load tokenizer '{where}' ({first_line(exc)}); offline? "
@@ -82,9 +83,10 @@ def _pretrained_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
     return tok
 
 
-def require_obtainable(where: str) -> None:
-    """Fail in a second, not after a minute of retries, when ``where`` is neither a local folder,
-    nor in the Hugging Face cache, nor reachable (offline machine, typo'd path)."""
+def require_obtainable(where: str, revision: str | None = None) -> None:
+    """Fail in a few seconds, not after a minute of the hub client's retries, when ``where`` is
+    neither a local folder, nor in the Hugging Face cache, nor reachable (offline machine, a hub
+    that refuses connections, typo'd path): one TCP connect to the hub with a 3 s timeout."""
     import os
     import socket
     from pathlib import Path
@@ -96,13 +98,15 @@ def require_obtainable(where: str) -> None:
         raise LlmtsError(f"model: no such folder '{where}'; try model=tiny, or model.path=/local/folder")
     from huggingface_hub import constants, try_to_load_from_cache
 
-    if isinstance(try_to_load_from_cache(where, "config.json"), str):
+    if isinstance(try_to_load_from_cache(where, "config.json", revision=revision), str):
         return
-    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    url = urlparse(constants.ENDPOINT)
+    host = url.hostname or "huggingface.co"
     try:
         if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
             raise OSError("HF_HUB_OFFLINE is set")
-        socket.getaddrinfo(host, 443)
+        socket.create_connection((host, url.port or (80 if url.scheme == "http" else 443)),
+                                 timeout=3).close()
     except OSError as exc:
         raise LlmtsError(f"model: '{where}' is not in the local Hugging Face cache and {host} is "
                          f"unreachable ({exc}); try model=tiny, or model.path=/local/folder") from None

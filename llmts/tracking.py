@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from llmts.config import LoggerConfig
-from llmts.errors import first_line
+from llmts.errors import LlmtsError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,8 @@ class WandbTracker:
                                                                      silent=True), **kwargs)
         except Exception as exc:  # unreachable server, bad key: the run itself must go on
             if mode != "online":
-                raise
+                raise LlmtsError(f"W&B: cannot start an {mode} run ({first_line(exc, 160)}); "
+                                 "fix the W&B setting or run with logger=none") from None
             log.warning("W&B online init failed (%s); logging offline instead",
                         first_line(exc, 120))
             mode = "offline"
@@ -114,13 +115,24 @@ def setting_of(name: str) -> str:
 def resolve_mode(mode: str) -> str:
     """``auto`` → online when an API key or a stored login exists, else offline."""
     if mode != "auto":
-        return mode
+        return str(mode)
     if os.environ.get("WANDB_MODE") in ("offline", "disabled", "online"):
         return os.environ["WANDB_MODE"]
     if os.environ.get("WANDB_API_KEY"):
         return "online"
     netrc = Path(os.environ.get("NETRC", "~/.netrc")).expanduser()
     return "online" if netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore") else "offline"
+
+
+WANDB_MODES = ("online", "offline", "disabled", "dryrun", "run", "shared")
+
+
+def check_environment(cfg: LoggerConfig) -> None:
+    """W&B settings from the environment that would make ``wandb.init`` fail, as one line."""
+    mode = os.environ.get("WANDB_MODE")
+    if cfg.name == "wandb" and mode is not None and mode not in WANDB_MODES:
+        raise LlmtsError(f"environment WANDB_MODE={mode!r}: must be one of "
+                         f"{', '.join(WANDB_MODES[:3])} (or unset); or run with logger=none")
 
 
 def make_tracker(cfg: LoggerConfig, run_dir: Path, config: dict, name: str, group: str | None,

@@ -6,26 +6,57 @@ from hydra.errors import ConfigCompositionException
 
 from conftest import REPO, compose
 
-GROUPS = sorted(p.name for p in (REPO / "conf").iterdir() if p.is_dir() and p.name != "hydra")
-OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((REPO / "conf" / g).glob("*.yaml"))]
+from llmts.config import DEFAULT_OPTION, GROUPS, check
+
+YAML_OPTIONS = [(p.parent.name, p.stem) for p in sorted((REPO / "conf").glob("*/*.yaml"))
+                if p.parent.name != "hydra"]
+OPTIONS = sorted(set(YAML_OPTIONS) | set(DEFAULT_OPTION.items()))
 
 
 def test_groups_are_the_documented_ones():
-    assert set(GROUPS) == {"model", "lora", "data", "decoding", "optimizer", "train", "eval", "logger",
-                           "experiment", "sweep"}
+    yaml_groups = {g for g, _ in YAML_OPTIONS}
+    assert set(GROUPS) | yaml_groups == {"model", "lora", "data", "decoding", "optimizer", "train",
+                                         "eval", "logger", "experiment", "sweep"}
 
 
 @pytest.mark.parametrize("group, option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_every_option_composes_and_validates(group, option):
-    from llmts.validation import check_config
-
-    cfg = compose(f"{group}={option}")
-    check_config(cfg)
+    check(compose(f"{group}={option}"))
 
 
-def test_experiments_hold_only_what_differs():
-    for path in (REPO / "conf" / "experiment").glob("*.yaml"):
-        assert path.read_text().startswith("# @package _global_"), path
+@pytest.mark.parametrize("group, option", [o for o in YAML_OPTIONS if o[0] in GROUPS],
+                         ids=[f"{g}={o}" for g, o in YAML_OPTIONS if g in GROUPS])
+def test_group_yamls_hold_only_what_differs_from_the_dataclass(group, option):
+    """No group option restates a default of its dataclass (the dataclass is the default)."""
+    from omegaconf import OmegaConf
+
+    raw = OmegaConf.load(REPO / "conf" / group / f"{option}.yaml")
+    defaults = OmegaConf.structured(GROUPS[group])
+    same = [k for k in raw if k != "defaults" and k in defaults and raw[k] == defaults[k]]
+    assert same == [], f"{group}/{option}.yaml restates defaults: {same}"
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml")))
+def test_experiments_hold_only_what_differs(name):
+    """An experiment is a `# @package _global_` file whose every value changes the config it
+    is applied to (the defaults)."""
+    from omegaconf import OmegaConf
+
+    path = REPO / "conf" / "experiment" / f"{name}.yaml"
+    assert path.read_text().startswith("# @package _global_"), path
+    raw, base = OmegaConf.load(path), compose()
+
+    def leaves(node, prefix=""):
+        for k, v in node.items():
+            if k == "defaults":
+                continue
+            if OmegaConf.is_dict(v):
+                yield from leaves(v, f"{prefix}{k}.")
+            else:
+                yield f"{prefix}{k}", v
+
+    same = [k for k, v in leaves(raw) if OmegaConf.select(base, k) == v]
+    assert same == [], f"{name}.yaml restates defaults: {same}"
 
 
 def test_report_settings():
@@ -45,6 +76,9 @@ def test_report_settings():
     ("lora.r=four", ConfigCompositionException),
     ("train.typo=1", ConfigCompositionException),
     ("eval.horizon=1.5", ConfigCompositionException),
+    ("optimizer.schedule=cosin", ConfigCompositionException),
+    ("lora.target_modules=[qkv]", ConfigCompositionException),
+    ("model.dtype=float64", ConfigCompositionException),
 ])
 def test_typos_and_wrong_types_fail_at_composition(override, error):
     with pytest.raises(error):

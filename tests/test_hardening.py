@@ -367,28 +367,36 @@ BAD_VALUES = [("lora.r=0", "lora.r"), ("data.context_length=3", "data.context_le
               ("eval.horizon=0", "eval.horizon"), ("decoding.num_samples=0", "decoding.num_samples"),
               ("train.batch_size=0", "train.batch_size"),
               ("decoding.cache_implementation=paged", "decoding.cache_implementation"),
-              # not validated today: the CLI trains, then dies with a traceback (exit 1)
               ("eval.context_steps=0", "eval.context_steps"),
               ("optimizer.betas=[0.9,1.5]", "optimizer.betas"),
               ("optimizer.weight_decay=-1", "optimizer.weight_decay"),
-              # not validated today and silent: a negative clip norm flips every gradient's sign
-              ("optimizer.max_grad_norm=-1", "optimizer.max_grad_norm")]
+              ("optimizer.max_grad_norm=-1", "optimizer.max_grad_norm"),  # would flip gradients
+              ("optimizer.schedule=cosin", "optimizer.schedule"),
+              ("data.precision=-1", "data.precision=-1"),
+              ("train.max_steps=-5", "train.max_steps"),
+              ("lora.target_modules=[qkv]", "lora.target_modules"),
+              ("model=gpt5", "model/gpt5")]
 
 
 @pytest.mark.parametrize("override, key", BAD_VALUES)
 def test_bad_config_value_is_one_line_naming_the_key(override, key):
-    """check_config runs before anything is written (cli.run's first call), so an LlmtsError
-    here is exactly the CLI's one line + exit 2 + no run dir (shown end to end for lora.r=0)."""
+    """``preflight`` is every entry point's first call (before Hydra makes a run dir), so an
+    LlmtsError here is exactly the CLI's one line + exit 2 + no run dir (shown end to end below
+    and in test_cli for each entry point)."""
+    from llmts.config import preflight, register_configs
     from llmts.errors import LlmtsError
-    from llmts.validation import check_config
 
+    register_configs()
     with pytest.raises(LlmtsError) as err:
-        check_config(compose("experiment=smoke", override))
+        preflight(["experiment=smoke", override])
     assert key in str(err.value) and "\n" not in str(err.value), str(err.value)
 
 
 def test_unreachable_hub_model_fails_fast_and_suggests_tiny(tmp_path):
+    """Online mode against a hub that refuses connections (a closed loopback port) and an empty
+    cache: the same on a machine with network, which must not start downloading Qwen."""
     env = {k: v for k, v in ENV.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env.update(HF_ENDPOINT="http://127.0.0.1:9", HF_HOME=str(tmp_path / "hf"))
     run_dir = tmp_path / "run"
     res = llmts("experiment=smoke", "model=qwen2.5-0.5b-instruct", f"hydra.run.dir={run_dir}", env=env)
     line = assert_one_line_error(res, "model=tiny")
