@@ -34,8 +34,9 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
                       context_steps(cfg, dataset.num_vars) + cfg.eval.horizon)
     split = data.split_indices(len(dataset.series), cfg.data, cfg.seed)
     accelerator = make_accelerator(cfg.train.precision)
-    plan = flops.flops_plan(cfg.model, cfg.lora, global_batch(cfg, accelerator.num_processes),
-                            cfg.data.context_length, cfg.train.max_steps)
+    batch = flops.global_batch(cfg.train, accelerator.num_processes)
+    plan = flops.flops_plan(cfg.model, cfg.lora, batch, cfg.data.context_length,
+                            cfg.train.max_steps)
     flops.check_budget(plan, cfg.train.flop_budget)
     main = accelerator.is_main_process
     if main:
@@ -56,7 +57,8 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
         if main and cfg.eval.untrained and cfg.train.max_steps > 0:
             before = score_untrained(net, tokenizer, dataset, split.test, cfg)
         if cfg.train.max_steps > 0:
-            windows = {name: training_windows(dataset.series[idx], tokenizer, cfg.data)
+            windows = {name: tokenization.training_windows(dataset.series[idx], tokenizer,
+                                                           cfg.data)
                        for name, idx in (("train", split.train), ("val", split.val))}
             result = train(net, windows["train"], windows["val"], cfg.train, cfg.optimizer,
                            cfg.seed, run_dir, tracker, accelerator, plan["step"] + plan["lora_step"])
@@ -75,22 +77,6 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
         return metrics
     finally:
         tracker.finish(exit_code=0 if ok else 1)
-
-
-def training_windows(series, tokenizer, data_cfg) -> dict:
-    """Each series encoded with its own α, tokenised and cut into windows (cached on disk)."""
-    from llmts.data import cache_dir
-    from llmts.encoding import encode_all
-    from llmts.tokenization import cached_windows
-
-    texts = encode_all(series, data_cfg.percentile, data_cfg.precision)
-    stride = data_cfg.stride or data_cfg.context_length // 2
-    return cached_windows(texts, tokenizer, data_cfg.context_length, stride,
-                          cache_dir(data_cfg) / "windows")
-
-
-def global_batch(cfg: DictConfig, world: int) -> int:
-    return cfg.train.batch_size * cfg.train.grad_accum * world
 
 
 def save_split(path: Path, split) -> None:

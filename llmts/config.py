@@ -322,8 +322,7 @@ def describe(schema: type = Config, prefix: str = "") -> list[str]:
 
 
 def _plain(value: Any) -> str:
-    text = "null" if value is None else str(value).replace("'", "")
-    return text.replace("$", "$$")  # Hydra's help template treats $ as a variable
+    return "null" if value is None else str(value).replace("'", "")
 
 
 # Each group's default option is its dataclass (no YAML restates the defaults).
@@ -351,7 +350,7 @@ def register_configs(app: str = "llmts") -> None:
     store.store(name="llmts_schema", node=Config)
     for name, group in GROUPS.items():
         store.store(group=name, name=DEFAULT_OPTION[name], node=group)
-    keys = "\n".join(describe())
+    keys = "\n".join(describe()).replace("$", "$$")  # $ starts a variable in Hydra's template
     store.store(group="hydra/help", name="llmts", node={
         "app_name": app, "header": HELP.get(app, app),
         "footer": "Override any key as key=value; -m runs a sweep. Hydra: --cfg job, --info.",

@@ -79,7 +79,9 @@ def evaluate(model, tokenizer, dataset: Dataset, test_idx: np.ndarray, cfg, run_
                horizon=h, num_samples=res.samples.shape[1])
     if res.samples.shape[1] > 1:
         out.update(metrics.sample_metrics(truth, res.samples))
-    base, rates = run_baselines(context, dataset.time, c, h, ev.baselines, out)
+    base, rates, failed = run_baselines(context, dataset.time, c, h, ev.baselines)
+    if failed is not None:
+        out["baseline/ode_fit/failed"] = failed
     score_baselines(truth, base, out)
     boot = resamples(ev, len(idx))
     if boot is not None:
@@ -100,20 +102,19 @@ def evaluate(model, tokenizer, dataset: Dataset, test_idx: np.ndarray, cfg, run_
     return out
 
 
-def run_baselines(context: np.ndarray, time: np.ndarray, c: int, h: int, enabled: bool,
-                  out: dict) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-    """Forecasts of persistence and of the Lotka-Volterra ODE fit (D = 2 only), and the fit's
-    rates (n, 4) (None without a fit)."""
+def run_baselines(context: np.ndarray, time: np.ndarray, c: int, h: int, enabled: bool
+                  ) -> tuple[dict[str, np.ndarray], np.ndarray | None, int | None]:
+    """Forecasts of persistence and of the Lotka-Volterra ODE fit (D = 2 only), the fit's rates
+    (n, 4) and its number of failed fits (both None without a fit)."""
     if not enabled:
-        return {}, None
-    fcs, rates = {"persistence": baselines.persistence(context, h)}, None
-    if context.shape[2] == 2:
-        fit = baselines.ode_fit(context, time[:c], time[c:c + h])
-        fcs["ode_fit"], rates = fit.forecast, fit.params
-        out["baseline/ode_fit/failed"] = fit.failed
-    else:
+        return {}, None, None
+    fcs = {"persistence": baselines.persistence(context, h)}
+    if context.shape[2] != 2:
         log.info("ode_fit baseline skipped: it fits Lotka-Volterra, which needs D = 2")
-    return fcs, rates
+        return fcs, None, None
+    fit = baselines.ode_fit(context, time[:c], time[c:c + h])
+    fcs["ode_fit"] = fit.forecast
+    return fcs, fit.params, fit.failed
 
 
 def add_intervals(out: dict, truth, point, res: ForecastResult, base: dict[str, np.ndarray],

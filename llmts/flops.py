@@ -214,3 +214,8 @@ def check_budget(plan: Dict[str, float], budget: float | None) -> None:
         raise LlmtsError(f"train.flop_budget: planned {plan['total']:.3e} FLOPs "
                          f"(log10 {plan['log10_total']:.3f}) exceed the budget {budget:.3e}; "
                          "lower train.max_steps or raise train.flop_budget")
+
+
+def global_batch(train_cfg: Any, world: int) -> int:
+    """Windows per optimizer step: batch_size × grad_accum × processes."""
+    return train_cfg.batch_size * train_cfg.grad_accum * world

@@ -12,6 +12,7 @@ sweep prints each job's plan and the sum, and exits 1 when the sum exceeds ``tra
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -25,9 +26,10 @@ from llmts.files import write_json
 
 
 def plan_for(cfg: DictConfig) -> dict:
-    from llmts.flops import flops_plan
+    """The run's plan; the number of processes is torchrun's ``WORLD_SIZE`` (1 without it)."""
+    from llmts.flops import flops_plan, global_batch
 
-    batch = cfg.train.batch_size * cfg.train.grad_accum
+    batch = global_batch(cfg.train, int(os.environ.get("WORLD_SIZE", "1")))
     return flops_plan(cfg.model, cfg.lora, batch, cfg.data.context_length, cfg.train.max_steps)
 
 

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
 log = logging.getLogger(__name__)
-TRAINABLE_FILE = "trainable.safetensors"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -172,43 +171,3 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
     yields a shared tensor once)."""
     params = list(model.parameters())
     return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
-
-
-def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Every trainable tensor by name: LoRA A/B, the lm_head bias, or all weights (full FT)."""
-    return {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
-
-
-def save_trainable(model: nn.Module, folder: Path) -> None:
-    """``trainable.safetensors`` (what llmts reloads) and, for LoRA, ``adapter/`` in peft's format."""
-    from safetensors.torch import save_file
-
-    folder.mkdir(parents=True, exist_ok=True)
-    save_file(trainable_state(model), str(folder / TRAINABLE_FILE))
-    if hasattr(model, "peft_config"):
-        model.save_pretrained(str(folder / "adapter"))
-
-
-def load_trainable(model: nn.Module, folder: Path) -> None:
-    """Load ``trainable.safetensors`` into ``model``; names and shapes must match exactly."""
-    from safetensors.torch import load_file
-
-    file = Path(folder) / TRAINABLE_FILE
-    try:
-        state = load_file(str(file))
-    except FileNotFoundError:
-        raise LlmtsError(f"checkpoint {folder}: no {TRAINABLE_FILE}") from None
-    except Exception as exc:  # safetensors raises its own error types for damaged files
-        raise LlmtsError(f"checkpoint {file}: unreadable ({type(exc).__name__}: {exc})") from None
-    params = dict(model.named_parameters())
-    expected = {n for n, p in params.items() if p.requires_grad}
-    if set(state) != expected:
-        missing, extra = sorted(expected - set(state))[:3], sorted(set(state) - expected)[:3]
-        raise LlmtsError(f"checkpoint {file} does not match this model/lora config "
-                         f"(missing {missing}, unexpected {extra})")
-    with torch.no_grad():
-        for name, tensor in state.items():
-            if params[name].shape != tensor.shape:
-                raise LlmtsError(f"checkpoint {file}: {name} has shape {tuple(tensor.shape)}, "
-                                 f"model expects {tuple(params[name].shape)}")
-            params[name].copy_(tensor)

@@ -208,3 +208,14 @@ def _cut(ids: list[int], step_id: int, length: int, stride: int) -> list[list[in
         if start + length >= len(ids):
             return out
         nominal += stride
+
+
+def training_windows(series, tokenizer: PreTrainedTokenizerBase, data_cfg) -> dict:
+    """Each series encoded with its own α, tokenised and cut into windows (cached on disk)."""
+    from llmts.data import cache_dir
+    from llmts.encoding import encode_all
+
+    texts = encode_all(series, data_cfg.percentile, data_cfg.precision)
+    stride = data_cfg.stride or data_cfg.context_length // 2
+    return cached_windows(texts, tokenizer, data_cfg.context_length, stride,
+                          cache_dir(data_cfg) / "windows")

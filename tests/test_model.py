@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from conftest import compose
-from llmts.model import build_model, count_parameters, load_trainable, save_trainable
+from llmts.checkpoint import load_trainable, save_trainable
+from llmts.model import build_model, count_parameters
 
 X = torch.tensor([[15, 13, 18, 18, 11, 15, 13, 18, 21, 26, 15, 13, 17, 21, 11]])
 
@@ -58,7 +59,8 @@ def test_save_reload_in_fresh_process_gives_identical_logits(tmp_path):
 import sys, torch
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from conftest import compose
-from llmts.model import build_model, load_trainable
+from llmts.checkpoint import load_trainable
+from llmts.model import build_model
 cfg = compose("model=tiny")
 m = build_model(cfg.model, cfg.lora, cfg.seed)
 load_trainable(m, {str(tmp_path)!r})

@@ -9,7 +9,8 @@ from llmts import checkpoint as ckpt
 from llmts.data import simulate_lotka_volterra
 from llmts.encoding import encode_all
 from llmts.errors import LlmtsError
-from llmts.model import build_model, trainable_state
+from llmts.checkpoint import trainable_state
+from llmts.model import build_model
 from llmts.tokenization import make_windows
 from llmts.tracking import NullTracker
 from llmts.train import CausalLMLoss, batch_indices, make_accelerator, make_loss, train
