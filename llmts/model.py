@@ -76,26 +76,38 @@ def load_base_model(cfg: ModelConfig, seed: int, lora: bool = False) -> PreTrain
 
 
 class BiasedHead(nn.Linear):
-    """A Linear whose bias may be kept in another dtype than its weight: the trainable lm_head
-    bias stays fp32 (optimizer precision) on a bf16 base, and is cast to the weight's dtype in
-    the forward, so the model also runs without autocast."""
+    """The lm_head with the report's trainable bias: it shares the (tied) weight Parameter of the
+    Linear it replaces, and keeps the bias in fp32 (optimizer precision) even on a bf16 base,
+    casting it to the weight's dtype in the forward, so the model also runs without autocast."""
+
+    @classmethod
+    def sharing(cls, linear: nn.Linear) -> BiasedHead:
+        """A BiasedHead on ``linear``'s very weight tensor (no copy) with a zero fp32 bias."""
+        head = cls(linear.in_features, linear.out_features, bias=False, device="meta")
+        head.weight = linear.weight
+        head.bias = nn.Parameter(torch.zeros(linear.out_features, dtype=torch.float32,
+                                             device=linear.weight.device))
+        return head
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        bias = None if self.bias is None else self.bias.to(self.weight.dtype)
-        return nn.functional.linear(hidden, self.weight, bias)
+        return nn.functional.linear(hidden, self.weight, self.bias.to(self.weight.dtype))
 
 
 def add_lm_head_bias(model: PreTrainedModel) -> nn.Parameter:
     """Give the (possibly tied) ``lm_head`` a trainable fp32 zero bias without untying its
-    weight."""
+    weight: the head becomes a :class:`BiasedHead` (inside a :class:`NumericHead`, if any)."""
     head = model.get_output_embeddings()
-    head = getattr(head, "head", head)  # a NumericHead wraps the real Linear
-    if head.bias is None:
-        head.bias = nn.Parameter(torch.zeros(head.out_features, dtype=torch.float32,
-                                             device=head.weight.device))
-        if type(head) is nn.Linear:  # same object (tied weight, names), dtype-safe forward
-            head.__class__ = BiasedHead
-    return head.bias
+    inner = head.head if isinstance(head, NumericHead) else head
+    if isinstance(inner, BiasedHead):
+        return inner.bias
+    if inner.bias is not None:
+        raise LlmtsError("model: lora.lm_head_bias needs an lm_head without a bias of its own")
+    biased = BiasedHead.sharing(inner)
+    if isinstance(head, NumericHead):
+        head.head = biased
+    else:
+        model.set_output_embeddings(biased)
+    return biased.bias
 
 
 class NumericHead(nn.Module):
