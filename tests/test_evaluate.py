@@ -1,0 +1,53 @@
+"""The evaluation stage's pieces: context length derived for the context sweep, the untrained
+model's row, the point forecast over samples."""
+
+import numpy as np
+import pytest
+
+from conftest import compose
+from llmts.data import Dataset, simulate_lotka_volterra
+from llmts.encoding import step_tokens
+from llmts.evaluate import context_steps, point_of, score_untrained
+from llmts.forecast import ForecastResult, forecast
+from llmts.metrics import point_metrics
+from llmts.model import build_model
+
+
+@pytest.mark.parametrize("length", [128, 512, 768])
+def test_null_context_steps_fill_the_context_length(length):
+    """eval.context_steps=null (the context sweep): as many whole steps as fit in
+    data.context_length tokens; one LV step at 2 decimals is '0.33,0.36;' = 10 tokens."""
+    cfg = compose("sweep=context", f"data.context_length={length}")
+    assert cfg.eval.context_steps is None
+    steps = context_steps(cfg, 2)
+    assert step_tokens(2, 2) == len("0.33,0.36;")
+    assert steps * len("0.33,0.36;") <= length < (steps + 1) * len("0.33,0.36;")
+    assert context_steps(compose(), 2) == 51  # a number set in the config is used as it is
+
+
+def test_untrained_row_scores_the_model_as_it_is(tiny_tokenizer):
+    """``untrained/*`` equals the point metrics of a forecast by the same (untrained) model."""
+    cfg = compose("experiment=smoke", "eval.context_steps=12", "eval.horizon=4",
+                  "eval.num_series=3")
+    series, time = simulate_lotka_volterra(5, 16, 32.0, seed=1)
+    data = Dataset(series, time, ("prey", "predator"), "simulated")
+    net = build_model(cfg.model, cfg.lora, cfg.seed)
+    row = score_untrained(net, tiny_tokenizer, data, np.arange(5), cfg)
+    res = forecast(net, tiny_tokenizer, series[:3, :12], 4, cfg.decoding, cfg.data,
+                   cfg.eval.batch_size, cfg.seed)
+    want = point_metrics(series[:3, 12:16], point_of(res, cfg.eval.point))
+    names = ("mse", "rmse", "mae", "r2", "nrmse", "mape")
+    assert set(row) == {f"untrained/{k}{ci}" for k in names for ci in ("", "_ci")}
+    for key in names:
+        assert row[f"untrained/{key}"] == pytest.approx(want[key])
+        lo, hi = row[f"untrained/{key}_ci"]
+        assert lo <= hi
+
+
+def test_point_of_samples_is_their_median_or_mean():
+    samples = np.arange(2 * 3 * 1 * 1, dtype=float).reshape(2, 3, 1, 1) ** 2  # skewed
+    res = ForecastResult(samples, 6, 0, [""] * 6)
+    assert np.array_equal(point_of(res, "median"), np.median(samples, axis=1))
+    assert np.allclose(point_of(res, "mean"), samples.mean(axis=1))
+    single = ForecastResult(samples[:, :1], 2, 0, [""] * 2)
+    assert np.array_equal(point_of(single, "mean"), samples[:, 0])
