@@ -14,6 +14,8 @@ import numpy as np
 from scipy.integrate import odeint, solve_ivp
 from scipy.optimize import least_squares
 
+from llmts.progress import Progress
+
 # Fit windows, as fractions of the context: fitting a short window first and then extending it
 # keeps the trajectory fit out of the wrong-period local minima a full-length fit can fall into.
 _WINDOWS = (1 / 3, 2 / 3, 1.0)
@@ -95,12 +97,15 @@ def ode_fit(context: np.ndarray, time_context: np.ndarray, time_future: np.ndarr
     forecast = persistence(ctx, h)
     params = np.full((n, 4), np.nan)
     failed = 0
+    bar = Progress("ode_fit", n, "series", every=max(1, n // 10))
     for i in range(n):
         out = _fit_one(ctx[i], tc, tf, floor_frac)
         if out is None:
             failed += 1
         else:
             forecast[i], params[i] = out
+        bar.update()
+    bar.close()
     return OdeFitResult(forecast, params, failed, time.perf_counter() - start)
 
 

@@ -17,6 +17,7 @@ import torch
 from llmts.config import DataConfig, DecodingConfig
 from llmts.decoding import Grammar, NumericGrammar, StepsDone, max_new_tokens
 from llmts.encoding import decode_forecast, encode, scale_of
+from llmts.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +99,13 @@ def engine_texts(model, tokenizer, prompts: list[str], horizon: int, num_vars: i
     ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
     per_batch = max(1, batch_size // s)
     texts: list[str] = []
+    bar = Progress("forecast", len(ids) * s, "rows")
     for b, start in enumerate(range(0, len(ids), per_batch)):
         caps = torch.as_tensor(np.repeat(digits[start:start + per_batch], s))
         tokens = decoder.decode(ids[start:start + per_batch], s, caps, seed + b, rows=per_batch)
         texts.extend(tokenizer.batch_decode(tokens.cpu(), skip_special_tokens=True))
+        bar.update(len(tokens))
+    bar.close()
     return texts
 
 
@@ -112,6 +116,7 @@ def hf_texts(model, tokenizer, prompts: list[str], horizon: int, num_vars: int,
     rows = [p for p in prompts for _ in range(num_samples(dec))]
     device = next(model.parameters()).device
     texts: list[str] = []
+    bar = Progress("forecast", len(rows), "rows")
     for b, start in enumerate(range(0, len(rows), batch_size)):
         # generate draws from the global RNG: seed it, and restore it afterwards
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -119,6 +124,8 @@ def hf_texts(model, tokenizer, prompts: list[str], horizon: int, num_vars: int,
             texts.extend(generate_batch(model, tokenizer, rows[start:start + batch_size],
                                         horizon, num_vars, dec, precision, signed,
                                         digits[start:start + batch_size]))
+        bar.update(len(rows[start:start + batch_size]))
+    bar.close()
     return texts
 
 
