@@ -90,7 +90,7 @@ def test_cfg_job_prints_resolved_config():
 @pytest.mark.parametrize("override, message", [
     ("data.path=/nonexistent/file.h5", "data.path: no such file: /nonexistent/file.h5"),
     ("optimizer.lr=0", "optimizer.lr=0.0: must be > 0"),
-    ("lora.target_modules=[q_proj,qkv]", "lora.target_modules: unknown ['qkv']"),
+    ("lora.target_modules=[q_proj,qkv]", "Invalid value 'qkv', expected one of [q_proj,"),
     ("data.train_frac=0.9", "must be >= 0 and sum to 1"),
     ("train.flop_budget=1e6", "train.flop_budget: planned"),
     ("eval.bootstrap=-1", "eval.bootstrap=-1: must be >= 0"),
@@ -106,27 +106,30 @@ def test_mistakes_end_in_one_line_and_leave_nothing(tmp_path, override, message)
 
 
 def test_multirun_one_wandb_run_per_job_and_failures_do_not_stop_the_sweep(tmp_path):
+    """A job that fails at run time (its data file is missing) is recorded as failed and the
+    sweep goes on; each job is its own W&B run, named by its swept values."""
     sweep = tmp_path / "sweep"
-    res = llmts("-m", *SMOKE, "logger=wandb", "logger.project=llmts-test", "lora.r=2,0,8",
-                f"hydra.sweep.dir={sweep}", timeout=900)
+    res = llmts("-m", *SMOKE, "logger=wandb", "logger.project=llmts-test", "lora.r=2,8",
+                "data.path=null,/nonexistent/file.h5", f"hydra.sweep.dir={sweep}", timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
     status = {d.name: json.loads((d / "metrics.json").read_text())["status"] for d in sweep.glob("[0-9]")}
-    assert status == {"0": "ok", "1": "failed", "2": "ok"}
+    assert status == {"0": "ok", "1": "failed", "2": "ok", "3": "failed"}
     runs = {}
     for d in ("0", "2"):
         files = find_runs(sweep / d)
         assert len(files) == 1  # one run per job, none shared
         runs[d] = read_run(files[0])
     assert {r["run"]["group"] for r in runs.values()} == {sweep.name}
-    assert runs["0"]["run"]["display_name"] == "lora.r=2" and runs["2"]["run"]["display_name"] == "lora.r=8"
+    assert runs["0"]["run"]["display_name"] == "lora.r=2,data.path=null"
+    assert runs["2"]["run"]["display_name"] == "lora.r=8,data.path=null"
     for d, run in runs.items():
         m = json.loads((sweep / d / "metrics.json").read_text())
         assert run["summary"]["mse"] == pytest.approx(m["mse"])
-        assert run["config"]["lora"]["r"] == int(run["run"]["display_name"].split("=")[1])
+        assert run["config"]["lora"]["r"] == int(run["run"]["display_name"].split(",")[0][7:])
         assert run["config"]["setting"] == run["run"]["display_name"] and "seed=42" in run["run"]["tags"]
     report = (sweep / "report.md").read_text()
-    assert "Failed jobs" in report and "lora.r=0" in report
-    assert "lora.r=0: must be >= 1" in report
+    assert "Failed jobs" in report and "path=/nonexistent/file.h5" in report
+    assert "data.path: no such file: /nonexistent/file.h5" in report
 
 
 @pytest.mark.slow
@@ -217,3 +220,10 @@ def test_bf16_training_run_evaluates_end_to_end(tmp_path, dtype):
     assert res.returncode == 0, res.stderr[-3000:]
     m = json.loads((run_dir / "metrics.json").read_text())
     assert m["status"] == "ok" and m["parse_rate"] == 1.0 and m["num_series"] == 2
+
+
+def test_a_bad_value_in_any_sweep_job_stops_the_sweep_before_it_starts(tmp_path):
+    sweep = tmp_path / "sweep"
+    res = llmts("-m", *SMOKE, "lora.r=2,0,8", f"hydra.sweep.dir={sweep}")
+    assert res.returncode == 2 and res.stderr.strip() == "llmts: error: lora.r=0: must be >= 1"
+    assert not sweep.exists()
