@@ -227,3 +227,31 @@ def test_a_bad_value_in_any_sweep_job_stops_the_sweep_before_it_starts(tmp_path)
     res = llmts("-m", *SMOKE, "lora.r=2,0,8", f"hydra.sweep.dir={sweep}")
     assert res.returncode == 2 and res.stderr.strip() == "llmts: error: lora.r=0: must be >= 1"
     assert not sweep.exists()
+
+
+ENTRY_POINTS = ["llmts", "flops_cli"]  # module of each console script (llmts.<module>:entry)
+
+
+@pytest.mark.parametrize("tool", ENTRY_POINTS)
+@pytest.mark.parametrize("override, message", [
+    ("optimizer.schedule=cosin", "expected one of [constant, cosine, linear]"),
+    ("train.max_steps=-5", "train.max_steps=-5: must be >= 0"),
+    ("data.precision=-1", "data.precision=-1: must be >= 0"),
+])
+def test_every_entry_point_refuses_a_bad_value_in_one_line(tmp_path, tool, override, message):
+    res = llmts("model=tiny", override, f"hydra.run.dir={tmp_path / 'run'}", tool=tool)
+    app = "llmts" if tool == "llmts" else "llmts-flops"
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr.count("\n") == 1 and res.stderr.startswith(f"{app}: error: "), res.stderr
+    assert message in res.stderr and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("tool, app", [("llmts", "llmts"), ("flops_cli", "llmts-flops")])
+def test_help_names_the_entry_point_and_documents_every_key(tool, app):
+    from llmts.config import describe
+
+    res = llmts("--help", tool=tool)
+    assert res.returncode == 0 and res.stdout.startswith(f"{app}: ")
+    keys = [line.split("=", 1)[0].strip() for line in describe() if line.strip()]
+    assert len(keys) > 60 and all(f"  {k}=" in res.stdout for k in keys)
+    assert "optimizer.schedule=constant [constant|cosine|linear]" in res.stdout
