@@ -31,7 +31,8 @@ import transformers
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from llmts.config import CONF_DIR, register_configs
+from llmts.compose import register_configs
+from llmts.config import CONF_DIR
 from llmts.errors import LlmtsError
 from llmts.files import write_json
 from llmts.measure import device_name, peak_flops, peak_mb, reset_peak, timed

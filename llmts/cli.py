@@ -12,7 +12,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from llmts.config import CONF_DIR, preflight, register_configs
+from llmts.compose import preflight, register_configs
+from llmts.config import CONF_DIR
 from llmts.errors import LlmtsError, exit_on_error
 from llmts.files import write_json
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from llmts.config import CONF_DIR, preflight, register_configs
+from llmts.compose import preflight, register_configs
+from llmts.config import CONF_DIR
 from llmts.errors import exit_on_error
 from llmts import sweeps
 from llmts.files import write_json

@@ -26,7 +26,7 @@ def compose(*overrides: str):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    from llmts.config import register_configs
+    from llmts.compose import register_configs
 
     register_configs()
     with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):

@@ -248,7 +248,7 @@ def test_every_entry_point_refuses_a_bad_value_in_one_line(tmp_path, tool, overr
 
 @pytest.mark.parametrize("tool, app", [("llmts", "llmts"), ("flops_cli", "llmts-flops")])
 def test_help_names_the_entry_point_and_documents_every_key(tool, app):
-    from llmts.config import describe
+    from llmts.compose import describe
 
     res = llmts("--help", tool=tool)
     assert res.returncode == 0 and res.stdout.startswith(f"{app}: ")

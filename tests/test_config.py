@@ -6,7 +6,8 @@ from hydra.errors import ConfigCompositionException
 
 from conftest import REPO, compose
 
-from llmts.config import DEFAULT_OPTION, GROUPS, check
+from llmts.compose import DEFAULT_OPTION
+from llmts.config import GROUPS, check
 
 YAML_OPTIONS = [(p.parent.name, p.stem) for p in sorted((REPO / "conf").glob("*/*.yaml"))
                 if p.parent.name != "hydra"]

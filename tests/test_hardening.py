@@ -383,7 +383,7 @@ def test_bad_config_value_is_one_line_naming_the_key(override, key):
     """``preflight`` is every entry point's first call (before Hydra makes a run dir), so an
     LlmtsError here is exactly the CLI's one line + exit 2 + no run dir (shown end to end below
     and in test_cli for each entry point)."""
-    from llmts.config import preflight, register_configs
+    from llmts.compose import preflight, register_configs
     from llmts.errors import LlmtsError
 
     register_configs()

@@ -1,0 +1,118 @@
+"""Composition: the schema registered with Hydra, each entry point's ``--help`` page, and the
+preflight every entry point runs first — compose and check every job of the command line, so
+a mistake is one line and exit 2 before Hydra makes a run dir or any job starts."""
+
+from __future__ import annotations
+
+from dataclasses import MISSING as NO_DEFAULT
+from dataclasses import fields
+from typing import Any
+
+from llmts.config import CONF_DIR, GROUPS, Choice, Config, check
+from llmts.errors import LlmtsError
+
+
+def describe(schema: type = Config, prefix: str = "") -> list[str]:
+    """One help line per key, ``key=default [choices]: help``, from the dataclasses."""
+    import typing
+
+    hints, lines = typing.get_type_hints(schema), []
+    for f in fields(schema):
+        if schema is Config and f.name in GROUPS:
+            lines += [""] + describe(GROUPS[f.name], f"{f.name}.")
+            continue
+        default = (f.default_factory() if f.default_factory is not NO_DEFAULT  # type: ignore[misc]
+                   else f.default)
+        shown = [str(v) for v in default] if isinstance(default, list) else default
+        tp = hints[f.name]
+        choices = (f" [{'|'.join(m.value for m in tp)}]"
+                   if isinstance(tp, type) and issubclass(tp, Choice) else "")
+        lines.append(f"  {prefix}{f.name}={_plain(shown)}{choices}: {f.metadata.get('help', '')}")
+    return lines
+
+
+def _plain(value: Any) -> str:
+    return "null" if value is None else str(value).replace("'", "")
+
+
+# Each group's default option is its dataclass (no YAML restates the defaults).
+DEFAULT_OPTION = {"model": "qwen2.5-0.5b-instruct", "lora": "default", "data": "lotka_volterra",
+                  "decoding": "greedy", "optimizer": "adamw", "train": "default",
+                  "eval": "default", "logger": "wandb"}
+HELP = {
+    "llmts": ("llmts: fine-tune a small LLM (Qwen2.5 + LoRA) on numeric time series written as "
+              "text (LLMTIME),\nforecast the test split, score it beside physical baselines and "
+              "log everything to W&B.\n\n  llmts experiment=demo                 # minutes on a "
+              "CPU, no download\n  llmts model=tiny train.max_steps=100 decoding=sampling\n"
+              "  llmts -m sweep=lr                     # the report's grids (also ./multirun.sh)"),
+    "llmts-flops": ("llmts-flops: the training-FLOPs plan of a run or a sweep, before spending "
+                    "any (loads no weights).\n\n  llmts-flops lora.r=8 train.max_steps=2000\n"
+                    "  llmts-flops -m sweep=lr               # every job, the total, the budget"),
+}
+
+
+def register_configs(app: str = "llmts") -> None:
+    """Register the schema (``llmts_schema``, the first default of ``conf/config.yaml``), each
+    group's dataclass as that group's default option, and ``app``'s ``--help`` page."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    store.store(name="llmts_schema", node=Config)
+    for name, group in GROUPS.items():
+        store.store(group=name, name=DEFAULT_OPTION[name], node=group)
+    keys = "\n".join(describe()).replace("$", "$$")  # $ starts a variable in Hydra's template
+    store.store(group="hydra/help", name="llmts", node={
+        "app_name": app, "header": HELP.get(app, app),
+        "footer": "Override any key as key=value; -m runs a sweep. Hydra: --cfg job, --info.",
+        "template": "${hydra.help.header}\n\n== Config groups (group=option) ==\n"
+                    f"$APP_CONFIG_GROUPS\n== Keys (key=default [choices]: help) =={keys}\n\n"
+                    "${hydra.help.footer}\n"})
+
+
+# Hydra flags after which nothing runs (help, config printing) or that take a value.
+_NO_RUN = ("-h", "--help", "--hydra-help", "-c", "--cfg", "-i", "--info", "--shell-completion",
+           "-sc")
+_VALUED = ("-c", "--cfg", "-p", "--package", "-cp", "--config-path", "-cn", "--config-name",
+           "-cd", "--config-dir", "-i", "--info", "-sc", "--shell-completion")
+
+
+def preflight(args: list[str], config_name: str = "config") -> None:
+    """Compose and :func:`check` the config of every job the command line asks for, before Hydra
+    runs any: a typo, a bad choice or an out-of-range value — in a sweep, in any job — is one
+    :class:`LlmtsError` naming it. Help and config-printing flags are left to Hydra."""
+    if any(a in _NO_RUN or a.startswith(("--cfg=", "--info=")) for a in args):
+        return
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from hydra.types import RunMode
+    from omegaconf.errors import OmegaConfBaseException
+
+    from llmts import sweeps
+
+    overrides = [a for i, a in enumerate(args)
+                 if not a.startswith("-") and (i == 0 or args[i - 1] not in _VALUED)]
+    multirun = "-m" in args or "--multirun" in args
+    try:
+        with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
+            plain = [o for o in overrides if not multirun or "," not in o.split("=", 1)[-1]]
+            base = compose(config_name, overrides=plain, return_hydra_config=True)
+            jobs = [overrides]
+            if multirun or base.hydra.mode == RunMode.MULTIRUN:  # -m, or a sweep= config
+                jobs = sweeps.expand(overrides, base.hydra.sweeper.get("params"))
+            for job in jobs:
+                check(compose(config_name, overrides=job))
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise LlmtsError(_composition_error(exc)) from None
+
+
+def _composition_error(exc: BaseException) -> str:
+    """One line from Hydra's/OmegaConf's chained, multi-line composition errors."""
+    from llmts.errors import first_line
+
+    parts: list[str] = []
+    while exc is not None:
+        line = first_line(exc).rstrip(".")
+        if line and line not in parts:
+            parts.append(line)
+        exc = exc.__cause__  # type: ignore[assignment]
+    return ": ".join(parts)
