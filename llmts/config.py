@@ -65,6 +65,12 @@ class DataConfig:
     train_frac: float = 0.72  # report: 900 train+val / 100 test, then 80/20 train/val
     val_frac: float = 0.18
     test_frac: float = 0.10
+    scale: str = "joint"  # joint: one α per series (the report) | per_variable: α_d per variable
+    missing: str = "error"  # error: a NaN in the data stops the run | encode: written as "NaN"
+    mask_prob: float = 0.0  # missing=encode: each training value knocked out with this probability
+    missing_frac: float = 0.0  # simulated data: share of values knocked out at random (seeded)
+    digit_separator: str = ""  # written before every codec character (" ": LLMTIME's spaced
+    # digits, for tokenizers that merge digits); "" writes them together
 
 
 @dataclass

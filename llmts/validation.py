@@ -19,6 +19,8 @@ CHOICES = {
     "decoding.cache_implementation": ("static", "dynamic"),
     "decoding.engine": ("llmts", "hf"),
     "logger.name": ("wandb", "none"),
+    "data.scale": ("joint", "per_variable"),
+    "data.missing": ("error", "encode"),
     "logger.mode": ("auto", "online", "offline", "disabled"),
 }
 
@@ -85,6 +87,13 @@ def _check_data(cfg: DictConfig) -> None:
     fracs = (d.train_frac, d.val_frac, d.test_frac)
     if any(f < 0 for f in fracs) or abs(sum(fracs) - 1) > 1e-6:
         raise LlmtsError(f"data.train_frac/val_frac/test_frac = {fracs}: must be >= 0 and sum to 1")
+    for key in ("mask_prob", "missing_frac"):
+        if not 0 <= d[key] < 1:
+            raise LlmtsError(f"data.{key}={d[key]}: must be in [0, 1)")
+        if d[key] > 0 and d.missing != "encode":
+            raise LlmtsError(f"data.{key}={d[key]} needs data.missing=encode (gaps written as NaN)")
+    if d.digit_separator.strip(" ") or len(d.digit_separator) > 1:
+        raise LlmtsError(f"data.digit_separator={d.digit_separator!r}: must be '' or ' '")
     if not 0 < d.percentile <= 100:
         raise LlmtsError(f"data.percentile={d.percentile}: must be in (0, 100]")
     # One time step of D=1 is at least "d.dd;" = precision + 3 tokens.
