@@ -23,6 +23,7 @@ CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | None = None) -> dict:
     """Train (``train.max_steps`` > 0) and evaluate; writes artifacts into ``run_dir``."""
     from llmts import checkpoint, data, flops, model, tokenization, tracking
+    from llmts.decoding import check_codec_tokens
     from llmts.evaluate import context_steps, evaluate, results_table, score_untrained
     from llmts.train import make_accelerator, train
     from llmts.validation import check_config
@@ -32,6 +33,8 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
     dataset = data.load_dataset(cfg.data, cfg.seed)
     data.check_length(dataset.source, dataset.series.shape[1],
                       context_steps(cfg, dataset.num_vars) + cfg.eval.horizon)
+    check_codec_tokens(tokenizer, cfg.data.digit_separator, bool((dataset.series < 0).any()),
+                       cfg.data.missing == "encode")
     split = data.split_indices(len(dataset.series), cfg.data, cfg.seed)
     accelerator = make_accelerator(cfg.train.precision)
     plan = flops.flops_plan(cfg.model, cfg.lora, global_batch(cfg, accelerator.num_processes),
@@ -42,7 +45,7 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
         write_json(run_dir / "flops.json", plan)
         log.info("planned training FLOPs (report accounting):\n%s", flops.format_plan(plan))
         save_split(run_dir / "split.json", split)
-    net = model.build_model(cfg.model, cfg.lora, cfg.seed, tokenizer)
+    net = model.build_model(cfg.model, cfg.lora, cfg.seed, tokenizer, cfg.data)
     if cfg.eval.checkpoint:
         checkpoint.load_checkpoint(Path(cfg.eval.checkpoint).expanduser(), net)
     net = net.to(accelerator.device)
@@ -56,8 +59,9 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
         if main and cfg.eval.untrained and cfg.train.max_steps > 0:
             before = score_untrained(net, tokenizer, dataset, split.test, cfg)
         if cfg.train.max_steps > 0:
-            windows = {name: training_windows(dataset.series[idx], tokenizer, cfg.data)
-                       for name, idx in (("train", split.train), ("val", split.val))}
+            windows = {name: training_windows(dataset.series[idx], tokenizer, cfg.data, seed)
+                       for name, idx, seed in (("train", split.train, cfg.seed),
+                                               ("val", split.val, cfg.seed + 1))}
             result = train(net, windows["train"], windows["val"], cfg.train, cfg.optimizer,
                            cfg.seed, run_dir, tracker, accelerator, plan["step"] + plan["lora_step"])
         metrics = {"status": "ok"}
@@ -77,16 +81,17 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
         tracker.finish(exit_code=0 if ok else 1)
 
 
-def training_windows(series, tokenizer, data_cfg) -> dict:
-    """Each series encoded with its own α, tokenised and cut into windows (cached on disk)."""
+def training_windows(series, tokenizer, data_cfg, seed: int = 0) -> dict:
+    """Each series encoded with its own α (gaps knocked in with ``data.mask_prob``, seeded),
+    tokenised and cut into windows (cached on disk)."""
     from llmts.data import cache_dir
-    from llmts.encoding import encode_all
+    from llmts.encoding import encode_data
     from llmts.tokenization import cached_windows
 
-    texts = encode_all(series, data_cfg.percentile, data_cfg.precision)
+    texts = encode_data(series, data_cfg, seed)
     stride = data_cfg.stride or data_cfg.context_length // 2
     return cached_windows(texts, tokenizer, data_cfg.context_length, stride,
-                          cache_dir(data_cfg) / "windows")
+                          cache_dir(data_cfg) / "windows", data_cfg.digit_separator)
 
 
 def global_batch(cfg: DictConfig, world: int) -> int:

@@ -109,16 +109,17 @@ def require_obtainable(where: str) -> None:
 
 
 def make_windows(
-    texts: list[str], tokenizer: PreTrainedTokenizerBase, context_length: int, stride: int
+    texts: list[str], tokenizer: PreTrainedTokenizerBase, context_length: int, stride: int,
+    separator: str = "",
 ) -> dict[str, torch.Tensor]:
     """Training windows: each text tokenised, cut into ``context_length``-token windows every
     ``stride`` tokens, each start moved back to the nearest time-step boundary (just after a
     ``;``) when one lies inside the stride, the last window right-padded. Returns
     ``input_ids``, ``attention_mask`` and ``labels`` (W, L); padding has label −100, so it
-    contributes nothing to the loss."""
+    contributes nothing to the loss. ``separator``: the codec's ``data.digit_separator``."""
     import torch
 
-    step_id = tokenizer.convert_tokens_to_ids(";")
+    step_id = tokenizer.encode(separator + ";", add_special_tokens=False)[0]
     rows: list[list[int]] = []
     # One batched call (fast tokenizers parallelise it); transformers rejects an empty batch.
     for ids in tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []:
@@ -139,7 +140,7 @@ def _windows(input_ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.
 
 
 def cached_windows(texts: list[str], tokenizer: PreTrainedTokenizerBase, context_length: int,
-                   stride: int, cache: Path) -> dict[str, torch.Tensor]:
+                   stride: int, cache: Path, separator: str = "") -> dict[str, torch.Tensor]:
     """:func:`make_windows`, kept on disk in ``cache`` under a SHA-256 of everything the windows
     depend on: the texts (hence data, split and encoding), the tokenizer's serialised form and pad
     ID, the context length and stride. A run with the same data, tokenizer and windows reloads
@@ -157,7 +158,7 @@ def cached_windows(texts: list[str], tokenizer: PreTrainedTokenizerBase, context
         pass
     except Exception as exc:  # torch raises several types for a damaged file
         log.warning("tokenised windows: rebuilding unreadable %s (%s)", path, type(exc).__name__)
-    windows = make_windows(texts, tokenizer, context_length, stride)
+    windows = make_windows(texts, tokenizer, context_length, stride, separator)
     try:
         with atomic_path(path) as tmp:
             torch.save({"input_ids": windows["input_ids"].int(),
