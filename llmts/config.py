@@ -175,8 +175,36 @@ class Config:
     name: str = "llmts"
 
 
+@dataclass
+class ForecastConfig:
+    """``llmts-forecast`` (``conf/forecast.yaml``): forecast a file of series with a trained run
+    (``run=``: its config and checkpoint) or a checkpoint (``checkpoint=``, with this config's
+    ``model``/``lora``/``data``). ``decoding`` always comes from here."""
+    model: ModelConfig = MISSING
+    lora: LoraConfig = MISSING
+    data: DataConfig = MISSING
+    decoding: DecodingConfig = MISSING
+    run: Optional[str] = None  # a run dir of `llmts` (config + newest complete checkpoint)
+    step: Optional[int] = None  # with run=: checkpoints/step-N instead of the newest
+    checkpoint: Optional[str] = None  # a checkpoints/step-N folder (instead of run=)
+    input: Optional[str] = None  # .h5 (`trajectories` (N,T,D) or (T,D), optional `time`) | .csv
+    # (one series: rows = steps, columns = variables, optional time column) | .npy
+    horizon: int = 20
+    output: Optional[str] = None  # .h5 (point, samples, quantiles) | .csv (point + quantiles);
+    # None: forecast.h5 in the Hydra run dir
+    quantiles: List[float] = field(default_factory=lambda: [0.1, 0.5, 0.9])
+    num_samples: Optional[int] = None  # > 1: sample (decoding's temperature etc.); None: decoding's
+    point: str = "median"  # median | mean over samples
+    batch_size: int = 256  # rows (series x samples) decoded together
+    plot_series: int = 5  # a plot for each of the first k series
+    time_column: str = "time"  # CSV column holding time (if present)
+    seed: Optional[int] = None  # None: the run's (or 42)
+
+
 def register_configs() -> None:
-    """Register the schema so that ``conf/config.yaml`` (defaults: ``llmts_schema``) is typed."""
+    """Register the schemas so that ``conf/config.yaml`` (defaults: ``llmts_schema``) and
+    ``conf/forecast.yaml`` (``forecast_schema``) are typed."""
     from hydra.core.config_store import ConfigStore
 
     ConfigStore.instance().store(name="llmts_schema", node=Config)
+    ConfigStore.instance().store(name="forecast_schema", node=ForecastConfig)

@@ -32,10 +32,33 @@ def _get(cfg: DictConfig, key: str):
     return node
 
 
-def check_config(cfg: DictConfig) -> None:
+def check_choices(cfg: DictConfig) -> None:
+    """Each CHOICES key of the groups ``cfg`` has must hold one of its allowed values."""
     for key, allowed in CHOICES.items():
-        if _get(cfg, key) not in allowed:
+        if key.split(".")[0] in cfg and _get(cfg, key) not in allowed:
             raise LlmtsError(f"{key}={_get(cfg, key)!r}: must be one of {', '.join(allowed)}")
+
+
+def check_forecast_config(cfg: DictConfig) -> None:
+    """``llmts-forecast``'s keys (the groups' values are checked again once the run's are in)."""
+    check_choices(cfg)
+    if bool(cfg.run) == bool(cfg.checkpoint):
+        raise LlmtsError("give exactly one of run=RUN_DIR or checkpoint=CHECKPOINT_DIR")
+    if not cfg.input:
+        raise LlmtsError("input=FILE missing (.h5, .csv or .npy)")
+    for key in ("horizon", "batch_size"):
+        if not cfg[key] > 0:
+            raise LlmtsError(f"{key}={cfg[key]}: must be > 0")
+    if cfg.point not in ("median", "mean"):
+        raise LlmtsError(f"point={cfg.point!r}: must be one of median, mean")
+    if not cfg.quantiles or not all(0 < q < 1 for q in cfg.quantiles):
+        raise LlmtsError(f"quantiles={list(cfg.quantiles)}: must be levels in (0, 1)")
+    if cfg.num_samples is not None and cfg.num_samples < 1:
+        raise LlmtsError(f"num_samples={cfg.num_samples}: must be >= 1")
+
+
+def check_config(cfg: DictConfig) -> None:
+    check_choices(cfg)
     positive = {
         "optimizer.lr": cfg.optimizer.lr, "train.batch_size": cfg.train.batch_size,
         "train.grad_accum": cfg.train.grad_accum, "train.log_every": cfg.train.log_every,
