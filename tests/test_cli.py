@@ -35,7 +35,8 @@ def test_run_writes_every_artifact(smoke_run):
     run_dir, _ = smoke_run
     m = json.loads((run_dir / "metrics.json").read_text())
     for key in ("mse", "rmse", "mae", "r2", "nrmse", "mape", "parse_rate", "filled_steps",
-                "num_series", "context_steps", "horizon", "train_flops", "prey/mse", "predator/r2"):
+                "num_series", "context_steps", "horizon", "train_flops", "prey/mse", "predator/r2",
+                "nll_per_dim", "nll_per_dim_ci", "missing_truth"):
         assert key in m, key
     assert m["status"] == "ok" and m["num_series"] == 4 and m["parse_rate"] == 1.0
     for key in ("mse", "r2", "prey/mse", "physics/negative_share"):  # 95 % bootstrap intervals
@@ -217,3 +218,19 @@ def test_bf16_training_run_evaluates_end_to_end(tmp_path, dtype):
     assert res.returncode == 0, res.stderr[-3000:]
     m = json.loads((run_dir / "metrics.json").read_text())
     assert m["status"] == "ok" and m["parse_rate"] == 1.0 and m["num_series"] == 2
+
+
+@pytest.mark.slow
+def test_a_tokenizer_that_merges_digits_stops_the_run_and_spaced_digits_run(tmp_path):
+    from conftest import digit_pair_tokenizer
+
+    digit_pair_tokenizer().save_pretrained(tmp_path / "tok")
+    args = ("experiment=smoke", f"model.tokenizer_path={tmp_path / 'tok'}", "model.vocab_size=400")
+    res = llmts(*args, f"hydra.run.dir={tmp_path / 'merged'}")
+    assert res.returncode == 2
+    err = [line for line in res.stderr.splitlines() if line.startswith("llmts: error:")]
+    assert len(err) == 1 and "merges '00'" in err[0] and "data.digit_separator=' '" in err[0]
+    res = llmts(*args, "data.digit_separator=' '", f"hydra.run.dir={tmp_path / 'spaced'}")
+    assert res.returncode == 0, res.stderr[-3000:]
+    m = json.loads((tmp_path / "spaced" / "metrics.json").read_text())
+    assert m["parse_rate"] == 1.0 and m["nll_per_dim"] is not None
