@@ -67,6 +67,7 @@ def test_wandb_offline_run_logged_config_loss_and_metrics(smoke_run):
     assert len(losses) == 4
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert run["summary"]["mse"] == pytest.approx(metrics["mse"])
+    assert run["summary"]["nll_per_dim"] == pytest.approx(metrics["nll_per_dim"])
     assert "wandb sync" in res.stdout + res.stderr
 
 
