@@ -23,6 +23,7 @@ log = logging.getLogger("llmts")
 def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | None = None) -> dict:
     """Train (``train.max_steps`` > 0) and evaluate; writes artifacts into ``run_dir``."""
     from llmts import checkpoint, data, flops, model, tokenization, tracking
+    from llmts.decoding import check_codec_tokens
     from llmts.evaluate import context_steps, evaluate, results_table, score_untrained
     from llmts.config import check
     from llmts.train import make_accelerator, train
@@ -33,6 +34,8 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
     dataset = data.load_dataset(cfg.data, cfg.seed)
     data.check_length(dataset.source, dataset.series.shape[1],
                       context_steps(cfg, dataset.num_vars) + cfg.eval.horizon)
+    check_codec_tokens(tokenizer, cfg.data.digit_separator, bool((dataset.series < 0).any()),
+                       cfg.data.missing == "encode")
     split = data.split_indices(len(dataset.series), cfg.data, cfg.seed)
     accelerator = make_accelerator(cfg.train.precision)
     batch = flops.global_batch(cfg.train, accelerator.num_processes)
@@ -44,7 +47,7 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
         write_json(run_dir / "flops.json", plan)
         log.info("planned training FLOPs (report accounting):\n%s", flops.format_plan(plan))
         save_split(run_dir / "split.json", split)
-    net = model.build_model(cfg.model, cfg.lora, cfg.seed, tokenizer)
+    net = model.build_model(cfg.model, cfg.lora, cfg.seed, tokenizer, cfg.data)
     if cfg.eval.checkpoint:
         checkpoint.load_checkpoint(Path(cfg.eval.checkpoint).expanduser(), net)
     net = net.to(accelerator.device)
@@ -59,8 +62,9 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
             before = score_untrained(net, tokenizer, dataset, split.test, cfg)
         if cfg.train.max_steps > 0:
             windows = {name: tokenization.training_windows(dataset.series[idx], tokenizer,
-                                                           cfg.data)
-                       for name, idx in (("train", split.train), ("val", split.val))}
+                                                           cfg.data, seed)
+                       for name, idx, seed in (("train", split.train, cfg.seed),
+                                               ("val", split.val, cfg.seed + 1))}
             result = train(net, windows["train"], windows["val"], cfg.train, cfg.optimizer,
                            cfg.seed, run_dir, tracker, accelerator, plan["step"] + plan["lora_step"])
         metrics = {"status": "ok"}

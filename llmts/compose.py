@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import MISSING as NO_DEFAULT
 from dataclasses import fields
-from typing import Any
+from typing import Any, Callable
 
 from llmts.config import CONF_DIR, GROUPS, Choice, Config, check
 from llmts.errors import LlmtsError
@@ -18,7 +18,7 @@ def describe(schema: type = Config, prefix: str = "") -> list[str]:
 
     hints, lines = typing.get_type_hints(schema), []
     for f in fields(schema):
-        if schema is Config and f.name in GROUPS:
+        if f.name in GROUPS and hints[f.name] is GROUPS[f.name]:
             lines += [""] + describe(GROUPS[f.name], f"{f.name}.")
             continue
         default = (f.default_factory() if f.default_factory is not NO_DEFAULT  # type: ignore[misc]
@@ -45,22 +45,27 @@ HELP = {
               "log everything to W&B.\n\n  llmts experiment=demo                 # minutes on a "
               "CPU, no download\n  llmts model=tiny train.max_steps=100 decoding=sampling\n"
               "  llmts -m sweep=lr                     # the report's grids (also ./multirun.sh)"),
+    "llmts-forecast": ("llmts-forecast: forecast your own series (a file) with a trained run or "
+                       "checkpoint.\n\n  llmts-forecast run=outputs/runs/DATE input=series.csv "
+                       "horizon=20 output=forecast.csv\n  llmts-forecast checkpoint=RUN/checkpoints/"
+                       "step-300 model=tiny lora=none input=series.h5 decoding=sampling"),
     "llmts-flops": ("llmts-flops: the training-FLOPs plan of a run or a sweep, before spending "
                     "any (loads no weights).\n\n  llmts-flops lora.r=8 train.max_steps=2000\n"
                     "  llmts-flops -m sweep=lr               # every job, the total, the budget"),
 }
 
 
-def register_configs(app: str = "llmts") -> None:
-    """Register the schema (``llmts_schema``, the first default of ``conf/config.yaml``), each
-    group's dataclass as that group's default option, and ``app``'s ``--help`` page."""
+def register_configs(app: str = "llmts", schema: type = Config,
+                     schema_name: str = "llmts_schema") -> None:
+    """Register ``schema`` (the first default of the app's primary config), each group's
+    dataclass as that group's default option, and ``app``'s ``--help`` page."""
     from hydra.core.config_store import ConfigStore
 
     store = ConfigStore.instance()
-    store.store(name="llmts_schema", node=Config)
+    store.store(name=schema_name, node=schema)
     for name, group in GROUPS.items():
         store.store(group=name, name=DEFAULT_OPTION[name], node=group)
-    keys = "\n".join(describe()).replace("$", "$$")  # $ starts a variable in Hydra's template
+    keys = "\n".join(describe(schema)).replace("$", "$$")  # $ starts a variable in the template
     store.store(group="hydra/help", name="llmts", node={
         "app_name": app, "header": HELP.get(app, app),
         "footer": "Override any key as key=value; -m runs a sweep. Hydra: --cfg job, --info.",
@@ -76,10 +81,12 @@ _VALUED = ("-c", "--cfg", "-p", "--package", "-cp", "--config-path", "-cn", "--c
            "-cd", "--config-dir", "-i", "--info", "-sc", "--shell-completion")
 
 
-def preflight(args: list[str], config_name: str = "config") -> None:
-    """Compose and :func:`check` the config of every job the command line asks for, before Hydra
-    runs any: a typo, a bad choice or an out-of-range value — in a sweep, in any job — is one
-    :class:`LlmtsError` naming it. Help and config-printing flags are left to Hydra."""
+def preflight(args: list[str], config_name: str = "config",
+              checker: Callable[[Any], None] = check) -> None:
+    """Compose and check (``checker``) the config of every job the command line asks for,
+    before Hydra runs any: a typo, a bad choice or an out-of-range value — in a sweep, in any
+    job — is one :class:`LlmtsError` naming it. Help and config-printing flags are left to
+    Hydra."""
     if any(a in _NO_RUN or a.startswith(("--cfg=", "--info=")) for a in args):
         return
     from hydra import compose, initialize_config_dir
@@ -100,7 +107,7 @@ def preflight(args: list[str], config_name: str = "config") -> None:
             if multirun or base.hydra.mode == RunMode.MULTIRUN:  # -m, or a sweep= config
                 jobs = sweeps.expand(overrides, base.hydra.sweeper.get("params"))
             for job in jobs:
-                check(compose(config_name, overrides=job))
+                checker(compose(config_name, overrides=job))
     except (HydraException, OmegaConfBaseException) as exc:
         raise LlmtsError(_composition_error(exc)) from None
 

@@ -47,228 +47,245 @@ CacheImplementation = _choice("CacheImplementation", "static", "dynamic")
 Schedule = _choice("Schedule", "constant", "cosine", "linear")
 Precision = _choice("Precision", "auto", "no", "bf16", "fp16")
 Point = _choice("Point", "median", "mean")
+Scale = _choice("Scale", "joint", "per_variable")
+Missing = _choice("Missing", "error", "encode")
 LoggerName = _choice("LoggerName", "wandb", "none")
 LoggerMode = _choice("LoggerMode", "auto", "online", "offline", "disabled")
 LORA_TARGETS: tuple[str, ...] = tuple(t.value for t in LoraTarget)
 
 
-def _f(default: Any, doc: str) -> Any:
+def option(default: Any, doc: str) -> Any:
     """A field with its help text (``llmts --help`` lists it)."""
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata={"help": doc})
     return field(default=default, metadata={"help": doc})
 
 
-def _require(ok: bool, key: str, value: Any, rule: str) -> None:
+def require(ok: bool, key: str, value: Any, rule: str) -> None:
     if not ok:
         raise LlmtsError(f"{key}={value!r}: {rule}")
 
 
 @dataclass
 class ModelConfig:
-    name: str = _f("Qwen/Qwen2.5-0.5B-Instruct", "hub id (source=pretrained) or a label")
-    source: Source = _f(Source.pretrained, "pretrained: from_pretrained; random: Qwen2 "
+    name: str = option("Qwen/Qwen2.5-0.5B-Instruct", "hub id (source=pretrained) or a label")
+    source: Source = option(Source.pretrained, "pretrained: from_pretrained; random: Qwen2 "
                         "architecture built in code with seeded random weights")
-    path: Optional[str] = _f(None, "local folder with weights (overrides name)")
-    tokenizer_path: Optional[str] = _f(None, "local tokenizer folder; random models: the tiny one")
-    revision: Optional[str] = _f(None, "hub revision of weights and tokenizer")
-    vocab_size: int = _f(151936, "architecture (Qwen2Config); also feeds the FLOPs planner")
-    hidden_size: int = _f(896, "architecture")
-    intermediate_size: int = _f(4864, "architecture")
-    num_hidden_layers: int = _f(24, "architecture")
-    num_attention_heads: int = _f(14, "architecture")
-    num_key_value_heads: int = _f(2, "architecture")
-    max_position_embeddings: int = _f(32768, "architecture")
-    rope_theta: float = _f(1000000.0, "architecture")
-    tie_word_embeddings: bool = _f(True, "architecture")
-    dtype: Dtype = _f(Dtype.auto, "weights' dtype; auto: a LoRA base in bf16 on a bf16 GPU "
+    path: Optional[str] = option(None, "local folder with weights (overrides name)")
+    tokenizer_path: Optional[str] = option(None, "local tokenizer folder; random models: the tiny one")
+    revision: Optional[str] = option(None, "hub revision of weights and tokenizer")
+    vocab_size: int = option(151936, "architecture (Qwen2Config); also feeds the FLOPs planner")
+    hidden_size: int = option(896, "architecture")
+    intermediate_size: int = option(4864, "architecture")
+    num_hidden_layers: int = option(24, "architecture")
+    num_attention_heads: int = option(14, "architecture")
+    num_key_value_heads: int = option(2, "architecture")
+    max_position_embeddings: int = option(32768, "architecture")
+    rope_theta: float = option(1000000.0, "architecture")
+    tie_word_embeddings: bool = option(True, "architecture")
+    dtype: Dtype = option(Dtype.auto, "weights' dtype; auto: a LoRA base in bf16 on a bf16 GPU "
                       "(LoRA A/B and head bias fp32), else fp32. Forecasts run in it")
-    attn_implementation: AttnImplementation = _f(AttnImplementation.sdpa, "attention kernels")
-    output_vocab: OutputVocab = _f(OutputVocab.full, "numeric: lm_head keeps only the codec's "
+    attn_implementation: AttnImplementation = option(AttnImplementation.sdpa, "attention kernels")
+    output_vocab: OutputVocab = option(OutputVocab.full, "numeric: lm_head keeps only the codec's "
                                    "tokens (+ EOS, pad)")
-    note: str = _f("", "free text shown in logs")
+    note: str = option("", "free text shown in logs")
 
     @staticmethod
     def check(c: Any) -> None:
         for key in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
                     "num_attention_heads", "num_key_value_heads", "max_position_embeddings"):
-            _require(c[key] > 0, f"model.{key}", c[key], "must be > 0")
-        _require(c.num_attention_heads % c.num_key_value_heads == 0, "model.num_key_value_heads",
+            require(c[key] > 0, f"model.{key}", c[key], "must be > 0")
+        require(c.num_attention_heads % c.num_key_value_heads == 0, "model.num_key_value_heads",
                  c.num_key_value_heads, "must divide model.num_attention_heads")
 
 
 @dataclass
 class LoraConfig:
-    enabled: bool = _f(True, "false (lora=none): full fine-tuning of every weight")
-    r: int = _f(8, "LoRA rank")
-    lora_alpha: float = _f(16.0, "scaling = lora_alpha / r")
-    lora_dropout: float = _f(0.0, "dropout on the LoRA input, in [0, 1)")
-    target_modules: List[LoraTarget] = _f([LoraTarget.q_proj, LoraTarget.v_proj],
+    enabled: bool = option(True, "false (lora=none): full fine-tuning of every weight")
+    r: int = option(8, "LoRA rank")
+    lora_alpha: float = option(16.0, "scaling = lora_alpha / r")
+    lora_dropout: float = option(0.0, "dropout on the LoRA input, in [0, 1)")
+    target_modules: List[LoraTarget] = option([LoraTarget.q_proj, LoraTarget.v_proj],
                                           "projections that get adapters")
-    lm_head_bias: bool = _f(True, "the report's trainable output bias (tied head stays shared)")
+    lm_head_bias: bool = option(True, "the report's trainable output bias (tied head stays shared)")
 
     @staticmethod
     def check(c: Any) -> None:
         if not c.enabled:
             return
-        _require(c.r >= 1, "lora.r", c.r, "must be >= 1")
-        _require(len(c.target_modules) > 0, "lora.target_modules", [], "must name at least one")
-        _require(0 <= c.lora_dropout < 1, "lora.lora_dropout", c.lora_dropout, "must be in [0, 1)")
+        require(c.r >= 1, "lora.r", c.r, "must be >= 1")
+        require(len(c.target_modules) > 0, "lora.target_modules", [], "must name at least one")
+        require(0 <= c.lora_dropout < 1, "lora.lora_dropout", c.lora_dropout, "must be in [0, 1)")
 
 
 @dataclass
 class DataConfig:
-    path: Optional[str] = _f(None, "HDF5 with `trajectories` (N,T,D) and `time` (T,); "
+    path: Optional[str] = option(None, "HDF5 with `trajectories` (N,T,D) and `time` (T,); "
                              "null: simulated Lotka-Volterra")
-    cache_dir: Optional[str] = _f(None, "data cache; null: $LLMTS_CACHE or ~/.cache/llmts")
-    num_series: int = _f(1000, "simulated: series")
-    num_steps: int = _f(100, "simulated: time points per series")
-    t_max: float = _f(200.0, "simulated: time span")
-    variables: Optional[List[str]] = _f(None, "names of the D variables; null: from the file")
-    percentile: float = _f(95.0, "LLMTIME scale alpha = this percentile of |x|, in (0, 100]")
-    precision: int = _f(2, "decimals kept after scaling")
-    context_length: int = _f(512, "training window, tokens")
-    stride: Optional[int] = _f(None, "window stride, tokens; null: context_length // 2")
-    train_frac: float = _f(0.72, "report: 900 train+val / 100 test, then 80/20")
-    val_frac: float = _f(0.18, "validation share")
-    test_frac: float = _f(0.10, "test share")
+    cache_dir: Optional[str] = option(None, "data cache; null: $LLMTS_CACHE or ~/.cache/llmts")
+    num_series: int = option(1000, "simulated: series")
+    num_steps: int = option(100, "simulated: time points per series")
+    t_max: float = option(200.0, "simulated: time span")
+    variables: Optional[List[str]] = option(None, "names of the D variables; null: from the file")
+    percentile: float = option(95.0, "LLMTIME scale alpha = this percentile of |x|, in (0, 100]")
+    precision: int = option(2, "decimals kept after scaling")
+    context_length: int = option(512, "training window, tokens")
+    stride: Optional[int] = option(None, "window stride, tokens; null: context_length // 2")
+    train_frac: float = option(0.72, "report: 900 train+val / 100 test, then 80/20")
+    val_frac: float = option(0.18, "validation share")
+    test_frac: float = option(0.10, "test share")
+    scale: Scale = option(Scale.joint, "joint: one α per series (the report); per_variable: α_d "
+                      "per variable (variables of different magnitude)")
+    missing: Missing = option(Missing.error, "error: a NaN in the data stops the run; encode: gaps "
+                          "written as NaN, kept out of α, baselines and metrics")
+    mask_prob: float = option(0.0, "missing=encode: each training value knocked out with this "
+                          "probability (teaches the model gaps)")
+    missing_frac: float = option(0.0, "simulated data: share of values knocked out at random")
+    digit_separator: str = option("", "written before every codec character; ' ' (LLMTIME's "
+                              "spaced digits) for tokenizers that merge digits")
 
     @staticmethod
     def check(c: Any) -> None:
         from llmts.encoding import step_tokens
 
         fracs = (c.train_frac, c.val_frac, c.test_frac)
-        _require(all(f >= 0 for f in fracs) and abs(sum(fracs) - 1) <= 1e-6,
+        require(all(f >= 0 for f in fracs) and abs(sum(fracs) - 1) <= 1e-6,
                  "data.train_frac/val_frac/test_frac", fracs, "must be >= 0 and sum to 1")
-        _require(0 < c.percentile <= 100, "data.percentile", c.percentile, "must be in (0, 100]")
-        _require(c.precision >= 0, "data.precision", c.precision, "must be >= 0")
-        _require(c.context_length >= step_tokens(1, c.precision), "data.context_length",
+        require(0 < c.percentile <= 100, "data.percentile", c.percentile, "must be in (0, 100]")
+        require(c.precision >= 0, "data.precision", c.precision, "must be >= 0")
+        require(c.context_length >= step_tokens(1, c.precision), "data.context_length",
                  c.context_length, "too small to hold one time step")
         if c.stride is not None:
-            _require(0 < c.stride <= c.context_length, "data.stride", c.stride,
+            require(0 < c.stride <= c.context_length, "data.stride", c.stride,
                      "must be in 1..data.context_length")
         for key in ("num_series", "num_steps"):
-            _require(c[key] > 0, f"data.{key}", c[key], "must be > 0")
+            require(c[key] > 0, f"data.{key}", c[key], "must be > 0")
+        for key in ("mask_prob", "missing_frac"):
+            require(0 <= c[key] < 1, f"data.{key}", c[key], "must be in [0, 1)")
+            require(c[key] == 0 or c.missing == "encode", f"data.{key}", c[key],
+                     "needs data.missing=encode (gaps written as NaN)")
+        require(c.digit_separator in ("", " "), "data.digit_separator", c.digit_separator,
+                 "must be '' or ' '")
 
 
 @dataclass
 class DecodingConfig:
-    do_sample: bool = _f(False, "sample (true) or greedy (false)")
-    temperature: float = _f(1.0, "sampling temperature, > 0")
-    top_k: int = _f(0, "keep the k most likely tokens; 0: all")
-    top_p: float = _f(1.0, "nucleus: keep the smallest set above this probability, in (0, 1]")
-    num_samples: int = _f(1, "forecasts per series when sampling; point forecast = eval.point")
-    constrained: bool = _f(True, "tokens follow the codec's grammar position by position")
-    max_int_digits: Optional[int] = _f(None, "integer digits allowed; null: as many as the "
+    do_sample: bool = option(False, "sample (true) or greedy (false)")
+    temperature: float = option(1.0, "sampling temperature, > 0")
+    top_k: int = option(0, "keep the k most likely tokens; 0: all")
+    top_p: float = option(1.0, "nucleus: keep the smallest set above this probability, in (0, 1]")
+    num_samples: int = option(1, "forecasts per series when sampling; point forecast = eval.point")
+    constrained: bool = option(True, "tokens follow the codec's grammar position by position")
+    max_int_digits: Optional[int] = option(None, "integer digits allowed; null: as many as the "
                                        "largest scaled context value has")
-    engine: Engine = _f(Engine.llmts, "llmts: llmts's fixed-shape decode loop; hf: transformers' "
+    engine: Engine = option(Engine.llmts, "llmts: llmts's fixed-shape decode loop; hf: transformers' "
                         "generate (unconstrained decoding always uses generate)")
-    cuda_graphs: bool = _f(True, "engine=llmts on CUDA: capture the decode step once")
-    cache_implementation: CacheImplementation = _f(CacheImplementation.static,
+    cuda_graphs: bool = option(True, "engine=llmts on CUDA: capture the decode step once")
+    cache_implementation: CacheImplementation = option(CacheImplementation.static,
                                                    "engine=hf: preallocated or growing KV cache")
 
     @staticmethod
     def check(c: Any) -> None:
-        _require(c.num_samples > 0, "decoding.num_samples", c.num_samples, "must be > 0")
-        _require(not c.do_sample or c.temperature > 0, "decoding.temperature", c.temperature,
+        require(c.num_samples > 0, "decoding.num_samples", c.num_samples, "must be > 0")
+        require(not c.do_sample or c.temperature > 0, "decoding.temperature", c.temperature,
                  "must be > 0 when sampling")
-        _require(0 < c.top_p <= 1, "decoding.top_p", c.top_p, "must be in (0, 1]")
-        _require(c.top_k >= 0, "decoding.top_k", c.top_k, "must be >= 0 (0: off)")
+        require(0 < c.top_p <= 1, "decoding.top_p", c.top_p, "must be in (0, 1]")
+        require(c.top_k >= 0, "decoding.top_k", c.top_k, "must be >= 0 (0: off)")
         if c.max_int_digits is not None:
-            _require(c.max_int_digits > 0, "decoding.max_int_digits", c.max_int_digits,
+            require(c.max_int_digits > 0, "decoding.max_int_digits", c.max_int_digits,
                      "must be > 0 (or null)")
 
 
 @dataclass
 class OptimizerConfig:
-    lr: float = _f(1e-4, "AdamW learning rate (peak, after warmup)")
-    weight_decay: float = _f(1e-4, "AdamW weight decay")
-    betas: List[float] = _f([0.9, 0.999], "AdamW betas")
-    eps: float = _f(1e-8, "AdamW eps")
-    schedule: Schedule = _f(Schedule.constant, "after warmup: constant, cosine or linear to 0")
-    warmup_steps: int = _f(0, "linear warmup steps")
-    max_grad_norm: Optional[float] = _f(1.0, "gradient clipping; 0 or null: none")
+    lr: float = option(1e-4, "AdamW learning rate (peak, after warmup)")
+    weight_decay: float = option(1e-4, "AdamW weight decay")
+    betas: List[float] = option([0.9, 0.999], "AdamW betas")
+    eps: float = option(1e-8, "AdamW eps")
+    schedule: Schedule = option(Schedule.constant, "after warmup: constant, cosine or linear to 0")
+    warmup_steps: int = option(0, "linear warmup steps")
+    max_grad_norm: Optional[float] = option(1.0, "gradient clipping; 0 or null: none")
 
     @staticmethod
     def check(c: Any) -> None:
-        _require(c.lr > 0, "optimizer.lr", c.lr, "must be > 0")
-        _require(len(c.betas) == 2 and all(0 <= b < 1 for b in c.betas), "optimizer.betas",
+        require(c.lr > 0, "optimizer.lr", c.lr, "must be > 0")
+        require(len(c.betas) == 2 and all(0 <= b < 1 for b in c.betas), "optimizer.betas",
                  list(c.betas), "must be two values in [0, 1)")
         for key in ("weight_decay", "eps", "warmup_steps"):
-            _require(c[key] >= 0, f"optimizer.{key}", c[key], "must be >= 0")
+            require(c[key] >= 0, f"optimizer.{key}", c[key], "must be >= 0")
         if c.max_grad_norm is not None:
-            _require(c.max_grad_norm >= 0, "optimizer.max_grad_norm", c.max_grad_norm,
+            require(c.max_grad_norm >= 0, "optimizer.max_grad_norm", c.max_grad_norm,
                      "must be >= 0 (0 or null: no clipping)")
 
 
 @dataclass
 class TrainConfig:
-    max_steps: int = _f(2000, "optimizer steps; 0: evaluate only")
-    batch_size: int = _f(4, "windows per micro-batch and process")
-    grad_accum: int = _f(1, "micro-batches per optimizer step")
-    eval_every: int = _f(1000, "validation loss every N steps (and at step 0); 0: never")
-    val_batches: Optional[int] = _f(None, "cap on validation batches; null: the whole split")
-    save_every: int = _f(1000, "checkpoint every N steps (and at the end)")
-    log_every: int = _f(10, "log (and read loss back from the device) every N steps")
-    resume: Optional[str] = _f(None, "auto (newest checkpoint of this run dir) or a "
+    max_steps: int = option(2000, "optimizer steps; 0: evaluate only")
+    batch_size: int = option(4, "windows per micro-batch and process")
+    grad_accum: int = option(1, "micro-batches per optimizer step")
+    eval_every: int = option(1000, "validation loss every N steps (and at step 0); 0: never")
+    val_batches: Optional[int] = option(None, "cap on validation batches; null: the whole split")
+    save_every: int = option(1000, "checkpoint every N steps (and at the end)")
+    log_every: int = option(10, "log (and read loss back from the device) every N steps")
+    resume: Optional[str] = option(None, "auto (newest checkpoint of this run dir) or a "
                                "checkpoints/step-N path")
-    precision: Precision = _f(Precision.auto, "autocast: auto (bf16 on a GPU that has it, else "
+    precision: Precision = option(Precision.auto, "autocast: auto (bf16 on a GPU that has it, else "
                               "fp32), no, bf16 or fp16")
-    flop_budget: Optional[float] = _f(1e17, "training FLOPs allowed (report accounting); "
+    flop_budget: Optional[float] = option(1e17, "training FLOPs allowed (report accounting); "
                                       "null: no limit")
-    chunked_loss: bool = _f(True, "cross-entropy without materialising full fp32 logits")
-    compile: bool = _f(False, "torch.compile each decoder layer (accelerate's compile_regions)")
+    chunked_loss: bool = option(True, "cross-entropy without materialising full fp32 logits")
+    compile: bool = option(False, "torch.compile each decoder layer (accelerate's compile_regions)")
 
     @staticmethod
     def check(c: Any) -> None:
-        _require(c.max_steps >= 0, "train.max_steps", c.max_steps, "must be >= 0")
+        require(c.max_steps >= 0, "train.max_steps", c.max_steps, "must be >= 0")
         for key in ("batch_size", "grad_accum", "log_every", "save_every"):
-            _require(c[key] > 0, f"train.{key}", c[key], "must be > 0")
-        _require(c.eval_every >= 0, "train.eval_every", c.eval_every, "must be >= 0 (0: never)")
+            require(c[key] > 0, f"train.{key}", c[key], "must be > 0")
+        require(c.eval_every >= 0, "train.eval_every", c.eval_every, "must be >= 0 (0: never)")
         if c.val_batches is not None:
-            _require(c.val_batches > 0, "train.val_batches", c.val_batches, "must be > 0")
+            require(c.val_batches > 0, "train.val_batches", c.val_batches, "must be > 0")
         if c.flop_budget is not None:
-            _require(c.flop_budget > 0, "train.flop_budget", c.flop_budget, "must be > 0")
+            require(c.flop_budget > 0, "train.flop_budget", c.flop_budget, "must be > 0")
 
 
 @dataclass
 class EvalConfig:
-    context_steps: Optional[int] = _f(51, "steps in; null: as many as fit in data.context_length")
-    horizon: int = _f(20, "steps out")
-    num_series: Optional[int] = _f(None, "first K test series; null: all")
-    batch_size: int = _f(256, "rows (series x samples) decoded together")
-    point: Point = _f(Point.median, "point forecast over samples")
-    baselines: bool = _f(True, "also score persistence and the Lotka-Volterra ODE fit")
-    untrained: bool = _f(False, "also score the model before training (report Table 2's row)")
-    plot_series: int = _f(5, "series plotted")
-    checkpoint: Optional[str] = _f(None, "evaluate this saved checkpoint")
-    bootstrap: int = _f(1000, "resamples of the test series for every 95% interval; 0: none")
-    bootstrap_seed: int = _f(0, "seeds the resampling (independent of seed)")
+    context_steps: Optional[int] = option(51, "steps in; null: as many as fit in data.context_length")
+    horizon: int = option(20, "steps out")
+    num_series: Optional[int] = option(None, "first K test series; null: all")
+    batch_size: int = option(256, "rows (series x samples) decoded together")
+    point: Point = option(Point.median, "point forecast over samples")
+    baselines: bool = option(True, "also score persistence and the Lotka-Volterra ODE fit")
+    untrained: bool = option(False, "also score the model before training (report Table 2's row)")
+    plot_series: int = option(5, "series plotted")
+    checkpoint: Optional[str] = option(None, "evaluate this saved checkpoint")
+    bootstrap: int = option(1000, "resamples of the test series for every 95% interval; 0: none")
+    bootstrap_seed: int = option(0, "seeds the resampling (independent of seed)")
 
     @staticmethod
     def check(c: Any) -> None:
         for key in ("horizon", "batch_size"):
-            _require(c[key] > 0, f"eval.{key}", c[key], "must be > 0")
+            require(c[key] > 0, f"eval.{key}", c[key], "must be > 0")
         for key in ("context_steps", "num_series"):
             if c[key] is not None:
-                _require(c[key] > 0, f"eval.{key}", c[key], "must be > 0 (or null)")
-        _require(c.plot_series >= 0, "eval.plot_series", c.plot_series, "must be >= 0")
-        _require(c.bootstrap >= 0, "eval.bootstrap", c.bootstrap, "must be >= 0 (0: no intervals)")
+                require(c[key] > 0, f"eval.{key}", c[key], "must be > 0 (or null)")
+        require(c.plot_series >= 0, "eval.plot_series", c.plot_series, "must be >= 0")
+        require(c.bootstrap >= 0, "eval.bootstrap", c.bootstrap, "must be >= 0 (0: no intervals)")
 
 
 @dataclass
 class LoggerConfig:
-    name: LoggerName = _f(LoggerName.wandb, "wandb or none")
-    project: str = _f("llmts", "W&B project")
-    entity: Optional[str] = _f(None, "W&B entity")
-    group: Optional[str] = _f(None, "W&B group; null: the sweep dir's name in a multirun")
-    tags: List[str] = _f([], "W&B tags")
-    mode: LoggerMode = _f(LoggerMode.auto, "auto: online with an API key, else offline")
-    init_timeout: float = _f(30.0, "seconds wandb.init may take")
+    name: LoggerName = option(LoggerName.wandb, "wandb or none")
+    project: str = option("llmts", "W&B project")
+    entity: Optional[str] = option(None, "W&B entity")
+    group: Optional[str] = option(None, "W&B group; null: the sweep dir's name in a multirun")
+    tags: List[str] = option([], "W&B tags")
+    mode: LoggerMode = option(LoggerMode.auto, "auto: online with an API key, else offline")
+    init_timeout: float = option(30.0, "seconds wandb.init may take")
 
     @staticmethod
     def check(c: Any) -> None:
-        _require(c.init_timeout > 0, "logger.init_timeout", c.init_timeout, "must be > 0")
+        require(c.init_timeout > 0, "logger.init_timeout", c.init_timeout, "must be > 0")
 
 
 GROUPS = {"model": ModelConfig, "lora": LoraConfig, "data": DataConfig,
@@ -286,8 +303,8 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
-    seed: int = _f(42, "seeds data split, weights, batches and sampling")
-    name: str = _f("llmts", "run name when nothing else names it")
+    seed: int = option(42, "seeds data split, weights, batches and sampling")
+    name: str = option("llmts", "run name when nothing else names it")
 
 
 def check(cfg: Any) -> None:
@@ -296,6 +313,6 @@ def check(cfg: Any) -> None:
     for name, group in GROUPS.items():
         group.check(cfg[name])
     if cfg.train.max_steps > 0:
-        _require(cfg.data.context_length <= cfg.model.max_position_embeddings,
+        require(cfg.data.context_length <= cfg.model.max_position_embeddings,
                  "data.context_length", cfg.data.context_length,
                  f"exceeds model.max_position_embeddings={cfg.model.max_position_embeddings}")

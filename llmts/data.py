@@ -3,6 +3,8 @@
 File format (the report's): dataset ``trajectories`` float (N, T, D) and ``time`` (T,), increasing.
 D is anything >= 1; Lotka-Volterra has D = 2 (prey, predator). Variable names come from
 ``data.variables``, else a ``variables`` attribute on ``trajectories``, else ``var0, var1, ...``.
+NaN marks a missing value, allowed with ``data.missing=encode``; ``data.missing_frac`` knocks
+values of the simulated dataset out at random (seeded), so the gap path runs offline.
 """
 
 from __future__ import annotations
@@ -96,7 +98,9 @@ def load_dataset(cfg: DataConfig, seed: int, min_steps: int = 1) -> Dataset:
     """Load and validate ``cfg.path`` (or the cached simulation); any problem is one LlmtsError."""
     path = Path(cfg.path).expanduser() if cfg.path else simulated_path(cfg, seed)
     series, time, names = _read_h5(path)
-    _validate(path, series, time, min_steps)
+    _validate(path, series, time, min_steps, cfg.missing == "encode")
+    if cfg.missing_frac > 0 and not cfg.path:
+        series = knock_out(series, cfg.missing_frac, seed)
     variables = tuple(cfg.variables) if cfg.variables else names
     if variables is None:
         variables = tuple(f"var{i}" for i in range(series.shape[2]))
@@ -125,17 +129,26 @@ def _read_h5(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...] | None
         return np.asarray(traj[()], dtype=np.float64), np.asarray(f["time"][()], dtype=np.float64), names
 
 
-def _validate(path: Path, series: np.ndarray, time: np.ndarray, min_steps: int) -> None:
+def knock_out(series: np.ndarray, frac: float, seed: int) -> np.ndarray:
+    """``series`` with each value set to NaN with probability ``frac`` (seeded by ``seed``)."""
+    gone = np.random.default_rng((seed, 13)).random(series.shape) < frac
+    log.info("data.missing_frac=%g: %d of %d values knocked out", frac, gone.sum(), gone.size)
+    return np.where(gone, np.nan, series)
+
+
+def _validate(path: Path, series: np.ndarray, time: np.ndarray, min_steps: int,
+              gaps: bool = False) -> None:
     if series.ndim != 3:
         raise LlmtsError(f"{path}: 'trajectories' must have shape (N, T, D), got {series.shape}")
     n, t, d = series.shape
     if n == 0 or t == 0 or d == 0:
         raise LlmtsError(f"{path}: 'trajectories' is empty, shape {series.shape}")
-    bad = np.argwhere(~np.isfinite(series))
+    bad = np.argwhere(np.isinf(series) | (np.isnan(series) & (not gaps)))
     if len(bad):
         i, j, k = bad[0]
+        hint = "" if gaps or np.isinf(series[i, j, k]) else "; set data.missing=encode for gaps"
         raise LlmtsError(f"{path}: non-finite value in 'trajectories' at series {i}, step {j}, "
-                         f"variable {k} ({len(bad)} in all)")
+                         f"variable {k} ({len(bad)} in all){hint}")
     if time.shape != (t,):
         raise LlmtsError(f"{path}: 'time' must have shape ({t},) to match T, got {time.shape}")
     if t > 1 and not np.all(np.diff(time) > 0):

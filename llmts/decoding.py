@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 import torch
 from transformers import LogitsProcessor, PreTrainedTokenizerBase, StoppingCriteria
 
-from llmts.encoding import step_tokens
+from llmts.encoding import MISSING, step_tokens
 from llmts.errors import LlmtsError
 
 GRAMMAR_CHARS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", ",", ".", ";", "-")
@@ -27,16 +27,70 @@ CLASS_OF = {**dict.fromkeys(DIGITS, C_DIGIT), ".": C_DOT, "-": C_MINUS, ",": C_C
 State = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (state in value, value index, steps)
 
 
-def grammar_token_ids(tokenizer: PreTrainedTokenizerBase) -> dict[str, int]:
-    """The single-token IDs of ``0-9 , . ; -``; :class:`LlmtsError` if any is not one token."""
+def grammar_token_ids(tokenizer: PreTrainedTokenizerBase, separator: str = "") -> dict[str, int]:
+    """The single-token IDs of ``0-9 , . ; -`` (each written after ``separator``, as the codec
+    writes them); :class:`LlmtsError` if any is not one token."""
     ids: dict[str, int] = {}
     for ch in GRAMMAR_CHARS:
-        pieces = tokenizer.encode(ch, add_special_tokens=False)
+        pieces = tokenizer.encode(separator + ch, add_special_tokens=False)
         if len(pieces) != 1:
-            raise LlmtsError(f"decoding: tokenizer splits {ch!r} into {len(pieces)} tokens "
-                             "(constrained decoding needs one token per digit/separator)")
+            raise LlmtsError(f"decoding: tokenizer splits {separator + ch!r} into {len(pieces)} "
+                             "tokens (constrained decoding needs one token per digit/separator)")
         ids[ch] = int(pieces[0])
     return ids
+
+
+def codec_token_ids(tokenizer: PreTrainedTokenizerBase, separator: str = "",
+                    missing: bool = False) -> list[int]:
+    """Every token ID a codec text can hold: the grammar's, plus the missing field's."""
+    ids = list(grammar_token_ids(tokenizer, separator).values())
+    if missing:
+        ids += tokenizer.encode(separator + MISSING, add_special_tokens=False)
+    return sorted(set(ids))
+
+
+def _follows(signed: bool, missing: bool) -> dict[str, tuple[str, ...]]:
+    """Which codec unit can come right after which (the pairs a codec text can hold)."""
+    starts = DIGITS + ("-",) * signed + (MISSING,) * missing
+    pairs = {**{d: DIGITS + (".", ",", ";") for d in DIGITS}, ".": DIGITS, ",": starts,
+             ";": starts, "-": DIGITS, MISSING: (",", ";")}
+    return {a: b for a, b in pairs.items() if (a != "-" or signed) and (a != MISSING or missing)}
+
+
+def check_codec_tokens(tokenizer: PreTrainedTokenizerBase, separator: str = "",
+                       signed: bool = True, missing: bool = False) -> None:
+    """Stop with one line unless the codec's text tokenises one character at a time: each of
+    ``0-9 , . ; -`` (after ``separator``) is one token, and for every pair of units a codec text
+    can hold side by side (``12``, ``5;``, ``;-``, ``,NaN``, ...) the pair's tokens are the two
+    units' tokens (no merge across them). ``signed``: the data has negative values (else ``-``
+    never occurs); ``missing``: ``NaN`` fields occur. Tokenizers that merge digits (Llama-3's)
+    fail this; ``data.digit_separator=' '`` writes the characters apart (LLMTIME's fix), and the
+    message suggests it only when it does pass."""
+    split, merged = _token_problems(tokenizer, separator, signed, missing)
+    if not split and not merged:
+        return
+    what = (f"splits {', '.join(map(repr, split[:6]))} into several tokens" if split else
+            f"merges {', '.join(map(repr, merged[:6]))}{' ...' if len(merged) > 6 else ''} "
+            f"({len(merged)} pairs of codec characters)")
+    if not separator and not any(_token_problems(tokenizer, " ", signed, missing)):
+        fix = "set data.digit_separator=' ' to write the characters apart"
+    else:
+        fix = "no data.digit_separator fixes this tokenizer; use another one" + (
+            " (or data without negative values)" if signed else "")
+    raise LlmtsError(f"tokenizer {what}: the codec needs one token per character; {fix}")
+
+
+def _token_problems(tokenizer: PreTrainedTokenizerBase, separator: str, signed: bool,
+                    missing: bool) -> tuple[list[str], list[str]]:
+    """(units that are not one token, adjacent pairs whose tokens merge)."""
+    follows = _follows(signed, missing)
+    units = {u: separator + u for u in follows}
+    single = dict(zip(units, tokenizer(list(units.values()), add_special_tokens=False)["input_ids"]))
+    split = [units[u] for u, t in single.items() if len(t) != 1 and u != MISSING]
+    pairs = [(a, b) for a, after in follows.items() for b in after]
+    enc = tokenizer([units[a] + units[b] for a, b in pairs], add_special_tokens=False)["input_ids"]
+    return split, [units[a] + units[b] for (a, b), ids in zip(pairs, enc)
+                   if ids != single[a] + single[b]]
 
 
 def max_new_tokens(num_vars: int, horizon: int, precision: int, max_int_digits: int = 3,
@@ -68,11 +122,12 @@ class Grammar:
 
     @classmethod
     def build(cls, tokenizer: PreTrainedTokenizerBase, num_vars: int, precision: int,
-              horizon: int, max_int_digits: int = 3, allow_sign: bool = False) -> Grammar:
+              horizon: int, max_int_digits: int = 3, allow_sign: bool = False,
+              separator: str = "") -> Grammar:
         if num_vars < 1 or horizon < 1 or precision < 0 or max_int_digits < 1:
             raise ValueError("Grammar: need num_vars, horizon, max_int_digits >= 1 and "
                              "precision >= 0")
-        ids = grammar_token_ids(tokenizer)
+        ids = grammar_token_ids(tokenizer, separator)
         ends = [t for t in dict.fromkeys((tokenizer.eos_token_id, tokenizer.pad_token_id))
                 if t is not None]
         if not ends:
@@ -173,11 +228,12 @@ class NumericGrammar(LogitsProcessor):
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, num_vars: int, precision: int,
                  horizon: int, prompt_len: int, max_int_digits: int = 3,
-                 allow_sign: bool = False, row_int_digits: torch.Tensor | None = None) -> None:
+                 allow_sign: bool = False, row_int_digits: torch.Tensor | None = None,
+                 separator: str = "") -> None:
         if prompt_len < 0:
             raise ValueError("NumericGrammar: prompt_len must be >= 0")
         self.grammar = Grammar.build(tokenizer, num_vars, precision, horizon, max_int_digits,
-                                     allow_sign)
+                                     allow_sign, separator)
         self.prompt_len = prompt_len
         self.row_int_digits = row_int_digits  # per-row cap on integer digits (<= max_int_digits)
         self._state: State | None = None

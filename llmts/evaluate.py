@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from llmts import baselines, metrics, physics, stats
+from llmts import baselines, likelihood, metrics, physics, stats
 from llmts.data import Dataset
 from llmts.encoding import step_tokens
 from llmts.files import atomic_path
@@ -55,6 +55,8 @@ def score_untrained(model, tokenizer, dataset: Dataset, test_idx: np.ndarray, cf
     point = point_of(res, cfg.eval.point)
     scored = {f"untrained/{k}": v for k, v in metrics.point_metrics(truth, point).items()
               if k in POINT_KEYS}
+    nll = likelihood.nll_metrics(model, tokenizer, context, truth, res.scales, cfg)
+    scored["untrained/nll_per_dim"] = nll["nll_per_dim"]
     if (idx := resamples(cfg.eval, len(truth))) is not None:
         scored.update(stats.point_intervals(truth, point, idx, "untrained/"))
     return scored
@@ -76,7 +78,10 @@ def evaluate(model, tokenizer, dataset: Dataset, test_idx: np.ndarray, cfg, run_
     out.update(metrics.per_variable(truth, point, dataset.variables))
     out.update(parse_rate=res.parse_rate, filled_steps=res.filled_steps,
                malformed_steps=res.malformed_steps, num_series=len(idx), context_steps=c,
-               horizon=h, num_samples=res.samples.shape[1])
+               horizon=h, num_samples=res.samples.shape[1],
+               missing_truth=int(np.isnan(truth).sum()),  # points every metric skips
+               missing_context=int(np.isnan(context).sum()))
+    out.update(likelihood.nll_metrics(model, tokenizer, context, truth, res.scales, cfg))
     if res.samples.shape[1] > 1:
         out.update(metrics.sample_metrics(truth, res.samples))
     base, rates, failed = run_baselines(context, dataset.time, c, h, ev.baselines)
@@ -96,8 +101,8 @@ def evaluate(model, tokenizer, dataset: Dataset, test_idx: np.ndarray, cfg, run_
     write_plots(run_dir, idx, context, truth, point, res, base, horizon_err, dataset.variables,
                 ev.plot_series, tracker)
     write_skill(run_dir / "plots" / "skill.png", extra, tracker)
-    per_series = [[int(i), float(np.mean((truth[k] - point[k]) ** 2)),
-                   float(np.mean(np.abs(truth[k] - point[k])))] for k, i in enumerate(idx)]
+    per_series = [[int(i), float(np.nanmean((truth[k] - point[k]) ** 2)),
+                   float(np.nanmean(np.abs(truth[k] - point[k])))] for k, i in enumerate(idx)]
     tracker.table("eval/per_series", ["series_index", "mse", "mae"], per_series)
     return out
 
@@ -188,6 +193,8 @@ def write_forecasts(path: Path, idx, context, truth, point, res: ForecastResult,
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f["series_index"] = np.asarray(idx)
         f["context"], f["truth"], f["forecast"] = context, truth, point
+        if getattr(res, "scales", None) is not None:
+            f["scale"] = res.scales  # (n, D) the α each series was encoded with
         if res.samples.shape[1] > 1:
             f["samples"] = res.samples
         for name, fc in base.items():

@@ -2,21 +2,24 @@
 grammar, with llmts's own fixed-shape decode loop (:mod:`llmts.engine`, ``decoding.engine=llmts``)
 or Hugging Face ``generate`` (``engine=hf``, and always for ``constrained=false``).
 
-Each context is scaled by its own α (percentile of |context|): the future being forecast is
-never looked at. Decoded text → original units via :func:`llmts.encoding.decode_forecast`.
+Each context is scaled by its own α (percentile of |context| over its observed values, one α or
+one per variable as ``data.scale`` says): the future being forecast is never looked at. Contexts
+may hold gaps (NaN) under ``data.missing=encode``; forecasts never do. Decoded text → original
+units via :func:`llmts.encoding.decode_forecast`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from llmts.config import DataConfig, DecodingConfig
-from llmts.decoding import Grammar, NumericGrammar, StepsDone, max_new_tokens
-from llmts.encoding import decode_forecast, encode, scale_of
+from llmts.decoding import Grammar, NumericGrammar, StepsDone, grammar_token_ids, max_new_tokens
+from llmts.encoding import decode_forecast, encode, last_observed, scales_of
 from llmts.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -28,6 +31,7 @@ class ForecastResult:
     parsed_steps: int  # steps read from model text, before filling
     malformed_steps: int
     texts: list[str]  # generated text, row = series * s + sample
+    scales: np.ndarray | None = None  # (n, D) the α each series was encoded with
 
     @property
     def total_steps(self) -> int:
@@ -48,17 +52,20 @@ def num_samples(cfg: DecodingConfig) -> int:
 
 
 @torch.no_grad()
-def forecast(model, tokenizer, contexts: np.ndarray, horizon: int, dec: DecodingConfig,
-             data: DataConfig, batch_size: int, seed: int) -> ForecastResult:
-    """Forecast ``horizon`` steps after each context (n, c, D); returns all samples.
+def forecast(model, tokenizer, contexts: np.ndarray | Sequence[np.ndarray], horizon: int,
+             dec: DecodingConfig, data: DataConfig, batch_size: int, seed: int) -> ForecastResult:
+    """Forecast ``horizon`` steps after each context: (n, c, D), or a list of (c_i, D) of
+    different lengths (one batch: prompts are left-padded anyway); returns all samples.
 
     Runs in the model's own dtype whatever autocast the caller holds (one KV-cache dtype).
     ``batch_size`` counts rows (series × samples). Batch b's draws depend on (seed, b) only."""
-    n, _, d = contexts.shape
-    s = num_samples(dec)
-    scales = np.array([scale_of(c, data.percentile) for c in contexts])
-    prompts = [encode(c, a, data.precision) for c, a in zip(contexts, scales)]
-    signed = bool((contexts < 0).any())
+    contexts = [np.asarray(c, dtype=np.float64) for c in contexts]
+    n, d, s = len(contexts), contexts[0].shape[1], num_samples(dec)
+    sep, missing = data.digit_separator, data.missing == "encode"
+    scales = np.array([scales_of(c, data.percentile, data.scale == "per_variable")
+                       for c in contexts])
+    prompts = [encode(c, a, data.precision, missing, sep) for c, a in zip(contexts, scales)]
+    signed = any(bool((c < 0).any()) for c in contexts)  # NaN < 0 is False
     # Each row's integer-digit cap comes from its own series (or decoding.max_int_digits).
     digits = (np.full(n, dec.max_int_digits) if dec.max_int_digits
               else integer_digits(contexts, scales))
@@ -67,30 +74,31 @@ def forecast(model, tokenizer, contexts: np.ndarray, horizon: int, dec: Decoding
     with torch.autocast(device.type, enabled=False):
         if dec.constrained and dec.engine == "llmts":
             texts = engine_texts(model, tokenizer, prompts, horizon, d, dec, data.precision,
-                                 signed, digits, batch_size, seed)
+                                 signed, digits, batch_size, seed, sep)
         else:
             texts = hf_texts(model, tokenizer, prompts, horizon, d, dec, data.precision, signed,
-                             np.repeat(digits, s), batch_size, seed)
+                             np.repeat(digits, s), batch_size, seed, sep)
     out = np.empty((n, s, horizon, d))
     parsed = malformed = 0
     for row, text in enumerate(texts):
         i, j = divmod(row, s)
-        fc = decode_forecast(text, d, horizon, scales[i], contexts[i, -1])
+        fc = decode_forecast(text, d, horizon, scales[i], last_observed(contexts[i]), sep)
         out[i, j] = fc.values
         parsed += fc.parsed
         malformed += fc.malformed
-    return ForecastResult(out, parsed, malformed, texts)
+    return ForecastResult(out, parsed, malformed, texts, scales)
 
 
 def engine_texts(model, tokenizer, prompts: list[str], horizon: int, num_vars: int,
                  dec: DecodingConfig, precision: int, signed: bool, digits: np.ndarray,
-                 batch_size: int, seed: int) -> list[str]:
+                 batch_size: int, seed: int, separator: str = "") -> list[str]:
     """llmts's decode loop (:mod:`llmts.engine`): batches of whole series, each prefilled once
     and shared by its samples; on CUDA the step is captured once (``decoding.cuda_graphs``)."""
     from llmts.engine import Decoder
 
     s = num_samples(dec)
-    grammar = Grammar.build(tokenizer, num_vars, precision, horizon, int(digits.max()), signed)
+    grammar = Grammar.build(tokenizer, num_vars, precision, horizon, int(digits.max()), signed,
+                            separator)
     sampling = (dict(temperature=dec.temperature, top_k=dec.top_k, top_p=dec.top_p)
                 if dec.do_sample else None)
     decoder = Decoder(model, grammar, max_new_tokens(num_vars, horizon, precision,
@@ -111,7 +119,7 @@ def engine_texts(model, tokenizer, prompts: list[str], horizon: int, num_vars: i
 
 def hf_texts(model, tokenizer, prompts: list[str], horizon: int, num_vars: int,
              dec: DecodingConfig, precision: int, signed: bool, digits: np.ndarray,
-             batch_size: int, seed: int) -> list[str]:
+             batch_size: int, seed: int, separator: str = "") -> list[str]:
     """Hugging Face ``generate`` (``decoding.engine=hf``, and every unconstrained decoding)."""
     rows = [p for p in prompts for _ in range(num_samples(dec))]
     device = next(model.parameters()).device
@@ -123,23 +131,25 @@ def hf_texts(model, tokenizer, prompts: list[str], horizon: int, num_vars: int,
             torch.manual_seed(seed + b)
             texts.extend(generate_batch(model, tokenizer, rows[start:start + batch_size],
                                         horizon, num_vars, dec, precision, signed,
-                                        digits[start:start + batch_size]))
+                                        digits[start:start + batch_size], separator))
         bar.update(len(rows[start:start + batch_size]))
     bar.close()
     return texts
 
 
-def integer_digits(contexts: np.ndarray, scales: np.ndarray) -> np.ndarray:
-    """Per series: integer digits of its largest scaled context value (≥ 1). With α the 95th
-    percentile of |context| that is one digit for most series, so a forecast can reach 10× its
-    context's typical size but never the 1e3-1e5 that an unconstrained integer part allows."""
-    top = np.max(np.abs(contexts), axis=(1, 2)) / scales
+def integer_digits(contexts: Sequence[np.ndarray], scales: np.ndarray) -> np.ndarray:
+    """Per series: integer digits of its largest scaled context value (≥ 1; gaps ignored). With
+    α the 95th percentile of |context| that is one digit for most series, so a forecast can reach
+    10× its context's typical size but never the 1e3-1e5 that an unconstrained integer part
+    allows. ``scales``: (n,) or (n, D)."""
+    scales = np.asarray(scales, dtype=np.float64).reshape(len(contexts), -1)
+    top = [np.nanmax(np.abs(c) / a, initial=0.0) for c, a in zip(contexts, scales)]
     return np.array([max(1, len(str(int(t)))) for t in top])
 
 
 def generate_batch(model, tokenizer, prompts: list[str], horizon: int, num_vars: int,
                    dec: DecodingConfig, precision: int, signed: bool,
-                   int_digits: np.ndarray) -> list[str]:
+                   int_digits: np.ndarray, separator: str = "") -> list[str]:
     """One left-padded ``generate`` call; returns the text generated after each prompt."""
     from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
@@ -151,8 +161,9 @@ def generate_batch(model, tokenizer, prompts: list[str], horizon: int, num_vars:
     if dec.constrained:
         processors.append(NumericGrammar(tokenizer, num_vars, precision, horizon, prompt_len,
                                          int(int_digits.max()), allow_sign=signed,
-                                         row_int_digits=torch.as_tensor(int_digits)))
-    step_id = tokenizer.convert_tokens_to_ids(";")
+                                         row_int_digits=torch.as_tensor(int_digits),
+                                         separator=separator))
+    step_id = grammar_token_ids(tokenizer, separator)[";"]
     sampling = (dict(do_sample=True, temperature=dec.temperature, top_k=dec.top_k or None,
                      top_p=dec.top_p) if dec.do_sample else dict(do_sample=False))
     gen = GenerationConfig(

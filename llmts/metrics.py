@@ -17,6 +17,10 @@ the documented finite value below instead of NaN or ±inf:
 * MAPE skips near-zero truth, |truth| ≤ 1e-8 × max|truth| (all of it when the truth is all zero),
   and reports how many points it skipped as ``mape_excluded``; with nothing left, MAPE is 0.0 and
   ``mape_excluded`` equals the number of points, which is the signal that it is undefined.
+
+Missing truth (NaN, data with gaps under ``data.missing=encode``): every metric skips those
+points (the forecast itself is always finite); the evaluation reports how many as
+``missing_truth``. A truth with no observed point at all is refused.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ MAPE_REL_EPS = 1e-8  # |truth| at or below this fraction of max|truth| is "zero"
 
 
 def _pair(truth: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Validate and cast: same shape (n, h, D), finite, float64."""
+    """Validate and cast: same shape (n, h, D), float64; ``pred`` finite, ``truth`` finite or
+    NaN (missing), with at least one observed point."""
     t = np.asarray(truth, dtype=np.float64)
     p = np.asarray(pred, dtype=np.float64)
     if t.shape != p.shape:
@@ -38,8 +43,10 @@ def _pair(truth: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if t.size == 0:
         raise ValueError("metrics need at least one point")
     # a non-finite value would silently turn every pooled metric into NaN: refuse it loudly
-    if not (np.isfinite(t).all() and np.isfinite(p).all()):
-        raise ValueError("truth and pred must be finite")
+    if np.isinf(t).any() or not np.isfinite(p).all():
+        raise ValueError("truth and pred must be finite (truth may be NaN where missing)")
+    if np.isnan(t).all():
+        raise ValueError("truth has no observed point")
     return t, p
 
 
@@ -57,9 +64,12 @@ def point_metrics(truth: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     * ``mape`` = 100 · mean(|e| / |truth|) over points with |truth| > 1e-8 · max|truth|  [%]
     * ``mape_excluded`` = number of points MAPE skipped as near-zero (int)
 
-    Undefined cases return the finite values documented in the module docstring.
+    Undefined cases return the finite values documented in the module docstring; missing truth
+    points (NaN) are left out of every sum, N counting the observed ones.
     """
     t, p = _pair(truth, pred)
+    observed = ~np.isnan(t)
+    t, p = t[observed], p[observed]
     err = t - p
     mse = float(np.mean(err**2))
     rmse = float(np.sqrt(mse))
@@ -109,7 +119,8 @@ def per_horizon(truth: np.ndarray, pred: np.ndarray) -> dict[str, np.ndarray]:
     if t.ndim != 3:
         raise ValueError(f"need (n, h, D) arrays, got {t.shape}")
     err = t - p
-    return {"mse": np.mean(err**2, axis=(0, 2)), "mae": np.mean(np.abs(err), axis=(0, 2))}
+    n = np.maximum((~np.isnan(err)).sum(axis=(0, 2)), 1)  # a step with no observed truth: 0
+    return {"mse": np.nansum(err**2, axis=(0, 2)) / n, "mae": np.nansum(np.abs(err), axis=(0, 2)) / n}
 
 
 def _samples(truth: np.ndarray, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -118,8 +129,8 @@ def _samples(truth: np.ndarray, samples: np.ndarray) -> tuple[np.ndarray, np.nda
     if s.ndim != 4 or t.ndim != 3 or s.shape[:1] + s.shape[2:] != t.shape or s.shape[1] < 1:
         raise ValueError(f"need truth (n, h, D) and samples (n, s, h, D) with s >= 1; got "
                          f"{t.shape} and {s.shape}")
-    if not (np.isfinite(t).all() and np.isfinite(s).all()):
-        raise ValueError("truth and samples must be finite")
+    if np.isinf(t).any() or not np.isfinite(s).all():
+        raise ValueError("truth and samples must be finite (truth may be NaN where missing)")
     return t, s
 
 
@@ -152,18 +163,31 @@ def sample_metrics(truth: np.ndarray, samples: np.ndarray) -> dict[str, float]:
       quantiles (numpy's default linear interpolation)                          [fraction 0-1]
     * ``interval_width_80`` — mean of q₉₀ − q₁₀                                        [units]
     """
-    # every series has h·D points, so the mean of the per-series means is the pooled mean
-    return {k: float(np.mean(v)) for k, v in sample_metrics_per_series(truth, samples).items()}
+    # pooled over the observed truth points (missing truth points are skipped)
+    return {k: float(np.nanmean(v)) for k, v in _per_point(truth, samples).items()}
 
 
 def sample_metrics_per_series(truth: np.ndarray, samples: np.ndarray) -> dict[str, np.ndarray]:
-    """``sample_metrics`` of each series alone: {metric: (n,)} (what a bootstrap resamples)."""
+    """``sample_metrics`` of each series alone: {metric: (n,)} (what a bootstrap resamples);
+    NaN for a series without observed truth."""
+    import warnings
+
+    with warnings.catch_warnings():  # a series without observed truth is a documented NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return {k: np.nanmean(v.reshape(len(v), -1), axis=1)
+                for k, v in _per_point(truth, samples).items()}
+
+
+def _per_point(truth: np.ndarray, samples: np.ndarray) -> dict[str, np.ndarray]:
+    """Each sample metric per point (n, h, D); NaN where the truth is missing."""
     t, s = _samples(truth, samples)
     lo, hi = np.quantile(s, [0.1, 0.9], axis=1)
-    per_point = {"avg_uncertainty": np.std(s, axis=1, ddof=0), "crps": crps_from_samples(t, s),
+    gap = np.isnan(t)
+    per_point = {"avg_uncertainty": np.std(s, axis=1, ddof=0),
+                 "crps": crps_from_samples(np.nan_to_num(t), s),
                  "coverage_80": ((t >= lo) & (t <= hi)).astype(np.float64),
                  "interval_width_80": hi - lo}
-    return {k: v.reshape(len(v), -1).mean(axis=1) for k, v in per_point.items()}
+    return {k: np.where(gap, np.nan, v) for k, v in per_point.items()}
 
 
 def point_forecast(samples: np.ndarray, how: str = "median") -> np.ndarray:

@@ -146,19 +146,24 @@ def restrict_output_vocab(model: PreTrainedModel, token_ids: list[int]) -> None:
     model.set_output_embeddings(NumericHead(model.get_output_embeddings(), token_ids))
 
 
-def numeric_token_ids(tokenizer) -> list[int]:
-    from llmts.decoding import grammar_token_ids
+def numeric_token_ids(tokenizer, separator: str = "", missing: bool = False) -> list[int]:
+    """The codec's token IDs (digits, separators, the missing field's) + EOS and pad."""
+    from llmts.decoding import codec_token_ids
 
-    return [*grammar_token_ids(tokenizer).values(), tokenizer.eos_token_id, tokenizer.pad_token_id]
+    return [*codec_token_ids(tokenizer, separator, missing), tokenizer.eos_token_id,
+            tokenizer.pad_token_id]
 
 
 def build_model(model_cfg: ModelConfig, lora_cfg: LoraConfig, seed: int,
-                tokenizer=None) -> nn.Module:
+                tokenizer=None, data_cfg=None) -> nn.Module:
     """Base model + (LoRA adapters on ``target_modules``, all base weights frozen | full
-    fine-tuning) + optionally the trainable lm_head bias (+ the numeric-only head)."""
+    fine-tuning) + optionally the trainable lm_head bias (+ the numeric-only head, over the
+    codec tokens of ``data_cfg``'s encoding)."""
     model = load_base_model(model_cfg, seed, lora_cfg.enabled)
     if model_cfg.output_vocab == "numeric":
-        restrict_output_vocab(model, numeric_token_ids(tokenizer))
+        sep, missing = ((data_cfg.digit_separator, data_cfg.missing == "encode")
+                        if data_cfg is not None else ("", False))
+        restrict_output_vocab(model, numeric_token_ids(tokenizer, sep, missing))
     if lora_cfg.enabled:
         from peft import LoraConfig as PeftLoraConfig
         from peft import get_peft_model

@@ -15,6 +15,9 @@ caller can average them and bootstrap them over series (``stats.mean_draws``):
 * ``peak_phase_error`` — |steps between the next peak of the forecast and of the truth|, mean
   over the variables whose truth has a peak in the horizon                         [steps]
 * ``peak_missed`` — share of those truth peaks for which the forecast has no peak    [0-1]
+
+Series with gaps (NaN, ``data.missing=encode``): the peak checks skip a variable with a gap in its
+context or truth, the invariant ones a series with one (NaN).
 """
 
 from __future__ import annotations
@@ -77,7 +80,9 @@ def peak_timing(context: np.ndarray, truth: np.ndarray,
         errs, miss = [], []
         for k in range(dims):
             prom = PEAK_PROMINENCE * float(np.ptp(context[i, :, k]))
-            t_peak = next_peak(context[i, -1, k], truth[i, :, k], prom) if prom > 0 else None
+            gaps = np.isnan(truth[i, :, k]).any()  # context gaps: prom is NaN, skipped too
+            t_peak = (next_peak(context[i, -1, k], truth[i, :, k], prom)
+                      if prom > 0 and not gaps else None)
             if t_peak is None:
                 continue
             f_peak = next_peak(context[i, -1, k], forecast[i, :, k], prom)

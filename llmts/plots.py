@@ -17,17 +17,20 @@ def _pyplot():
     return plt
 
 
-def plot_series(path: Path, index: int, context: np.ndarray, truth: np.ndarray,
+def plot_series(path: Path, index: int, context: np.ndarray, truth: np.ndarray | None,
                 point: np.ndarray, samples: np.ndarray | None, variables: tuple[str, ...],
-                baselines: dict[str, np.ndarray] | None = None) -> Path:
-    """One figure, one panel per variable: context, truth, point forecast (+ band, samples)."""
+                baselines: dict[str, np.ndarray] | None = None,
+                title: str = "test series {index}: true vs forecast") -> Path:
+    """One figure, one panel per variable: context, truth (unless None), point forecast (+ band,
+    samples). Gaps (NaN) in the context show as breaks in its line."""
     plt = _pyplot()
-    c, h, d = len(context), len(truth), context.shape[1]
+    c, h, d = len(context), len(point), context.shape[1]
     t_ctx, t_fut = np.arange(c), np.arange(c, c + h)
     fig, axes = plt.subplots(d, 1, figsize=(8, 2.6 * d), sharex=True, squeeze=False)
     for k, ax in enumerate(axes[:, 0]):
         ax.plot(t_ctx, context[:, k], color="0.3", lw=1.2, label="context")
-        ax.plot(t_fut, truth[:, k], color="k", lw=1.5, label="truth")
+        if truth is not None:
+            ax.plot(t_fut, truth[:, k], color="k", lw=1.5, label="truth")
         if samples is not None and len(samples) > 1:
             lo, hi = np.quantile(samples[:, :, k], [0.1, 0.9], axis=0)
             ax.fill_between(t_fut, lo, hi, color="C0", alpha=0.25, label="10–90%")
@@ -38,7 +41,7 @@ def plot_series(path: Path, index: int, context: np.ndarray, truth: np.ndarray,
             ax.plot(t_fut, fc[:, k], color=f"C{j + 1}", lw=1, ls=":", label=name)
         ax.axvline(c - 0.5, color="0.7", lw=0.8)
         ax.set_ylabel(variables[k])
-    axes[0, 0].set_title(f"test series {index}: true vs forecast")
+    axes[0, 0].set_title(title.format(index=index))
     axes[0, 0].legend(fontsize=7, ncol=3, loc="upper left")
     axes[-1, 0].set_xlabel("time step")
     fig.tight_layout()

@@ -30,8 +30,9 @@ from llmts.metrics import POINT_METRICS
 log = logging.getLogger(__name__)
 
 LABELS = {"mse": "MSE", "rmse": "RMSE", "mae": "MAE", "r2": "R²", "nrmse": "NRMSE (%)",
-          "mape": "MAPE (%)"}
-METRICS = [(k, LABELS[k]) for k in POINT_METRICS]
+          "mape": "MAPE (%)", "nll_per_dim": "NLL/D"}
+# NLL/D (llmts.likelihood): lower is better, its interval from the job's own bootstrap
+METRICS = [(k, LABELS[k]) for k in (*POINT_METRICS, "nll_per_dim")]
 SHORT = {"optimizer.lr": "lr", "lora.r": "r", "data.context_length": "L"}
 TITLE = {"lr": "Learning rate", "r": "LoRA rank", "L": "Context length", "job": "Job"}
 
@@ -174,9 +175,10 @@ def _section(name: str, names: list[str], jobs: list[Job], boot: compare.Bootstr
                 _md(["Step"] + [lab[id(j)] for j in with_v],
                     [[str(s)] + _bold_best([vl[id(j)].get(s) for j in with_v], False) for s in steps]), ""]
     ok = [j for j in jobs if j.status == "ok"]
-    if ok:
+    if ok:  # NLL/D only where jobs have it (runs before it existed do not)
+        cols = [(k, t) for k, t in METRICS if k in POINT_METRICS or any(k in j.metrics for j in ok)]
         out += report_md.metric_tables(TITLE.get(name, name), compare.settings(ok, names, name),
-                                       boot, METRICS)
+                                       boot, cols)
     return out
 
 

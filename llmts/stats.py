@@ -3,9 +3,9 @@
 The unit of resampling is the test series: a run's n series are drawn n times with replacement,
 B times (one (B, n) index matrix from a seeded ``numpy.random.default_rng``), and a metric's 95 %
 interval is the 2.5th and 97.5th percentile of its B resampled values (the percentile bootstrap,
-numpy's linear interpolation). Every series has the same number of points, so each pooled metric
-is a function of per-series sums: a resample is one row of counts W (B, n), and its sums are one
-matrix product W @ sums — no Python loop over resamples.
+numpy's linear interpolation). Each pooled metric is a function of per-series sums and counts
+(missing truth points, NaN, count in neither): a resample is one row of counts W (B, n), and its
+sums are one matrix product W @ sums — no Python loop over resamples.
 
 Paired comparisons: two forecasts of the *same* series resampled with the *same* index matrix;
 the interval of the difference of their draws excludes 0 when the difference is larger than what
@@ -80,7 +80,7 @@ class SeriesSums:
     peak: np.ndarray  # max |t|
     ape: np.ndarray  # Σ |e| / |t| over MAPE's points
     kept: np.ndarray  # number of MAPE's points
-    points: int  # values per series (h · D)
+    points: np.ndarray  # observed values per series (h · D without missing truth)
 
 
 def series_sums(truth: np.ndarray, pred: np.ndarray) -> SeriesSums:
@@ -89,13 +89,16 @@ def series_sums(truth: np.ndarray, pred: np.ndarray) -> SeriesSums:
     p = np.asarray(pred, dtype=np.float64).reshape(len(pred), -1)
     if t.shape != p.shape or t.size == 0:
         raise ValueError(f"truth {np.shape(truth)} and pred {np.shape(pred)} must match, non-empty")
-    e = t - p
-    c = t - t.mean()
-    keep = np.abs(t) > MAPE_REL_EPS * np.abs(t).max()
-    ape = np.divide(np.abs(e), np.abs(t), out=np.zeros_like(e), where=keep)
+    ok = ~np.isnan(t)
+    e = np.where(ok, t - p, 0.0)
+    c = np.where(ok, t - np.nanmean(t), 0.0)
+    a = np.where(ok, np.abs(t), 0.0)
+    keep = a > MAPE_REL_EPS * a.max()
+    ape = np.divide(np.abs(e), a, out=np.zeros_like(e), where=keep)
     return SeriesSums(sse=(e**2).sum(1), sae=np.abs(e).sum(1), st=c.sum(1), stt=(c**2).sum(1),
-                      tmax=t.max(1), tmin=t.min(1), peak=np.abs(t).max(1), ape=ape.sum(1),
-                      kept=keep.sum(1).astype(np.float64), points=t.shape[1])
+                      tmax=np.where(ok, t, -np.inf).max(1), tmin=np.where(ok, t, np.inf).min(1),
+                      peak=a.max(1), ape=ape.sum(1), kept=keep.sum(1).astype(np.float64),
+                      points=ok.sum(1).astype(np.float64))
 
 
 def point_draws(s: SeriesSums, idx: np.ndarray) -> dict[str, np.ndarray]:
@@ -104,7 +107,7 @@ def point_draws(s: SeriesSums, idx: np.ndarray) -> dict[str, np.ndarray]:
     point estimate itself."""
     n = len(s.sse)
     w = counts(idx, n)
-    big_n = n * s.points
+    big_n = np.maximum(w @ s.points, 1.0)
     sse, sae = w @ s.sse, w @ s.sae
     mse = sse / big_n
     ss_tot = w @ s.stt - (w @ s.st) ** 2 / big_n
@@ -128,8 +131,9 @@ def point_intervals(truth: np.ndarray, pred: np.ndarray, idx: np.ndarray,
 
 
 def step_sse(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """Squared error per series and forecast step, summed over the D variables: (n, h, D) → (n, h)."""
-    return ((np.asarray(truth, np.float64) - np.asarray(pred, np.float64)) ** 2).sum(axis=2)
+    """Squared error per series and forecast step, summed over the D variables: (n, h, D) → (n, h);
+    missing truth points (NaN) add nothing."""
+    return np.nansum((np.asarray(truth, np.float64) - np.asarray(pred, np.float64)) ** 2, axis=2)
 
 
 def skill(model_sse: np.ndarray, ref_sse: np.ndarray, w: np.ndarray) -> np.ndarray:

@@ -113,16 +113,17 @@ def require_obtainable(where: str, revision: str | None = None) -> None:
 
 
 def make_windows(
-    texts: list[str], tokenizer: PreTrainedTokenizerBase, context_length: int, stride: int
+    texts: list[str], tokenizer: PreTrainedTokenizerBase, context_length: int, stride: int,
+    separator: str = "",
 ) -> dict[str, torch.Tensor]:
     """Training windows: each text tokenised, cut into ``context_length``-token windows every
     ``stride`` tokens, each start moved back to the nearest time-step boundary (just after a
     ``;``) when one lies inside the stride, the last window right-padded. Returns
     ``input_ids``, ``attention_mask`` and ``labels`` (W, L); padding has label −100, so it
-    contributes nothing to the loss."""
+    contributes nothing to the loss. ``separator``: the codec's ``data.digit_separator``."""
     import torch
 
-    step_id = tokenizer.convert_tokens_to_ids(";")
+    step_id = tokenizer.encode(separator + ";", add_special_tokens=False)[0]
     rows: list[list[int]] = []
     # One batched call (fast tokenizers parallelise it); transformers rejects an empty batch.
     for ids in tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []:
@@ -143,7 +144,7 @@ def _windows(input_ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.
 
 
 def cached_windows(texts: list[str], tokenizer: PreTrainedTokenizerBase, context_length: int,
-                   stride: int, cache: Path) -> dict[str, torch.Tensor]:
+                   stride: int, cache: Path, separator: str = "") -> dict[str, torch.Tensor]:
     """:func:`make_windows`, kept on disk in ``cache`` under a SHA-256 of everything the windows
     depend on: the texts (hence data, split and encoding), the tokenizer's serialised form and pad
     ID, the context length and stride. A run with the same data, tokenizer and windows reloads
@@ -161,7 +162,7 @@ def cached_windows(texts: list[str], tokenizer: PreTrainedTokenizerBase, context
         pass
     except Exception as exc:  # torch raises several types for a damaged file
         log.warning("tokenised windows: rebuilding unreadable %s (%s)", path, type(exc).__name__)
-    windows = make_windows(texts, tokenizer, context_length, stride)
+    windows = make_windows(texts, tokenizer, context_length, stride, separator)
     try:
         with atomic_path(path) as tmp:
             torch.save({"input_ids": windows["input_ids"].int(),
@@ -210,12 +211,13 @@ def _cut(ids: list[int], step_id: int, length: int, stride: int) -> list[list[in
         nominal += stride
 
 
-def training_windows(series, tokenizer: PreTrainedTokenizerBase, data_cfg) -> dict:
-    """Each series encoded with its own α, tokenised and cut into windows (cached on disk)."""
+def training_windows(series, tokenizer: PreTrainedTokenizerBase, data_cfg, seed: int = 0) -> dict:
+    """Each series encoded with its own α (gaps knocked in with ``data.mask_prob``, seeded),
+    tokenised and cut into windows (cached on disk)."""
     from llmts.data import cache_dir
-    from llmts.encoding import encode_all
+    from llmts.encoding import encode_data
 
-    texts = encode_all(series, data_cfg.percentile, data_cfg.precision)
+    texts = encode_data(series, data_cfg, seed)
     stride = data_cfg.stride or data_cfg.context_length // 2
     return cached_windows(texts, tokenizer, data_cfg.context_length, stride,
-                          cache_dir(data_cfg) / "windows")
+                          cache_dir(data_cfg) / "windows", data_cfg.digit_separator)

@@ -61,3 +61,24 @@ def make_h5(path, traj=None, time=None, **extra):
         for k, v in extra.items():
             f[k] = v
     return path
+
+
+def digit_pair_tokenizer():
+    """A byte-level BPE built in code that merges every pair of digits (``12`` is one token, as
+    in tokenizers that group digits) and a space with each codec character (`` 1``, `` ;``), with
+    GPT-2's pre-tokenizer (a space starts a new piece)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet(), key=ord)
+    vocab = {ch: i for i, ch in enumerate(alphabet)}
+    digits = "0123456789"
+    merges = [(a, b) for a in digits for b in digits] + [("Ġ", c) for c in digits + ",.;-"]
+    for a, b in merges:
+        vocab[a + b] = len(vocab)
+    core = Tokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=False))
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    core.decoder = decoders.ByteLevel()
+    return PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|im_end|>",
+                                   pad_token="<|endoftext|>", padding_side="left",
+                                   clean_up_tokenization_spaces=False)

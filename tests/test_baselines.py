@@ -92,3 +92,22 @@ def test_ode_fit_falls_back_to_persistence():
     assert res.failed == 2
     np.testing.assert_array_equal(res.forecast, persistence(ctx, HOR))
     assert np.isnan(res.params).all()
+
+
+def test_persistence_with_gaps_is_the_last_observed_value():
+    ctx = np.array([[[1.0, 5.0], [2.0, np.nan], [np.nan, np.nan]],
+                    [[np.nan, 7.0], [np.nan, 8.0], [np.nan, 9.0]]])
+    out = persistence(ctx, 2)
+    np.testing.assert_array_equal(out[:, 0], [[2.0, 5.0], [0.0, 9.0]])  # 0: never observed
+
+
+def test_ode_fit_uses_the_observed_points_only():
+    series, time = simulate_lotka_volterra(3, 100, 200.0, seed=3)
+    ctx, truth = series[:, :CTX].astype(np.float64), series[:, CTX:CTX + HOR]
+    gappy = ctx.copy()
+    gappy[np.random.default_rng(0).random(ctx.shape) < 0.15] = np.nan
+    gappy[:, -1] = np.nan  # the last step too: the forecast must not need it
+    full, gaps = ode_fit(ctx, time[:CTX], time[CTX:CTX + HOR]), ode_fit(gappy, time[:CTX], time[CTX:CTX + HOR])
+    assert gaps.failed == 0 and np.isfinite(gaps.forecast).all()
+    np.testing.assert_allclose(gaps.params, full.params, rtol=0.05)
+    assert np.mean((gaps.forecast - truth) ** 2) < 0.01 * np.mean((persistence(gappy, HOR) - truth) ** 2)

@@ -35,7 +35,8 @@ def test_run_writes_every_artifact(smoke_run):
     run_dir, _ = smoke_run
     m = json.loads((run_dir / "metrics.json").read_text())
     for key in ("mse", "rmse", "mae", "r2", "nrmse", "mape", "parse_rate", "filled_steps",
-                "num_series", "context_steps", "horizon", "train_flops", "prey/mse", "predator/r2"):
+                "num_series", "context_steps", "horizon", "train_flops", "prey/mse", "predator/r2",
+                "nll_per_dim", "nll_per_dim_ci", "missing_truth"):
         assert key in m, key
     assert m["status"] == "ok" and m["num_series"] == 4 and m["parse_rate"] == 1.0
     for key in ("mse", "r2", "prey/mse", "physics/negative_share"):  # 95 % bootstrap intervals
@@ -66,6 +67,7 @@ def test_wandb_offline_run_logged_config_loss_and_metrics(smoke_run):
     assert len(losses) == 4
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert run["summary"]["mse"] == pytest.approx(metrics["mse"])
+    assert run["summary"]["nll_per_dim"] == pytest.approx(metrics["nll_per_dim"])
     assert "wandb sync" in res.stdout + res.stderr
 
 
@@ -255,3 +257,19 @@ def test_help_names_the_entry_point_and_documents_every_key(tool, app):
     keys = [line.split("=", 1)[0].strip() for line in describe() if line.strip()]
     assert len(keys) > 60 and all(f"  {k}=" in res.stdout for k in keys)
     assert "optimizer.schedule=constant [constant|cosine|linear]" in res.stdout
+
+
+@pytest.mark.slow
+def test_a_tokenizer_that_merges_digits_stops_the_run_and_spaced_digits_run(tmp_path):
+    from conftest import digit_pair_tokenizer
+
+    digit_pair_tokenizer().save_pretrained(tmp_path / "tok")
+    args = ("experiment=smoke", f"model.tokenizer_path={tmp_path / 'tok'}", "model.vocab_size=400")
+    res = llmts(*args, f"hydra.run.dir={tmp_path / 'merged'}")
+    assert res.returncode == 2
+    err = [line for line in res.stderr.splitlines() if line.startswith("llmts: error:")]
+    assert len(err) == 1 and "merges '00'" in err[0] and "data.digit_separator=' '" in err[0]
+    res = llmts(*args, "data.digit_separator=' '", f"hydra.run.dir={tmp_path / 'spaced'}")
+    assert res.returncode == 0, res.stderr[-3000:]
+    m = json.loads((tmp_path / "spaced" / "metrics.json").read_text())
+    assert m["parse_rate"] == 1.0 and m["nll_per_dim"] is not None

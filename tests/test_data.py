@@ -83,3 +83,21 @@ def test_written_dataset_equals_the_simulated_one(tmp_path):
     a = load_dataset(DataConfig(path=str(tmp_path / "lv.h5")), seed=0)
     b = load_dataset(cfg, seed=42)
     assert np.array_equal(a.series, b.series) and a.variables == ("prey", "predator")
+
+
+def test_gaps_need_missing_encode_and_missing_frac_knocks_simulated_values_out(tmp_path):
+    traj = np.ones((5, 80, 2))
+    traj[1, 3, 0] = np.nan
+    path = make_h5(tmp_path / "gaps.h5", traj)
+    with pytest.raises(LlmtsError, match="set data.missing=encode"):
+        load(path)
+    got = load_dataset(DataConfig(path=str(path), missing="encode"), seed=42, min_steps=71)
+    assert np.isnan(got.series).sum() == 1
+    cfg = DataConfig(cache_dir=str(tmp_path), num_series=20, num_steps=50, missing="encode",
+                     missing_frac=0.1)
+    a, b = load_dataset(cfg, seed=1), load_dataset(cfg, seed=1)
+    share = np.isnan(a.series).mean()
+    assert 0.07 < share < 0.13 and np.array_equal(np.isnan(a.series), np.isnan(b.series))
+    full = load_dataset(DataConfig(cache_dir=str(tmp_path), num_series=20, num_steps=50), seed=1)
+    seen = ~np.isnan(a.series)
+    assert np.array_equal(a.series[seen], full.series[seen])  # only knocked out, never moved

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from transformers import (
+    AutoTokenizer,
     LogitsProcessorList,
     Qwen2Config,
     Qwen2ForCausalLM,
@@ -306,3 +307,33 @@ def test_per_row_integer_digit_caps(tok):
     assert torch.isfinite(out[0, seven]) and not torch.isfinite(out[1, seven])  # a 2nd digit
     dot = tok.convert_tokens_to_ids(".")
     assert torch.isfinite(out[:, dot]).all()
+
+
+# The tokenizer check (issue 13, item 6)
+
+def test_a_tokenizer_that_merges_digits_stops_with_one_line_saying_what_to_set():
+    from conftest import digit_pair_tokenizer
+    from llmts.decoding import check_codec_tokens
+
+    tok = digit_pair_tokenizer()
+    assert len(tok.encode("12", add_special_tokens=False)) == 1  # the merge it is built with
+    with pytest.raises(LlmtsError) as err:
+        check_codec_tokens(tok, signed=False)
+    msg = str(err.value)
+    assert "merges '00', '01'" in msg and "data.digit_separator=' '" in msg and "\n" not in msg
+    check_codec_tokens(tok, " ", signed=True, missing=True)  # written apart: one token each
+    ids = grammar_token_ids(tok, " ")
+    assert tok.decode([ids["7"]]) == " 7"
+
+
+def test_the_tiny_and_qwen_tokenizers_keep_codec_characters_apart(tok):
+    from llmts.decoding import check_codec_tokens
+
+    check_codec_tokens(tok, signed=True, missing=True)
+    if not QWEN_TOKENIZER.is_dir():
+        pytest.skip(f"{QWEN_TOKENIZER} not present")
+    qwen = AutoTokenizer.from_pretrained(str(QWEN_TOKENIZER))
+    check_codec_tokens(qwen, signed=False, missing=True)  # 'NaN' is one Qwen token, never merged
+    with pytest.raises(LlmtsError) as err:  # Qwen writes ',-' and ';-' as one token each
+        check_codec_tokens(qwen, signed=True)
+    assert "merges ',-', ';-'" in str(err.value) and "no data.digit_separator" in str(err.value)

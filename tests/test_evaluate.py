@@ -37,7 +37,9 @@ def test_untrained_row_scores_the_model_as_it_is(tiny_tokenizer):
                    cfg.eval.batch_size, cfg.seed)
     want = point_metrics(series[:3, 12:16], point_of(res, cfg.eval.point))
     names = ("mse", "rmse", "mae", "r2", "nrmse", "mape")
-    assert set(row) == {f"untrained/{k}{ci}" for k in names for ci in ("", "_ci")}
+    assert set(row) == {f"untrained/{k}{ci}" for k in names for ci in ("", "_ci")} | {
+        "untrained/nll_per_dim"}
+    assert np.isfinite(row["untrained/nll_per_dim"])
     for key in names:
         assert row[f"untrained/{key}"] == pytest.approx(want[key])
         lo, hi = row[f"untrained/{key}_ci"]

@@ -100,3 +100,51 @@ def test_hf_static_cache_gives_the_same_forecasts_as_the_dynamic_cache(setup, ti
     dynamic = run(setup, tiny_tokenizer, engine="hf", cache_implementation="dynamic", **kw)
     assert not made
     assert static.texts == dynamic.texts and np.array_equal(static.samples, dynamic.samples)
+
+
+def test_per_variable_scaling_records_each_alpha(setup, tiny_tokenizer):
+    cfg, model, ctx = setup
+    ctx = ctx * np.array([1.0, 1000.0])  # variables 3 orders of magnitude apart
+    data = compose("model=tiny", "data.scale=per_variable").data
+    res = forecast(model, tiny_tokenizer, ctx, 5, cfg.decoding, data, 32, 0)
+    np.testing.assert_allclose(res.scales, np.percentile(np.abs(ctx), 95, axis=1))
+    joint = forecast(model, tiny_tokenizer, ctx, 5, cfg.decoding, cfg.data, 32, 0)
+    np.testing.assert_allclose(joint.scales[:, 0], joint.scales[:, 1])
+    assert res.parse_rate == 1.0
+    # every value decodes with its own variable's α: forecasts sit at each variable's magnitude
+    assert (np.abs(res.samples[..., 1]).max() > 10 * np.abs(res.samples[..., 0]).max())
+
+
+def test_contexts_with_gaps_forecast_finite_values_and_never_write_nan(setup, tiny_tokenizer):
+    cfg, model, ctx = setup
+    gappy = ctx.astype(np.float64).copy()
+    gappy[:, ::3, 0] = np.nan
+    gappy[0, -1] = np.nan  # even the last step
+    data = compose("model=tiny", "data.missing=encode").data
+    res = forecast(model, tiny_tokenizer, gappy, 5, cfg.decoding, data, 32, 0)
+    assert np.isfinite(res.samples).all() and res.parse_rate == 1.0
+    assert not any("N" in t for t in res.texts)
+    assert np.isfinite(res.scales).all()
+
+
+def test_a_list_of_different_lengths_equals_one_series_at_a_time(setup, tiny_tokenizer):
+    cfg, model, ctx = setup
+    contexts = [ctx[0], ctx[1, :15], ctx[2, :9]]
+    together = forecast(model, tiny_tokenizer, contexts, 5, cfg.decoding, cfg.data, 32, 0)
+    for i, c in enumerate(contexts):
+        alone = forecast(model, tiny_tokenizer, c[None], 5, cfg.decoding, cfg.data, 32, 0)
+        assert together.texts[i] == alone.texts[0]
+        np.testing.assert_array_equal(together.samples[i], alone.samples[0])
+
+
+def test_spaced_digits_decode_with_a_tokenizer_that_merges_them(setup):
+    from conftest import digit_pair_tokenizer
+
+    tok = digit_pair_tokenizer()
+    cfg = compose("model=tiny", f"model.vocab_size={len(tok)}", "data.digit_separator=' '")
+    model = build_model(cfg.model, cfg.lora, cfg.seed)
+    for engine in ("llmts", "hf"):
+        dec = compose("model=tiny", f"decoding.engine={engine}").decoding
+        res = forecast(model, tok, setup[2], 5, dec, cfg.data, 32, 0)
+        assert res.parse_rate == 1.0, engine
+        assert all(t.startswith(" ") and "  " not in t for t in res.texts)

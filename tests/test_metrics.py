@@ -167,3 +167,24 @@ def test_point_forecast():
 def test_sample_metrics_shape_mismatch_raises():
     with pytest.raises(ValueError):
         sample_metrics(np.zeros((2, 3, 2)), np.zeros((2, 5, 4, 2)))
+
+
+def test_missing_truth_points_are_skipped_everywhere():
+    truth = _one([[1.0, np.nan], [3.0, 4.0], [np.nan, 2.0]])
+    pred = _one([[2.0, 9.0], [3.0, 5.0], [7.0, 2.0]])
+    m = point_metrics(truth, pred)
+    assert m["mse"] == pytest.approx((1 + 0 + 1 + 0) / 4)  # the four observed points
+    assert m["mae"] == pytest.approx(2 / 4)
+    v = per_variable(truth, pred, ["a", "b"])
+    assert v["a/mse"] == pytest.approx(1 / 2) and v["b/mse"] == pytest.approx(1 / 2)
+    h = per_horizon(truth, pred)
+    np.testing.assert_allclose(h["mse"], [1.0, 0.5, 0.0])
+    samples = np.stack([pred, pred + 1.0], axis=1)
+    s = sample_metrics(truth, samples)
+    observed = ~np.isnan(truth[0])
+    crps = crps_from_samples(np.nan_to_num(truth), samples)[0][observed]
+    assert s["crps"] == pytest.approx(crps.mean()) and s["interval_width_80"] == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="no observed point"):
+        point_metrics(np.full((1, 2, 1), np.nan), np.zeros((1, 2, 1)))
+    with pytest.raises(ValueError):
+        point_metrics(np.full((1, 2, 1), np.inf), np.zeros((1, 2, 1)))

@@ -151,3 +151,15 @@ def test_bf16_base_keeps_trainable_params_fp32_and_matches_fp32_loss():
     series, _ = simulate_lotka_volterra(3, 12, 24.0, seed=0)
     res = forecast(half, build_tiny_tokenizer(), series[:, :8], 2, cfg.decoding, cfg.data, 8, 0)
     assert res.parse_rate == 1.0
+
+
+def test_numeric_head_keeps_the_missing_field_and_spaced_tokens(tiny_tokenizer):
+    from conftest import digit_pair_tokenizer
+    from llmts.model import numeric_token_ids
+
+    plain = set(numeric_token_ids(tiny_tokenizer))
+    gaps = set(numeric_token_ids(tiny_tokenizer, missing=True))
+    assert gaps - plain == set(tiny_tokenizer.encode("NaN", add_special_tokens=False))
+    merging = digit_pair_tokenizer()
+    spaced = set(numeric_token_ids(merging, " "))
+    assert {merging.encode(" " + c, add_special_tokens=False)[0] for c in "0123456789,.;-"} <= spaced

@@ -314,3 +314,18 @@ def test_all_rows_tied_still_show_their_zero_differences(tmp_path):
     diff = _rows(md, "Difference to the best")
     assert diff["lr = 1e-5"] == ["best"] * 6  # the first row on a tie, also for R² (highest)
     assert diff["lr = 5e-5"] == diff["lr = 1e-4"] == ["0.0000 [0.0000, 0.0000]"] * 6
+
+
+def test_nll_per_dim_is_a_column_where_jobs_have_it(tmp_path):
+    root = tmp_path / "m"
+    base = {"status": "ok", "mse": 1.0, "rmse": 1.0, "mae": 1.0, "r2": 0.5, "nrmse": 10.0,
+            "mape": 5.0}
+    _job(root, "0", "1e-5", metrics={**base, "nll_per_dim": -1.25, "nll_per_dim_ci": [-1.5, -1.0]})
+    _job(root, "1", "1e-4", metrics={**base, "nll_per_dim": 0.5})
+    md = write_report(collect(root), tmp_path / "o").read_text()
+    assert "NLL/D" in md
+    table = _rows(md, "Forecasting metrics")
+    # lower is better: the best in bold (no per-series forecasts here to test the difference)
+    assert table["lr = 1e-5"][-1] == "**-1.2500** [-1.5000, -1.0000]" and table["lr = 1e-4"][-1] == "0.5000"
+    _job(tmp_path / "old", "0", "1e-5", metrics=base)  # runs from before NLL/D: no column
+    assert "NLL/D" not in write_report(collect(tmp_path / "old"), tmp_path / "p").read_text()

@@ -113,3 +113,20 @@ def test_skill_and_useful_horizon():
     assert stats.useful_horizon(np.array([-1.0, 0.2, np.nan, 0.1, -0.5])) == 4  # the last one
     assert stats.useful_horizon(np.array([-1.0, 0.0])) == 0
     assert np.isnan(stats.skill(np.ones((2, 1)), np.zeros((2, 1)), np.ones((1, 2)))).all()
+
+
+def test_missing_truth_points_count_in_no_resample():
+    rng = np.random.default_rng(4)
+    truth = rng.uniform(0.5, 3.0, size=(7, 5, 2))
+    truth[rng.random(truth.shape) < 0.2] = np.nan
+    pred = np.nan_to_num(truth, nan=1.0) + rng.normal(scale=0.3, size=truth.shape)
+    idx = stats.resample_indices(7, 4, seed=2)
+    draws = stats.point_draws(stats.series_sums(truth, pred), np.vstack([np.arange(7), idx]))
+    for b, rows in enumerate([np.arange(7)] + list(idx)):
+        t, p = truth[rows], pred[rows]
+        keep = ~np.isnan(t)
+        expect = point_metrics(t[keep], p[keep])  # the observed points alone
+        for key, values in draws.items():
+            assert values[b] == pytest.approx(expect[key], rel=1e-10), (b, key)
+    sse = stats.step_sse(truth, pred)
+    assert sse[0, 0] == pytest.approx(np.nansum((truth[0, 0] - pred[0, 0]) ** 2))

@@ -1,0 +1,186 @@
+"""Python API: forecast your own series with a trained run or checkpoint::
+
+    from llmts import Forecaster
+    fc = Forecaster.from_run("outputs/runs/2026-01-01_12-00-00")  # newest complete checkpoint
+    pred = fc.predict(x, horizon=20)                  # x: (T, D), (n, T, D) or a list of (T_i, D)
+    pred.point, pred.samples, pred.quantiles([0.1, 0.9]), pred.parse_rate, pred.scales
+
+Forecasts come from :func:`llmts.forecast.forecast`, the very batched constrained decoding the
+evaluation uses, with the run's codec settings (``data.*``: precision, scaling, missing values,
+digit separator). Every array is in the input's original units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from llmts.errors import LlmtsError, first_line
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Forecasts of one series (arrays without the leading n) or of many (with it)."""
+
+    samples: np.ndarray  # ([n,] s, h, D) every sampled forecast (s = 1 for greedy)
+    point: np.ndarray  # ([n,] h, D) median (or mean, ``point``) over the samples
+    scales: np.ndarray  # ([n,] D) the α each series was encoded with (original units per unit)
+    parsed_steps: int  # forecast steps read from the model's text
+    malformed_steps: int  # steps that did not parse (filled with the last valid value)
+    filled_steps: int  # steps filled (malformed or missing)
+    texts: list[str]  # the generated text, row = series × s + sample
+
+    @property
+    def parse_rate(self) -> float:
+        return self.parsed_steps / max(self.parsed_steps + self.filled_steps, 1)
+
+    def quantiles(self, q: float | Sequence[float]) -> np.ndarray:
+        """Per-point sample quantiles (numpy's linear interpolation): ``(len(q), [n,] h, D)``, or
+        ``([n,] h, D)`` for one level. With one sample (greedy) every level is the forecast."""
+        axis = self.samples.ndim - 3
+        return np.quantile(self.samples, q, axis=axis)
+
+
+class Forecaster:
+    """A trained model with its tokenizer and codec, ready to forecast arrays."""
+
+    def __init__(self, model, tokenizer, cfg: DictConfig) -> None:
+        self.model, self.tokenizer, self.cfg = model, tokenizer, cfg
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, step: int | None = None,
+                 overrides: Sequence[str] = ()) -> Forecaster:
+        """The run's saved ``.hydra/config.yaml`` and its newest complete checkpoint (``step``:
+        ``checkpoints/step-N``); ``overrides``: dotlist, e.g. ``["decoding.num_samples=20"]``."""
+        from llmts.checkpoint import checkpoint_root, find_latest
+
+        run_dir = Path(run_dir).expanduser()
+        saved = run_dir / ".hydra" / "config.yaml"
+        if not saved.is_file():
+            raise LlmtsError(f"{run_dir}: not an llmts run dir (no .hydra/config.yaml)")
+        cfg = typed_config(OmegaConf.load(saved), overrides)
+        path = (checkpoint_root(run_dir) / f"step-{step}" if step is not None
+                else find_latest(run_dir))
+        if path is None:
+            raise LlmtsError(f"{run_dir}: no complete checkpoint in {checkpoint_root(run_dir)}")
+        return cls.build(cfg, path)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, model: str = "qwen2.5-0.5b-instruct",
+                        lora: str = "default", overrides: Sequence[str] = ()) -> Forecaster:
+        """A checkpoint folder (``.../checkpoints/step-N``) with the model and LoRA it was
+        trained with, named as the ``model=`` / ``lora=`` config options; ``overrides`` are
+        Hydra overrides (``data.scale=per_variable``) over llmts's composed config."""
+        from hydra import compose, initialize_config_dir
+        from hydra.core.global_hydra import GlobalHydra
+        from hydra.errors import HydraException
+
+        from llmts.compose import register_configs
+        from llmts.config import CONF_DIR
+
+        args = [f"model={model}", f"lora={lora}", *overrides]
+        try:
+            if GlobalHydra.instance().is_initialized():  # inside a Hydra app (llmts-forecast)
+                cfg = compose("config", overrides=args)
+            else:
+                register_configs()
+                with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
+                    cfg = compose("config", overrides=args)
+        except HydraException as exc:
+            raise LlmtsError(f"config: {first_line(exc)}") from None
+        return cls.build(typed_config(cfg), Path(path).expanduser())
+
+    @classmethod
+    def build(cls, cfg: DictConfig, checkpoint: Path | None) -> Forecaster:
+        """Tokenizer + model of ``cfg`` with ``checkpoint``'s trained weights, on the GPU if any."""
+        import torch
+
+        from llmts.checkpoint import load_checkpoint
+        from llmts.model import build_model
+        from llmts.tokenization import load_tokenizer
+
+        tokenizer = load_tokenizer(cfg.model)
+        net = build_model(cfg.model, cfg.lora, cfg.seed, tokenizer, cfg.data)
+        if checkpoint is not None:
+            load_checkpoint(checkpoint, net)
+        return cls(net.to("cuda" if torch.cuda.is_available() else "cpu"), tokenizer, cfg)
+
+    def predict(self, x, horizon: int, num_samples: int | None = None,
+                seed: int | None = None) -> Prediction:
+        """Forecast ``horizon`` steps after ``x``: one series (T, D) or (T,), many (n, T, D), or a
+        list of (T_i, D) of different lengths. ``num_samples`` > 1 samples (with the decoding's
+        temperature / top-k / top-p); default: as ``decoding`` says. ``seed``: default the run's."""
+        from llmts.decoding import check_codec_tokens
+        from llmts.forecast import forecast
+        from llmts.metrics import point_forecast
+
+        series, single = as_series(x, self.cfg.data.missing == "encode")
+        if horizon < 1:
+            raise LlmtsError(f"horizon={horizon}: must be >= 1")
+        dec = self.cfg.decoding.copy()
+        if num_samples is not None:
+            if num_samples < 1:
+                raise LlmtsError(f"num_samples={num_samples}: must be >= 1")
+            dec.num_samples, dec.do_sample = num_samples, num_samples > 1 or dec.do_sample
+        signed = any(bool((np.nan_to_num(s) < 0).any()) for s in series)
+        check_codec_tokens(self.tokenizer, self.cfg.data.digit_separator, signed,
+                           self.cfg.data.missing == "encode")
+        res = forecast(self.model, self.tokenizer, series, horizon, dec, self.cfg.data,
+                       self.cfg.eval.batch_size, self.cfg.seed if seed is None else seed)
+        point = (point_forecast(res.samples, self.cfg.eval.point) if res.samples.shape[1] > 1
+                 else res.samples[:, 0])
+        first = (lambda a: a[0]) if single else (lambda a: a)  # noqa: E731
+        return Prediction(first(res.samples), first(point), first(res.scales), res.parsed_steps,
+                          res.malformed_steps, res.filled_steps, res.texts)
+
+
+def typed_config(raw: DictConfig, overrides: Sequence[str] = ()) -> DictConfig:
+    """``raw`` (a saved run config, or groups) checked against the schema: missing keys get their
+    defaults (a run saved before a key existed); unknown keys, wrong types, bad choices and
+    out-of-range values are one line."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    from llmts.config import Config, check
+
+    schema = OmegaConf.structured(Config)
+    try:
+        raw = {k: v for k, v in OmegaConf.to_container(raw).items() if k in schema}
+        cfg = OmegaConf.merge(schema, raw, OmegaConf.from_dotlist(list(overrides)))
+    except OmegaConfBaseException as exc:
+        key = f"{exc.full_key}: " if getattr(exc, "full_key", None) else ""
+        raise LlmtsError(f"config: {key}{first_line(exc)}") from None
+    check(cfg)
+    return cfg
+
+
+def as_series(x, gaps: bool) -> tuple[list[np.ndarray], bool]:
+    """(list of (T_i, D) float arrays, whether ``x`` was one series), validated: numeric, same
+    D, T_i >= 1, no ±inf, and NaN only when the codec writes gaps (``data.missing=encode``)."""
+    one = not isinstance(x, (list, tuple)) and np.ndim(x) in (1, 2)
+    try:
+        items = [x] if one else list(x)
+        series = [np.asarray(s, dtype=np.float64) for s in items]
+    except (TypeError, ValueError) as exc:
+        raise LlmtsError(f"input: not numeric ({str(exc).splitlines()[0]})") from None
+    series = [s[:, None] if s.ndim == 1 else s for s in series]
+    if not series or any(s.ndim != 2 or len(s) == 0 or s.shape[1] == 0 for s in series):
+        raise LlmtsError("input: need one series (T, D), many (n, T, D) or a list of (T_i, D), "
+                         f"non-empty; got shapes {[s.shape for s in series[:3]]}")
+    if len({s.shape[1] for s in series}) > 1:
+        raise LlmtsError(f"input: series have different numbers of variables "
+                         f"{sorted({s.shape[1] for s in series})}")
+    for i, s in enumerate(series):
+        bad = np.argwhere(np.isinf(s) | (np.isnan(s) & (not gaps)))
+        if len(bad):
+            j, k = bad[0]
+            hint = ("" if np.isinf(s[j, k]) else
+                    "; this model was set up without gaps: use data.missing=encode to write them")
+            raise LlmtsError(f"input: non-finite value {s[j, k]} in series {i} at step {j}, "
+                             f"variable {k}{hint}")
+        if np.isnan(s).all():
+            raise LlmtsError(f"input: series {i} has no observed value")
+    return series, one
