@@ -132,21 +132,6 @@ class LoggerConfig:
 
 
 @dataclass
-class BenchConfig:
-    """``llmts-bench``: what to time (after ``warmup`` untimed repeats, median of ``repeats``)."""
-    warmup: int = 2
-    repeats: int = 5
-    train_batch_size: int = 4
-    train_seq_len: int = 512
-    eval_series: int = 100
-    eval_samples: int = 20  # sampled forecasts per series (batched sampling)
-    sequential_series: int = 5  # series timed one at a time; series/s extrapolates from these
-    horizon: int = 20
-    context_steps: int = 51
-    compile: bool = False  # also time the fast path with train.compile (its compile reported apart)
-
-
-@dataclass
 class Config:
     model: ModelConfig = MISSING
     lora: LoraConfig = MISSING
@@ -156,13 +141,36 @@ class Config:
     train: TrainConfig = MISSING
     eval: EvalConfig = MISSING
     logger: LoggerConfig = MISSING
-    bench: BenchConfig = field(default_factory=BenchConfig)
     seed: int = 42
     name: str = "llmts"
 
 
+@dataclass
+class BenchConfig:
+    """``llmts-bench``: what to time (after ``warmup`` untimed repeats, median of ``repeats``)."""
+    sections: List[str] = field(default_factory=lambda: ["train", "eval"])  # in this order
+    paths: List[str] = field(default_factory=lambda: ["naive", "fast"])  # + compiled
+    train_shapes: List[List[int]] = field(default_factory=lambda: [[4, 512], [16, 512]])  # B, L
+    warmup: int = 1
+    repeats: int = 3
+    eval_series: int = 10
+    eval_samples: int = 2  # sampled forecasts per series (batched sampling)
+    sequential_series: int = 1  # series timed one at a time; series/s extrapolates from these
+    horizon: int = 10
+    context_steps: int = 51
+
+
+@dataclass
+class BenchRunConfig(Config):
+    """``llmts-bench``'s primary config (``conf/bench.yaml``): a run's groups + ``bench``."""
+    bench: BenchConfig = field(default_factory=BenchConfig)
+
+
 def register_configs() -> None:
-    """Register the schema so that ``conf/config.yaml`` (defaults: ``llmts_schema``) is typed."""
+    """Register the schemas so that ``conf/config.yaml`` (defaults: ``llmts_schema``) and
+    ``conf/bench.yaml`` (``llmts_bench_schema``) are typed."""
     from hydra.core.config_store import ConfigStore
 
-    ConfigStore.instance().store(name="llmts_schema", node=Config)
+    store = ConfigStore.instance()
+    store.store(name="llmts_schema", node=Config)
+    store.store(name="llmts_bench_schema", node=BenchRunConfig)

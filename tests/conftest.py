@@ -21,8 +21,9 @@ def _private_cache(tmp_path_factory):
     yield
 
 
-def compose(*overrides: str):
-    """The config ``llmts`` would run with these overrides (no run dir, no side effects)."""
+def compose(*overrides: str, config_name: str = "config"):
+    """The config ``llmts`` (``config_name="bench"``: ``llmts-bench``) would run with these
+    overrides (no run dir, no side effects)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
@@ -30,7 +31,7 @@ def compose(*overrides: str):
 
     register_configs()
     with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
-        return hydra_compose(config_name="config", overrides=list(overrides))
+        return hydra_compose(config_name=config_name, overrides=list(overrides))
 
 
 @pytest.fixture(scope="session")
