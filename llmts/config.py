@@ -150,7 +150,7 @@ class BenchConfig:
     """``llmts-bench``: what to time (after ``warmup`` untimed repeats, median of ``repeats``)."""
     sections: List[str] = field(default_factory=lambda: ["train", "eval"])  # in this order
     paths: List[str] = field(default_factory=lambda: ["naive", "fast"])  # + compiled
-    train_shapes: List[List[int]] = field(default_factory=lambda: [[4, 512], [16, 512]])  # B, L
+    train_shapes: List[List[int]] = field(default_factory=lambda: [[4, 512], [32, 512]])  # B, L
     warmup: int = 1
     repeats: int = 3
     eval_series: int = 10
