@@ -139,7 +139,7 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict:
     def fresh(model_cfg) -> torch.nn.Module:  # the same seeded weights for every path
         gc.collect()
         torch.cuda.empty_cache() if device.type == "cuda" else None
-        return build_model(model_cfg, cfg.lora, cfg.seed).to(device)
+        return build_model(model_cfg, cfg.lora, cfg.seed, device=device).to(device)
 
     fast_cfg = cfg.model  # on CUDA with LoRA: the frozen base in bf16 (adapters stay fp32)
     if device.type == "cuda" and cfg.lora.enabled:

@@ -42,7 +42,7 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
         write_json(run_dir / "flops.json", plan)
         log.info("planned training FLOPs (report accounting):\n%s", flops.format_plan(plan))
         save_split(run_dir / "split.json", split)
-    net = model.build_model(cfg.model, cfg.lora, cfg.seed, tokenizer)
+    net = model.build_model(cfg.model, cfg.lora, cfg.seed, tokenizer, accelerator.device)
     if cfg.eval.checkpoint:
         checkpoint.load_checkpoint(Path(cfg.eval.checkpoint).expanduser(), net)
     net = net.to(accelerator.device)

@@ -46,16 +46,14 @@ def qwen2_config(cfg: ModelConfig):
     )
 
 
-def load_base_model(cfg: ModelConfig, seed: int) -> PreTrainedModel:
-    """The base causal LM: ``from_pretrained`` for ``source=pretrained``, else random weights."""
-    from transformers import AutoModelForCausalLM, Qwen2ForCausalLM
+def load_base_model(cfg: ModelConfig, seed: int, device=None) -> PreTrainedModel:
+    """The base causal LM: ``from_pretrained`` for ``source=pretrained``, else random weights
+    (built on ``device`` when it is not the CPU)."""
+    from transformers import AutoModelForCausalLM
 
     dtype = DTYPES[cfg.dtype]
     if cfg.source == "random":
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = Qwen2ForCausalLM(qwen2_config(cfg))
-        return model.to(dtype)
+        return random_model(cfg, seed, device).to(dtype)
     where = cfg.path or cfg.name
     try:
         return AutoModelForCausalLM.from_pretrained(
@@ -65,6 +63,38 @@ def load_base_model(cfg: ModelConfig, seed: int) -> PreTrainedModel:
     except (OSError, ValueError) as exc:
         raise LlmtsError(f"model: cannot load '{where}' ({first_line(exc)}); offline? "
                          "try model=tiny, or model.path=/local/folder") from None
+
+
+def random_model(cfg: ModelConfig, seed: int, device=None) -> PreTrainedModel:
+    """A Qwen2 with seeded random weights (transformers' init: matrices ~ N(0, 0.02²), norms 1,
+    biases 0). On the CPU (``device`` None or cpu) it is built as always, torch's default init
+    pass included: that pass draws from the CPU generator, so skipping it would change every
+    weight. On another device see :func:`build_on_device`."""
+    from transformers import Qwen2ForCausalLM
+
+    device = torch.device(device or "cpu")
+    if device.type != "cpu":
+        return build_on_device(cfg, seed, device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Qwen2ForCausalLM(qwen2_config(cfg))
+
+
+def build_on_device(cfg: ModelConfig, seed: int, device: torch.device) -> PreTrainedModel:
+    """The model built on the meta device (no memory, no init), its storage then allocated on
+    ``device`` and transformers' init run there once, from ``seed`` (no CPU pass and no copy:
+    the 0.5B architecture took ~10 s of CPU init before). The weights come from ``device``'s
+    generator, so they are seeded but not the CPU-built ones."""
+    from transformers import Qwen2ForCausalLM
+
+    forked = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=forked, device_type=device.type):
+        torch.manual_seed(seed)
+        with torch.device("meta"):
+            model = Qwen2ForCausalLM(qwen2_config(cfg))
+        model.to_empty(device=device)
+        model.init_weights()  # every weight and buffer (RoPE frequencies); re-ties lm_head
+    return model
 
 
 class BiasedHead(nn.Linear):
@@ -133,10 +163,11 @@ def numeric_token_ids(tokenizer) -> list[int]:
 
 
 def build_model(model_cfg: ModelConfig, lora_cfg: LoraConfig, seed: int,
-                tokenizer=None) -> nn.Module:
+                tokenizer=None, device=None) -> nn.Module:
     """Base model + (LoRA adapters on ``target_modules``, all base weights frozen | full
-    fine-tuning) + optionally the trainable lm_head bias (+ the numeric-only head)."""
-    model = load_base_model(model_cfg, seed)
+    fine-tuning) + optionally the trainable lm_head bias (+ the numeric-only head). A random
+    base is built on ``device`` directly; move the result there (a pretrained one loads on CPU)."""
+    model = load_base_model(model_cfg, seed, device)
     if model_cfg.output_vocab == "numeric":
         restrict_output_vocab(model, numeric_token_ids(tokenizer))
     if lora_cfg.enabled:
