@@ -35,6 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 from llmts.cli import CONF_DIR
 from llmts.config import register_configs
 from llmts.errors import LlmtsError
+from llmts.estimate import architecture
 from llmts.files import write_json
 from llmts.measure import device_name, peak_flops, peak_mb, reset_peak, timed
 from llmts.train_bench import PATHS, train_lines, train_section
@@ -149,7 +150,7 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict:
               "torch": torch.__version__, "transformers": transformers.__version__,
               "python": platform.python_version(),
               "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-              "model": cfg.model.name, "sections": [],
+              "model": cfg.model.name, "architecture": architecture(cfg.model), "sections": [],
               "memory": memory + (" per phase" if reset_peak(device) else ", whole process so far"),
               "bench": OmegaConf.to_container(b, resolve=True)}
     for section in b.sections:
