@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -138,10 +139,24 @@ def fail(run_dir: Path, exc: BaseException, multirun: bool) -> None:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
+def limit_threads(launcher: DictConfig) -> None:
+    """``hydra.launcher.cpus_per_task`` (submitit launchers) becomes this job's torch threads and
+    OMP_NUM_THREADS (for the processes it starts): jobs sharing one machine then split its cores
+    instead of each running one spinning thread per core."""
+    cpus = launcher.get("cpus_per_task")
+    if cpus:
+        import torch
+
+        os.environ["OMP_NUM_THREADS"] = str(cpus)
+        torch.set_num_threads(int(cpus))
+        log.info("threads: %d (hydra.launcher.cpus_per_task)", cpus)
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> dict | None:
     from hydra.core.hydra_config import HydraConfig
 
+    limit_threads(HydraConfig.get().launcher)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     name, group, multirun = job_identity(cfg)
     try:
