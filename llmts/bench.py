@@ -127,6 +127,7 @@ def check_bench(b: DictConfig) -> None:
 def run(cfg: DictConfig, out_dir: Path | None = None) -> dict:
     """The chosen sections in order; ``bench.json`` is (re)written in ``out_dir`` after each,
     so a run cut short keeps what it measured."""
+    from llmts.kernels import apply_kernels
     from llmts.model import build_model, count_parameters
     from llmts.tokenization import load_tokenizer
 
@@ -140,7 +141,10 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict:
     def fresh(model_cfg) -> torch.nn.Module:  # the same seeded weights for every path
         gc.collect()
         torch.cuda.empty_cache() if device.type == "cuda" else None
-        return build_model(model_cfg, cfg.lora, cfg.seed, device=device).to(device)
+        net = build_model(model_cfg, cfg.lora, cfg.seed, device=device).to(device)
+        if model_cfg is fast_cfg:  # the run's kernels (train.kernels) on the paths it runs
+            apply_kernels(net, cfg.train.kernels)
+        return net
 
     fast_cfg = cfg.model  # on CUDA with LoRA: the frozen base in bf16 (adapters stay fp32)
     if device.type == "cuda" and cfg.lora.enabled:

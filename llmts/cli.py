@@ -23,7 +23,7 @@ CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | None = None) -> dict:
     """Train (``train.max_steps`` > 0) and evaluate; writes artifacts into ``run_dir``."""
-    from llmts import checkpoint, data, flops, model, tokenization, tracking
+    from llmts import checkpoint, data, flops, kernels, model, tokenization, tracking
     from llmts.evaluate import context_steps, evaluate, results_table, score_untrained
     from llmts.train import make_accelerator, train
     from llmts.validation import check_config
@@ -47,6 +47,7 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
     if cfg.eval.checkpoint:
         checkpoint.load_checkpoint(Path(cfg.eval.checkpoint).expanduser(), net)
     net = net.to(accelerator.device)
+    kernels.apply_kernels(net, cfg.train.kernels)
     config = OmegaConf.to_container(cfg, resolve=True)
     tracker = tracking.make_tracker(cfg.logger, run_dir, config, job_name, group,
                                     "train" if cfg.train.max_steps else "eval", main)

@@ -103,8 +103,11 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | no | bf16 | fp16
     flop_budget: Optional[float] = 1e17  # report accounting; None: no limit
     chunked_loss: bool = True  # cross-entropy without materialising full fp32 logits
-    compile: bool = False  # torch.compile each decoder layer (accelerate's compile_regions);
-    # off: on CPU the compile costs more than it saves in a demo-sized run (README Performance)
+    compile: str = "none"  # none | regions: torch.compile each decoder layer (accelerate's
+    # compile_regions; true = regions) | step: the loss forward+backward as one graph,
+    # fullgraph, mode=reduce-overhead on CUDA (CUDA graphs). none: on CPU a compile costs more
+    # than it saves in a demo-sized run (README Performance)
+    kernels: str = "none"  # none | liger: Liger's Triton RMSNorm/RoPE/SwiGLU (CUDA; optional)
 
 
 @dataclass

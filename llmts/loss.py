@@ -50,16 +50,35 @@ class CausalLMLoss(nn.Module):
         return total / count
 
 
-def make_loss(model: nn.Module, chunked: bool, compiled: bool) -> nn.Module:
-    """The training loss module; ``compiled``: each repeated block (decoder layer) and the other
-    leaf modules ``torch.compile``-d separately (accelerate's regional compilation: one compile
-    serves all layers, so the cold start stays short). Parameters stay shared with ``model``."""
+COMPILE_MODES = {"none": "none", "false": "none", "regions": "regions", "true": "regions",
+                 "step": "step"}
+
+
+def compile_mode(compiled: bool | str) -> str:
+    """``train.compile`` as none | regions | step (true/false, as before, are regions/none)."""
+    return COMPILE_MODES[str(compiled).lower()]
+
+
+def make_loss(model: nn.Module, chunked: bool, compiled: bool | str) -> nn.Module:
+    """The training loss module; ``compiled`` "regions" (or true): each repeated block (decoder
+    layer) and the other leaf modules ``torch.compile``-d separately (accelerate's regional
+    compilation: one compile serves all layers, so the cold start stays short); "step" is
+    applied after Accelerate's prepare (:func:`compile_step`). Parameters stay shared."""
     loss = CausalLMLoss(model, CHUNK if chunked else 0)
-    if not compiled:
+    if compile_mode(compiled) != "regions":
         return loss
     from accelerate.utils import compile_regions
 
     return compile_regions(loss)
+
+
+def compile_step(loss: nn.Module, device_type: str) -> nn.Module:
+    """The whole loss forward as one graph (``fullgraph``: a graph break is an error), its
+    backward with it through AOTAutograd; on CUDA ``mode="reduce-overhead"`` replays both as
+    CUDA graphs: one launch instead of thousands of small kernels per step. Needs fixed
+    shapes (B x L; a padded batch's mask is a second graph)."""
+    return torch.compile(loss, fullgraph=True,
+                         mode="reduce-overhead" if device_type == "cuda" else None)
 
 
 def _chunk_ce(logits_of, hidden: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,7 @@ from llmts import checkpoint as ckpt
 from llmts.config import OptimizerConfig, TrainConfig
 from llmts.errors import LlmtsError
 from llmts.files import atomic_path
-from llmts.loss import CHUNK, CausalLMLoss, make_loss  # noqa: F401  (the training loss's home)
+from llmts.loss import CHUNK, CausalLMLoss, compile_mode, compile_step, make_loss  # noqa: F401
 from llmts.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -106,14 +106,16 @@ class StepParts:
     accelerator: object
     max_grad_norm: float | None
     autocast: bool = True
+    cuda_graphs: bool = False  # train.compile=step on CUDA: mark each step for CUDA graph trees
 
 
 def make_step_parts(model: nn.Module, opt_cfg: OptimizerConfig, max_steps: int, accelerator,
-                    chunked: bool, compiled: bool, resume_from: Path | None = None,
+                    chunked: bool, compiled: bool | str, resume_from: Path | None = None,
                     autocast: bool = True) -> tuple[StepParts, int, list[dict]]:
-    """Loss module, AdamW and schedule for ``model`` (restored from ``resume_from``), prepared
-    by Accelerate; also (the step resumed at, the history so far). ``autocast=False``: the
-    loss module is left unprepared and runs in the weights' dtype (the bench's naive path)."""
+    """Loss module (``compiled``: none | regions | step, see llmts/loss.py), AdamW and schedule
+    for ``model`` (restored from ``resume_from``), prepared by Accelerate; also (the step
+    resumed at, the history so far). ``autocast=False``: the loss module is left unprepared and
+    runs in the weights' dtype (the bench's naive path)."""
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(params, opt_cfg)
     scheduler = make_scheduler(optimizer, opt_cfg, max_steps)
@@ -127,8 +129,11 @@ def make_step_parts(model: nn.Module, opt_cfg: OptimizerConfig, max_steps: int, 
         loss_model, optimizer = accelerator.prepare(loss_model, optimizer)
     else:
         optimizer = accelerator.prepare(optimizer)
-    return (StepParts(loss_model, optimizer, scheduler, params, accelerator,
-                      opt_cfg.max_grad_norm, autocast), start, history)
+    whole = compile_mode(compiled) == "step"
+    if whole:  # after prepare: the graph holds Accelerate's autocast (and DDP's hooks)
+        loss_model = compile_step(loss_model, accelerator.device.type)
+    return (StepParts(loss_model, optimizer, scheduler, params, accelerator, opt_cfg.max_grad_norm,
+                      autocast, whole and accelerator.device.type == "cuda"), start, history)
 
 
 def train_step(parts: StepParts, batches: list[dict]) -> torch.Tensor:
@@ -139,6 +144,8 @@ def train_step(parts: StepParts, batches: list[dict]) -> torch.Tensor:
     Returns [mean micro-batch loss, gradient norm] on the device, and reads nothing back: the
     host queues the next step while the device works."""
     acc, n = parts.accelerator, len(batches)
+    if parts.cuda_graphs:  # the previous step's graph outputs may be overwritten from here on
+        torch.compiler.cudagraph_mark_step_begin()
     parts.loss_model.train()
     total = None
     for batch in batches:

@@ -46,17 +46,19 @@ def bench_train(cfg: DictConfig, net, path: str, shape: list[int], accelerator,
                 name: str) -> dict:
     """Time ``train_step`` (what ``llmts`` runs: Accelerate, autocast, clipping, fused AdamW,
     LR schedule, the batch's copy to the device) on B x L = ``shape`` random digit/separator
-    batches for the ``path`` recipe: "fast" (the run's config), "naive" (fp32 without
-    autocast, full logits) or "compiled" (fast + ``train.compile``; its first, compiling step
-    reported apart)."""
+    batches for the ``path`` recipe: "fast" (the run's config, uncompiled), "naive" (fp32
+    without autocast, full logits) or "compiled" (fast + ``train.compile``'s mode, regions when
+    that is none; its first, compiling step reported apart)."""
     from llmts.flops import train_step_flops
-    from llmts.train import CHUNK, device_batch, make_loss, make_step_parts, train_step
+    from llmts.train import (CHUNK, compile_mode, device_batch, make_loss, make_step_parts,
+                             train_step)
 
     b, fast, device = cfg.bench, path != "naive", accelerator.device
     bsz, seq = shape
     chunked = fast and cfg.train.chunked_loss
     n = b.warmup + b.repeats + 1
-    compiled = path == "compiled" or (fast and cfg.train.compile)
+    mode = compile_mode(cfg.train.compile)  # the compiled path's; regions when the run's is none
+    compiled = "none" if path != "compiled" else mode if mode != "none" else "regions"
     parts, _, _ = make_step_parts(net, cfg.optimizer, n, accelerator, chunked, compiled,
                                   autocast=fast)
     ids = torch.randint(*TOKENS, (n * bsz, seq), generator=torch.Generator().manual_seed(cfg.seed))
@@ -87,7 +89,7 @@ def bench_train(cfg: DictConfig, net, path: str, shape: list[int], accelerator,
     out = {"attn_implementation": net.config._attn_implementation,
            "loss": f"chunked CE ({CHUNK})" if chunked else "full logits",
            "dtype": dtype, "autocast": amp, "initial_loss": initial, "first_step_s": first,
-           "compiled": compiled, "ms_per_step": 1e3 * med,
+           "compiled": compiled != "none", "compile_mode": compiled, "ms_per_step": 1e3 * med,
            "ms_all": [1e3 * s for s in secs], "tokens_per_s": bsz * seq / med,
            "peak_memory_mb": peak_mb(device)}
     for acc, gqa in (("report", False), ("gqa", True)):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from omegaconf import DictConfig
 
 from llmts.errors import LlmtsError
+from llmts.loss import COMPILE_MODES
 from llmts.model import DTYPES, LORA_TARGETS
 
 CHOICES = {
@@ -15,6 +16,7 @@ CHOICES = {
     "model.output_vocab": ("full", "numeric"),
     "optimizer.schedule": ("constant", "cosine", "linear"),
     "train.precision": ("auto", "no", "bf16", "fp16"),
+    "train.kernels": ("none", "liger"),
     "eval.point": ("median", "mean"),
     "decoding.cache_implementation": ("static", "dynamic"),
     "logger.name": ("wandb", "none"),
@@ -57,6 +59,9 @@ def check_config(cfg: DictConfig) -> None:
                          "(0 or null: no clipping)")
     if cfg.train.max_steps < 0:
         raise LlmtsError(f"train.max_steps={cfg.train.max_steps}: must be >= 0")
+    if str(cfg.train.compile).lower() not in COMPILE_MODES:
+        raise LlmtsError(f"train.compile={cfg.train.compile!r}: must be one of none, regions, step "
+                         "(true/false: regions/none)")
     if cfg.lora.enabled:
         _check_lora(cfg)
     _check_data(cfg)

@@ -252,3 +252,30 @@ def test_fp16_overflow_step_is_skipped_by_the_loss_scaler(tmp_path, windows, mon
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert accelerator.scaler.get_scale() == 2.0**111
     assert math.isfinite(result.history[-1]["loss"]) and "skipped the update of step(s) 1" in caplog.text
+
+
+def test_compiled_step_is_one_graph_with_the_eager_losses_and_weights(tmp_path, windows,
+                                                                      monkeypatch):
+    """train.compile=step: the loss forward (+ backward) compiled whole, fullgraph (a graph
+    break would raise); dynamo's eager backend stands in for inductor/CUDA graphs on a CPU.
+    Losses and trained weights equal eager's to float tolerance."""
+    import llmts.loss
+
+    calls = []
+    real = torch.compile
+
+    def eager_compile(module, **kw):
+        calls.append(kw)
+        return real(module, **{**kw, "backend": "eager", "mode": None})
+
+    monkeypatch.setattr(llmts.loss.torch, "compile", eager_compile)
+    steps = ("train.max_steps=3", "train.eval_every=3", "train.val_batches=1",
+             "train.chunked_loss=true")
+    full = (full_windows(windows[0]), windows[1])
+    eager, a = run_train(tmp_path / "eager", full, *steps)
+    compiled, b = run_train(tmp_path / "step", full, *steps, "train.compile=step")
+    assert calls == [{"fullgraph": True, "mode": None}]  # CPU: no reduce-overhead
+    la, lb = ([r.get("loss", r.get("val_loss")) for r in res.history] for res in (a, b))
+    assert np.allclose(la, lb, rtol=1e-5), (la, lb)
+    sa, sb = trainable_state(eager), trainable_state(compiled)
+    assert all(torch.allclose(sa[k], sb[k], atol=1e-6) for k in sa)
