@@ -6,8 +6,10 @@ from hydra.errors import ConfigCompositionException
 
 from conftest import REPO, compose
 
-GROUPS = sorted(p.name for p in (REPO / "conf").iterdir() if p.is_dir() and p.name != "hydra")
+GROUPS = sorted(p.name for p in (REPO / "conf").iterdir()
+                if p.is_dir() and p.name not in ("hydra", "bench"))  # bench: llmts-bench's own
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((REPO / "conf" / g).glob("*.yaml"))]
+BENCH = sorted(p.stem for p in (REPO / "conf" / "bench").glob("*.yaml"))
 
 
 def test_groups_are_the_documented_ones():
@@ -21,6 +23,13 @@ def test_every_option_composes_and_validates(group, option):
 
     cfg = compose(f"{group}={option}")
     check_config(cfg)
+
+
+@pytest.mark.parametrize("option", BENCH)
+def test_every_bench_option_composes_and_validates(option):
+    from llmts.bench import check_bench
+
+    check_bench(compose(f"bench={option}", config_name="bench").bench)
 
 
 def test_experiments_hold_only_what_differs():
