@@ -1,20 +1,22 @@
-"""``llmts-bench`` (or ``python -m llmts.bench``), composed like ``llmts``, sizes from ``bench``:
-what llmts's speed choices buy, measured in one process; every number is the median of
-``bench.repeats`` device-synchronised repeats after ``bench.warmup``.
+"""``llmts-bench`` (or ``python -m llmts.bench``): its own primary config (``conf/bench.yaml``:
+a run's groups plus ``bench``); what llmts's speed choices buy, measured in one process; every
+number is the median of ``bench.repeats`` device-synchronised repeats after ``bench.warmup``.
+``bench.sections`` chooses and orders the sections; ``bench.json`` is rewritten after each.
 
-train: steps (forward + backward + AdamW) on random digit/separator batches, NAIVE (fp32, eager
-attention, full-vocab logits: the report's setup) vs FAST (sdpa, chunked CE; on CUDA bf16
-autocast, and with LoRA the frozen base stored in bf16), same seeded weights; with
-``bench.compile`` also COMPILED (fast + ``train.compile``, its compiling first step apart).
+train (llmts/train_bench.py): the production ``train_step`` at each B x L of
+``bench.train_shapes``, for each of ``bench.paths``: NAIVE (fp32, eager attention, full-vocab
+logits: the report's setup) vs FAST (the run's config: sdpa, chunked CE; on CUDA bf16 autocast,
+and with LoRA the frozen base stored in bf16) vs COMPILED (fast + ``train.compile``, its
+compiling first step apart), same seeded weights.
 eval: sequential greedy (a ``forecast`` per series) vs batched greedy and sampling with llmts's
 decode loop vs HF ``generate`` with the static and the dynamic KV cache (batches halved on CUDA
-OOM, batch recorded), on simulated Lotka-Volterra. MFU is null unless bf16 on a GPU of known peak (``mfu_note`` says why). Memory:
+OOM, batch recorded), on simulated Lotka-Volterra. MFU is null unless bf16 on a GPU of known
+peak (``mfu_note`` says why). Memory:
 CUDA max allocated or peak RSS (per phase via /proc/self/clear_refs where allowed). Writes
 ``bench.json`` in the run dir; prints a table."""
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import logging
 import math
@@ -22,8 +24,9 @@ import os
 import platform
 import statistics
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import List
 
 import hydra
 import torch
@@ -31,66 +34,15 @@ import transformers
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from llmts.compose import register_configs
-from llmts.config import CONF_DIR
-from llmts.errors import LlmtsError
+from llmts.compose import preflight, register_configs
+from llmts.config import CONF_DIR, Config, check, option
+from llmts.errors import LlmtsError, exit_on_error
+from llmts.estimate import architecture
 from llmts.files import write_json
 from llmts.measure import device_name, peak_flops, peak_mb, reset_peak, timed
+from llmts.train_bench import PATHS, train_lines, train_section
 
 log = logging.getLogger("llmts.bench")
-TOKENS = (11, 27)  # token IDs 11..26: , - . / 0-9 : ; (Qwen2's IDs; the tiny tokenizer shares them)
-
-
-def bench_train(cfg: DictConfig, net, path: str, device, name: str) -> dict:
-    """Time training steps of ``net`` on the ``path`` recipe: "naive", "fast", or "compiled"
-    (fast + ``train.compile``; its first step, which compiles, is reported apart)."""
-    from llmts.flops import train_step_flops
-    from llmts.train import CHUNK, make_loss
-
-    b, fast = cfg.bench, path != "naive"
-    bsz, seq, amp = b.train_batch_size, b.train_seq_len, fast and device.type == "cuda"
-    loss_model = make_loss(net, chunked=fast, compiled=path == "compiled")
-    autocast = ((lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp
-                else contextlib.nullcontext)
-    o = cfg.optimizer
-    opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=o.lr,
-                            betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    n = b.warmup + b.repeats
-    batches = [torch.randint(*TOKENS, (bsz, seq), generator=gen).to(device) for _ in range(n)]
-    ones = torch.ones_like(batches[0])
-    net.train()
-    with torch.no_grad(), autocast():  # uncompiled: the first step below holds all compiling
-        initial = float(make_loss(net, chunked=fast, compiled=False)(
-            input_ids=batches[0], attention_mask=ones, labels=batches[0]))
-    calls = iter(range(1 << 62))
-
-    def step():
-        ids = batches[next(calls) % n]
-        with autocast():
-            loss = loss_model(input_ids=ids, attention_mask=ones, labels=ids)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-
-    reset_peak(device)
-    first = timed(step, 0, 1, device)[0]
-    secs = timed(step, b.warmup, b.repeats, device)
-    med = statistics.median(secs)
-    dtype = "bfloat16" if amp else str(next(net.parameters()).dtype).removeprefix("torch.")
-    peak, _ = peak_flops(name, dtype)
-    log.info("train %s: %.1f ms/step", path, 1e3 * med)
-    out = {"attn_implementation": net.config._attn_implementation,
-           "loss": f"chunked CE ({CHUNK})" if fast else "full logits",
-           "dtype": dtype, "autocast": amp, "initial_loss": initial, "first_step_s": first,
-           "compiled": path == "compiled", "ms_per_step": 1e3 * med,
-           "ms_all": [1e3 * s for s in secs], "tokens_per_s": bsz * seq / med,
-           "peak_memory_mb": peak_mb(device)}
-    for acc, gqa in (("report", False), ("gqa", True)):
-        flops = train_step_flops(cfg.model, bsz, seq, gqa=gqa)
-        out[f"achieved_tflops_{acc}"] = flops / med / 1e12
-        out[f"mfu_{acc}"] = flops / med / peak if peak else None
-    return out
 
 
 def bench_eval(cfg: DictConfig, net, tokenizer, device) -> dict:
@@ -168,15 +120,62 @@ def bench_eval(cfg: DictConfig, net, tokenizer, device) -> dict:
     return out
 
 
-def run(cfg: DictConfig) -> dict:
-    from llmts.model import build_model, count_parameters
-    from llmts.tokenization import load_tokenizer
+SECTIONS = ("train", "eval")
 
-    b = cfg.bench
-    bad = [k for k, v in b.items() if not isinstance(v, bool) and v < (k != "warmup")]
+
+@dataclass
+class BenchConfig:
+    """``bench``: what ``llmts-bench`` times (after ``warmup`` untimed repeats, the median of
+    ``repeats``). The defaults finish in minutes on a 2-core CPU with ``model=tiny``;
+    ``bench=gpu`` has the report's sizes."""
+    sections: List[str] = option(list(SECTIONS), "sections to run, in order: train, eval")
+    paths: List[str] = option(["naive", "fast"], "training paths: naive, fast, compiled")
+    train_shapes: List[List[int]] = option([[4, 512], [32, 512]], "B x L of the train section")
+    warmup: int = option(1, "untimed repeats first")
+    repeats: int = option(3, "timed repeats (median reported)")
+    eval_series: int = option(10, "series forecast in the eval section")
+    eval_samples: int = option(2, "sampled forecasts per series (batched sampling)")
+    sequential_series: int = option(1, "series timed one at a time")
+    horizon: int = option(10, "steps forecast")
+    context_steps: int = option(51, "steps of context")
+    hf_sampling: bool = option(False, "also time sampling with HF generate (slow)")
+
+
+@dataclass
+class BenchRunConfig(Config):
+    """``llmts-bench``'s primary config (``conf/bench.yaml``): a run's groups + ``bench``."""
+    bench: BenchConfig = field(default_factory=BenchConfig)
+
+
+def check_all(cfg: DictConfig) -> None:
+    check(cfg)
+    check_bench(cfg.bench)
+
+
+def check_bench(b: DictConfig) -> None:
+    """Sizes and names, before any work: one line naming what is wrong."""
+    sizes = {k: v for k, v in b.items() if isinstance(v, int) and not isinstance(v, bool)}
+    bad = [k for k, v in sizes.items() if v < (k != "warmup")]
     if bad or b.sequential_series > b.eval_series:
         raise LlmtsError(f"bench: {', '.join(bad) or 'sequential_series'} out of range (all >= 1, "
                          "warmup >= 0, sequential_series <= eval_series)")
+    for key, allowed in (("sections", SECTIONS), ("paths", PATHS)):
+        if not b[key] or set(b[key]) - set(allowed):
+            raise LlmtsError(f"bench.{key}: {list(b[key])} (choose from {list(allowed)})")
+    if not b.train_shapes or any(len(s) != 2 or min(s) < 1 for s in b.train_shapes):
+        raise LlmtsError(f"bench.train_shapes: {OmegaConf.to_container(b.train_shapes)} "
+                         "(a list of [batch_size, seq_len], each >= 1)")
+
+
+def run(cfg: DictConfig, out_dir: Path | None = None) -> dict:
+    """The chosen sections in order; ``bench.json`` is (re)written in ``out_dir`` after each,
+    so a run cut short keeps what it measured."""
+    from llmts.kernels import apply_kernels
+    from llmts.model import build_model, count_parameters, resolve_dtype
+    from llmts.tokenization import load_tokenizer
+
+    b = cfg.bench
+    check_all(cfg)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     name = device_name(device)
     tokenizer = load_tokenizer(cfg.model)
@@ -185,58 +184,44 @@ def run(cfg: DictConfig) -> dict:
     def fresh(model_cfg) -> torch.nn.Module:  # the same seeded weights for every path
         gc.collect()
         torch.cuda.empty_cache() if device.type == "cuda" else None
-        return build_model(model_cfg, cfg.lora, cfg.seed).to(device)
+        net = build_model(model_cfg, cfg.lora, cfg.seed, device=device).to(device)
+        if model_cfg is fast_cfg:  # the run's kernels (train.kernels) on the paths it runs
+            apply_kernels(net, cfg.train.kernels)
+        return net
 
-    fast_cfg = cfg.model  # on CUDA with LoRA: the frozen base in bf16 (adapters stay fp32)
-    if device.type == "cuda" and cfg.lora.enabled:
-        fast_cfg = OmegaConf.merge(cfg.model, {"dtype": "bfloat16"})
-    net = fresh(fast_cfg)  # eval leaves the weights as they are: the fast path trains them next
-    trainable, total = count_parameters(net)
-    evaluation = bench_eval(cfg, net, tokenizer, device)
-    train = {"batch_size": b.train_batch_size, "seq_len": b.train_seq_len,
-             "fast": bench_train(cfg, net, "fast", device, name)}
-    del net
-    naive_cfg = OmegaConf.merge(cfg.model, {"attn_implementation": "eager", "dtype": "float32"})
-    naive = train["naive"] = bench_train(cfg, fresh(naive_cfg), "naive", device, name)
-    fast = train["fast"]
-    train["speedup"] = fast["tokens_per_s"] / naive["tokens_per_s"]
-    train["initial_loss_diff"] = abs(fast["initial_loss"] - naive["initial_loss"])
-    if b.compile:
-        compiled = train["compiled"] = bench_train(cfg, fresh(fast_cfg), "compiled", device, name)
-        train["compile_speedup"] = compiled["tokens_per_s"] / fast["tokens_per_s"]
-    peak, note = peak_flops(name, fast["dtype"])
+    fast_cfg = cfg.model  # model.dtype=auto: on CUDA with LoRA the base in bf16, adapters fp32
     memory = "cuda max_memory_allocated" if device.type == "cuda" else "peak RSS (ru_maxrss)"
-    return {"device": name, "device_type": device.type, "dtype": fast["dtype"],
-            "weights_dtype": fast_cfg.dtype, "torch": torch.__version__,
-            "transformers": transformers.__version__, "python": platform.python_version(),
-            "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-            "model": cfg.model.name, "params_total": total, "params_trainable": trainable,
-            "train_speedup": train["speedup"], "eval_speedup_greedy": evaluation["speedup_greedy"],
-            "eval_speedup_sampling": evaluation["speedup_sampling"], "mfu": fast["mfu_report"],
-            "mfu_gqa": fast["mfu_gqa"], "peak_flops": peak, "mfu_note": note,
-            "memory": memory + (" per phase" if reset_peak(device) else ", whole process so far"),
-            "bench": OmegaConf.to_container(b, resolve=True), "train": train, "eval": evaluation}
+    weights = str(resolve_dtype(fast_cfg.dtype, cfg.lora.enabled)).removeprefix("torch.")
+    result = {"device": name, "device_type": device.type, "weights_dtype": weights,
+              "torch": torch.__version__, "transformers": transformers.__version__,
+              "python": platform.python_version(),
+              "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+              "model": cfg.model.name, "architecture": architecture(cfg.model), "sections": [],
+              "memory": memory + (" per phase" if reset_peak(device) else ", whole process so far"),
+              "bench": OmegaConf.to_container(b, resolve=True)}
+    for section in b.sections:
+        if section == "train":
+            result.update(train_section(cfg, fresh, fast_cfg, name))
+        else:
+            net = fresh(fast_cfg)
+            result["params_trainable"], result["params_total"] = count_parameters(net)
+            evaluation = result["eval"] = bench_eval(cfg, net, tokenizer, device)
+            del net
+            result["eval_speedup_greedy"] = evaluation["speedup_greedy"]
+            result["eval_speedup_sampling"] = evaluation["speedup_sampling"]
+        result["sections"].append(section)
+        result["peak_flops"], result["mfu_note"] = peak_flops(name, result.get("dtype", fast_cfg.dtype))
+        if out_dir is not None:
+            write_json(out_dir / "bench.json", result)
+    return result
 
 
 def format_table(r: dict) -> str:
-    t, e = r["train"], r["eval"]
-    pct = lambda x: "-" if x is None else f"{x:.1%}"  # noqa: E731
-    head = f"train step, B={t['batch_size']} L={t['seq_len']}"
     out = [f"llmts-bench: {r['model']} on {r['device']} (torch {r['torch']}, transformers "
-           f"{r['transformers']})", f"{head:<39}{'ms/step':>9}{'tokens/s':>11}{'TFLOP/s':>9}"
-           f"{'MFU rep':>9}{'MFU gqa':>9}{'peak MB':>9}"]
-    for path in [k for k in ("naive", "fast", "compiled") if k in t]:
-        p = t[path]
-        what = f"{path} ({p['attn_implementation']}, {p['loss'].split(' (')[0]}, {p['dtype']})"
-        out.append(f"  {what:<37}{p['ms_per_step']:9.1f}{p['tokens_per_s']:11.0f}"
-                   f"{p['achieved_tflops_report']:9.2f}{pct(p['mfu_report']):>9}"
-                   f"{pct(p['mfu_gqa']):>9}{p['peak_memory_mb']:9.0f}")
-    out.append(f"  speedup (fast / naive tokens/s): {t['speedup']:.2f}x; initial loss "
-               f"naive {t['naive']['initial_loss']:.4f}, fast {t['fast']['initial_loss']:.4f}")
-    if "compiled" in t:
-        c = t["compiled"]
-        out.append(f"  compiled: first step (compiling) {c['first_step_s']:.1f} s, then "
-                   f"{t['compile_speedup']:.2f}x fast's tokens/s; initial loss {c['initial_loss']:.4f}")
+           f"{r['transformers']})"] + (train_lines(r) if "train" in r else [])
+    if "eval" not in r:
+        return "\n".join(out + [f"{r['mfu_note']}; memory: {r['memory']}"])
+    e = r["eval"]
     head = f"eval, {e['context_steps']} -> {e['horizon']} steps"
     out.append(f"{head:<46}{'s/repeat':>9}{'series/s':>11}{'tokens/s':>11}{'parse':>7}"
                f"{'peak MB':>9}")
@@ -261,22 +246,26 @@ def format_table(r: dict) -> str:
     return "\n".join(out + [f"{r['mfu_note']}; memory: {r['memory']}"])
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="bench")
 def main(cfg: DictConfig) -> dict:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
-        result = run(cfg)
-    except LlmtsError as exc:
-        print(f"llmts-bench: error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    write_json(run_dir / "bench.json", result)
+    result = exit_on_error("llmts-bench", run, cfg, run_dir)
     print(format_table(result))
     print(f"wrote {run_dir / 'bench.json'}")
     return result
 
 
+def register() -> None:
+    """``conf/bench.yaml``'s schema, the ``bench`` group's default option, the help page."""
+    from hydra.core.config_store import ConfigStore
+
+    register_configs("llmts-bench", BenchRunConfig, "llmts_bench_schema")
+    ConfigStore.instance().store(group="bench", name="default", node=BenchConfig)
+
+
 def entry() -> None:
-    register_configs()
+    register()
+    exit_on_error("llmts-bench", preflight, sys.argv[1:], "bench", check_all)
     main()
 
 

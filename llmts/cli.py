@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ log = logging.getLogger("llmts")
 
 def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | None = None) -> dict:
     """Train (``train.max_steps`` > 0) and evaluate; writes artifacts into ``run_dir``."""
-    from llmts import checkpoint, data, flops, model, tokenization, tracking
+    from llmts import checkpoint, data, flops, kernels, model, tokenization, tracking
     from llmts.decoding import check_codec_tokens
     from llmts.evaluate import context_steps, evaluate, results_table, score_untrained
     from llmts.config import check
@@ -47,10 +48,12 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
         write_json(run_dir / "flops.json", plan)
         log.info("planned training FLOPs (report accounting):\n%s", flops.format_plan(plan))
         save_split(run_dir / "split.json", split)
-    net = model.build_model(cfg.model, cfg.lora, cfg.seed, tokenizer, cfg.data)
+    net = model.build_model(cfg.model, cfg.lora, cfg.seed, tokenizer, cfg.data,
+                            accelerator.device)
     if cfg.eval.checkpoint:
         checkpoint.load_checkpoint(Path(cfg.eval.checkpoint).expanduser(), net)
     net = net.to(accelerator.device)
+    kernels.apply_kernels(net, cfg.train.kernels)
     config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     tracker = tracking.make_tracker(cfg.logger, run_dir, config, job_name, group,
                                     "train" if cfg.train.max_steps else "eval", main)
@@ -124,10 +127,24 @@ def fail(run_dir: Path, exc: BaseException, multirun: bool) -> None:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
+def limit_threads(launcher: DictConfig) -> None:
+    """``hydra.launcher.cpus_per_task`` (submitit launchers) becomes this job's torch threads and
+    OMP_NUM_THREADS (for the processes it starts): jobs sharing one machine then split its cores
+    instead of each running one spinning thread per core."""
+    cpus = launcher.get("cpus_per_task")
+    if cpus:
+        import torch
+
+        os.environ["OMP_NUM_THREADS"] = str(cpus)
+        torch.set_num_threads(int(cpus))
+        log.info("threads: %d (hydra.launcher.cpus_per_task)", cpus)
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> dict | None:
     from hydra.core.hydra_config import HydraConfig
 
+    limit_threads(HydraConfig.get().launcher)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     name, group, multirun = job_identity(cfg)
     try:

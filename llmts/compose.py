@@ -49,6 +49,10 @@ HELP = {
                        "checkpoint.\n\n  llmts-forecast run=outputs/runs/DATE input=series.csv "
                        "horizon=20 output=forecast.csv\n  llmts-forecast checkpoint=RUN/checkpoints/"
                        "step-300 model=tiny lora=none input=series.h5 decoding=sampling"),
+    "llmts-bench": ("llmts-bench: what llmts's speed choices buy, measured on this machine "
+                    "(training steps by B x L, decoding engines); writes bench.json.\n\n"
+                    "  llmts-bench model=tiny                        # minutes on a CPU\n"
+                    "  llmts-bench model=qwen2.5-0.5b-arch bench=gpu  # the report's sizes"),
     "llmts-flops": ("llmts-flops: the training-FLOPs plan of a run or a sweep, before spending "
                     "any (loads no weights).\n\n  llmts-flops lora.r=8 train.max_steps=2000\n"
                     "  llmts-flops -m sweep=lr               # every job, the total, the budget"),

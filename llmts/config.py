@@ -46,6 +46,8 @@ Engine = _choice("Engine", "llmts", "hf")
 CacheImplementation = _choice("CacheImplementation", "static", "dynamic")
 Schedule = _choice("Schedule", "constant", "cosine", "linear")
 Precision = _choice("Precision", "auto", "no", "bf16", "fp16")
+Compile = _choice("Compile", "none", "regions", "step")
+Kernels = _choice("Kernels", "none", "liger")
 Point = _choice("Point", "median", "mean")
 Scale = _choice("Scale", "joint", "per_variable")
 Missing = _choice("Missing", "error", "encode")
@@ -234,7 +236,11 @@ class TrainConfig:
     flop_budget: Optional[float] = option(1e17, "training FLOPs allowed (report accounting); "
                                       "null: no limit")
     chunked_loss: bool = option(True, "cross-entropy without materialising full fp32 logits")
-    compile: bool = option(False, "torch.compile each decoder layer (accelerate's compile_regions)")
+    compile: Compile = option(Compile.none, "none | regions: torch.compile each decoder layer "
+                              "(accelerate's compile_regions) | step: the loss forward+backward "
+                              "as one graph (CUDA graphs on CUDA)")
+    kernels: Kernels = option(Kernels.none, "liger: Liger's Triton RMSNorm/RoPE/SwiGLU (CUDA, "
+                              "optional; needs liger-kernel installed)")
 
     @staticmethod
     def check(c: Any) -> None:

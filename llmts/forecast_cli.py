@@ -252,7 +252,12 @@ def main(cfg: DictConfig) -> None:
     exit_on_error("llmts-forecast", run, cfg, run_dir, list(hc.overrides.task))
 
 
-def entry() -> None:
+def register() -> None:
+    """``conf/forecast.yaml``'s schema and the help page."""
     register_configs("llmts-forecast", ForecastConfig, "forecast_schema")
+
+
+def entry() -> None:
+    register()
     exit_on_error("llmts-forecast", preflight, sys.argv[1:], "forecast", ForecastConfig.check)
     main()

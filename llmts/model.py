@@ -53,17 +53,16 @@ def resolve_dtype(name: str, lora: bool) -> torch.dtype:
     return torch.bfloat16 if lora and gpu_bf16 else torch.float32
 
 
-def load_base_model(cfg: ModelConfig, seed: int, lora: bool = False) -> PreTrainedModel:
-    """The base causal LM: ``from_pretrained`` for ``source=pretrained``, else random weights;
-    in ``model.dtype`` (``auto`` resolved for a LoRA base when ``lora``)."""
-    from transformers import AutoModelForCausalLM, Qwen2ForCausalLM
+def load_base_model(cfg: ModelConfig, seed: int, lora: bool = False,
+                    device=None) -> PreTrainedModel:
+    """The base causal LM: ``from_pretrained`` for ``source=pretrained``, else random weights
+    (built on ``device`` when it is not the CPU); in ``model.dtype`` (``auto`` resolved for a
+    LoRA base when ``lora``)."""
+    from transformers import AutoModelForCausalLM
 
     dtype = resolve_dtype(cfg.dtype, lora)
     if cfg.source == "random":
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = Qwen2ForCausalLM(qwen2_config(cfg))
-        return model.to(dtype)
+        return random_model(cfg, seed, device).to(dtype)
     where = cfg.path or cfg.name
     try:
         return AutoModelForCausalLM.from_pretrained(
@@ -73,6 +72,38 @@ def load_base_model(cfg: ModelConfig, seed: int, lora: bool = False) -> PreTrain
     except (OSError, ValueError) as exc:
         raise LlmtsError(f"model: cannot load '{where}' ({first_line(exc)}); offline? "
                          "try model=tiny, or model.path=/local/folder") from None
+
+
+def random_model(cfg: ModelConfig, seed: int, device=None) -> PreTrainedModel:
+    """A Qwen2 with seeded random weights (transformers' init: matrices ~ N(0, 0.02²), norms 1,
+    biases 0). On the CPU (``device`` None or cpu) it is built as always, torch's default init
+    pass included: that pass draws from the CPU generator, so skipping it would change every
+    weight. On another device see :func:`build_on_device`."""
+    from transformers import Qwen2ForCausalLM
+
+    device = torch.device(device or "cpu")
+    if device.type != "cpu":
+        return build_on_device(cfg, seed, device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Qwen2ForCausalLM(qwen2_config(cfg))
+
+
+def build_on_device(cfg: ModelConfig, seed: int, device: torch.device) -> PreTrainedModel:
+    """The model built on the meta device (no memory, no init), its storage then allocated on
+    ``device`` and transformers' init run there once, from ``seed`` (no CPU pass and no copy:
+    the 0.5B architecture took ~10 s of CPU init before). The weights come from ``device``'s
+    generator, so they are seeded but not the CPU-built ones."""
+    from transformers import Qwen2ForCausalLM
+
+    forked = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=forked, device_type=device.type):
+        torch.manual_seed(seed)
+        with torch.device("meta"):
+            model = Qwen2ForCausalLM(qwen2_config(cfg))
+        model.to_empty(device=device)
+        model.init_weights()  # every weight and buffer (RoPE frequencies); re-ties lm_head
+    return model
 
 
 class BiasedHead(nn.Linear):
@@ -155,11 +186,12 @@ def numeric_token_ids(tokenizer, separator: str = "", missing: bool = False) -> 
 
 
 def build_model(model_cfg: ModelConfig, lora_cfg: LoraConfig, seed: int,
-                tokenizer=None, data_cfg=None) -> nn.Module:
+                tokenizer=None, data_cfg=None, device=None) -> nn.Module:
     """Base model + (LoRA adapters on ``target_modules``, all base weights frozen | full
     fine-tuning) + optionally the trainable lm_head bias (+ the numeric-only head, over the
-    codec tokens of ``data_cfg``'s encoding)."""
-    model = load_base_model(model_cfg, seed, lora_cfg.enabled)
+    codec tokens of ``data_cfg``'s encoding). A random base is built on ``device`` directly;
+    move the result there (a pretrained one loads on CPU)."""
+    model = load_base_model(model_cfg, seed, lora_cfg.enabled, device)
     if model_cfg.output_vocab == "numeric":
         sep, missing = ((data_cfg.digit_separator, data_cfg.missing == "encode")
                         if data_cfg is not None else ("", False))

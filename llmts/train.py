@@ -4,10 +4,15 @@ validation, history, atomic checkpoints and bit-exact resume.
 Data order is a pure function of (seed, micro-batch index): epoch e visits the windows in
 ``randperm(W, seed + e)``; rank r of R takes every R-th micro-batch. Resuming at step k therefore
 needs no sampler state, and k + k steps equal 2k uninterrupted steps exactly (on CPU).
+
+A step never makes the host wait for the device: loss and gradient norm stay on the device and
+are read in one transfer per window of ``train.log_every`` steps (also before validation and
+checkpoints), where non-finite values are found and named by step.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import math
@@ -17,71 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint as grad_checkpoint
 
 from llmts import checkpoint as ckpt
 from llmts.config import OptimizerConfig, TrainConfig
 from llmts.errors import LlmtsError
 from llmts.files import atomic_path
+from llmts.loss import CHUNK, CausalLMLoss, compile_mode, compile_step, make_loss  # noqa: F401
 from llmts.tracking import Tracker
 
 log = logging.getLogger(__name__)
 HISTORY_COLUMNS = ("step", "loss", "lr", "tokens_per_s", "flops", "val_loss")
-CHUNK = 4096  # positions per chunk of the chunked loss (train.chunked_loss)
-
-
-class CausalLMLoss(nn.Module):
-    """Mean next-token cross-entropy over labelled positions (labels −100 are ignored).
-
-    ``chunk_size`` > 0: logits are formed for ``chunk_size`` positions at a time and recomputed
-    in backward (activation checkpointing), and only labelled positions reach lm_head, so the
-    (B, L, V) fp32 logits are never materialised; 0: the plain full-logits loss.
-    Wrapping the loss in a Module lets DDP see the whole computation as one forward."""
-
-    def __init__(self, model: nn.Module, chunk_size: int = 0):
-        super().__init__()
-        self.model = model
-        self.chunk_size = chunk_size
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                labels: torch.Tensor) -> torch.Tensor:
-        target = labels[:, 1:].reshape(-1)
-        if not self.chunk_size:
-            logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
-            return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), target,
-                                   ignore_index=-100)
-        hidden = self.model.get_decoder()(input_ids=input_ids,
-                                          attention_mask=attention_mask).last_hidden_state
-        keep = target != -100
-        hidden, target = hidden[:, :-1].reshape(-1, hidden.shape[-1])[keep], target[keep]
-        head = self.model.get_output_embeddings()
-        logits_of = head
-        if hasattr(head, "subset_logits"):  # numeric-only head: k logits, targets remapped
-            logits_of, target = head.subset_logits, head.index[target]
-        total = hidden.new_zeros((), dtype=torch.float32)
-        for start in range(0, len(target), self.chunk_size):
-            sl = slice(start, start + self.chunk_size)
-            total = total + grad_checkpoint(_chunk_ce, logits_of, hidden[sl], target[sl],
-                                            use_reentrant=False)
-        return total / keep.sum().clamp(min=1)
-
-
-def make_loss(model: nn.Module, chunked: bool, compiled: bool) -> nn.Module:
-    """The training loss module; ``compiled``: each repeated block (decoder layer) and the other
-    leaf modules ``torch.compile``-d separately (accelerate's regional compilation: one compile
-    serves all layers, so the cold start stays short). Parameters stay shared with ``model``."""
-    loss = CausalLMLoss(model, CHUNK if chunked else 0)
-    if not compiled:
-        return loss
-    from accelerate.utils import compile_regions
-
-    return compile_regions(loss)
-
-
-def _chunk_ce(logits_of, hidden: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(logits_of(hidden).float(), target, reduction="sum")
 
 
 def make_accelerator(precision: str):
@@ -91,6 +42,16 @@ def make_accelerator(precision: str):
     if precision == "auto":
         precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
     return Accelerator(mixed_precision=str(precision), cpu=not torch.cuda.is_available())
+
+
+def make_optimizer(params: list[nn.Parameter], cfg: OptimizerConfig) -> torch.optim.Optimizer:
+    """AdamW, fused where torch has it for the device (one kernel for all tensors; its step
+    counts live on the device, so a step reads nothing back), else torch's default."""
+    kw = dict(lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay)
+    try:
+        return torch.optim.AdamW(params, fused=True, **kw)
+    except RuntimeError:  # fused AdamW is not implemented for this device or dtype
+        return torch.optim.AdamW(params, **kw)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimizerConfig, max_steps: int):
@@ -107,15 +68,98 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimizerConfig, max_s
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def batch_indices(micro: int, batch_size: int, num_windows: int, seed: int) -> torch.Tensor:
+def batch_rows(micro: int, batch_size: int, num_windows: int, seed: int) -> list[int]:
     """Window indices of global micro-batch ``micro`` (epochs reshuffled with seed + epoch)."""
     first = micro * batch_size
-    out = []
+    out: list[int] = []
     while len(out) < batch_size:
         epoch, pos = divmod(first + len(out), num_windows)
         perm = torch.randperm(num_windows, generator=torch.Generator().manual_seed(seed + epoch))
         out.extend(perm[pos:pos + batch_size - len(out)].tolist())
-    return torch.tensor(out)
+    return out
+
+
+def device_batch(windows: dict, rows: list[int], lengths: list[int], device) -> dict:
+    """Windows ``rows`` on ``device``. ``lengths``: real tokens per window, read once; with no
+    padded row the mask is None, which keeps SDPA on its causal fast path and skips
+    transformers' all-ones check of the mask (a host read). On CUDA the copy is pinned and
+    non-blocking: the host does not wait for the queued steps to finish."""
+    index = torch.tensor(rows)
+    batch = {k: v[index] for k, v in windows.items()}
+    if all(lengths[r] == batch["input_ids"].shape[1] for r in rows):
+        batch["attention_mask"] = None
+    if torch.device(device).type != "cuda":
+        return {k: None if v is None else v.to(device) for k, v in batch.items()}
+    return {k: None if v is None else v.pin_memory().to(device, non_blocking=True)
+            for k, v in batch.items()}
+
+
+@dataclass
+class StepParts:
+    """What a training step uses: the (prepared) loss module and optimizer, the LR schedule,
+    the trainable parameters, the Accelerator, the clipping norm (None: no clipping) and
+    whether the forward runs under the accelerator's autocast."""
+    loss_model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    params: list[nn.Parameter]
+    accelerator: object
+    max_grad_norm: float | None
+    autocast: bool = True
+    cuda_graphs: bool = False  # train.compile=step on CUDA: mark each step for CUDA graph trees
+
+
+def make_step_parts(model: nn.Module, opt_cfg: OptimizerConfig, max_steps: int, accelerator,
+                    chunked: bool, compiled: bool | str, resume_from: Path | None = None,
+                    autocast: bool = True) -> tuple[StepParts, int, list[dict]]:
+    """Loss module (``compiled``: none | regions | step, see llmts/loss.py), AdamW and schedule
+    for ``model`` (restored from ``resume_from``), prepared by Accelerate; also (the step
+    resumed at, the history so far). ``autocast=False``: the loss module is left unprepared and
+    runs in the weights' dtype (the bench's naive path)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = make_optimizer(params, opt_cfg)
+    scheduler = make_scheduler(optimizer, opt_cfg, max_steps)
+    start, history = 0, []
+    if resume_from is not None:
+        start, history = ckpt.load_checkpoint(resume_from, model, optimizer, scheduler)
+        log.info("resumed from %s at step %d", resume_from, start)
+    loss_model = make_loss(model, chunked, compiled)
+    # The scheduler stays unprepared: Accelerate would step it once per process.
+    if autocast:
+        loss_model, optimizer = accelerator.prepare(loss_model, optimizer)
+    else:
+        optimizer = accelerator.prepare(optimizer)
+    whole = compile_mode(compiled) == "step"
+    if whole:  # after prepare: the graph holds Accelerate's autocast (and DDP's hooks)
+        loss_model = compile_step(loss_model, accelerator.device.type)
+    return (StepParts(loss_model, optimizer, scheduler, params, accelerator, opt_cfg.max_grad_norm,
+                      autocast, whole and accelerator.device.type == "cuda"), start, history)
+
+
+def train_step(parts: StepParts, batches: list[dict]) -> torch.Tensor:
+    """One optimizer step over ``batches`` (gradient accumulation: each backward gets loss / n):
+    forward under autocast, backward (loss-scaled with fp16), total gradient norm with
+    clipping, AdamW (an fp16 overflow step is skipped by the loss scaler), LR schedule.
+
+    Returns [mean micro-batch loss, gradient norm] on the device, and reads nothing back: the
+    host queues the next step while the device works."""
+    acc, n = parts.accelerator, len(batches)
+    if parts.cuda_graphs:  # the previous step's graph outputs may be overwritten from here on
+        torch.compiler.cudagraph_mark_step_begin()
+    parts.loss_model.train()
+    total = None
+    for batch in batches:
+        with acc.autocast() if parts.autocast else contextlib.nullcontext():
+            loss = parts.loss_model(**batch)
+        acc.backward(loss / n)
+        total = loss.detach().float() / n + (0 if total is None else total)
+    # max_norm=inf leaves the gradients bit-for-bit as they are; the norm is inf/nan iff any
+    # gradient entry is.
+    grad_norm = acc.clip_grad_norm_(parts.params, parts.max_grad_norm or math.inf)
+    parts.optimizer.step()
+    parts.scheduler.step()
+    parts.optimizer.zero_grad(set_to_none=True)
+    return torch.stack([total, grad_norm.to(total.device, torch.float32)])
 
 
 @dataclass
@@ -129,26 +173,19 @@ def train(model: nn.Module, windows: dict, val_windows: dict, cfg: TrainConfig,
           opt_cfg: OptimizerConfig, seed: int, run_dir: Path, tracker: Tracker,
           accelerator, flops_per_step: float) -> TrainResult:
     """Train ``model`` in place for ``cfg.max_steps`` optimizer steps (resuming if asked)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=opt_cfg.lr, betas=tuple(opt_cfg.betas),
-                                  eps=opt_cfg.eps, weight_decay=opt_cfg.weight_decay)
-    scheduler = make_scheduler(optimizer, opt_cfg, cfg.max_steps)
-    start, history = 0, []
-    resume_from = ckpt.resolve(cfg.resume, run_dir)
-    if resume_from is not None:
-        start, history = ckpt.load_checkpoint(resume_from, model, optimizer, scheduler)
-        log.info("resumed from %s at step %d", resume_from, start)
-    # The scheduler stays unprepared: Accelerate would step it once per process.
-    loss_model, optimizer = accelerator.prepare(
-        make_loss(model, cfg.chunked_loss, cfg.compile), optimizer)
+    parts, start, history = make_step_parts(
+        model, opt_cfg, cfg.max_steps, accelerator, cfg.chunked_loss, cfg.compile,
+        ckpt.resolve(cfg.resume, run_dir))
     main = accelerator.is_main_process
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
     world, rank = accelerator.num_processes, accelerator.process_index
-    num_windows = len(windows["input_ids"])
+    lengths = windows["attention_mask"].sum(1).tolist()  # real tokens per window, read once
+    val_lengths = val_windows["attention_mask"].sum(1).tolist()
 
     def validate(step: int) -> float:
-        val = evaluate_loss(loss_model, val_windows, cfg.batch_size, cfg.val_batches, accelerator)
+        val = evaluate_loss(parts.loss_model, val_windows, cfg.batch_size, cfg.val_batches,
+                            accelerator, val_lengths)
         history.append({"step": step, "val_loss": val})
         tracker.log({"val/loss": val, "flops/train_total": step * flops_per_step}, step=step)
         return val
@@ -156,66 +193,80 @@ def train(model: nn.Module, windows: dict, val_windows: dict, cfg: TrainConfig,
     if start == 0 and cfg.eval_every > 0:
         validate(0)
     bar = _progress(start, cfg.max_steps, main)
-    val = None
+    val, pending, t0 = None, [], time.perf_counter()
     for step in range(start + 1, cfg.max_steps + 1):
-        t0 = time.perf_counter()
-        loss_model.train()
-        loss_sum, tokens = 0.0, 0
-        for micro in range(cfg.grad_accum):
-            index = ((step - 1) * cfg.grad_accum + micro) * world + rank
-            rows = batch_indices(index, cfg.batch_size, num_windows, seed)
-            tokens += int(windows["attention_mask"][rows].sum())  # on CPU: no device sync
-            batch = {k: v[rows].to(accelerator.device) for k, v in windows.items()}
-            with accelerator.autocast():
-                loss = loss_model(**batch)
-            accelerator.backward(loss / cfg.grad_accum)
-            loss_sum += loss.detach().float() / cfg.grad_accum
-        loss_value = float(accelerator.reduce(loss_sum, reduction="mean"))
-        # The total gradient norm (inf/nan iff any entry is) comes with clipping; max_norm=inf
-        # leaves the gradients bit-for-bit as they are.
-        grad_norm = accelerator.clip_grad_norm_(params, opt_cfg.max_grad_norm or math.inf)
-        if not math.isfinite(loss_value) or not math.isfinite(float(grad_norm)):
-            what = "loss" if not math.isfinite(loss_value) else "gradients"
-            raise LlmtsError(f"training stopped at step {step}: non-finite {what} "
-                             f"({loss_value}); last good checkpoint kept in {ckpt.checkpoint_root(run_dir)}")
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        tok_s = tokens * world / max(time.perf_counter() - t0, 1e-9)
-        row = {"step": step, "loss": loss_value, "lr": scheduler.get_last_lr()[0],
-               "tokens_per_s": tok_s, "flops": step * flops_per_step}
-        history.append(row)
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss_value:.4f}")
-        if step % cfg.log_every == 0 or step == cfg.max_steps:
-            tracker.log({"train/loss": loss_value, "train/lr": row["lr"], "train/tokens_per_s": tok_s,
-                         "flops/train_total": row["flops"],
-                         "flops/log10_train_total": math.log10(max(row["flops"], 1.0))}, step=step)
+        micro = [((step - 1) * cfg.grad_accum + m) * world + rank for m in range(cfg.grad_accum)]
+        rows = [batch_rows(i, cfg.batch_size, len(lengths), seed) for i in micro]
+        batches = [device_batch(windows, r, lengths, accelerator.device) for r in rows]
+        record = train_step(parts, batches)
+        pending.append((step, parts.scheduler.get_last_lr()[0],
+                        sum(lengths[i] for r in rows for i in r), record))
+        due = [cfg.log_every, cfg.save_every] + ([cfg.eval_every] if cfg.eval_every > 0 else [])
+        if step < cfg.max_steps and all(step % every for every in due):
+            continue
+        window = read_window(pending, accelerator, t0, flops_per_step, run_dir)
+        history.extend(window)
+        last = window[-1]
+        bar.update(len(window))
+        bar.set_postfix(loss=f"{last['loss']:.4f}")
+        tracker.log({"train/loss": last["loss"], "train/lr": last["lr"],
+                     "train/tokens_per_s": last["tokens_per_s"],
+                     "flops/train_total": last["flops"],
+                     "flops/log10_train_total": math.log10(max(last["flops"], 1.0))}, step=step)
         if cfg.eval_every > 0 and (step % cfg.eval_every == 0 or step == cfg.max_steps):
             val = validate(step)
         if main and (step % cfg.save_every == 0 or step == cfg.max_steps):
-            ckpt.save_checkpoint(run_dir, step, model, optimizer, scheduler, history)
-        if main and (step % cfg.log_every == 0 or step == cfg.max_steps):
+            ckpt.save_checkpoint(run_dir, step, model, parts.optimizer, parts.scheduler, history)
+        if main:
             write_history(run_dir / "train_history.csv", history)
         accelerator.wait_for_everyone()
+        pending, t0 = [], time.perf_counter()
     bar.close()
     return TrainResult(cfg.max_steps, history, val)
 
 
+def read_window(pending: list, accelerator, t0: float, flops_per_step: float,
+                run_dir: Path) -> list[dict]:
+    """History rows of the steps in ``pending`` [(step, lr, tokens, [loss, grad norm] on the
+    device)], fetched in one transfer. tokens/s = the window's tokens (all processes) ÷ its wall
+    time (from the first step's start to this read, which waits for the device). The first
+    non-finite loss stops the run, naming its step; so do non-finite gradients, except under an
+    fp16 loss scaler, which skipped that step's update (and lowered its scale) by design."""
+    values = accelerator.reduce(torch.stack([p[3] for p in pending]), reduction="mean").tolist()
+    tokens = sum(p[2] for p in pending) * accelerator.num_processes
+    tok_s = tokens / max(time.perf_counter() - t0, 1e-9)
+    skipped = []
+    for (step, _, _, _), (loss, norm) in zip(pending, values):
+        if math.isfinite(loss) and (math.isfinite(norm) or accelerator.scaler is not None):
+            skipped += [] if math.isfinite(norm) else [step]
+            continue
+        what = "loss" if not math.isfinite(loss) else "gradients"
+        raise LlmtsError(f"training stopped at step {step}: non-finite {what} ({loss}); last "
+                         f"good checkpoint kept in {ckpt.checkpoint_root(run_dir)}")
+    if skipped:
+        log.warning("fp16 loss scaler skipped the update of step(s) %s (gradient overflow)",
+                    ", ".join(map(str, skipped)))
+    return [{"step": step, "loss": loss, "lr": lr, "tokens_per_s": tok_s,
+             "flops": step * flops_per_step}
+            for (step, lr, _, _), (loss, _) in zip(pending, values)]
+
+
 @torch.no_grad()
 def evaluate_loss(loss_model: nn.Module, windows: dict, batch_size: int, max_batches: int | None,
-                  accelerator) -> float:
+                  accelerator, lengths: list[int] | None = None) -> float:
     """Mean per-window loss over the validation windows (sharded across processes)."""
     loss_model.eval()
     n = len(windows["input_ids"])
+    lengths = windows["attention_mask"].sum(1).tolist() if lengths is None else lengths
     starts = list(range(0, n, batch_size))[: max_batches or None]
     total = torch.zeros(2, device=accelerator.device)
     for i in starts[accelerator.process_index::accelerator.num_processes]:
-        batch = {k: v[i:i + batch_size].to(accelerator.device) for k, v in windows.items()}
+        batch = device_batch(windows, list(range(i, min(i + batch_size, n))), lengths,
+                             accelerator.device)
         with accelerator.autocast():
             loss = loss_model(**batch)
-        total += torch.stack([loss.float() * len(batch["input_ids"]),
-                              torch.tensor(float(len(batch["input_ids"])), device=total.device)])
+        rows = len(batch["input_ids"])
+        total += torch.stack([loss.float() * rows, torch.tensor(float(rows), device=total.device)])
     total = accelerator.reduce(total, reduction="sum")
     return float(total[0] / total[1].clamp(min=1))
 

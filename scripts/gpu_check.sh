@@ -3,9 +3,11 @@
 #
 #   bash scripts/gpu_check.sh [OUT_DIR]          # from the repo root; OUT_DIR default outputs/gpu_check/<time>
 #
-# 1. llmts-bench (python -m llmts.bench) on model=qwen2.5-0.5b-arch: the real Qwen2.5-0.5B shapes
-#    with seeded random weights (no download): naive vs fast training step, sequential vs batched
-#    greedy (static and dynamic KV cache) vs batched sampling, MFU   -> OUT_DIR/bench/bench.json
+# 1. llmts-bench (python -m llmts.bench) bench=gpu on model=qwen2.5-0.5b-arch: the real
+#    Qwen2.5-0.5B shapes with seeded random weights (no download): naive vs fast training step
+#    (the production train_step) at B4 and B32 x L512, sequential vs batched greedy (static and
+#    dynamic KV cache) vs batched sampling, MFU                      -> OUT_DIR/bench/bench.json
+#    (rewritten after each section: a bench cut short by BENCH_TIMEOUT keeps its train rows)
 # 2. a 50-step train + eval of the same model with llmts itself (100 test series, greedy, no
 #    baselines)                                                       -> OUT_DIR/run/
 # 3. one table: bench.json's key numbers, the run's wall time and tokens/s (train_history.csv).
@@ -17,8 +19,8 @@
 # (slowly; shrink it with the variables below).
 # Environment (optional):
 #   BENCH_ARGS     more Hydra overrides for the bench; later ones win (e.g. "model=tiny", or
-#                  "bench.compile=true" to also time train.compile: its cold start can take
-#                  minutes, so raise BENCH_TIMEOUT with it)
+#                  "bench.paths=[naive,fast,compiled]" to also time train.compile: its cold start
+#                  can take minutes, so raise BENCH_TIMEOUT with it)
 #   RUN_ARGS       more Hydra overrides for the 50-step run, likewise
 #   BENCH_TIMEOUT  seconds for step 1 (default 200);  RUN_TIMEOUT  seconds for step 2 (default 140)
 #   LLMTS_CACHE    simulated-data cache (default OUT_DIR/cache)
@@ -38,11 +40,12 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,dri
     --format=csv,noheader
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 
-# Sizes: 4x512 training tokens (the report's batch), 100 series x 20 steps ahead after 51, 10
-# samples per series for sampling (1000 rows in one batch), 2 series timed one at a time.
+# Sizes (conf/bench/gpu.yaml, trimmed): B4 and B32 x L512 training steps, 100 series x 20 steps
+# ahead after 51, 10 samples per series for sampling (1000 rows in one batch), 2 series timed
+# one at a time.
 t0=$(date +%s.%N)
 # shellcheck disable=SC2086  # BENCH_ARGS is a list of overrides
-timeout "${BENCH_TIMEOUT:-200}" "$PY" -m llmts.bench $MODEL logger=none \
+timeout "${BENCH_TIMEOUT:-200}" "$PY" -m llmts.bench $MODEL bench=gpu \
     bench.warmup=1 bench.repeats=2 bench.sequential_series=2 bench.eval_samples=10 \
     ${BENCH_ARGS:-} hydra.run.dir="$OUT_DIR/bench" 2>&1 | tee "$OUT_DIR/bench.log"
 bench_rc=${PIPESTATUS[0]}
@@ -64,19 +67,22 @@ rows = [("bench exit status / wall s", f"{bench_rc} / {t1 - t0:.0f}")]
 pct = lambda x: "-" if x is None else f"{x:.1%}"
 try:
     b = json.loads((out / "bench" / "bench.json").read_text())
-    t, e = b["train"], b["eval"]
     rows += [("device", b["device"]), ("torch / transformers", f"{b['torch']} / {b['transformers']}"),
-             ("train B x L", f"{t['batch_size']} x {t['seq_len']}")]
-    for p in [p for p in ("naive", "fast", "compiled") if p in t]:
-        s = t[p]
-        rows.append((f"train {p} ({s['attn_implementation']}, {s['loss']}, {s['dtype']})",
-                     f"{s['ms_per_step']:.1f} ms/step, {s['tokens_per_s']:.0f} tok/s, "
-                     f"{s['achieved_tflops_report']:.1f} TFLOP/s, MFU {pct(s['mfu_report'])} "
-                     f"(gqa {pct(s['mfu_gqa'])}), {s['peak_memory_mb']:.0f} MB"))
-    rows.append(("train speedup (fast/naive)", f"{b['train_speedup']:.2f}x"))
-    if "compiled" in t:
-        rows.append(("train.compile: first step / speedup", f"{t['compiled']['first_step_s']:.0f} s"
-                     f" / {t['compile_speedup']:.2f}x fast"))
+             ("bench sections done", ", ".join(b["sections"]))]
+    for t in b.get("train", {}).get("shapes", []):
+        shape = f"B{t['batch_size']} x L{t['seq_len']}"
+        for p in [p for p in ("naive", "fast", "compiled") if p in t]:
+            s = t[p]
+            rows.append((f"train {shape} {p} ({s['attn_implementation']}, {s['loss']}, {s['dtype']})",
+                         f"{s['ms_per_step']:.1f} ms/step, {s['tokens_per_s']:.0f} tok/s, "
+                         f"{s['achieved_tflops_report']:.1f} TFLOP/s, MFU {pct(s['mfu_report'])} "
+                         f"(gqa {pct(s['mfu_gqa'])}), {s['peak_memory_mb']:.0f} MB"))
+        if "speedup" in t:
+            rows.append((f"train {shape} speedup (fast/naive)", f"{t['speedup']:.2f}x"))
+        if "compiled" in t and "compile_speedup" in t:
+            rows.append((f"train {shape} compile: first step / speedup",
+                         f"{t['compiled']['first_step_s']:.0f} s / {t['compile_speedup']:.2f}x fast"))
+    e = b["eval"]
     for m in [k for k in e if k.startswith(("sequential_", "batched_"))]:
         s = e[m]
         rows.append((f"eval {m.replace('_', ' ')} (bs {s['batch_rows']})",
@@ -85,7 +91,6 @@ try:
     rows += [("eval speedup greedy / sampling",
               f"{b['eval_speedup_greedy']:.1f}x / {b['eval_speedup_sampling']:.1f}x"),
              ("static / dynamic KV cache (greedy)", f"{e['static_cache_speedup']:.2f}x"),
-             ("MFU (fast, report / gqa)", f"{pct(b['mfu'])} / {pct(b['mfu_gqa'])}"),
              ("note", b["mfu_note"])]
 except (OSError, KeyError, ValueError) as exc:
     rows.append(("bench.json", f"missing or unreadable ({exc})"))

@@ -21,16 +21,21 @@ def _private_cache(tmp_path_factory):
     yield
 
 
-def compose(*overrides: str):
-    """The config ``llmts`` would run with these overrides (no run dir, no side effects)."""
+def compose(*overrides: str, config_name: str = "config"):
+    """The config ``llmts`` (``config_name="bench"``/``"forecast"``: ``llmts-bench`` /
+    ``llmts-forecast``) would run with these overrides (no run dir, no side effects)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
     from llmts.compose import register_configs
 
     register_configs()
+    if config_name in ("bench", "forecast"):  # the entry points' own schemas
+        from llmts import bench, forecast_cli
+
+        (bench if config_name == "bench" else forecast_cli).register()
     with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
-        return hydra_compose(config_name="config", overrides=list(overrides))
+        return hydra_compose(config_name=config_name, overrides=list(overrides))
 
 
 @pytest.fixture(scope="session")

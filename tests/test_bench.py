@@ -19,7 +19,7 @@ from llmts.model import build_model
 from llmts.train import CausalLMLoss
 
 TOP_KEYS = {"device", "dtype", "torch", "transformers", "train_speedup", "eval_speedup_greedy",
-            "eval_speedup_sampling", "mfu", "mfu_note", "train", "eval"}
+            "eval_speedup_sampling", "mfu", "mfu_note", "train", "eval", "sections"}
 TRAIN_KEYS = {"attn_implementation", "loss", "dtype", "initial_loss", "ms_per_step",
               "tokens_per_s", "achieved_tflops_report", "achieved_tflops_gqa", "mfu_report",
               "mfu_gqa", "peak_memory_mb"}
@@ -36,7 +36,8 @@ def bench(tmp_path_factory):
                OMP_NUM_THREADS="1", WANDB_MODE="offline")
     proc = subprocess.run(
         [sys.executable, "-c", "from llmts.bench import entry; entry()", "model=tiny", "logger=none",
-         "bench.repeats=2", "bench.warmup=1", "bench.train_seq_len=128", "bench.eval_series=100",
+         "bench.repeats=2", "bench.warmup=1", "bench.train_shapes=[[4,128],[8,64]]",
+         "bench.eval_series=100",
          "bench.eval_samples=4", "bench.sequential_series=3", "bench.context_steps=6",
          "bench.horizon=3", "bench.hf_sampling=true", f"hydra.run.dir={out / 'run'}"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
@@ -49,11 +50,17 @@ def test_bench_writes_json_and_prints_table(bench):
     assert TOP_KEYS <= set(result)
     assert result["device_type"] == "cpu" and result["dtype"] == "float32"
     assert result["mfu"] is None and "not computed" in result["mfu_note"]  # no peak for a CPU
-    for path in ("naive", "fast"):
-        assert TRAIN_KEYS <= set(result["train"][path])
-        assert len(result["train"][path]["ms_all"]) == 2
-    assert result["train"]["naive"]["attn_implementation"] == "eager"
-    assert result["train"]["fast"]["attn_implementation"] == "sdpa"
+    shapes = result["train"]["shapes"]
+    assert [(t["batch_size"], t["seq_len"]) for t in shapes] == [(4, 128), (8, 64)]
+    for t in shapes:
+        for path in ("naive", "fast"):
+            assert TRAIN_KEYS <= set(t[path])
+            assert len(t[path]["ms_all"]) == 2
+            assert t[path]["tokens_per_s"] == pytest.approx(
+                t["batch_size"] * t["seq_len"] / (t[path]["ms_per_step"] / 1e3))
+        assert t["naive"]["attn_implementation"] == "eager"
+        assert t["fast"]["attn_implementation"] == "sdpa"
+    assert result["sections"] == ["train", "eval"]
     for mode in ("sequential_greedy", "batched_greedy", "batched_greedy_hf_static",
                  "batched_greedy_hf_dynamic", "batched_sampling", "batched_sampling_hf_static"):
         assert EVAL_KEYS <= set(result["eval"][mode])
@@ -62,38 +69,43 @@ def test_bench_writes_json_and_prints_table(bench):
     # the same greedy forecasts from both engines: the same number of generated tokens
     assert (result["eval"]["batched_greedy"]["new_tokens"]
             == result["eval"]["batched_greedy_hf_static"]["new_tokens"])
-    assert result["train_speedup"] > 0
+    first = result["train"]["shapes"][0]
+    assert result["train_speedup"] == pytest.approx(
+        first["fast"]["tokens_per_s"] / first["naive"]["tokens_per_s"])
     assert "llmts-bench: tiny-qwen2" in stdout and "speedup vs sequential" in stdout
     assert "batched sampling x4, llmts" in stdout and "batched greedy, hf dynamic" in stdout
     assert "llmts engine / hf static: greedy" in stdout and "static / dynamic KV cache" in stdout
-    assert "compiled" not in result["train"]  # bench.compile is off by default
+    assert "train step, B=8 L=64" in stdout
+    assert all("compiled" not in t for t in shapes)  # not among the default paths
 
 
-def test_bench_compile_times_the_compiled_path_apart(monkeypatch):
-    """bench.compile=true adds a third training path; dynamo's eager backend stands in for
-    inductor here (the inductor path itself is tested in test_train)."""
+def test_bench_compiled_path_is_timed_apart(monkeypatch, tmp_path):
+    """bench.paths=[fast,compiled]; dynamo's eager backend stands in for inductor here (the
+    inductor path itself is tested in test_train). The train section alone, written once."""
     import accelerate.utils
 
     real = accelerate.utils.compile_regions
     monkeypatch.setattr(accelerate.utils, "compile_regions",
                         lambda m, **kw: real(m, backend="eager", **kw))
-    cfg = compose("model=tiny", "logger=none", "bench.compile=true", "bench.repeats=1",
-                  "bench.warmup=0", "bench.train_seq_len=32", "bench.eval_series=4",
-                  "bench.sequential_series=1", "bench.eval_samples=2", "bench.context_steps=4",
-                  "bench.horizon=2")
-    result = run(cfg)
-    compiled, fast = result["train"]["compiled"], result["train"]["fast"]
+    cfg = bench_cfg("bench.paths=[fast,compiled]", "bench.sections=[train]", "bench.repeats=1",
+                    "bench.warmup=0", "bench.train_shapes=[[2,32]]")
+    result = run(cfg, tmp_path)
+    t = result["train"]["shapes"][0]
+    compiled, fast = t["compiled"], t["fast"]
     assert TRAIN_KEYS <= set(compiled) and compiled["compiled"] and not fast["compiled"]
     assert compiled["first_step_s"] > compiled["ms_per_step"] / 1e3  # tracing is in step 1
-    assert result["train"]["compile_speedup"] > 0
+    assert t["compile_speedup"] == pytest.approx(compiled["tokens_per_s"] / fast["tokens_per_s"])
+    assert "naive" not in t and "speedup" not in t
     assert abs(compiled["initial_loss"] - fast["initial_loss"]) < 1e-4  # same fresh weights
     assert "compiled: first step (compiling)" in format_table(result)
+    assert "eval" not in result and json.loads((tmp_path / "bench.json").read_text())["sections"] == ["train"]
 
 
 def test_batched_greedy_beats_sequential(bench):
     result, _ = bench
     assert result["eval_speedup_greedy"] >= 5, result["eval"]
-    assert result["train"]["initial_loss_diff"] < 1e-4  # same weights, same batch, both fp32
+    for t in result["train"]["shapes"]:
+        assert t["initial_loss_diff"] < 1e-4  # same weights, same batch, both fp32
 
 
 def test_fast_loss_and_grads_equal_naive():
@@ -127,8 +139,57 @@ def test_peak_flops_by_device_name():
     assert peak is None and "no known" in note
 
 
+def bench_cfg(*overrides):
+    return compose("model=tiny", *overrides, config_name="bench")
+
+
 def test_bad_bench_sizes_fail_before_any_work():
     with pytest.raises(LlmtsError, match="repeats"):
-        run(compose("model=tiny", "logger=none", "bench.repeats=0"))
+        run(bench_cfg("bench.repeats=0"))
     with pytest.raises(LlmtsError, match="sequential_series"):
-        run(compose("model=tiny", "logger=none", "bench.eval_series=2", "bench.sequential_series=3"))
+        run(bench_cfg("bench.eval_series=2", "bench.sequential_series=3"))
+    with pytest.raises(LlmtsError, match="bench.sections"):
+        run(bench_cfg("bench.sections=[train,evil]"))
+    with pytest.raises(LlmtsError, match="bench.paths"):
+        run(bench_cfg("bench.paths=[]"))
+    with pytest.raises(LlmtsError, match="train_shapes"):
+        run(bench_cfg("bench.train_shapes=[[4,512,1]]"))
+
+
+def test_bench_keys_are_not_part_of_a_training_run():
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException, match="bench.repeats"):
+        compose("bench.repeats=3")
+    assert "bench" not in compose("model=tiny") and bench_cfg().bench.repeats >= 1
+
+
+def test_bench_json_is_written_after_each_section(tmp_path, monkeypatch):
+    """A run cut short in its second section keeps the first section's results on disk."""
+    import llmts.bench
+
+    def broken(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(llmts.bench, "bench_eval", broken)
+    cfg = bench_cfg("bench.sections=[train,eval]", "bench.paths=[fast]", "bench.repeats=1",
+                    "bench.warmup=0", "bench.train_shapes=[[2,16]]")
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg, tmp_path)
+    saved = json.loads((tmp_path / "bench.json").read_text())
+    assert saved["sections"] == ["train"] and saved["train"]["shapes"][0]["fast"]["ms_per_step"] > 0
+
+
+def test_bench_times_the_production_train_step(monkeypatch):
+    """Every timed step is llmts.train.train_step (Accelerate, clipping, scheduler)."""
+    import llmts.train
+
+    seen = []
+    real = llmts.train.train_step
+    monkeypatch.setattr(llmts.train, "train_step",
+                        lambda parts, batches: seen.append(parts) or real(parts, batches))
+    run(bench_cfg("bench.sections=[train]", "bench.paths=[naive,fast]", "bench.repeats=2",
+                  "bench.warmup=1", "bench.train_shapes=[[2,16]]"))
+    assert len(seen) == 2 * (1 + 1 + 2)  # per path: the first step, warmup, repeats
+    assert all(p.scheduler.last_epoch >= 1 and p.max_grad_norm == 1.0 for p in seen)
+    assert [p.autocast for p in seen] == [False] * 4 + [True] * 4

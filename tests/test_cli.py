@@ -170,6 +170,47 @@ def test_submitit_local_launcher_runs_jobs_as_subprocesses(tmp_path):
     assert (sweep / "report.md").is_file()
 
 
+def test_shared_gpu_launcher_composes_to_submitit_local_on_gpu_0():
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from llmts.compose import register_configs
+
+    register_configs()
+    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
+        cfg = hydra_compose(config_name="config", overrides=["hydra/launcher=shared_gpu"],
+                            return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("submitit_launcher.LocalLauncher")
+    assert launcher.gpus_per_node == 1 and launcher.cpus_per_task >= 1
+    assert launcher.timeout_min > 60
+
+
+def log_span(path):
+    """(first, last) timestamp of a job's llmts.log."""
+    from datetime import datetime
+
+    stamps = [datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f")
+              for line in path.read_text().splitlines() if line.startswith("[20")]
+    return stamps[0], stamps[-1]
+
+
+@pytest.mark.slow
+def test_shared_gpu_launcher_runs_jobs_side_by_side_with_their_own_threads(tmp_path):
+    sweep = tmp_path / "sweep"
+    res = llmts("-m", *SMOKE, "hydra/launcher=shared_gpu", "hydra.launcher.cpus_per_task=1",
+                "seed=1,2", f"hydra.sweep.dir={sweep}", timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    spans = []
+    for d in ("0", "1"):
+        assert json.loads((sweep / d / "metrics.json").read_text())["status"] == "ok"
+        log = sweep / d / "llmts.log"
+        assert "threads: 1 (hydra.launcher.cpus_per_task)" in log.read_text()
+        spans.append(log_span(log))
+    (a0, a1), (b0, b1) = spans
+    assert a0 < b1 and b0 < a1, spans  # the two jobs ran at the same time
+
+
 def test_flops_cli_gives_table13_best_row(tmp_path):
     res = llmts("model=qwen2.5-0.5b-instruct", "train.batch_size=4", "data.context_length=512",
                 "lora.r=8", "train.max_steps=2000", f"hydra.run.dir={tmp_path}", tool="flops_cli")

@@ -10,8 +10,9 @@ from llmts.compose import DEFAULT_OPTION
 from llmts.config import GROUPS, check
 
 YAML_OPTIONS = [(p.parent.name, p.stem) for p in sorted((REPO / "conf").glob("*/*.yaml"))
-                if p.parent.name != "hydra"]
+                if p.parent.name not in ("hydra", "bench")]  # bench: llmts-bench's own group
 OPTIONS = sorted(set(YAML_OPTIONS) | set(DEFAULT_OPTION.items()))
+BENCH = sorted(p.stem for p in (REPO / "conf" / "bench").glob("*.yaml")) + ["default"]
 
 
 def test_groups_are_the_documented_ones():
@@ -58,6 +59,13 @@ def test_experiments_hold_only_what_differs(name):
 
     same = [k for k, v in leaves(raw) if OmegaConf.select(base, k) == v]
     assert same == [], f"{name}.yaml restates defaults: {same}"
+
+
+@pytest.mark.parametrize("option", BENCH)
+def test_every_bench_option_composes_and_validates(option):
+    from llmts.bench import check_all
+
+    check_all(compose(f"bench={option}", config_name="bench"))
 
 
 def test_report_settings():

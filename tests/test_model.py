@@ -163,3 +163,60 @@ def test_numeric_head_keeps_the_missing_field_and_spaced_tokens(tiny_tokenizer):
     merging = digit_pair_tokenizer()
     spaced = set(numeric_token_ids(merging, " "))
     assert {merging.encode(" " + c, add_special_tokens=False)[0] for c in "0123456789,.;-"} <= spaced
+
+
+def test_random_model_on_cpu_is_todays_seeded_model():
+    """On the CPU the seeded weights are exactly those of the classic construction (manual_seed,
+    then Qwen2ForCausalLM with torch's and transformers' init), and the caller's RNG is left
+    as it was."""
+    from transformers import Qwen2ForCausalLM
+
+    from llmts.model import load_base_model, qwen2_config
+
+    cfg = compose("model=tiny").model
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    new = load_base_model(cfg, 7, device="cpu").state_dict()
+    assert torch.equal(torch.get_rng_state(), state)
+    torch.manual_seed(7)
+    old = Qwen2ForCausalLM(qwen2_config(cfg)).state_dict()
+    assert new.keys() == old.keys() and all(torch.equal(new[k], old[k]) for k in old)
+
+
+def test_build_on_device_skips_the_cpu_init_pass_and_gives_the_same_model(monkeypatch):
+    """The meta-device path (used for GPUs; run here on the CPU): no torch default init (no
+    kaiming pass), then transformers' init once: same tensors, dtypes, tying and RoPE buffers
+    as the classic model, norms 1, biases 0, matrices with std initializer_range; seeded."""
+    from transformers import Qwen2ForCausalLM
+
+    from llmts.model import build_on_device, qwen2_config
+
+    cfg = compose("model=tiny", "model.hidden_size=256", "model.intermediate_size=1024").model
+    calls = []
+    real = torch.nn.init.kaiming_uniform_
+    monkeypatch.setattr(torch.nn.init, "kaiming_uniform_",  # counts inits that draw numbers
+                        lambda tensor, *a, **kw: calls.append(tensor.is_meta) or real(tensor, *a, **kw))
+    model = build_on_device(cfg, 3, torch.device("cpu"))
+    assert calls and all(calls)  # the constructor's default init ran on meta tensors only
+    calls.clear()
+    classic = Qwen2ForCausalLM(qwen2_config(cfg))
+    assert calls and not any(calls)  # the counter sees the classic constructor's real draws
+    new, old = model.state_dict(), classic.state_dict()
+    assert [(k, v.shape, v.dtype) for k, v in new.items()] == \
+        [(k, v.shape, v.dtype) for k, v in old.items()]
+    assert model.lm_head.weight is model.model.embed_tokens.weight
+    for (name, a), b in zip(model.named_buffers(), classic.buffers()):
+        assert torch.equal(a, b), name
+    std = qwen2_config(cfg).initializer_range
+    for name, t in new.items():
+        if name.endswith("norm.weight"):
+            assert torch.equal(t, torch.ones_like(t)), name
+        elif name.endswith("bias"):
+            assert torch.equal(t, torch.zeros_like(t)), name
+        elif t.numel() >= 2**16:  # enough draws for the std to be within 2%
+            assert abs(t.std().item() / std - 1) < 0.02 and abs(t.mean().item()) < 1e-3, name
+    again = build_on_device(cfg, 3, torch.device("cpu")).state_dict()
+    other = build_on_device(cfg, 4, torch.device("cpu")).state_dict()
+    assert all(torch.equal(new[k], again[k]) for k in new)
+    assert not torch.equal(new["model.embed_tokens.weight"], other["model.embed_tokens.weight"])
+    assert torch.isfinite(model(input_ids=X).logits).all()

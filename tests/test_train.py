@@ -13,7 +13,7 @@ from llmts.checkpoint import trainable_state
 from llmts.model import build_model
 from llmts.tokenization import make_windows
 from llmts.tracking import NullTracker
-from llmts.train import CausalLMLoss, batch_indices, make_accelerator, make_loss, train
+from llmts.train import CausalLMLoss, batch_rows, make_accelerator, make_loss, train
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +78,8 @@ def test_chunked_loss_equals_plain_loss(windows):
 
 
 def test_data_order_is_a_function_of_seed_and_position():
-    a = [batch_indices(m, 4, 10, seed=7).tolist() for m in range(5)]
-    assert a == [batch_indices(m, 4, 10, seed=7).tolist() for m in range(5)]
+    a = [batch_rows(m, 4, 10, seed=7) for m in range(5)]
+    assert a == [batch_rows(m, 4, 10, seed=7) for m in range(5)]
     flat = sum(a, [])
     assert sorted(flat[:10]) == list(range(10))  # one epoch visits every window once
 
@@ -157,7 +157,7 @@ def test_compiled_training_matches_eager_and_saves_the_same_checkpoint(tmp_path,
     steps = ("train.max_steps=3", "train.eval_every=0", "train.save_every=3",
              "train.chunked_loss=true")
     eager, a = run_train(tmp_path / "eager", windows, *steps)
-    compiled, b = run_train(tmp_path / "compiled", windows, *steps, "train.compile=true")
+    compiled, b = run_train(tmp_path / "compiled", windows, *steps, "train.compile=regions")
     kinds = [{type(m).__name__ for m in loss.model.model.layers} for loss in built]
     assert kinds == [{"Qwen2DecoderLayer"}, {"OptimizedModule"}]  # train() really compiled
     la, lb = ([r["loss"] for r in res.history] for res in (a, b))
@@ -168,3 +168,115 @@ def test_compiled_training_matches_eager_and_saves_the_same_checkpoint(tmp_path,
     sa, sb = (load_file(str(s / "trainable.safetensors")) for s in saved)
     assert sa.keys() == sb.keys() == trainable_state(compiled).keys()
     assert all(torch.allclose(sa[k], sb[k], atol=1e-4) for k in sa)
+
+
+def full_windows(w: dict) -> dict:
+    keep = w["attention_mask"].all(1)
+    return {k: v[keep] for k, v in w.items()}
+
+
+def test_a_training_step_never_waits_for_the_device(tmp_path, windows, monkeypatch):
+    """train_step (the step llmts-bench times too) and its batch preparation read nothing back:
+    no item/float/bool/tolist/cpu, no data-dependent shapes, with the chunked loss and
+    unpadded batches (mask None); a padded batch's mask check would be seen."""
+    import llmts.train
+    from syncs import count_syncs
+
+    counts = []
+
+    def counted(fn):
+        def wrapper(*a, **kw):
+            with monkeypatch.context() as m, count_syncs(m) as c:
+                out = fn(*a, **kw)
+            counts.append(c)
+            return out
+        return wrapper
+
+    monkeypatch.setattr(llmts.train, "train_step", counted(llmts.train.train_step))
+    monkeypatch.setattr(llmts.train, "device_batch", counted(llmts.train.device_batch))
+    full = (full_windows(windows[0]), windows[1])
+    assert len(full[0]["input_ids"]) >= 4
+    _, result = run_train(tmp_path, full, "train.max_steps=4", "train.log_every=2",
+                          "train.chunked_loss=true", "train.grad_accum=2", "train.eval_every=0")
+    assert len(counts) == 4 * 3 and all(c.count.total() == 0 for c in counts), \
+        [c.where for c in counts if c.count.total()][:1]
+    assert [r["step"] for r in result.history if "loss" in r] == [1, 2, 3, 4]
+    # The counter can fail: a padded batch goes through transformers' mask check.
+    cfg = compose("model=tiny")
+    model = build_model(cfg.model, cfg.lora, 0)
+    w = windows[0]
+    padded = int((w["attention_mask"] == 0).any(1).nonzero()[0])
+    lengths = w["attention_mask"].sum(1).tolist()
+    batch = llmts.train.device_batch(w, [padded], lengths, "cpu")
+    with monkeypatch.context() as m, count_syncs(m) as c:
+        CausalLMLoss(model, 64)(**batch)
+    assert c.count["_local_scalar_dense"] >= 1
+
+
+def test_non_finite_step_is_named_from_the_window_read(tmp_path, windows, monkeypatch):
+    """Read every 4 steps: NaN at step 3 is still reported as step 3, and the checkpoint
+    written before it (step 2) is the last one."""
+    interrupt_at(monkeypatch, 3, lambda loss: loss * math.nan)
+    with pytest.raises(LlmtsError, match="step 3: non-finite loss"):
+        run_train(tmp_path, windows, "train.max_steps=8", "train.save_every=2",
+                  "train.log_every=4", "train.eval_every=0")
+    assert ckpt.find_latest(tmp_path).name == "step-2"
+
+
+def test_history_rows_per_step_with_a_window_average_speed(tmp_path, windows):
+    _, result = run_train(tmp_path, windows, "train.max_steps=6", "train.log_every=3",
+                          "train.eval_every=0")
+    rows = [r for r in result.history if "loss" in r]
+    assert [r["step"] for r in rows] == list(range(1, 7))
+    assert rows[0]["tokens_per_s"] == rows[2]["tokens_per_s"] > 0  # one window, one average
+    lines = (tmp_path / "train_history.csv").read_text().splitlines()
+    assert len(lines) == 1 + 6
+
+
+def test_fp16_overflow_step_is_skipped_by_the_loss_scaler(tmp_path, windows, monkeypatch, caplog):
+    """With a GradScaler (fp16 on a GPU; stood in for on CPU) an overflowing step is skipped:
+    weights unchanged, scale lowered, the run goes on: not a non-finite-gradients error."""
+    from accelerate import Accelerator
+
+    monkeypatch.setattr(Accelerator, "mixed_precision", property(lambda self: "fp16"))
+    accelerator = make_accelerator("no")
+    accelerator.native_amp = True  # unscale before clipping, as with fp16 on a GPU
+    # loss x 2^127 overflows fp32: every gradient is inf, as an fp16 overflow would make them
+    accelerator.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**127, backoff_factor=2.0**-16)
+    cfg = compose("model=tiny", "lora=none", "train.max_steps=1", "train.eval_every=0")
+    model = build_model(cfg.model, cfg.lora, cfg.seed)
+    before = trainable_state(model)
+    with caplog.at_level("WARNING", logger="llmts.train"):
+        result = train(model, windows[0], windows[1], cfg.train, cfg.optimizer, cfg.seed,
+                       tmp_path, NullTracker(), accelerator, flops_per_step=1.0)
+    after = trainable_state(model)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert accelerator.scaler.get_scale() == 2.0**111
+    assert math.isfinite(result.history[-1]["loss"]) and "skipped the update of step(s) 1" in caplog.text
+
+
+def test_compiled_step_is_one_graph_with_the_eager_losses_and_weights(tmp_path, windows,
+                                                                      monkeypatch):
+    """train.compile=step: the loss forward (+ backward) compiled whole, fullgraph (a graph
+    break would raise); dynamo's eager backend stands in for inductor/CUDA graphs on a CPU.
+    Losses and trained weights equal eager's to float tolerance."""
+    import llmts.loss
+
+    calls = []
+    real = torch.compile
+
+    def eager_compile(module, **kw):
+        calls.append(kw)
+        return real(module, **{**kw, "backend": "eager", "mode": None})
+
+    monkeypatch.setattr(llmts.loss.torch, "compile", eager_compile)
+    steps = ("train.max_steps=3", "train.eval_every=3", "train.val_batches=1",
+             "train.chunked_loss=true")
+    full = (full_windows(windows[0]), windows[1])
+    eager, a = run_train(tmp_path / "eager", full, *steps)
+    compiled, b = run_train(tmp_path / "step", full, *steps, "train.compile=step")
+    assert calls == [{"fullgraph": True, "mode": None}]  # CPU: no reduce-overhead
+    la, lb = ([r.get("loss", r.get("val_loss")) for r in res.history] for res in (a, b))
+    assert np.allclose(la, lb, rtol=1e-5), (la, lb)
+    sa, sb = trainable_state(eager), trainable_state(compiled)
+    assert all(torch.allclose(sa[k], sb[k], atol=1e-6) for k in sa)

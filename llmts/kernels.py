@@ -1,0 +1,30 @@
+"""``train.kernels``: optional fused kernels patched into a built model. ``liger``: Liger's
+Triton RMSNorm, RoPE and SwiGLU for Qwen2 (fewer, larger kernels per layer on a CUDA GPU). The
+loss stays llmts's own chunked cross-entropy, so Liger's fused linear cross-entropy is not used.
+liger-kernel is not a dependency of llmts: install it yourself where you want it."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from llmts.errors import LlmtsError
+
+
+def apply_kernels(model: nn.Module, name: str) -> None:
+    """Patch ``model`` (a Qwen2, possibly inside peft) with the ``name`` kernels; "none": as is.
+    Liger also replaces transformers' Qwen2 RoPE function process-wide."""
+    if name == "none":
+        return
+    if name != "liger":
+        raise LlmtsError(f"train.kernels={name!r}: must be one of none, liger")
+    try:
+        from liger_kernel.transformers import apply_liger_kernel_to_qwen2
+    except ImportError:
+        raise LlmtsError("train.kernels=liger: liger-kernel is not installed "
+                         "(pip install liger-kernel; its kernels need a CUDA GPU)") from None
+    if not torch.cuda.is_available():
+        raise LlmtsError("train.kernels=liger: Liger's Triton kernels need a CUDA GPU")
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    apply_liger_kernel_to_qwen2(rope=True, rms_norm=True, swiglu=True, cross_entropy=False,
+                                fused_linear_cross_entropy=False, model=base)
