@@ -36,17 +36,10 @@ from torch import nn
 
 from llmts.decoding import Grammar, State
 from llmts.errors import LlmtsError
+from llmts.model import base_model
 
 log = logging.getLogger(__name__)
 PROMPT_BUCKET = 64  # captured decoding pads prompt widths to a multiple of this (fewer shapes)
-
-
-def base_model(model: nn.Module) -> nn.Module:
-    """The ``PreTrainedModel`` that runs the forward: a peft model's base (its LoRA layers are
-    injected in place, so calling the base skips only peft's wrapper)."""
-    from peft import PeftModel
-
-    return model.get_base_model() if isinstance(model, PeftModel) else model
 
 
 def model_dtype(model: nn.Module) -> torch.dtype:

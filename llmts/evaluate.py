@@ -193,7 +193,7 @@ def write_forecasts(path: Path, idx, context, truth, point, res: ForecastResult,
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f["series_index"] = np.asarray(idx)
         f["context"], f["truth"], f["forecast"] = context, truth, point
-        if getattr(res, "scales", None) is not None:
+        if res.scales is not None:
             f["scale"] = res.scales  # (n, D) the α each series was encoded with
         if res.samples.shape[1] > 1:
             f["samples"] = res.samples

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from llmts.errors import LlmtsError
+from llmts.model import base_model
 
 
 def apply_kernels(model: nn.Module, name: str) -> None:
@@ -25,6 +26,6 @@ def apply_kernels(model: nn.Module, name: str) -> None:
                          "(pip install liger-kernel; its kernels need a CUDA GPU)") from None
     if not torch.cuda.is_available():
         raise LlmtsError("train.kernels=liger: Liger's Triton kernels need a CUDA GPU")
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = base_model(model)
     apply_liger_kernel_to_qwen2(rope=True, rms_norm=True, swiglu=True, cross_entropy=False,
                                 fused_linear_cross_entropy=False, model=base)

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from llmts.decoding import C_OTHER, Grammar
 from llmts.encoding import encode, scales_of
+from llmts.model import NumericHead
 
 MAX_SERIES_PER_FORWARD = 32  # series scored together (right-padded, one forward)
 
@@ -140,7 +141,8 @@ def _column_scores(model, ids: torch.Tensor, mask: torch.Tensor, at: torch.Tenso
         hidden = model.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
         hidden = hidden.gather(1, at[..., None].expand(-1, -1, hidden.shape[-1]))
         head = model.get_output_embeddings()
-        head = getattr(head, "head", head)  # a NumericHead wraps the real Linear
+        if isinstance(head, NumericHead):  # it wraps the real (tied, biased) Linear
+            head = head.head
         weight = head.weight[columns]
         bias = None if head.bias is None else head.bias[columns].to(weight.dtype)
         return F.linear(hidden.to(weight.dtype), weight, bias).float()

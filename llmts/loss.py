@@ -8,6 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint as grad_checkpoint
 
+from llmts.model import NumericHead
+
 CHUNK = 4096  # positions per chunk of the chunked loss (train.chunked_loss)
 
 
@@ -39,7 +41,7 @@ class CausalLMLoss(nn.Module):
         count = (target != -100).sum().clamp(min=1)
         head = self.model.get_output_embeddings()
         logits_of = head
-        if hasattr(head, "subset_logits"):  # numeric-only head: k logits, targets remapped
+        if isinstance(head, NumericHead):  # numeric-only head: k logits, targets remapped
             logits_of = head.subset_logits
             target = torch.where(target == -100, target, head.index[target.clamp(min=0)])
         total = hidden.new_zeros((), dtype=torch.float32)

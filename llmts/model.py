@@ -215,6 +215,14 @@ def build_model(model_cfg: ModelConfig, lora_cfg: LoraConfig, seed: int,
     return model
 
 
+def base_model(model: nn.Module) -> nn.Module:
+    """The ``PreTrainedModel`` that runs the forward: a peft model's base (its LoRA layers are
+    injected in place, so calling the base skips only peft's wrapper)."""
+    from peft import PeftModel
+
+    return model.get_base_model() if isinstance(model, PeftModel) else model
+
+
 def count_parameters(model: nn.Module) -> tuple[int, int]:
     """(trainable, total) parameter counts; tied tensors are counted once (``parameters()``
     yields a shared tensor once)."""
