@@ -280,3 +280,66 @@ def test_compiled_step_is_one_graph_with_the_eager_losses_and_weights(tmp_path, 
     assert np.allclose(la, lb, rtol=1e-5), (la, lb)
     sa, sb = trainable_state(eager), trainable_state(compiled)
     assert all(torch.allclose(sa[k], sb[k], atol=1e-6) for k in sa)
+
+
+def test_gradient_accumulation_equals_the_larger_batch(tmp_path, windows):
+    """batch 2 x 2 micro-batches = batch 4: the same windows (micro-batch b of step s is global
+    micro-batch s·2 + b) and the same loss scaling (each backward gets loss / 2), so the same
+    weights, on windows without padding (where per-micro-batch means equal the batch mean)."""
+    full = windows[0]["attention_mask"].all(dim=1)
+    unpadded = ({k: v[full] for k, v in windows[0].items()}, windows[1])
+    assert int(full.sum()) >= 8
+    steps = ("train.max_steps=3", "train.eval_every=0", "train.save_every=3")
+    big, res_big = run_train(tmp_path / "big", unpadded, *steps)
+    acc, res_acc = run_train(tmp_path / "acc", unpadded, *steps, "train.batch_size=2",
+                             "train.grad_accum=2")
+    losses = lambda r: [h["loss"] for h in r.history if "loss" in h]  # noqa: E731
+    assert losses(res_acc) == pytest.approx(losses(res_big), rel=1e-5)
+    for (name, a), b in zip(acc.named_parameters(), big.parameters()):
+        if name.endswith("k_proj.bias"):
+            # Softmax ignores a key bias (it adds q·b to every score of a query): its gradient is
+            # rounding noise, which AdamW's normalisation turns into full-size, noise-driven steps.
+            continue
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=name)
+    other, _ = run_train(tmp_path / "other", unpadded, *steps, "train.batch_size=2")
+    assert not torch.equal(next(other.parameters()), next(big.parameters()))  # it can differ
+
+
+@pytest.mark.parametrize("schedule, factors", [
+    # warmup 2 of 6 steps: (s + 1) / 2, then f = (s - 2) / 4 after warmup
+    ("constant", [0.5, 1.0, 1.0, 1.0, 1.0, 1.0]),
+    ("linear", [0.5, 1.0, 1.0, 0.75, 0.5, 0.25]),  # 1 - f
+    ("cosine", [0.5, 1.0, 1.0, 0.8535534, 0.5, 0.1464466]),  # (1 + cos(pi f)) / 2
+])
+def test_warmup_then_schedule_by_hand(schedule, factors):
+    from llmts.train import make_scheduler
+
+    opt_cfg = compose(f"optimizer.schedule={schedule}", "optimizer.warmup_steps=2",
+                      "optimizer.lr=0.1").optimizer
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=opt_cfg.lr)
+    sched = make_scheduler(opt, opt_cfg, max_steps=6)
+    seen = []
+    for _ in range(6):
+        seen.append(opt.param_groups[0]["lr"] / opt_cfg.lr)
+        opt.step()
+        sched.step()
+    assert seen == pytest.approx(factors, abs=1e-7)
+
+
+def test_accumulated_micro_batches_give_the_big_batchs_gradient(windows):
+    """train_step's loss scaling: the gradient norm (before clipping) of 2 micro-batches of 2
+    equals that of one batch of the same 4 unpadded windows."""
+    from llmts.train import device_batch, make_step_parts, train_step
+
+    full = windows[0]["attention_mask"].all(dim=1)
+    wins = {k: v[full][:4] for k, v in windows[0].items()}
+    lengths = [wins["input_ids"].shape[1]] * 4
+    cfg = compose("model=tiny", "lora=none", "optimizer.max_grad_norm=null")
+    norms = []
+    for split in ([[0, 1, 2, 3]], [[0, 1], [2, 3]]):
+        model = build_model(cfg.model, cfg.lora, cfg.seed)
+        parts, _, _ = make_step_parts(model, cfg.optimizer, 1, make_accelerator("no"),
+                                      chunked=False, compiled="none")
+        loss, norm = train_step(parts, [device_batch(wins, r, lengths, "cpu") for r in split])
+        norms.append((float(loss), float(norm)))
+    assert norms[1] == pytest.approx(norms[0], rel=1e-5)
