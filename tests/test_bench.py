@@ -45,6 +45,7 @@ def bench(tmp_path_factory):
     return json.loads((out / "run" / "bench.json").read_text()), proc.stdout
 
 
+@pytest.mark.slow
 def test_bench_writes_json_and_prints_table(bench):
     result, stdout = bench
     assert TOP_KEYS <= set(result)
@@ -101,6 +102,7 @@ def test_bench_compiled_path_is_timed_apart(monkeypatch, tmp_path):
     assert "eval" not in result and json.loads((tmp_path / "bench.json").read_text())["sections"] == ["train"]
 
 
+@pytest.mark.slow
 def test_batched_greedy_beats_sequential(bench):
     result, _ = bench
     assert result["eval_speedup_greedy"] >= 5, result["eval"]

@@ -13,6 +13,8 @@ import pytest
 from conftest import REPO
 from wandb_reader import find_runs, read_run
 
+pytestmark = pytest.mark.slow  # every test here runs the CLI in a subprocess
+
 SMOKE = ["experiment=smoke"]
 
 
@@ -134,7 +136,6 @@ def test_multirun_one_wandb_run_per_job_and_failures_do_not_stop_the_sweep(tmp_p
     assert "data.path: no such file: /nonexistent/file.h5" in report
 
 
-@pytest.mark.slow
 def test_seed_sweep_is_grouped_in_wandb_and_aggregated_in_the_report(tmp_path):
     sweep = tmp_path / "sweep"
     res = llmts("-m", *SMOKE, "eval.baselines=true", "logger=wandb", "logger.project=llmts-test",
@@ -195,7 +196,6 @@ def log_span(path):
     return stamps[0], stamps[-1]
 
 
-@pytest.mark.slow
 def test_shared_gpu_launcher_runs_jobs_side_by_side_with_their_own_threads(tmp_path):
     sweep = tmp_path / "sweep"
     res = llmts("-m", *SMOKE, "hydra/launcher=shared_gpu", "hydra.launcher.cpus_per_task=1",
@@ -300,7 +300,6 @@ def test_help_names_the_entry_point_and_documents_every_key(tool, app):
     assert "optimizer.schedule=constant [constant|cosine|linear]" in res.stdout
 
 
-@pytest.mark.slow
 def test_a_tokenizer_that_merges_digits_stops_the_run_and_spaced_digits_run(tmp_path):
     from conftest import digit_pair_tokenizer
 

@@ -6,7 +6,11 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import REPO
+
+pytestmark = pytest.mark.slow  # the 2.5-minute demo in a subprocess
 
 
 def test_demo_trains_on_cpu_and_beats_persistence(tmp_path):

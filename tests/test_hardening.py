@@ -111,6 +111,7 @@ def full_run(tmp_path_factory) -> Path:
     return run_dir
 
 
+@pytest.mark.slow
 def test_sigkill_mid_training_then_resume_auto_equals_uninterrupted_run(full_run, tmp_path):
     """kill -9 after checkpoints/step-10, plant what a kill during a checkpoint write leaves
     (a ``.tmp-step-N-*`` folder, here even holding a state.json) plus a ``step-N`` folder without
@@ -286,6 +287,7 @@ def _damaged_copy(pristine: Path, where: Path, case: str) -> tuple[Path, str]:
     return folder, file
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", DAMAGE)
 def test_damaged_checkpoint_is_one_clear_error(pristine_checkpoint, tmp_path, case):
     from llmts.checkpoint import load_checkpoint
@@ -300,6 +302,7 @@ def test_damaged_checkpoint_is_one_clear_error(pristine_checkpoint, tmp_path, ca
     assert "\n" not in msg and str(folder) in msg and file in msg, msg
 
 
+@pytest.mark.slow
 def test_malicious_pickle_in_a_checkpoint_never_runs(pristine_checkpoint, tmp_path):
     import torch
 
@@ -352,6 +355,7 @@ def quick_failures(tmp_path_factory, pristine_checkpoint):
 QUICK = ["resume truncated trainable", "eval damaged state", "lora.r=0", "h5 nan"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", QUICK)
 def test_cli_failure_is_one_line_and_leaves_nothing_half_written(quick_failures, case):
     res, needles, no_run_dir, run_dir = quick_failures[case]
@@ -392,6 +396,7 @@ def test_bad_config_value_is_one_line_naming_the_key(override, key):
     assert key in str(err.value) and "\n" not in str(err.value), str(err.value)
 
 
+@pytest.mark.slow
 def test_unreachable_hub_model_fails_fast_and_suggests_tiny(tmp_path):
     """Online mode against a hub that refuses connections (a closed loopback port) and an empty
     cache: the same on a machine with network, which must not start downloading Qwen."""
@@ -409,6 +414,7 @@ def test_unreachable_hub_model_fails_fast_and_suggests_tiny(tmp_path):
 # 4. Non-finite loss: stops with the step, keeps the last good checkpoint, metrics.json says why
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
     """lr=1e30 blows the LoRA weights up after step 1 (finite, ~1e30); step 2's forward
     overflows float32: a deterministic NaN through the real CLI."""
@@ -467,6 +473,7 @@ while time.monotonic() < deadline:  # read the final file the instant it appears
 """
 
 
+@pytest.mark.slow
 def test_concurrent_dataset_creation_gives_one_valid_file(tmp_path):
     cache, go = tmp_path / "cache", tmp_path / "go"
     env = {**ENV, "LLMTS_CACHE": str(tmp_path / "unused")}
@@ -497,6 +504,7 @@ def _log_time(line: str) -> datetime:
     return datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f")
 
 
+@pytest.mark.slow
 def test_wandb_unreachable_with_api_key_goes_offline_and_leaks_no_key(tmp_path):
     env = {k: v for k, v in ENV.items() if not k.startswith("WANDB_")}
     env["WANDB_API_KEY"] = FAKE_KEY
@@ -531,6 +539,7 @@ def test_wandb_unreachable_with_api_key_goes_offline_and_leaks_no_key(tmp_path):
 # 8. Constant and all-zero series in a user file
 
 
+@pytest.mark.slow
 def test_constant_and_all_zero_series_run_to_finite_metrics(tmp_path):
     from llmts.config import DataConfig
     from llmts.data import split_indices
@@ -670,6 +679,7 @@ def test_no_remote_code_anywhere():
     assert not confs, confs
 
 
+@pytest.mark.slow
 def test_checkpoints_hold_only_data_files(full_run):
     import torch
 

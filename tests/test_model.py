@@ -48,6 +48,7 @@ def test_target_modules_and_full_finetuning():
     assert trainable == total
 
 
+@pytest.mark.slow
 def test_save_reload_in_fresh_process_gives_identical_logits(tmp_path):
     _, model = tiny()
     perturb(model)

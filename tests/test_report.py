@@ -15,6 +15,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from llmts import report
+from llmts.forecast import ForecastResult
 from llmts.report import SweepReportCallback, collect, format_table, main, write_report
 
 FLOPS = {"0": 2.0e15, "1": 3.0e15}
@@ -209,7 +210,7 @@ def _scored(root: Path, num: str, lr: str, seed: int, shift: float, noise_seed: 
     series = 1.0 + np.abs(np.random.default_rng(seed).normal(0, 0.5, (N, C + H, 2)))
     context, truth = series[:, :C], series[:, C:]
     point = truth + np.random.default_rng(noise_seed).normal(0, 0.2, truth.shape) + shift
-    res = type("Res", (), {"samples": point[:, None]})()
+    res = ForecastResult(point[:, None], point.size // 2, 0, [""] * N)
     base = {"persistence": baselines.persistence(context, H)}
     out = {"status": "ok", **metrics.point_metrics(truth, point),
            **metrics.per_variable(truth, point, ("prey", "predator"))}
