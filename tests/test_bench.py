@@ -80,6 +80,7 @@ def test_bench_writes_json_and_prints_table(bench):
     assert all("compiled" not in t for t in shapes)  # not among the default paths
 
 
+@pytest.mark.slow  # inductor compiles for seconds
 def test_bench_compiled_path_is_timed_apart(monkeypatch, tmp_path):
     """bench.paths=[fast,compiled]; dynamo's eager backend stands in for inductor here (the
     inductor path itself is tested in test_train). The train section alone, written once."""

@@ -145,6 +145,7 @@ def test_numeric_output_vocab_loss_is_a_softmax_over_the_codec_tokens(tiny_token
     assert head.head.weight is numeric.get_input_embeddings().weight  # still tied
 
 
+@pytest.mark.slow  # inductor compiles for seconds
 def test_compiled_training_matches_eager_and_saves_the_same_checkpoint(tmp_path, windows,
                                                                        monkeypatch):
     """train.compile (inductor, chunked loss as by default): the same losses as eager to float
