@@ -91,6 +91,7 @@ try:
     rows += [("eval speedup greedy / sampling",
               f"{b['eval_speedup_greedy']:.1f}x / {b['eval_speedup_sampling']:.1f}x"),
              ("static / dynamic KV cache (greedy)", f"{e['static_cache_speedup']:.2f}x"),
+             ("llmts engine / hf static (greedy)", f"{e['engine_speedup_greedy']:.2f}x"),
              ("note", b["mfu_note"])]
 except (OSError, KeyError, ValueError) as exc:
     rows.append(("bench.json", f"missing or unreadable ({exc})"))
