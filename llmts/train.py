@@ -16,7 +16,6 @@ import contextlib
 import csv
 import logging
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from llmts.config import OptimizerConfig, TrainConfig
 from llmts.errors import LlmtsError
 from llmts.files import atomic_path
 from llmts.loss import CHUNK, CausalLMLoss, compile_mode, compile_step, make_loss  # noqa: F401
+from llmts.progress import Progress
 from llmts.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,9 @@ def train(model: nn.Module, windows: dict, val_windows: dict, cfg: TrainConfig,
 
     if start == 0 and cfg.eval_every > 0:
         validate(0)
-    bar = _progress(start, cfg.max_steps, main)
+    # a tqdm bar in a terminal; else (SLURM, nohup) a log line every log_every steps with ETA
+    bar = Progress("train", cfg.max_steps, "steps", every=cfg.log_every, initial=start,
+                   enabled=main)
     val, pending, t0 = None, [], time.perf_counter()
     for step in range(start + 1, cfg.max_steps + 1):
         micro = [((step - 1) * cfg.grad_accum + m) * world + rank for m in range(cfg.grad_accum)]
@@ -207,8 +209,7 @@ def train(model: nn.Module, windows: dict, val_windows: dict, cfg: TrainConfig,
         window = read_window(pending, accelerator, t0, flops_per_step, run_dir)
         history.extend(window)
         last = window[-1]
-        bar.update(len(window))
-        bar.set_postfix(loss=f"{last['loss']:.4f}")
+        bar.update(len(window), loss=last["loss"], lr=last["lr"], tokens_per_s=last["tokens_per_s"])
         tracker.log({"train/loss": last["loss"], "train/lr": last["lr"],
                      "train/tokens_per_s": last["tokens_per_s"],
                      "flops/train_total": last["flops"],
@@ -269,12 +270,6 @@ def evaluate_loss(loss_model: nn.Module, windows: dict, batch_size: int, max_bat
         total += torch.stack([loss.float() * rows, torch.tensor(float(rows), device=total.device)])
     total = accelerator.reduce(total, reduction="sum")
     return float(total[0] / total[1].clamp(min=1))
-
-
-def _progress(start: int, total: int, main: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=start, desc="train", disable=not main or not sys.stderr.isatty())
 
 
 def write_history(path: Path, history: list[dict]) -> None:

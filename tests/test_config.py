@@ -21,9 +21,40 @@ def test_groups_are_the_documented_ones():
                                          "eval", "logger", "experiment", "sweep"}
 
 
-@pytest.mark.parametrize("group, option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
-def test_every_option_composes_and_validates(group, option):
-    check(compose(f"{group}={option}"))
+def entry_points():
+    """(entry point, primary config, checker, extra args, option) for every option each entry
+    point composes: llmts and llmts-flops share `config`; llmts-bench adds its `bench` group;
+    llmts-forecast takes the model/lora/data/decoding groups."""
+    from llmts import bench, forecast_cli
+    from llmts.compose import register_configs
+
+    bench.register()
+    forecast_cli.register()
+    register_configs()
+    cases = []
+    for group, option in OPTIONS:
+        for app in ("llmts", "llmts-flops"):
+            cases.append((app, "config", check, [], f"{group}={option}"))
+        if group in GROUPS:
+            cases.append(("llmts-bench", "bench", bench.check_all, [], f"{group}={option}"))
+        if group in ("model", "lora", "data", "decoding"):
+            cases.append(("llmts-forecast", "forecast", forecast_cli.ForecastConfig.check,
+                          ["checkpoint=/ckpt", "input=/series.csv"], f"{group}={option}"))
+    cases += [("llmts-bench", "bench", bench.check_all, [], f"bench={o}") for o in BENCH]
+    return cases
+
+
+CASES = entry_points()
+
+
+@pytest.mark.parametrize("app, config, checker, extra, option", CASES,
+                         ids=[f"{c[0]}:{c[4]}" for c in CASES])
+def test_every_option_and_experiment_passes_each_entry_points_preflight(app, config, checker,
+                                                                        extra, option):
+    """What each entry point runs first: compose (every job of a sweep) and check."""
+    from llmts.compose import preflight
+
+    preflight([*extra, option], config, checker)
 
 
 @pytest.mark.parametrize("group, option", [o for o in YAML_OPTIONS if o[0] in GROUPS],
@@ -59,41 +90,3 @@ def test_experiments_hold_only_what_differs(name):
 
     same = [k for k, v in leaves(raw) if OmegaConf.select(base, k) == v]
     assert same == [], f"{name}.yaml restates defaults: {same}"
-
-
-@pytest.mark.parametrize("option", BENCH)
-def test_every_bench_option_composes_and_validates(option):
-    from llmts.bench import check_all
-
-    check_all(compose(f"bench={option}", config_name="bench"))
-
-
-def test_report_settings():
-    base = compose("experiment=baseline")
-    assert (base.lora.r, base.optimizer.lr, base.data.context_length, base.train.max_steps,
-            base.train.batch_size, base.optimizer.weight_decay, base.seed) == (4, 1e-5, 512, 2000, 4, 1e-4, 42)
-    best = compose()  # the defaults are the report's final choice
-    assert (best.lora.r, best.optimizer.lr, best.data.context_length) == (8, 1e-4, 512)
-    assert list(best.lora.target_modules) == ["q_proj", "v_proj"]
-    s = compose("experiment=sampling").decoding
-    assert (s.do_sample, s.temperature, s.top_k, s.top_p, s.num_samples) == (True, 0.7, 20, 0.8, 20)
-    assert compose("experiment=demo").model.source == "random"
-
-
-@pytest.mark.parametrize("override, error", [
-    ("optimizer.lrr=1", ConfigCompositionException),
-    ("lora.r=four", ConfigCompositionException),
-    ("train.typo=1", ConfigCompositionException),
-    ("eval.horizon=1.5", ConfigCompositionException),
-    ("optimizer.schedule=cosin", ConfigCompositionException),
-    ("lora.target_modules=[qkv]", ConfigCompositionException),
-    ("model.dtype=float64", ConfigCompositionException),
-])
-def test_typos_and_wrong_types_fail_at_composition(override, error):
-    with pytest.raises(error):
-        compose(override)
-
-
-def test_unknown_group_option_fails():
-    with pytest.raises(Exception, match="model"):
-        compose("model=gpt5")

@@ -344,3 +344,17 @@ def test_accumulated_micro_batches_give_the_big_batchs_gradient(windows):
         loss, norm = train_step(parts, [device_batch(wins, r, lengths, "cpu") for r in split])
         norms.append((float(loss), float(norm)))
     assert norms[1] == pytest.approx(norms[0], rel=1e-5)
+
+
+def test_a_log_file_gets_a_progress_line_every_log_every_steps(tmp_path, windows, caplog):
+    """Not a terminal (SLURM, nohup, CI): step, loss, lr, tokens/s and an ETA every
+    train.log_every steps, so a long job is never silent."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="llmts")
+    run_train(tmp_path, windows, "train.max_steps=6", "train.log_every=2", "train.eval_every=0")
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("train ")]
+    assert [ln.split(" (")[0] for ln in lines] == ["train 2/6 steps", "train 4/6 steps",
+                                                    "train 6/6 steps"]
+    assert all("ETA" in ln and "loss=" in ln and "lr=" in ln and "tokens_per_s=" in ln
+               for ln in lines)
