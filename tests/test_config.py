@@ -90,3 +90,15 @@ def test_experiments_hold_only_what_differs(name):
 
     same = [k for k, v in leaves(raw) if OmegaConf.select(base, k) == v]
     assert same == [], f"{name}.yaml restates defaults: {same}"
+
+
+@pytest.mark.parametrize("name", ["lr", "rank", "context"])
+def test_sweep_configs_force_multirun(name):
+    """`llmts sweep=lr` runs the grid (it used to run one 2000-step job silently)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.types import RunMode
+
+    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
+        cfg = hydra_compose("config", [f"sweep={name}"], return_hydra_config=True)
+    assert cfg.hydra.mode == RunMode.MULTIRUN and len(cfg.hydra.sweeper.params) == 1
