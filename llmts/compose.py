@@ -105,9 +105,9 @@ def preflight(args: list[str], config_name: str = "config",
     multirun = "-m" in args or "--multirun" in args
     try:
         with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
-            plain = [o for o in overrides if not multirun or "," not in o.split("=", 1)[-1]]
-            base = compose(config_name, overrides=plain, return_hydra_config=True)
-            jobs = [overrides]
+            base = compose(config_name, overrides=sweeps.fixed(overrides),
+                           return_hydra_config=True)
+            jobs = [overrides]  # a sweep without -m or a sweep= config: compose says so
             if multirun or base.hydra.mode == RunMode.MULTIRUN:  # -m, or a sweep= config
                 jobs = sweeps.expand(overrides, base.hydra.sweeper.get("params"))
             for job in jobs:

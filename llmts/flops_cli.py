@@ -68,8 +68,8 @@ def sweep_jobs(overrides: list[str]) -> list[list[str]]:
 
     from llmts.sweeps import expand
 
-    plain = [o for o in overrides if "," not in o.split("=", 1)[-1]]
-    base = compose(config_name="config", overrides=plain, return_hydra_config=True)
+    base = compose(config_name="config", overrides=sweeps.fixed(overrides),
+                   return_hydra_config=True)
     return expand(overrides, base.hydra.sweeper.get("params"))
 
 

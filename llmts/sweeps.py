@@ -27,6 +27,16 @@ def expand(overrides: Iterable[str], params: Mapping[str, str] | None = None) ->
     return [list(job) for job in itertools.product(*choices)]
 
 
+def fixed(overrides: Iterable[str]) -> list[str]:
+    """The overrides that are not sweeps (``lora.r=2,4`` is; ``lora.target_modules=[q,v]`` is
+    not): what composes the sweep's shared config."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    given = list(overrides)
+    parsed = OverridesParser.create().parse_overrides(given)
+    return [text for text, o in zip(given, parsed) if not o.is_sweep_override()]
+
+
 def values(job: Iterable[str]) -> dict[str, str]:
     """``key -> value`` of one job's overrides (``+``/``~`` prefixes dropped)."""
     return {k.lstrip("+~"): v for k, _, v in (o.partition("=") for o in job)}

@@ -510,7 +510,7 @@ def test_wandb_unreachable_with_api_key_goes_offline_and_leaks_no_key(tmp_path):
     env["WANDB_API_KEY"] = FAKE_KEY
     run_dir = tmp_path / "run"
     res = llmts("experiment=smoke", "logger=wandb", "logger.project=llmts-test",
-                "logger.init_timeout=10", "eval.num_series=1", "eval.plot_series=1",
+                "logger.init_timeout=4", "eval.num_series=1", "eval.plot_series=1",
                 f"hydra.run.dir={run_dir}", env=env)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "Traceback" not in res.output
