@@ -210,7 +210,7 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict:
             result["eval_speedup_greedy"] = evaluation["speedup_greedy"]
             result["eval_speedup_sampling"] = evaluation["speedup_sampling"]
         result["sections"].append(section)
-        result["peak_flops"], result["mfu_note"] = peak_flops(name, result.get("dtype", fast_cfg.dtype))
+        result["peak_flops"], result["mfu_note"] = peak_flops(name, result.get("dtype", weights))
         if out_dir is not None:
             write_json(out_dir / "bench.json", result)
     return result
