@@ -140,8 +140,9 @@ class Forecaster:
 
 def typed_config(raw: DictConfig, overrides: Sequence[str] = ()) -> DictConfig:
     """``raw`` (a saved run config, or groups) checked against the schema: missing keys get their
-    defaults (a run saved before a key existed); unknown keys, wrong types, bad choices and
-    out-of-range values are one line."""
+    defaults (a run saved before a key existed), top-level keys a run no longer has (an old
+    ``bench`` block) are dropped; unknown group keys, wrong types, bad choices and out-of-range
+    values are one line."""
     from omegaconf.errors import OmegaConfBaseException
 
     from llmts.config import Config, check
@@ -149,6 +150,9 @@ def typed_config(raw: DictConfig, overrides: Sequence[str] = ()) -> DictConfig:
     schema = OmegaConf.structured(Config)
     try:
         raw = {k: v for k, v in OmegaConf.to_container(raw).items() if k in schema}
+        train = raw.get("train") or {}
+        if isinstance(train.get("compile"), bool):  # runs saved before train.compile had modes
+            train["compile"] = "regions" if train["compile"] else "none"
         cfg = OmegaConf.merge(schema, raw, OmegaConf.from_dotlist(list(overrides)))
     except OmegaConfBaseException as exc:
         key = f"{exc.full_key}: " if getattr(exc, "full_key", None) else ""

@@ -318,6 +318,10 @@ def check(cfg: Any) -> None:
     first bad key. Each entry point calls this before any heavy work."""
     for name, group in GROUPS.items():
         group.check(cfg[name])
+    require(not (cfg.decoding.engine == "llmts" and cfg.decoding.constrained
+                 and cfg.model.attn_implementation == "flash_attention_2"),
+            "model.attn_implementation", "flash_attention_2",
+            "decoding.engine=llmts needs sdpa or eager attention; set decoding.engine=hf")
     if cfg.train.max_steps > 0:
         require(cfg.data.context_length <= cfg.model.max_position_embeddings,
                  "data.context_length", cfg.data.context_length,

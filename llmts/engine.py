@@ -14,10 +14,10 @@ For a batch of n series × s samples (R = n·s rows):
    no RNG call inside the step. Nothing in a step reads a value back to the host; "are all rows
    done?" is asked every ``check_every`` steps.
 3. On CUDA the step is captured once as a CUDA graph (:class:`CudaGraphStep`: a plain
-   ``torch.cuda.CUDAGraph`` over static input buffers, so no compiler runs and capture takes
-   about as long as three steps); batches are then padded to one shape (rows, and a prompt width
-   rounded up to ``PROMPT_BUCKET``) and the static cache is reused, so one capture serves every
-   batch. The captured step is checked against the eager one once; on any failure llmts warns and
+   ``torch.cuda.CUDAGraph`` over static input buffers, so no compiler runs: two warm-up steps,
+   the capture and one eager step to check it); batches are then padded to one shape (rows, and a prompt width
+   rounded up to ``PROMPT_BUCKET``) and the static cache is reused, so one capture (per
+   ``forecast`` call) serves every batch. The captured step is checked against the eager one once; on any failure llmts warns and
    decodes eagerly. On CPU the step runs eagerly.
 
 Everything runs in the model's own dtype (no autocast), so the KV cache holds one dtype. The
@@ -154,6 +154,7 @@ class Decoder:
             cache.early_initialization(rows, cfg.num_key_value_heads, head_dim, self.dtype,
                                        self.device)
             self._cache, self._cache_key, self._cache_len = cache, key, length
+            self._graphs.clear()  # they were captured on the previous cache's memory
         return self._cache
 
     def prefill(self, ids: torch.Tensor, pad: torch.Tensor, samples: int) -> torch.Tensor:

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from llmts.decoding import C_OTHER, Grammar
 from llmts.encoding import encode, scales_of
+from llmts.forecast import integer_digits
 from llmts.model import NumericHead
 
 MAX_SERIES_PER_FORWARD = 32  # series scored together (right-padded, one forward)
@@ -74,7 +75,7 @@ def series_nll(model, tokenizer, context: np.ndarray, truth: np.ndarray, scales:
         texts.append((prompt, cont))
         counts[i] = observed.sum()
         log_w[i] = float(observed @ (np.log(scales[i]) - precision * math.log(10)))
-    digits = np.maximum(_int_digits(context, scales), _int_digits(truth, scales))
+    digits = np.maximum(integer_digits(context, scales), integer_digits(truth, scales))
     signed = bool((np.nan_to_num(context) < 0).any() or (np.nan_to_num(truth) < 0).any())
     grammar = Grammar.build(tokenizer, d, precision, truth.shape[1], int(digits.max()), signed,
                             separator)
@@ -86,12 +87,6 @@ def series_nll(model, tokenizer, context: np.ndarray, truth: np.ndarray, scales:
                                     torch.as_tensor(digits[part]))
     with np.errstate(invalid="ignore", divide="ignore"):
         return (neg_logq + log_w) / counts
-
-
-def _int_digits(x: np.ndarray, scales: np.ndarray) -> np.ndarray:
-    """(n,) integer digits of each series' largest |scaled value| (≥ 1; gaps ignored)."""
-    top = np.nanmax(np.abs(x) / scales[:, None, :], axis=(1, 2), initial=0.0)
-    return np.array([max(1, len(str(int(t)))) for t in top])
 
 
 def _neg_log_q(model, tokenizer, grammar: Grammar, texts: list[tuple[str, str]],

@@ -52,17 +52,13 @@ class CausalLMLoss(nn.Module):
         return total / count
 
 
-COMPILE_MODES = {"none": "none", "false": "none", "regions": "regions", "true": "regions",
-                 "step": "step"}
+def compile_mode(compiled: str) -> str:
+    """``train.compile`` (none | regions | step) as a plain string."""
+    return str(compiled)
 
 
-def compile_mode(compiled: bool | str) -> str:
-    """``train.compile`` as none | regions | step (true/false, as before, are regions/none)."""
-    return COMPILE_MODES[str(compiled).lower()]
-
-
-def make_loss(model: nn.Module, chunked: bool, compiled: bool | str) -> nn.Module:
-    """The training loss module; ``compiled`` "regions" (or true): each repeated block (decoder
+def make_loss(model: nn.Module, chunked: bool, compiled: str) -> nn.Module:
+    """The training loss module; ``compiled`` "regions": each repeated block (decoder
     layer) and the other leaf modules ``torch.compile``-d separately (accelerate's regional
     compilation: one compile serves all layers, so the cold start stays short); "step" is
     applied after Accelerate's prepare (:func:`compile_step`). Parameters stay shared."""

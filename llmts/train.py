@@ -27,7 +27,7 @@ from llmts import checkpoint as ckpt
 from llmts.config import OptimizerConfig, TrainConfig
 from llmts.errors import LlmtsError
 from llmts.files import atomic_path
-from llmts.loss import CHUNK, CausalLMLoss, compile_mode, compile_step, make_loss  # noqa: F401
+from llmts.loss import compile_mode, compile_step, make_loss
 from llmts.progress import Progress
 from llmts.tracking import Tracker
 
@@ -41,6 +41,8 @@ def make_accelerator(precision: str):
 
     if precision == "auto":
         precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+    if precision == "fp16" and not torch.cuda.is_available():
+        raise LlmtsError("train.precision=fp16 needs a CUDA GPU (on a CPU: no or bf16)")
     return Accelerator(mixed_precision=str(precision), cpu=not torch.cuda.is_available())
 
 

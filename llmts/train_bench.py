@@ -50,8 +50,8 @@ def bench_train(cfg: DictConfig, net, path: str, shape: list[int], accelerator,
     without autocast, full logits) or "compiled" (fast + ``train.compile``'s mode, regions when
     that is none; its first, compiling step reported apart)."""
     from llmts.flops import train_step_flops
-    from llmts.train import (CHUNK, compile_mode, device_batch, make_loss, make_step_parts,
-                             train_step)
+    from llmts.loss import CHUNK, compile_mode, make_loss
+    from llmts.train import device_batch, make_step_parts, train_step
 
     b, fast, device = cfg.bench, path != "naive", accelerator.device
     bsz, seq = shape
@@ -67,7 +67,7 @@ def bench_train(cfg: DictConfig, net, path: str, shape: list[int], accelerator,
     amp = fast and accelerator.native_amp
     net.train()
     with torch.no_grad(), accelerator.autocast() if amp else contextlib.nullcontext():
-        initial = float(make_loss(net, chunked, compiled=False)(  # uncompiled: step 1 compiles
+        initial = float(make_loss(net, chunked, compiled="none")(  # uncompiled: step 1 compiles
             **device_batch(windows, list(range(bsz)), lengths, device)))
     calls = iter(range(1 << 62))
 

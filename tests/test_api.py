@@ -117,3 +117,14 @@ def test_mistakes_are_one_line(run_dir, make, message):
     with pytest.raises(LlmtsError) as err:
         make(run_dir)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_run_saved_with_a_boolean_train_compile_still_loads():
+    """Runs saved before train.compile had modes hold true/false there."""
+    from omegaconf import OmegaConf
+
+    from llmts.api import typed_config
+
+    old = OmegaConf.create({"train": {"compile": False}, "bench": {"repeats": 3}})
+    assert typed_config(old).train.compile == "none"
+    assert typed_config(OmegaConf.create({"train": {"compile": True}})).train.compile == "regions"

@@ -16,7 +16,7 @@ from llmts.bench import format_table, run
 from llmts.errors import LlmtsError
 from llmts.measure import peak_flops
 from llmts.model import build_model
-from llmts.train import CausalLMLoss
+from llmts.loss import CausalLMLoss
 
 TOP_KEYS = {"device", "dtype", "torch", "transformers", "train_speedup", "eval_speedup_greedy",
             "eval_speedup_sampling", "mfu", "mfu_note", "train", "eval", "sections"}

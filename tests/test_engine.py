@@ -226,3 +226,19 @@ def test_cuda_graph_path_pads_rewinds_and_falls_back(net, tiny_tokenizer, monkey
         assert torch.equal(want, got)
     assert len(made) == 1  # captured once, reused for the second (smaller, padded) batch
     assert ("CUDA-graph capture failed" in caplog.text) == (graph == "fails")
+
+
+def test_a_new_cache_shape_recaptures_the_graph(net, tiny_tokenizer, monkeypatch):
+    """Graphs are captured on a cache's memory: a batch that needs another cache (a longer
+    prompt bucket) captures anew, and so does the old shape when it comes back."""
+    made = []
+    monkeypatch.setattr(engine, "CudaGraphStep",
+                        lambda step, args, rewind: made.append(1) or EagerGraph(step, args, rewind))
+    graphed, ids = decoder_at_step(net, tiny_tokenizer)
+    graphed.cuda_graph = graphed.captured = True
+    eager, _ = decoder_at_step(net, tiny_tokenizer)
+    long = [tiny_tokenizer("0.5,0.6;" * 9, add_special_tokens=False)["input_ids"]] * 3
+    caps = torch.ones(3, dtype=torch.long)
+    for prompts in (ids, long, ids):
+        assert torch.equal(graphed.decode(prompts, 1, caps, rows=3), eager.decode(prompts, 1, caps))
+    assert len(made) == 3

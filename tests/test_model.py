@@ -122,7 +122,7 @@ def test_bf16_base_keeps_trainable_params_fp32_and_matches_fp32_loss():
     base in bf16 while LoRA A/B and the lm_head bias stay fp32 (peft upcasts adapters), and under
     bf16 autocast its loss matches the fp32 model's to bf16 precision and trains the fp32 params;
     without autocast it still runs (the fp32 bias is cast to the weight's dtype)."""
-    from llmts.train import CausalLMLoss
+    from llmts.loss import CausalLMLoss
 
     cfg = compose("model=tiny")
     ids = torch.randint(11, 27, (2, 48), generator=torch.Generator().manual_seed(0))

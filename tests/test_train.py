@@ -13,7 +13,8 @@ from llmts.checkpoint import trainable_state
 from llmts.model import build_model
 from llmts.tokenization import make_windows
 from llmts.tracking import NullTracker
-from llmts.train import CausalLMLoss, batch_rows, make_accelerator, make_loss, train
+from llmts.loss import CausalLMLoss, make_loss
+from llmts.train import batch_rows, make_accelerator, train
 
 
 @pytest.fixture(scope="module")
@@ -358,3 +359,10 @@ def test_a_log_file_gets_a_progress_line_every_log_every_steps(tmp_path, windows
                                                     "train 6/6 steps"]
     assert all("ETA" in ln and "loss=" in ln and "lr=" in ln and "tokens_per_s=" in ln
                for ln in lines)
+
+
+def test_fp16_without_a_gpu_is_one_line():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: fp16 is allowed")
+    with pytest.raises(LlmtsError, match="train.precision=fp16 needs a CUDA GPU"):
+        make_accelerator("fp16")
