@@ -257,6 +257,7 @@ def test_fp16_overflow_step_is_skipped_by_the_loss_scaler(tmp_path, windows, mon
     assert math.isfinite(result.history[-1]["loss"]) and "skipped the update of step(s) 1" in caplog.text
 
 
+@pytest.mark.slow  # dynamo traces forward + backward for seconds
 def test_compiled_step_is_one_graph_with_the_eager_losses_and_weights(tmp_path, windows,
                                                                       monkeypatch):
     """train.compile=step: the loss forward (+ backward) compiled whole, fullgraph (a graph
