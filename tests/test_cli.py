@@ -289,6 +289,16 @@ def test_every_entry_point_refuses_a_bad_value_in_one_line(tmp_path, tool, overr
     assert message in res.stderr and not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("tool, app, extra", [
+    ("bench", "llmts-bench", ["model=tiny"]),
+    ("forecast_cli", "llmts-forecast", ["checkpoint=/ckpt", "input=/series.csv"])])
+def test_bench_and_forecast_refuse_a_bad_value_in_one_line(tmp_path, tool, app, extra):
+    res = llmts(*extra, "data.precision=-1", f"hydra.run.dir={tmp_path / 'run'}", tool=tool)
+    assert res.returncode == 2 and res.stdout == "", res.stderr
+    assert res.stderr == f"{app}: error: data.precision=-1: must be >= 0\n"
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("tool, app", [("llmts", "llmts"), ("flops_cli", "llmts-flops")])
 def test_help_names_the_entry_point_and_documents_every_key(tool, app):
     from llmts.compose import describe
