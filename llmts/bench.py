@@ -35,7 +35,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from llmts.compose import preflight, register_configs
-from llmts.config import CONF_DIR, Config, check, option
+from llmts.choices import option
+from llmts.config import CONF_DIR, Config, check
 from llmts.errors import LlmtsError, exit_on_error
 from llmts.estimate import architecture
 from llmts.files import write_json

@@ -8,7 +8,8 @@ from dataclasses import MISSING as NO_DEFAULT
 from dataclasses import fields
 from typing import Any, Callable
 
-from llmts.config import CONF_DIR, GROUPS, Choice, Config, check
+from llmts.choices import Choice
+from llmts.config import CONF_DIR, GROUPS, Config, check
 from llmts.errors import LlmtsError
 
 

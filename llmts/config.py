@@ -13,59 +13,14 @@ point before any heavy work: :func:`llmts.compose.preflight`). Registering these
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any, List, Optional
 
-from llmts.errors import LlmtsError
+from llmts.choices import (AttnImplementation, CacheImplementation, Compile, Dtype, Engine,
+                           Kernels, LoggerMode, LoggerName, LoraTarget, Missing, OutputVocab,
+                           Point, Precision, Scale, Schedule, Source, option, require)
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
-
-
-class Choice(str, Enum):
-    """An allowed value: a str (``Precision.bf16 == "bf16"``) that prints as its value."""
-
-    def __str__(self) -> str:
-        return self.value
-
-    def __format__(self, spec: str) -> str:
-        return format(self.value, spec)
-
-
-def _choice(name: str, *values: str) -> Any:
-    return Choice(name, [(v, v) for v in values])
-
-
-Source = _choice("Source", "pretrained", "random")
-Dtype = _choice("Dtype", "auto", "float32", "bfloat16", "float16")
-AttnImplementation = _choice("AttnImplementation", "sdpa", "eager", "flash_attention_2")
-OutputVocab = _choice("OutputVocab", "full", "numeric")
-LoraTarget = _choice("LoraTarget", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
-                     "up_proj", "down_proj")
-Engine = _choice("Engine", "llmts", "hf")
-CacheImplementation = _choice("CacheImplementation", "static", "dynamic")
-Schedule = _choice("Schedule", "constant", "cosine", "linear")
-Precision = _choice("Precision", "auto", "no", "bf16", "fp16")
-Compile = _choice("Compile", "none", "regions", "step")
-Kernels = _choice("Kernels", "none", "liger")
-Point = _choice("Point", "median", "mean")
-Scale = _choice("Scale", "joint", "per_variable")
-Missing = _choice("Missing", "error", "encode")
-LoggerName = _choice("LoggerName", "wandb", "none")
-LoggerMode = _choice("LoggerMode", "auto", "online", "offline", "disabled")
-LORA_TARGETS: tuple[str, ...] = tuple(t.value for t in LoraTarget)
-
-
-def option(default: Any, doc: str) -> Any:
-    """A field with its help text (``llmts --help`` lists it)."""
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": doc})
-    return field(default=default, metadata={"help": doc})
-
-
-def require(ok: bool, key: str, value: Any, rule: str) -> None:
-    if not ok:
-        raise LlmtsError(f"{key}={value!r}: {rule}")
 
 
 @dataclass

@@ -38,7 +38,7 @@ from typing import Any, Dict, Iterable, Tuple
 
 import torch
 
-from llmts.config import LORA_TARGETS as ALL_LINEAR  # the decoder linears LoRA can wrap
+from llmts.choices import LORA_TARGETS as ALL_LINEAR  # the decoder linears LoRA can wrap
 
 
 def _dims(arch: Any) -> Tuple[int, int, int, int, int, int]:

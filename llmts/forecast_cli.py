@@ -27,9 +27,9 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from llmts.choices import Point, option, require
 from llmts.compose import preflight, register_configs
-from llmts.config import (CONF_DIR, GROUPS, DataConfig, DecodingConfig, LoraConfig, ModelConfig,
-                          Point, option, require)
+from llmts.config import CONF_DIR, GROUPS, DataConfig, DecodingConfig, LoraConfig, ModelConfig
 from llmts.errors import LlmtsError, exit_on_error, first_line
 
 log = logging.getLogger("llmts")
