@@ -50,6 +50,7 @@ class Forecaster:
 
     def __init__(self, model, tokenizer, cfg: DictConfig) -> None:
         self.model, self.tokenizer, self.cfg = model, tokenizer, cfg
+        self.decoders: dict = {}  # decode loops (and CUDA graphs) reused by every predict
 
     @classmethod
     def from_run(cls, run_dir: str | Path, step: int | None = None,
@@ -130,9 +131,9 @@ class Forecaster:
         check_codec_tokens(self.tokenizer, self.cfg.data.digit_separator, signed,
                            self.cfg.data.missing == "encode")
         res = forecast(self.model, self.tokenizer, series, horizon, dec, self.cfg.data,
-                       self.cfg.eval.batch_size, self.cfg.seed if seed is None else seed)
-        point = (point_forecast(res.samples, self.cfg.eval.point) if res.samples.shape[1] > 1
-                 else res.samples[:, 0])
+                       self.cfg.eval.batch_size, self.cfg.seed if seed is None else seed,
+                       self.decoders)
+        point = point_forecast(res.samples, self.cfg.eval.point)
         first = (lambda a: a[0]) if single else (lambda a: a)  # noqa: E731
         return Prediction(first(res.samples), first(point), first(res.scales), res.parsed_steps,
                           res.malformed_steps, res.filled_steps, res.texts)

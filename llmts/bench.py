@@ -67,11 +67,12 @@ def bench_eval(cfg: DictConfig, net, tokenizer, device) -> dict:
 
     def mode(contexts, dec, batch: int, per_series: bool) -> dict:
         last = {}
+        decoders: dict = {}  # as a long-lived Forecaster: CUDA graphs captured while warming up
 
         def call():
             parts = [contexts[i:i + 1] for i in range(len(contexts))] if per_series else [contexts]
-            last["res"] = [forecast(net, tokenizer, c, b.horizon, dec, d, batch, cfg.seed)
-                           for c in parts]
+            last["res"] = [forecast(net, tokenizer, c, b.horizon, dec, d, batch, cfg.seed,
+                                    decoders) for c in parts]
         while True:
             reset_peak(device)
             try:
@@ -82,7 +83,7 @@ def bench_eval(cfg: DictConfig, net, tokenizer, device) -> dict:
                     raise
             batch = math.ceil(batch / 2)  # out here the failed call's tensors are gone
             log.warning("CUDA out of memory: retrying with batch %d rows", batch)
-            last.clear(), gc.collect(), torch.cuda.empty_cache()
+            last.clear(), decoders.clear(), gc.collect(), torch.cuda.empty_cache()
         med, res = statistics.median(secs), last["res"]
         texts = [t for r in res for t in r.texts]
         new_tokens = sum(map(len, tokenizer(texts, add_special_tokens=False)["input_ids"]))

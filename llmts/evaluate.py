@@ -37,11 +37,6 @@ def test_series(dataset: Dataset, test_idx: np.ndarray, cfg) -> tuple[np.ndarray
     return idx, dataset.series[idx, :c], dataset.series[idx, c:c + h]
 
 
-def point_of(res: ForecastResult, how: str) -> np.ndarray:
-    """Greedy output, or the median/mean over samples."""
-    return metrics.point_forecast(res.samples, how) if res.samples.shape[1] > 1 else res.samples[:, 0]
-
-
 def resamples(ev, n: int) -> np.ndarray | None:
     """The (``eval.bootstrap``, n) series-index matrix every interval of this run uses; None: off."""
     return stats.resample_indices(n, ev.bootstrap, ev.bootstrap_seed) if ev.bootstrap else None
@@ -52,7 +47,7 @@ def score_untrained(model, tokenizer, dataset: Dataset, test_idx: np.ndarray, cf
     _, context, truth = test_series(dataset, test_idx, cfg)
     res = forecast(model, tokenizer, context, cfg.eval.horizon, cfg.decoding, cfg.data,
                    cfg.eval.batch_size, cfg.seed)
-    point = point_of(res, cfg.eval.point)
+    point = metrics.point_forecast(res.samples, cfg.eval.point)
     scored = {f"untrained/{k}": v for k, v in metrics.point_metrics(truth, point).items()
               if k in POINT_KEYS}
     nll = likelihood.nll_metrics(model, tokenizer, context, truth, res.scales, cfg)
@@ -73,7 +68,7 @@ def evaluate(model, tokenizer, dataset: Dataset, test_idx: np.ndarray, cfg, run_
     log.info("forecasting %d series x %d sample(s), %d -> %d steps", len(idx),
              num_samples(cfg.decoding), c, h)
     res = forecast(model, tokenizer, context, h, cfg.decoding, cfg.data, ev.batch_size, cfg.seed)
-    point = point_of(res, ev.point)
+    point = metrics.point_forecast(res.samples, ev.point)
     out = dict(metrics.point_metrics(truth, point))
     out.update(metrics.per_variable(truth, point, dataset.variables))
     out.update(parse_rate=res.parse_rate, filled_steps=res.filled_steps,

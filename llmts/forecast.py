@@ -53,12 +53,15 @@ def num_samples(cfg: DecodingConfig) -> int:
 
 @torch.no_grad()
 def forecast(model, tokenizer, contexts: np.ndarray | Sequence[np.ndarray], horizon: int,
-             dec: DecodingConfig, data: DataConfig, batch_size: int, seed: int) -> ForecastResult:
+             dec: DecodingConfig, data: DataConfig, batch_size: int, seed: int,
+             decoders: dict | None = None) -> ForecastResult:
     """Forecast ``horizon`` steps after each context: (n, c, D), or a list of (c_i, D) of
     different lengths (one batch: prompts are left-padded anyway); returns all samples.
 
     Runs in the model's own dtype whatever autocast the caller holds (one KV-cache dtype).
-    ``batch_size`` counts rows (series × samples). Batch b's draws depend on (seed, b) only."""
+    ``batch_size`` counts rows (series × samples). Batch b's draws depend on (seed, b) only.
+    ``decoders``: a dict the caller keeps between calls to reuse llmts's decode loops (their
+    static KV caches and CUDA graphs, captured once) instead of building one per call."""
     contexts = [np.asarray(c, dtype=np.float64) for c in contexts]
     n, d, s = len(contexts), contexts[0].shape[1], num_samples(dec)
     sep, missing = data.digit_separator, data.missing == "encode"
@@ -74,7 +77,7 @@ def forecast(model, tokenizer, contexts: np.ndarray | Sequence[np.ndarray], hori
     with torch.autocast(device.type, enabled=False):
         if dec.constrained and dec.engine == "llmts":
             texts = engine_texts(model, tokenizer, prompts, horizon, d, dec, data.precision,
-                                 signed, digits, batch_size, seed, sep)
+                                 signed, digits, batch_size, seed, sep, decoders)
         else:
             texts = hf_texts(model, tokenizer, prompts, horizon, d, dec, data.precision, signed,
                              np.repeat(digits, s), batch_size, seed, sep)
@@ -91,19 +94,28 @@ def forecast(model, tokenizer, contexts: np.ndarray | Sequence[np.ndarray], hori
 
 def engine_texts(model, tokenizer, prompts: list[str], horizon: int, num_vars: int,
                  dec: DecodingConfig, precision: int, signed: bool, digits: np.ndarray,
-                 batch_size: int, seed: int, separator: str = "") -> list[str]:
+                 batch_size: int, seed: int, separator: str = "",
+                 decoders: dict | None = None) -> list[str]:
     """llmts's decode loop (:mod:`llmts.engine`): batches of whole series, each prefilled once
-    and shared by its samples; on CUDA the step is captured once (``decoding.cuda_graphs``)."""
+    and shared by its samples; on CUDA the step is captured once per decoder and batch shape
+    (``decoding.cuda_graphs``). The decoder is taken from (or put in) ``decoders``."""
     from llmts.engine import Decoder
 
-    s = num_samples(dec)
-    grammar = Grammar.build(tokenizer, num_vars, precision, horizon, int(digits.max()), signed,
-                            separator)
+    s, top = num_samples(dec), int(digits.max())
     sampling = (dict(temperature=dec.temperature, top_k=dec.top_k, top_p=dec.top_p)
                 if dec.do_sample else None)
-    decoder = Decoder(model, grammar, max_new_tokens(num_vars, horizon, precision,
-                                                     int(digits.max()), signed),
-                      tokenizer.pad_token_id, sampling, cuda_graph=dec.cuda_graphs)
+    # Everything the grammar and the decode loop are built from; a cached decoder is reused
+    # only for the very model and tokenizer it was built with.
+    key = (num_vars, precision, horizon, top, signed, separator,
+           tuple(sorted((sampling or {}).items())), dec.cuda_graphs)
+    decoders = {} if decoders is None else decoders
+    built = decoders.get(key)
+    if built is None or built[0] is not model or built[1] is not tokenizer:
+        grammar = Grammar.build(tokenizer, num_vars, precision, horizon, top, signed, separator)
+        built = decoders[key] = (model, tokenizer, Decoder(
+            model, grammar, max_new_tokens(num_vars, horizon, precision, top, signed),
+            tokenizer.pad_token_id, sampling, cuda_graph=dec.cuda_graphs))
+    decoder = built[2]
     ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
     per_batch = max(1, batch_size // s)
     texts: list[str] = []

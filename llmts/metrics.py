@@ -192,7 +192,8 @@ def _per_point(truth: np.ndarray, samples: np.ndarray) -> dict[str, np.ndarray]:
 
 def point_forecast(samples: np.ndarray, how: str = "median") -> np.ndarray:
     """Collapse samples (n, s, h, D) to one forecast (n, h, D): per-point ``median`` (robust to the
-    odd wild sample, LLMTIME's choice) or ``mean`` across the s samples."""
+    odd wild sample, LLMTIME's choice) or ``mean`` across the s samples; one sample (greedy) is
+    its own point forecast."""
     s = np.asarray(samples, dtype=np.float64)
     if s.ndim != 4:
         raise ValueError(f"samples must be (n, s, h, D), got {s.shape}")

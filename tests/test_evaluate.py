@@ -1,5 +1,5 @@
 """The evaluation stage's pieces: context length derived for the context sweep, the untrained
-model's row, the point forecast over samples."""
+model's row."""
 
 import numpy as np
 import pytest
@@ -7,9 +7,9 @@ import pytest
 from conftest import compose
 from llmts.data import Dataset, simulate_lotka_volterra
 from llmts.encoding import step_tokens
-from llmts.evaluate import context_steps, point_of, score_untrained
-from llmts.forecast import ForecastResult, forecast
-from llmts.metrics import point_metrics
+from llmts.evaluate import context_steps, score_untrained
+from llmts.forecast import forecast
+from llmts.metrics import point_forecast, point_metrics
 from llmts.model import build_model
 
 
@@ -35,7 +35,7 @@ def test_untrained_row_scores_the_model_as_it_is(tiny_tokenizer):
     row = score_untrained(net, tiny_tokenizer, data, np.arange(5), cfg)
     res = forecast(net, tiny_tokenizer, series[:3, :12], 4, cfg.decoding, cfg.data,
                    cfg.eval.batch_size, cfg.seed)
-    want = point_metrics(series[:3, 12:16], point_of(res, cfg.eval.point))
+    want = point_metrics(series[:3, 12:16], point_forecast(res.samples, cfg.eval.point))
     names = ("mse", "rmse", "mae", "r2", "nrmse", "mape")
     assert set(row) == {f"untrained/{k}{ci}" for k in names for ci in ("", "_ci")} | {
         "untrained/nll_per_dim"}
@@ -44,12 +44,3 @@ def test_untrained_row_scores_the_model_as_it_is(tiny_tokenizer):
         assert row[f"untrained/{key}"] == pytest.approx(want[key])
         lo, hi = row[f"untrained/{key}_ci"]
         assert lo <= hi
-
-
-def test_point_of_samples_is_their_median_or_mean():
-    samples = np.arange(2 * 3 * 1 * 1, dtype=float).reshape(2, 3, 1, 1) ** 2  # skewed
-    res = ForecastResult(samples, 6, 0, [""] * 6)
-    assert np.array_equal(point_of(res, "median"), np.median(samples, axis=1))
-    assert np.allclose(point_of(res, "mean"), samples.mean(axis=1))
-    single = ForecastResult(samples[:, :1], 2, 0, [""] * 2)
-    assert np.array_equal(point_of(single, "mean"), samples[:, 0])

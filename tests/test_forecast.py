@@ -148,3 +148,29 @@ def test_spaced_digits_decode_with_a_tokenizer_that_merges_them(setup):
         res = forecast(model, tok, setup[2], 5, dec, cfg.data, 32, 0)
         assert res.parse_rate == 1.0, engine
         assert all(t.startswith(" ") and "  " not in t for t in res.texts)
+
+
+def test_a_kept_decoders_dict_builds_each_decode_loop_once(setup, tiny_tokenizer, monkeypatch):
+    """``Forecaster`` and ``llmts-bench`` keep a dict of decode loops: a call with the same
+    grammar, model and tokenizer reuses the earlier loop (on CUDA, its captured graph) and
+    forecasts the same; another horizon or another model gets its own."""
+    import copy
+
+    from llmts import engine
+
+    made = []
+    init = engine.Decoder.__init__
+    monkeypatch.setattr(engine.Decoder, "__init__",
+                        lambda self, *a, **k: made.append(1) or init(self, *a, **k))
+    cfg, model, ctx = setup
+    ctx, kept = ctx[:2], {}
+
+    def call(net=model, horizon=5):
+        return forecast(net, tiny_tokenizer, ctx, horizon, cfg.decoding, cfg.data, 32, 0, kept)
+
+    fresh = forecast(model, tiny_tokenizer, ctx, 5, cfg.decoding, cfg.data, 32, 0)
+    first, again = call(), call()
+    assert len(made) == 2 and fresh.texts == first.texts == again.texts
+    call(horizon=3)
+    call(net=copy.deepcopy(model))
+    assert len(made) == 4

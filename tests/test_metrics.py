@@ -160,6 +160,9 @@ def test_point_forecast():
     assert point_forecast(samples).item() == 2.0
     assert point_forecast(samples, "mean").item() == pytest.approx(13 / 3)
     assert point_forecast(np.zeros((2, 5, 3, 2))).shape == (2, 3, 2)
+    greedy = np.random.default_rng(0).normal(size=(4, 1, 3, 2))  # one sample: itself, exactly
+    for how in ("median", "mean"):
+        assert np.array_equal(point_forecast(greedy, how), greedy[:, 0])
     with pytest.raises(ValueError):
         point_forecast(samples, "mode")
 
