@@ -4,6 +4,7 @@ series and horizon, and write ``forecasts.h5`` and the plots."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,11 +58,36 @@ def score_untrained(model, tokenizer, dataset: Dataset, test_idx: np.ndarray, cf
     return scored
 
 
+@dataclass
+class Evaluation:
+    """What scoring saw and produced, for the artifacts: the test series ``idx`` with their
+    contexts (n, c, D), truths and point forecasts (n, h, D), the forecast result, each
+    baseline's forecast, MSE by horizon step per forecaster, and the skill curves and
+    per-series physics checks (``extra``)."""
+    idx: np.ndarray
+    context: np.ndarray
+    truth: np.ndarray
+    point: np.ndarray
+    res: ForecastResult
+    base: dict[str, np.ndarray]
+    horizon_err: dict[str, np.ndarray]
+    extra: dict[str, np.ndarray]
+    variables: tuple[str, ...]
+
+
 def evaluate(model, tokenizer, dataset: Dataset, test_idx: np.ndarray, cfg, run_dir: Path,
              tracker: Tracker) -> dict:
+    """Score the test series (:func:`score`), write ``forecasts.h5``, the plots and the W&B
+    tables (:func:`write`); returns the flat metrics."""
+    out, done = score(model, tokenizer, dataset, test_idx, cfg)
+    write(done, run_dir, cfg.eval.plot_series, tracker)
+    return out
+
+
+def score(model, tokenizer, dataset: Dataset, test_idx: np.ndarray, cfg) -> tuple[dict, Evaluation]:
     """Forecast ``cfg.eval.horizon`` steps after ``cfg.eval.context_steps`` for each test series;
-    returns the flat metrics (model, per variable, sampling, baselines, skill, physics), each
-    error, skill and physics metric with its bootstrap interval ``<metric>_ci``."""
+    the flat metrics (model, per variable, sampling, baselines, skill, physics), each error,
+    skill and physics metric with its bootstrap interval ``<metric>_ci``."""
     ev = cfg.eval
     idx, context, truth = test_series(dataset, test_idx, cfg)
     c, h = context.shape[1], ev.horizon
@@ -91,15 +117,19 @@ def evaluate(model, tokenizer, dataset: Dataset, test_idx: np.ndarray, cfg, run_
                   physics_checks(context, truth, point, rates, boot, out).items()})
     horizon_err = {"model": metrics.per_horizon(truth, point)["mse"]}
     horizon_err.update({k: metrics.per_horizon(truth, v)["mse"] for k, v in base.items()})
-    write_forecasts(run_dir / "forecasts.h5", idx, context, truth, point, res, base, horizon_err,
-                    extra)
-    write_plots(run_dir, idx, context, truth, point, res, base, horizon_err, dataset.variables,
-                ev.plot_series, tracker)
-    write_skill(run_dir / "plots" / "skill.png", extra, tracker)
-    per_series = [[int(i), float(np.nanmean((truth[k] - point[k]) ** 2)),
-                   float(np.nanmean(np.abs(truth[k] - point[k])))] for k, i in enumerate(idx)]
+    return out, Evaluation(idx, context, truth, point, res, base, horizon_err, extra,
+                           tuple(dataset.variables))
+
+
+def write(e: Evaluation, run_dir: Path, plot_series: int, tracker: Tracker) -> None:
+    """``forecasts.h5``, ``plots/`` (the first ``plot_series`` series, MSE and skill by horizon
+    step) and the per-series W&B table."""
+    write_forecasts(run_dir / "forecasts.h5", e)
+    write_plots(run_dir / "plots", e, plot_series, tracker)
+    write_skill(run_dir / "plots" / "skill.png", e.extra, tracker)
+    per_series = [[int(i), float(np.nanmean((e.truth[k] - e.point[k]) ** 2)),
+                   float(np.nanmean(np.abs(e.truth[k] - e.point[k])))] for k, i in enumerate(e.idx)]
     tracker.table("eval/per_series", ["series_index", "mse", "mae"], per_series)
-    return out
 
 
 def run_baselines(context: np.ndarray, time: np.ndarray, c: int, h: int, enabled: bool
@@ -180,39 +210,37 @@ def score_baselines(truth: np.ndarray, fcs: dict[str, np.ndarray], out: dict) ->
                 out[f"baseline/{name}/{key}"] = value
 
 
-def write_forecasts(path: Path, idx, context, truth, point, res: ForecastResult,
-                    base: dict[str, np.ndarray], horizon_err: dict[str, np.ndarray],
-                    extra: dict[str, np.ndarray]) -> None:
+def write_forecasts(path: Path, e: Evaluation) -> None:
     import h5py
 
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        f["series_index"] = np.asarray(idx)
-        f["context"], f["truth"], f["forecast"] = context, truth, point
-        if res.scales is not None:
-            f["scale"] = res.scales  # (n, D) the α each series was encoded with
-        if res.samples.shape[1] > 1:
-            f["samples"] = res.samples
-        for name, fc in base.items():
+        f["series_index"] = np.asarray(e.idx)
+        f["context"], f["truth"], f["forecast"] = e.context, e.truth, e.point
+        if e.res.scales is not None:
+            f["scale"] = e.res.scales  # (n, D) the α each series was encoded with
+        if e.res.samples.shape[1] > 1:
+            f["samples"] = e.res.samples
+        for name, fc in e.base.items():
             f[f"baselines/{name}"] = fc
-        for name, err in horizon_err.items():
+        for name, err in e.horizon_err.items():
             f[f"per_horizon_mse/{name}"] = err
-        for name, values in extra.items():  # skill curves, per-series physics checks
+        for name, values in e.extra.items():  # skill curves, per-series physics checks
             f[name] = values
 
 
-def write_plots(run_dir: Path, idx, context, truth, point, res: ForecastResult, base, horizon_err,
-                variables, k: int, tracker: Tracker) -> None:
+def write_plots(fig_dir: Path, e: Evaluation, k: int, tracker: Tracker) -> None:
     from llmts import plots
 
-    fig_dir = run_dir / "plots"
     fig_dir.mkdir(exist_ok=True)
-    for j in range(min(k, len(idx))):
-        samples = res.samples[j] if res.samples.shape[1] > 1 else None
-        path = plots.plot_series(fig_dir / f"series_{int(idx[j])}.png", int(idx[j]), context[j],
-                                 truth[j], point[j], samples, variables,
-                                 {name: fc[j] for name, fc in base.items()})
-        tracker.image(f"forecast/series_{int(idx[j])}", path)
-    tracker.image("eval/per_horizon_mse", plots.plot_horizon(fig_dir / "per_horizon_mse.png", horizon_err))
+    for j in range(min(k, len(e.idx))):
+        samples = e.res.samples[j] if e.res.samples.shape[1] > 1 else None
+        i = int(e.idx[j])
+        path = plots.plot_series(fig_dir / f"series_{i}.png", i, e.context[j], e.truth[j],
+                                 e.point[j], samples, e.variables,
+                                 {name: fc[j] for name, fc in e.base.items()})
+        tracker.image(f"forecast/series_{i}", path)
+    tracker.image("eval/per_horizon_mse",
+                  plots.plot_horizon(fig_dir / "per_horizon_mse.png", e.horizon_err))
 
 
 def write_skill(path: Path, extra: dict[str, np.ndarray], tracker: Tracker) -> None:

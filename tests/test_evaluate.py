@@ -44,3 +44,27 @@ def test_untrained_row_scores_the_model_as_it_is(tiny_tokenizer):
         assert row[f"untrained/{key}"] == pytest.approx(want[key])
         lo, hi = row[f"untrained/{key}_ci"]
         assert lo <= hi
+
+
+def test_score_writes_nothing_and_write_saves_what_was_scored(tiny_tokenizer, tmp_path,
+                                                               monkeypatch):
+    import h5py
+
+    from llmts import evaluate
+    from llmts.tracking import NullTracker
+
+    cfg = compose("experiment=smoke", "eval.context_steps=12", "eval.horizon=4",
+                  "eval.num_series=3", "eval.plot_series=1", "eval.baselines=true")
+    series, time = simulate_lotka_volterra(5, 16, 32.0, seed=1)
+    data = Dataset(series, time, ("prey", "predator"), "simulated")
+    net = build_model(cfg.model, cfg.lora, cfg.seed)
+    monkeypatch.chdir(tmp_path)
+    out, done = evaluate.score(net, tiny_tokenizer, data, np.arange(5), cfg)
+    assert list(tmp_path.iterdir()) == []
+    assert out["mse"] == pytest.approx(np.mean((done.truth - done.point) ** 2))
+    evaluate.write(done, tmp_path, cfg.eval.plot_series, NullTracker())
+    with h5py.File(tmp_path / "forecasts.h5") as f:
+        np.testing.assert_array_equal(f["forecast"][:], done.point)
+        np.testing.assert_array_equal(f["baselines/persistence"][:], done.base["persistence"])
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "per_horizon_mse.png", "series_0.png", "skill.png"]
