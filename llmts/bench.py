@@ -11,7 +11,9 @@ compiling first step apart), same seeded weights.
 eval: sequential greedy (a ``forecast`` per series) vs batched greedy and sampling with llmts's
 decode loop vs HF ``generate`` with the static and the dynamic KV cache (batches halved on CUDA
 OOM, batch recorded), on simulated Lotka-Volterra. MFU is null unless bf16 on a GPU of known
-peak (``mfu_note`` says why). Memory:
+peak (``mfu_note`` says why); "rep"/"gqa" divide the analytic FLOPs of a full step (report /
+true shapes), "cnt" those FlopCounterMode counted in one production step (LoRA's true cost, so
+lower). Memory:
 CUDA max allocated or peak RSS (per phase via /proc/self/clear_refs where allowed). Writes
 ``bench.json`` in the run dir; prints a table."""
 

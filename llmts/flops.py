@@ -34,7 +34,7 @@ calflops figures (Table 4), which evidently did not see the SDPA call.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Iterable, Tuple
+from typing import Any, Callable, Dict, Iterable, Tuple
 
 import torch
 
@@ -163,34 +163,15 @@ def flops_plan(model_cfg: Any, lora_cfg: Any, batch_size: int, seq_len: int,
     return plan
 
 
-def measured_step_flops(model: torch.nn.Module, input_ids: torch.Tensor) -> Dict[str, float]:
-    """FLOPs counted by ``FlopCounterMode`` (matmuls only, see module docstring) for one forward
-    pass and for one forward + backward of ``logits.float().mean()``.
-
-    Works on real and ``meta`` models (``input_ids`` on the model's device). Only parameters
-    with ``requires_grad`` get weight-gradient matmuls, so a LoRA model measures its true,
-    cheaper step. Existing ``.grad`` values are restored afterwards.
-    """
+def counted_flops(fn: Callable[[], Any]) -> float:
+    """FLOPs of one call of ``fn`` as ``FlopCounterMode`` counts them (matmuls only, and on CPU
+    without the fused SDPA scores: see the module docstring). For a LoRA step that is its true
+    cost: frozen weights get no weight-gradient matmuls."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    def logits_of(out: Any) -> torch.Tensor:
-        return out.logits if hasattr(out, "logits") else out[0]
-
-    with torch.no_grad(), FlopCounterMode(display=False) as fwd_counter:
-        logits_of(model(input_ids=input_ids))
-    params = [p for p in model.parameters() if p.requires_grad]
-    saved = [p.grad for p in params]
-    try:
-        with FlopCounterMode(display=False) as step_counter:
-            loss = logits_of(model(input_ids=input_ids)).float().mean()
-            if not loss.requires_grad:
-                raise ValueError("no parameter requires grad: nothing to backpropagate")
-            loss.backward()
-    finally:
-        for p, g in zip(params, saved):  # measuring must not leave gradients behind
-            p.grad = g
-    return {"forward": float(fwd_counter.get_total_flops()),
-            "step": float(step_counter.get_total_flops())}
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return float(counter.get_total_flops())
 
 
 def format_plan(plan: Dict[str, float]) -> str:

@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 from conftest import REPO, compose
 from llmts.bench import format_table, run
 from llmts.errors import LlmtsError
+from llmts.flops import forward_flops
 from llmts.measure import peak_flops
 from llmts.model import build_model
 from llmts.loss import CausalLMLoss
@@ -22,7 +23,7 @@ TOP_KEYS = {"device", "dtype", "torch", "transformers", "train_speedup", "eval_s
             "eval_speedup_sampling", "mfu", "mfu_note", "train", "eval", "sections"}
 TRAIN_KEYS = {"attn_implementation", "loss", "dtype", "initial_loss", "ms_per_step",
               "tokens_per_s", "achieved_tflops_report", "achieved_tflops_gqa", "mfu_report",
-              "mfu_gqa", "peak_memory_mb"}
+              "mfu_gqa", "counted_flops_per_step", "mfu_counted", "peak_memory_mb"}
 EVAL_KEYS = {"series", "rows", "batch_rows", "s_per_repeat", "series_per_s", "new_tokens",
              "new_tokens_per_s", "parse_rate", "peak_memory_mb"}
 
@@ -191,8 +192,15 @@ def test_bench_times_the_production_train_step(monkeypatch):
     real = llmts.train.train_step
     monkeypatch.setattr(llmts.train, "train_step",
                         lambda parts, batches: seen.append(parts) or real(parts, batches))
-    run(bench_cfg("bench.sections=[train]", "bench.paths=[naive,fast]", "bench.repeats=2",
-                  "bench.warmup=1", "bench.train_shapes=[[2,16]]"))
-    assert len(seen) == 2 * (1 + 1 + 2)  # per path: the first step, warmup, repeats
+    cfg = bench_cfg("bench.sections=[train]", "bench.paths=[naive,fast]", "bench.repeats=2",
+                    "bench.warmup=1", "bench.train_shapes=[[2,16]]")
+    result = run(cfg)
+    assert len(seen) == 2 * (1 + 1 + 2 + 1)  # per path: first step, warmup, repeats, counted
     assert all(p.scheduler.last_epoch >= 1 and p.max_grad_norm == 1.0 for p in seen)
-    assert [p.autocast for p in seen] == [False] * 4 + [True] * 4
+    assert [p.autocast for p in seen] == [False] * 5 + [True] * 5
+    # FlopCounterMode's count of that step: LoRA freezes the base, so besides the forward only
+    # input gradients are computed: about 2 forwards, not the full step's 3.
+    forward = forward_flops(cfg.model, 2, 16, gqa=True)
+    for path in ("naive", "fast"):
+        counted = result["train"]["shapes"][0][path]["counted_flops_per_step"]
+        assert 1.9 * forward < counted < 2.1 * forward

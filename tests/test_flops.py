@@ -14,17 +14,33 @@ import torch
 from conftest import compose
 from llmts.config import LoraConfig, ModelConfig
 from llmts.flops import (
+    counted_flops,
     flops_plan,
     format_plan,
     forward_breakdown,
     forward_flops,
     linear_shapes,
     lora_step_flops,
-    measured_step_flops,
     train_step_flops,
 )
 
 QV = ["q_proj", "v_proj"]
+
+
+def measured_step_flops(model: torch.nn.Module, input_ids: torch.Tensor) -> dict[str, float]:
+    """FlopCounterMode's count of one forward, and of one forward + backward of
+    ``logits.float().mean()`` (weight-gradient matmuls only for parameters that require grad);
+    gradients are left as they were. Works on ``meta`` models."""
+    with torch.no_grad():
+        forward = counted_flops(lambda: model(input_ids=input_ids))
+    params = [p for p in model.parameters() if p.requires_grad]
+    saved = [p.grad for p in params]
+    try:
+        step = counted_flops(lambda: model(input_ids=input_ids).logits.float().mean().backward())
+    finally:
+        for p, g in zip(params, saved):
+            p.grad = g
+    return {"forward": forward, "step": step}
 B = 4
 
 # Table 13: experiment, steps, L, r, log10 LoRA, log10 Qwen, log10 Total (B=4, q_proj+v_proj).
