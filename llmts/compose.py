@@ -106,13 +106,15 @@ def preflight(args: list[str], config_name: str = "config",
     multirun = "-m" in args or "--multirun" in args
     try:
         with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
-            base = compose(config_name, overrides=sweeps.fixed(overrides),
-                           return_hydra_config=True)
-            jobs = [overrides]  # a sweep without -m or a sweep= config: compose says so
+            shared = sweeps.fixed(overrides)
+            base = compose(config_name, overrides=shared, return_hydra_config=True)
             if multirun or base.hydra.mode == RunMode.MULTIRUN:  # -m, or a sweep= config
-                jobs = sweeps.expand(overrides, base.hydra.sweeper.get("params"))
-            for job in jobs:
-                checker(compose(config_name, overrides=job))
+                for job in sweeps.expand(overrides, base.hydra.sweeper.get("params")):
+                    checker(compose(config_name, overrides=job))
+            elif shared == overrides:  # one run: base is its config
+                checker(base)
+            else:  # a sweep without -m: composing it says so
+                checker(compose(config_name, overrides=overrides))
     except (HydraException, OmegaConfBaseException) as exc:
         raise LlmtsError(_composition_error(exc)) from None
 
