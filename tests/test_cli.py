@@ -74,10 +74,13 @@ def test_wandb_offline_run_logged_config_loss_and_metrics(smoke_run):
 
 
 def test_evaluate_a_saved_checkpoint_reproduces_the_forecast(smoke_run, tmp_path):
+    """``run`` (what the CLI calls) in this process: evaluation only, from the saved checkpoint."""
+    from conftest import compose
+    from llmts.cli import run
+
     run_dir, _ = smoke_run
-    res = llmts(*SMOKE, "train.max_steps=0", f"eval.checkpoint={run_dir}/checkpoints/step-4",
-                f"hydra.run.dir={tmp_path}")
-    assert res.returncode == 0, res.stderr[-3000:]
+    run(compose(*SMOKE, "train.max_steps=0", f"eval.checkpoint={run_dir}/checkpoints/step-4"),
+        tmp_path)
     with h5py.File(run_dir / "forecasts.h5") as a, h5py.File(tmp_path / "forecasts.h5") as b:
         assert (a["forecast"][()] == b["forecast"][()]).all()
     # no training: log10 of zero FLOPs must still be strict JSON (null, not -Infinity)
@@ -109,79 +112,60 @@ def test_mistakes_end_in_one_line_and_leave_nothing(tmp_path, override, message)
     assert not run_dir.exists()
 
 
-def test_multirun_one_wandb_run_per_job_and_failures_do_not_stop_the_sweep(tmp_path):
-    """A job that fails at run time (its data file is missing) is recorded as failed and the
-    sweep goes on; each job is its own W&B run, named by its swept values."""
+def test_sweep_one_wandb_run_per_job_failures_do_not_stop_it_and_seeds_aggregate(tmp_path):
+    """Seeds 1, 2 x a good and a missing data file. A job that fails at run time is recorded as
+    failed and the sweep goes on; each job is its own W&B run, named by its swept values and
+    grouped by the sweep; jobs that differ only in seed are one row of the report."""
     sweep = tmp_path / "sweep"
-    res = llmts("-m", *SMOKE, "logger=wandb", "logger.project=llmts-test", "lora.r=2,8",
-                "data.path=null,/nonexistent/file.h5", f"hydra.sweep.dir={sweep}", timeout=900)
+    res = llmts("-m", *SMOKE, "eval.baselines=true", "logger=wandb", "logger.project=llmts-test",
+                "seed=1,2", "data.path=null,/nonexistent/file.h5", f"hydra.sweep.dir={sweep}",
+                timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
     status = {d.name: json.loads((d / "metrics.json").read_text())["status"] for d in sweep.glob("[0-9]")}
     assert status == {"0": "ok", "1": "failed", "2": "ok", "3": "failed"}
-    runs = {}
-    for d in ("0", "2"):
-        files = find_runs(sweep / d)
-        assert len(files) == 1  # one run per job, none shared
-        runs[d] = read_run(files[0])
-    assert {r["run"]["group"] for r in runs.values()} == {sweep.name}
-    assert runs["0"]["run"]["display_name"] == "lora.r=2,data.path=null"
-    assert runs["2"]["run"]["display_name"] == "lora.r=8,data.path=null"
-    for d, run in runs.items():
-        m = json.loads((sweep / d / "metrics.json").read_text())
-        assert run["summary"]["mse"] == pytest.approx(m["mse"])
-        assert run["config"]["lora"]["r"] == int(run["run"]["display_name"].split(",")[0][7:])
-        assert run["config"]["setting"] == run["run"]["display_name"] and "seed=42" in run["run"]["tags"]
-    report = (sweep / "report.md").read_text()
-    assert "Failed jobs" in report and "path=/nonexistent/file.h5" in report
-    assert "data.path: no such file: /nonexistent/file.h5" in report
-
-
-def test_seed_sweep_is_grouped_in_wandb_and_aggregated_in_the_report(tmp_path):
-    sweep = tmp_path / "sweep"
-    res = llmts("-m", *SMOKE, "eval.baselines=true", "logger=wandb", "logger.project=llmts-test",
-                "seed=1,2", f"hydra.sweep.dir={sweep}", timeout=900)
-    assert res.returncode == 0, res.stderr[-3000:]
-    for d, seed in (("0", 1), ("1", 2)):
+    for d, seed in (("0", 1), ("2", 2)):
         m = json.loads((sweep / d / "metrics.json").read_text())
         assert {"skill/persistence_ci", "skill/persistence_horizon", "physics/invariant_drift",
                 "physics/invariant_drift_truth_ci", "baseline/ode_fit/mse_ci"} <= set(m)
         with h5py.File(sweep / d / "forecasts.h5") as f:
             assert f["skill/persistence"].shape == (20,) and f["skill/persistence_ci"].shape == (2, 20)
             assert f["physics/negative_share"].shape == (4,)
-        run = read_run(find_runs(sweep / d)[0])
-        assert run["run"]["display_name"] == f"seed={seed}" and f"seed={seed}" in run["run"]["tags"]
-        assert run["config"]["seed"] == seed and run["config"]["setting"] == "default"
+        files = find_runs(sweep / d)
+        assert len(files) == 1  # one run per job, none shared
+        run = read_run(files[0])
+        assert run["run"]["group"] == sweep.name
+        assert run["run"]["display_name"] == f"seed={seed},data.path=null"
+        assert f"seed={seed}" in run["run"]["tags"]
+        assert run["config"]["seed"] == seed and run["config"]["setting"] == "data.path=null"
+        assert run["summary"]["mse"] == pytest.approx(m["mse"])
     report = (sweep / "report.md").read_text()
+    assert "Failed jobs" in report and "path=/nonexistent/file.h5" in report
+    assert "data.path: no such file: /nonexistent/file.h5" in report
     assert "Seeds 1, 2: jobs that differ only in seed are one row" in report
-    row = next(r for r in report.splitlines() if r.startswith("| all seeds |"))
-    mse = [json.loads((sweep / d / "metrics.json").read_text())["mse"] for d in ("0", "1")]
+    # the failed jobs' setting has no ok job: one row, data.path=null, over both seeds
+    row = next(r for r in report.splitlines() if r.startswith("| path = null |"))
+    mse = [json.loads((sweep / d / "metrics.json").read_text())["mse"] for d in ("0", "2")]
     assert " ± " in row and " [" in row and f"{sum(mse) / 2:.4f}" in row
     assert "## Skill and physical checks" in report and (sweep / "skill.png").is_file()
-    assert len((sweep / "summary.csv").read_text().splitlines()) == 3
+    summary = (sweep / "summary.csv").read_text().splitlines()
+    assert len(summary) == 1 + 4 and sum(",failed," in r for r in summary) == 2  # every job
 
 
-def test_submitit_local_launcher_runs_jobs_as_subprocesses(tmp_path):
-    sweep = tmp_path / "sweep"
-    res = llmts("-m", *SMOKE, "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
-                "optimizer.lr=1e-4,1e-3", f"hydra.sweep.dir={sweep}", timeout=900)
-    assert res.returncode == 0, res.stderr[-3000:]
-    for d in ("0", "1"):
-        assert json.loads((sweep / d / "metrics.json").read_text())["status"] == "ok"
-    assert list((sweep / ".submitit").rglob("*_result.pkl"))  # real submitit jobs ran
-    assert (sweep / "report.md").is_file()
-
-
-def test_shared_gpu_launcher_composes_to_submitit_local_on_gpu_0():
+def test_launchers_compose_to_submitit_and_shared_gpu_to_local_jobs_on_gpu_0():
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
     from llmts.compose import register_configs
 
     register_configs()
+    launchers = {}
     with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
-        cfg = hydra_compose(config_name="config", overrides=["hydra/launcher=shared_gpu"],
-                            return_hydra_config=True)
-    launcher = cfg.hydra.launcher
+        for name in ("submitit_local", "submitit_slurm", "shared_gpu"):
+            launchers[name] = hydra_compose(config_name="config", return_hydra_config=True,
+                                            overrides=[f"hydra/launcher={name}"]).hydra.launcher
+    assert launchers["submitit_local"]._target_.endswith("submitit_launcher.LocalLauncher")
+    assert launchers["submitit_slurm"]._target_.endswith("submitit_launcher.SlurmLauncher")
+    launcher = launchers["shared_gpu"]
     assert launcher._target_.endswith("submitit_launcher.LocalLauncher")
     assert launcher.gpus_per_node == 1 and launcher.cpus_per_task >= 1
     assert launcher.timeout_min > 60
@@ -196,7 +180,9 @@ def log_span(path):
     return stamps[0], stamps[-1]
 
 
-def test_shared_gpu_launcher_runs_jobs_side_by_side_with_their_own_threads(tmp_path):
+def test_shared_gpu_launcher_runs_submitit_jobs_side_by_side_with_their_own_threads(tmp_path):
+    """hydra/launcher=shared_gpu is submitit_local with settings: real submitit jobs, each a
+    subprocess, at the same time, then the sweep report."""
     sweep = tmp_path / "sweep"
     res = llmts("-m", *SMOKE, "hydra/launcher=shared_gpu", "hydra.launcher.cpus_per_task=1",
                 "seed=1,2", f"hydra.sweep.dir={sweep}", timeout=900)
@@ -209,6 +195,8 @@ def test_shared_gpu_launcher_runs_jobs_side_by_side_with_their_own_threads(tmp_p
         spans.append(log_span(log))
     (a0, a1), (b0, b1) = spans
     assert a0 < b1 and b0 < a1, spans  # the two jobs ran at the same time
+    assert len(list((sweep / ".submitit").rglob("*_result.pkl"))) == 2  # real submitit jobs ran
+    assert (sweep / "report.md").is_file()
 
 
 def test_flops_cli_gives_table13_best_row(tmp_path):
@@ -251,18 +239,19 @@ def test_two_process_data_parallel_on_cpu(tmp_path):
     assert res.stdout.count("artifacts in") == 1  # rank 0 alone reports
 
 
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-def test_bf16_training_run_evaluates_end_to_end(tmp_path, dtype):
+def test_bf16_training_run_evaluates_end_to_end(tmp_path):
     """The default GPU run crashed at evaluation (bf16 autocast over the forecast: fp32 keys,
     bf16 values in one static cache). The same recipe on CPU: bf16 autocast training over fp32
-    or bf16 weights, then evaluation in the model's own dtype."""
-    run_dir = tmp_path / "run"
-    res = llmts("model=tiny", "logger=none", "train.max_steps=2", "train.eval_every=0",
+    (job 0) or bf16 (job 1) weights, then evaluation in the model's own dtype."""
+    sweep = tmp_path / "sweep"
+    res = llmts("-m", "model=tiny", "logger=none", "train.max_steps=2", "train.eval_every=0",
                 "eval.num_series=2", "eval.baselines=false", "data.num_series=30",
-                "train.precision=bf16", f"model.dtype={dtype}", f"hydra.run.dir={run_dir}")
+                "train.precision=bf16", "model.dtype=float32,bfloat16",
+                f"hydra.sweep.dir={sweep}")
     assert res.returncode == 0, res.stderr[-3000:]
-    m = json.loads((run_dir / "metrics.json").read_text())
-    assert m["status"] == "ok" and m["parse_rate"] == 1.0 and m["num_series"] == 2
+    for job in ("0", "1"):
+        m = json.loads((sweep / job / "metrics.json").read_text())
+        assert m["status"] == "ok" and m["parse_rate"] == 1.0 and m["num_series"] == 2, m
 
 
 def test_a_bad_value_in_any_sweep_job_stops_the_sweep_before_it_starts(tmp_path):

@@ -102,3 +102,13 @@ def test_sweep_configs_force_multirun(name):
     with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
         cfg = hydra_compose("config", [f"sweep={name}"], return_hydra_config=True)
     assert cfg.hydra.mode == RunMode.MULTIRUN and len(cfg.hydra.sweeper.params) == 1
+
+
+@pytest.mark.parametrize("args", [["sweep=rank"], ["-m", "lora.r=2,4,8"]])
+def test_preflight_checks_every_job_of_a_sweep(args):
+    """A sweep= config (multirun without -m) or -m: each job's own config is checked."""
+    from llmts.compose import preflight
+
+    seen = []
+    preflight(args, checker=lambda cfg: seen.append(cfg.lora.r))
+    assert seen == [2, 4, 8]

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from conftest import compose
 from llmts.data import simulate_lotka_volterra
@@ -22,8 +23,15 @@ def run(setup, tok, contexts=None, batch_size=32, seed=0, **decoding):
 
 
 def test_batched_greedy_equals_one_series_at_a_time(setup, tiny_tokenizer):
-    batched = run(setup, tiny_tokenizer, batch_size=6)
-    single = [run(setup, tiny_tokenizer, contexts=setup[2][i:i + 1], batch_size=1) for i in range(6)]
+    """Also when the series of a batch need different integer digits (each row its own cap)."""
+    from llmts.encoding import scale_of
+    from llmts.forecast import integer_digits
+
+    ctx = setup[2].copy()
+    ctx[0, 3] *= 40  # one spike: series 0 needs two integer digits, the others one
+    assert integer_digits(ctx, np.array([scale_of(c) for c in ctx])).tolist()[:2] == [2, 1]
+    batched = run(setup, tiny_tokenizer, contexts=ctx, batch_size=6)
+    single = [run(setup, tiny_tokenizer, contexts=ctx[i:i + 1], batch_size=1) for i in range(6)]
     assert np.array_equal(batched.samples[:, 0], np.concatenate([s.samples[:, 0] for s in single]))
     assert batched.texts == [s.texts[0] for s in single]
 
@@ -32,15 +40,30 @@ def test_constrained_untrained_model_parses_every_step(setup, tiny_tokenizer):
     res = run(setup, tiny_tokenizer)
     assert res.parse_rate == 1.0 and res.filled_steps == 0 and res.malformed_steps == 0
     assert np.isfinite(res.samples).all()
-    # The integer part is capped per series: a scaled value has at most as many integer digits
-    # as the largest scaled context value, so |forecast| / α < 10^digits.
-    from llmts.encoding import scale_of
-    from llmts.forecast import integer_digits
 
-    ctx = setup[2]
+
+def test_the_integer_part_is_capped_by_the_series_own_context(setup, tiny_tokenizer):
+    """A model that always prefers '9' writes as many integer digits as the grammar lets it:
+    as many as the largest scaled value of that series' context has (2 for a series with a
+    spike, 1 for the other), so a forecast stays below 100x (10x) its context's scale."""
+    import copy
+
+    from llmts.encoding import scale_of
+
+    cfg, model, ctx = setup
+    ctx = ctx[:2].copy()
+    ctx[0, 3] *= 40
     scales = np.array([scale_of(c) for c in ctx])
+    digits = np.array([len(str(int(np.abs(c).max() / a))) for c, a in zip(ctx, scales)])
+    assert digits.tolist() == [2, 1]
+    nines = copy.deepcopy(model)
+    bias = next(p for n, p in nines.named_parameters() if n.endswith("lm_head.bias"))
+    with torch.no_grad():
+        bias[tiny_tokenizer.convert_tokens_to_ids("9")] += 1e4
+    res = forecast(nines, tiny_tokenizer, ctx, 3, cfg.decoding, cfg.data, 32, 0)
+    assert res.parse_rate == 1.0
     top = np.abs(res.samples[:, 0]).max(axis=(1, 2)) / scales
-    assert (top < 10.0 ** integer_digits(ctx, scales)).all()
+    np.testing.assert_allclose(top, 10.0 ** digits - 0.01, rtol=1e-9)  # 99.99 and 9.99
 
 
 def test_unconstrained_is_the_raw_behaviour(setup, tiny_tokenizer):
@@ -70,18 +93,6 @@ def test_numeric_output_vocab_gives_the_same_constrained_greedy_forecasts(setup,
     a = run((cfg, full, ctx), tiny_tokenizer)
     b = run((cfg, numeric, ctx), tiny_tokenizer)
     assert a.texts == b.texts and np.array_equal(a.samples, b.samples)
-
-
-def test_batched_equals_sequential_when_series_need_different_integer_digits(setup, tiny_tokenizer):
-    from llmts.encoding import scale_of
-    from llmts.forecast import integer_digits
-
-    ctx = setup[2].copy()
-    ctx[0, 3] *= 40  # one spike: series 0 needs two integer digits, the others one
-    assert integer_digits(ctx, np.array([scale_of(c) for c in ctx])).tolist()[:2] == [2, 1]
-    batched = run(setup, tiny_tokenizer, contexts=ctx, batch_size=6)
-    single = [run(setup, tiny_tokenizer, contexts=ctx[i:i + 1], batch_size=1) for i in range(6)]
-    assert batched.texts == [s.texts[0] for s in single]
 
 
 @pytest.mark.parametrize("kw", [{}, dict(do_sample=True, temperature=0.7, top_k=20, top_p=0.8,

@@ -557,10 +557,12 @@ def test_constant_and_all_zero_series_run_to_finite_metrics(tmp_path):
     assert {i % 2 for i in test} == {0, 1}  # both kinds are forecast and scored
     assert scale_of(traj[0]) == 1.0 and scale_of(traj[1]) == 0.5
 
+    from llmts.cli import run  # what the CLI runs, in this process
+
     run_dir = tmp_path / "run"
-    res = llmts("experiment=smoke", "train.max_steps=2", f"data.path={path}", *fracs, "eval.baselines=true",
-                f"hydra.run.dir={run_dir}")
-    assert res.returncode == 0, res.stderr[-3000:]
+    run_dir.mkdir()
+    run(compose("experiment=smoke", "train.max_steps=2", f"data.path={path}", *fracs,
+                "eval.baselines=true"), run_dir)
     m = json.loads((run_dir / "metrics.json").read_text())
     assert m["status"] == "ok" and m["num_series"] == len(test)
     for key in ("mse", "rmse", "mae", "r2", "nrmse", "mape", "baseline/persistence/mse"):

@@ -27,6 +27,7 @@ def test_swept_keys_compare_numbers_as_numbers_and_ignore_missing():
     jobs = [{"lr": "1e-4", "r": "8", "x": None}, {"lr": "0.0001", "r": "4"}, {"lr": "1e-4"}]
     assert swept_keys(jobs) == ["r"]
     assert swept_keys([{"a": "1"}, {"a": "1"}]) == []
+    assert swept_keys([{"a": "1", "b": "2"}, {"b": "3"}]) == ["b"]  # a job without "a": no vote
 
 
 def test_label_keeps_the_swept_overrides_in_job_order():
