@@ -11,6 +11,11 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 QWEN_TOKENIZER = REPO.parent / "shared" / "qwen2-tokenizer"
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Workers share the cores: one OpenMP thread each (and in their subprocesses), or spinning
+    # threads of one worker stall the other's tiny-model ops. Set before torch is imported.
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory):
