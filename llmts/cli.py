@@ -13,6 +13,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from llmts import sweeps
 from llmts.compose import preflight, register_configs
 from llmts.config import CONF_DIR
 from llmts.errors import LlmtsError, exit_on_error
@@ -91,27 +92,6 @@ def save_split(path: Path, split) -> None:
     write_json(path, {k: getattr(split, k).tolist() for k in ("train", "val", "test")})
 
 
-def job_identity(cfg: DictConfig) -> tuple[str, str | None, bool]:
-    """(W&B run name, group, is this a multirun job). In a sweep the name is the job's values
-    of the swept keys (``lora.r=8,optimizer.lr=1e-4``) and the group is the sweep dir's name."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    from llmts import sweeps
-
-    hc = HydraConfig.get()
-    if hc.mode != RunMode.MULTIRUN:
-        return hc.job.override_dirname or cfg.name, cfg.logger.group, False
-    try:  # the whole sweep's command line, as Hydra recorded it
-        task = list(OmegaConf.load(Path(hc.sweep.dir) / "multirun.yaml").hydra.overrides.task)
-    except (OSError, ValueError, AttributeError):
-        task = list(hc.overrides.task)
-    jobs = sweeps.expand(task, hc.sweeper.get("params"))
-    keys = sweeps.swept_keys(sweeps.values(job) for job in jobs)
-    name = sweeps.label(hc.overrides.task, keys) or hc.job.override_dirname or cfg.name
-    return name, cfg.logger.group or Path(hc.sweep.dir).name, True
-
-
 def fail(run_dir: Path, exc: BaseException, multirun: bool) -> None:
     """One line for people; a failed job records why, a run that failed before writing anything
     leaves nothing behind."""
@@ -146,7 +126,7 @@ def main(cfg: DictConfig) -> dict | None:
 
     limit_threads(HydraConfig.get().launcher)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    name, group, multirun = job_identity(cfg)
+    name, group, multirun = sweeps.job_identity(cfg.name, cfg.logger.group)
     try:
         return run(cfg, run_dir, name, group)
     except Exception as exc:  # noqa: BLE001 - every failure ends as one line (+ metrics.json)

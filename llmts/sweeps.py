@@ -61,3 +61,26 @@ def label(job: Iterable[str], keys: Iterable[str]) -> str:
     """The job's overrides of the swept ``keys``: ``lora.r=8,optimizer.lr=1e-4``."""
     wanted = set(keys)
     return ",".join(o for o in job if o.split("=", 1)[0].lstrip("+~") in wanted)
+
+
+def job_identity(name: str, group: str | None) -> tuple[str, str | None, bool]:
+    """(W&B run name, group, is this a multirun job) of the Hydra job running now; ``name`` and
+    ``group`` are the run's configured ones (``cfg.name``, ``logger.group``). In a sweep the
+    name is the job's values of the swept keys (``lora.r=8,optimizer.lr=1e-4``) and the group
+    is the sweep dir's name; a single run is named by its overrides."""
+    from pathlib import Path
+
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    hc = HydraConfig.get()
+    if hc.mode != RunMode.MULTIRUN:
+        return hc.job.override_dirname or name, group, False
+    try:  # the whole sweep's command line, as Hydra recorded it
+        task = list(OmegaConf.load(Path(hc.sweep.dir) / "multirun.yaml").hydra.overrides.task)
+    except (OSError, ValueError, AttributeError):
+        task = list(hc.overrides.task)
+    keys = swept_keys(values(job) for job in expand(task, hc.sweeper.get("params")))
+    return (label(hc.overrides.task, keys) or hc.job.override_dirname or name,
+            group or Path(hc.sweep.dir).name, True)
