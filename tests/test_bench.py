@@ -204,3 +204,15 @@ def test_bench_times_the_production_train_step(monkeypatch):
     for path in ("naive", "fast"):
         counted = result["train"]["shapes"][0][path]["counted_flops_per_step"]
         assert 1.9 * forward < counted < 2.1 * forward
+
+
+def test_counted_flops_under_bf16_autocast():
+    """The GPU recipe on CPU: the fast path trains under bf16 autocast, and FlopCounterMode
+    counts that step as it counts the fp32 one (the same matmuls)."""
+    cfg = bench_cfg("bench.sections=[train]", "bench.paths=[naive,fast]", "bench.repeats=1",
+                    "bench.warmup=0", "bench.train_shapes=[[2,16]]", "train.precision=bf16")
+    t = run(cfg)["train"]["shapes"][0]
+    assert t["fast"]["autocast"] and t["fast"]["dtype"] == "bfloat16" and not t["naive"]["autocast"]
+    # (eager attention's score matmuls are counted, CPU's fused sdpa kernel is not: 2 % here)
+    assert t["fast"]["counted_flops_per_step"] == pytest.approx(
+        t["naive"]["counted_flops_per_step"], rel=0.02)

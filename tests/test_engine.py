@@ -242,3 +242,30 @@ def test_a_new_cache_shape_recaptures_the_graph(net, tiny_tokenizer, monkeypatch
     for prompts in (ids, long, ids):
         assert torch.equal(graphed.decode(prompts, 1, caps, rows=3), eager.decode(prompts, 1, caps))
     assert len(made) == 3
+
+
+def test_forecasts_with_a_kept_decoders_dict_capture_the_graph_once(net, tiny_tokenizer,
+                                                                    monkeypatch):
+    """What Forecaster and llmts-bench do on CUDA, on CPU with a stand-in graph: repeated
+    forecast() calls sharing a decoders dict (each batch padded to one shape) capture once and
+    give the eager texts; without the dict each call captures again."""
+    made = []
+    monkeypatch.setattr(engine, "CudaGraphStep",
+                        lambda step, args, rewind: made.append(1) or EagerGraph(step, args, rewind))
+    init = Decoder.__init__
+
+    def as_on_cuda(self, *a, **kw):
+        init(self, *a, **kw)
+        self.cuda_graph = self.captured = kw.get("cuda_graph", False)
+
+    ctx = contexts(2, n=3)
+    eager = run(net, tiny_tokenizer, ctx, batch_size=2, cuda_graphs=False)
+    monkeypatch.setattr(Decoder, "__init__", as_on_cuda)
+    cfg = compose("model=tiny", "decoding.cuda_graphs=true")
+    kept: dict = {}
+    for _ in range(2):
+        res = forecast(net, tiny_tokenizer, ctx, 4, cfg.decoding, cfg.data, 2, 0, kept)
+        assert res.texts == eager.texts
+    assert len(made) == 1
+    forecast(net, tiny_tokenizer, ctx, 4, cfg.decoding, cfg.data, 2, 0)
+    assert len(made) == 2
