@@ -1,5 +1,8 @@
 """``train.kernels``: optional fused kernels patched into a built model. ``liger``: Liger's
-Triton RMSNorm, RoPE and SwiGLU for Qwen2 (fewer, larger kernels per layer on a CUDA GPU). The
+Triton RMSNorm and SwiGLU for Qwen2 (fewer, larger kernels per layer on a CUDA GPU), on that
+model's modules only. Liger's RoPE is left out: it swaps transformers' module-level function for
+the whole process, which would also change every model built later (the bench's naive path,
+the next job of an in-process sweep). The
 loss stays llmts's own chunked cross-entropy, so Liger's fused linear cross-entropy is not used.
 liger-kernel is not a dependency of llmts: install it yourself where you want it."""
 
@@ -14,7 +17,7 @@ from llmts.model import base_model
 
 def apply_kernels(model: nn.Module, name: str) -> None:
     """Patch ``model`` (a Qwen2, possibly inside peft) with the ``name`` kernels; "none": as is.
-    Liger also replaces transformers' Qwen2 RoPE function process-wide."""
+    Only ``model`` changes: what Liger assigns in transformers' Qwen2 module is put back."""
     if name == "none":
         return
     if name != "liger":
@@ -26,6 +29,12 @@ def apply_kernels(model: nn.Module, name: str) -> None:
                          "(pip install liger-kernel; its kernels need a CUDA GPU)") from None
     if not torch.cuda.is_available():
         raise LlmtsError("train.kernels=liger: Liger's Triton kernels need a CUDA GPU")
-    base = base_model(model)
-    apply_liger_kernel_to_qwen2(rope=True, rms_norm=True, swiglu=True, cross_entropy=False,
-                                fused_linear_cross_entropy=False, model=base)
+    from transformers.models.qwen2 import modeling_qwen2
+
+    saved = dict(vars(modeling_qwen2))
+    try:
+        apply_liger_kernel_to_qwen2(rope=False, rms_norm=True, swiglu=True, cross_entropy=False,
+                                    fused_linear_cross_entropy=False, model=base_model(model))
+    finally:  # Liger also swaps the module's classes: models built later stay transformers'
+        for name, value in saved.items():
+            setattr(modeling_qwen2, name, value)

@@ -35,9 +35,19 @@ def test_liger_without_the_package_is_one_clear_line(model, monkeypatch):
 
 
 def test_liger_patches_the_base_model_without_its_loss(model, monkeypatch):
+    """Only this model: Liger's module-level swaps (classes, the RoPE function) would reach
+    every Qwen2 built later in the process (the stand-in swaps a class as Liger does)."""
+    from transformers.models.qwen2 import modeling_qwen2
+
     calls = []
+    norm = modeling_qwen2.Qwen2RMSNorm
+
+    def liger(**kw):
+        calls.append(kw)
+        modeling_qwen2.Qwen2RMSNorm = type("LigerRMSNorm", (torch.nn.Module,), {})
+
     fake = types.ModuleType("liger_kernel.transformers")
-    fake.apply_liger_kernel_to_qwen2 = lambda **kw: calls.append(kw)
+    fake.apply_liger_kernel_to_qwen2 = liger
     monkeypatch.setitem(sys.modules, "liger_kernel", types.ModuleType("liger_kernel"))
     monkeypatch.setitem(sys.modules, "liger_kernel.transformers", fake)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -46,8 +56,9 @@ def test_liger_patches_the_base_model_without_its_loss(model, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     apply_kernels(model, "liger")
     assert len(calls) == 1 and calls[0]["model"] is model.get_base_model()
-    assert calls[0]["rms_norm"] and calls[0]["rope"] and calls[0]["swiglu"]
+    assert calls[0]["rms_norm"] and calls[0]["swiglu"] and not calls[0]["rope"]
     assert not calls[0]["fused_linear_cross_entropy"] and not calls[0]["cross_entropy"]
+    assert modeling_qwen2.Qwen2RMSNorm is norm  # models built from here on are untouched
 
 
 def test_config_rejects_unknown_kernels_and_compile_modes():
