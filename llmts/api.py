@@ -50,7 +50,7 @@ class Forecaster:
 
     def __init__(self, model, tokenizer, cfg: DictConfig) -> None:
         self.model, self.tokenizer, self.cfg = model, tokenizer, cfg
-        self.decoders: dict = {}  # decode loops (and CUDA graphs) reused by every predict
+        self.decoders: dict = {}  # the last decode loop (and CUDA graph), reused by predict
 
     @classmethod
     def from_run(cls, run_dir: str | Path, step: int | None = None,

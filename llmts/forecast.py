@@ -104,13 +104,15 @@ def engine_texts(model, tokenizer, prompts: list[str], horizon: int, num_vars: i
     s, top = num_samples(dec), int(digits.max())
     sampling = (dict(temperature=dec.temperature, top_k=dec.top_k, top_p=dec.top_p)
                 if dec.do_sample else None)
-    # Everything the grammar and the decode loop are built from; a cached decoder is reused
-    # only for the very model and tokenizer it was built with.
+    # Everything the grammar and the decode loop are built from; a kept decoder is reused
+    # only for the very model and tokenizer it was built with. One is kept at a time: each
+    # holds a KV cache (and a CUDA graph's memory), which varied calls would pile up.
     key = (num_vars, precision, horizon, top, signed, separator,
            tuple(sorted((sampling or {}).items())), dec.cuda_graphs)
     decoders = {} if decoders is None else decoders
     built = decoders.get(key)
     if built is None or built[0] is not model or built[1] is not tokenizer:
+        decoders.clear()
         grammar = Grammar.build(tokenizer, num_vars, precision, horizon, top, signed, separator)
         built = decoders[key] = (model, tokenizer, Decoder(
             model, grammar, max_new_tokens(num_vars, horizon, precision, top, signed),

@@ -67,16 +67,9 @@ class Job:
         return self.flops.get("total", self.metrics.get("train_flops"))
 
 
-def _num(s: Any) -> Any:
-    try:
-        return float(s)
-    except (TypeError, ValueError):
-        return s
-
-
 def _pretty(v: str) -> str:
     """Compact numeric override values as the report writes them: 0.0001 -> 1e-4, 1e-05 -> 1e-5."""
-    f = _num(v)
+    f = sweeps.number(v)
     if not _ok(f) or v.lstrip("-").isdigit() or f == 0 or 1e-3 <= abs(f) < 1e5:
         return v
     m, e = f"{f:e}".split("e")
@@ -88,7 +81,7 @@ def _ok(v: Any) -> bool:
 
 
 def _sort_key(v: str) -> tuple:
-    n = _num(v)
+    n = sweeps.number(v)
     return (0, n, "") if isinstance(n, float) else (1, 0.0, str(v))
 
 
@@ -114,7 +107,7 @@ def _read_job(d: Path) -> Job:
         job.metrics, job.status, job.error = {}, "failed", f"unreadable metrics.json: {e}"
     if hpath.is_file():
         with hpath.open(newline="", encoding="utf-8") as f:
-            job.history = [{k: None if v in ("", None) else _num(v) for k, v in row.items()}
+            job.history = [{k: None if v in ("", None) else sweeps.number(v) for k, v in row.items()}
                            for row in csv.DictReader(f)]
         for r in job.history:
             r["step"] = int(r["step"]) if _ok(r.get("step")) else None

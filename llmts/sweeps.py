@@ -47,10 +47,11 @@ def swept_keys(jobs: Iterable[Mapping[str, object]]) -> list[str]:
     ``0.0001``), sorted; jobs without a key (or with None) do not count for it."""
     jobs = list(jobs)
     keys = sorted({k for j in jobs for k in j})
-    return [k for k in keys if len({_number(j.get(k)) for j in jobs} - {None}) > 1]
+    return [k for k in keys if len({number(j.get(k)) for j in jobs} - {None}) > 1]
 
 
-def _number(value: object) -> object:
+def number(value: object) -> object:
+    """``value`` as a float where it reads as one (``1e-4`` is ``0.0001``), else as it is."""
     try:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):

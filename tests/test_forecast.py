@@ -184,4 +184,4 @@ def test_a_kept_decoders_dict_builds_each_decode_loop_once(setup, tiny_tokenizer
     assert len(made) == 2 and fresh.texts == first.texts == again.texts
     call(horizon=3)
     call(net=copy.deepcopy(model))
-    assert len(made) == 4
+    assert len(made) == 4 and len(kept) == 1  # one decoder (one KV cache) kept at a time
