@@ -6,7 +6,8 @@
 Works on a scratch copy (``git worktree`` of HEAD, so uncommitted changes are not seen and the
 checkout is never touched) and prints one line per mutant: CAUGHT (the tests failed), SURVIVED
 (they passed: the test cannot see that break) or SKIPPED (``old`` is no longer in the file
-exactly once: update the entry). Exit status 1 if any survived.
+exactly once: update the entry) or BROKEN (the tests fail on the unbroken code too, so a failure
+would prove nothing). Exit status 1 if any survived or was broken.
 """
 
 from __future__ import annotations
@@ -31,8 +32,14 @@ def main(wanted: list[str]) -> int:
         subprocess.run(["git", "worktree", "add", "--detach", "-q", str(scratch), "HEAD"],
                        cwd=REPO, check=True)
         try:
+            passing: dict[tuple, bool] = {}  # tests -> do they pass on the unbroken tree
             for m in mutants:
-                survived += run_one(scratch, m) == "SURVIVED"
+                key = tuple(m["tests"])
+                if key not in passing:
+                    passing[key] = pytest(scratch, m["tests"]).returncode == 0
+                if not passing[key]:
+                    print(f"BROKEN   {m['name']}: its tests fail without the break", flush=True)
+                survived += not passing[key] or run_one(scratch, m) == "SURVIVED"
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(scratch)], cwd=REPO)
     return int(survived > 0)
@@ -46,16 +53,20 @@ def run_one(tree: Path, m: dict) -> str:
         return "SKIPPED"
     path.write_text(text.replace(m["old"], m["new"]))
     start = time.monotonic()
-    try:  # the scratch tree first on sys.path: python -m pytest puts the cwd there
-        res = subprocess.run([sys.executable, "-m", "pytest", "-n", "0", "-p",
-                              "no:cacheprovider", "-x", "-q", *m["tests"]], cwd=tree,
-                             capture_output=True, text=True,
-                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        res = pytest(tree, m["tests"])
     finally:
         path.write_text(text)
     verdict = {0: "SURVIVED", 1: "CAUGHT"}.get(res.returncode, f"ERROR({res.returncode})")
     print(f"{verdict:8} {m['name']} ({time.monotonic() - start:.0f} s)", flush=True)
     return verdict
+
+
+def pytest(tree: Path, tests: list[str]) -> subprocess.CompletedProcess:
+    """The scratch tree comes first on sys.path: ``python -m pytest`` puts the cwd there."""
+    return subprocess.run([sys.executable, "-m", "pytest", "-n", "0", "-p", "no:cacheprovider",
+                           "-x", "-q", *tests], cwd=tree, capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
 if __name__ == "__main__":
