@@ -182,6 +182,7 @@ def test_a_kept_decoders_dict_builds_each_decode_loop_once(setup, tiny_tokenizer
     fresh = forecast(model, tiny_tokenizer, ctx, 5, cfg.decoding, cfg.data, 32, 0)
     first, again = call(), call()
     assert len(made) == 2 and fresh.texts == first.texts == again.texts
+    call(net=copy.deepcopy(model))  # the same key, another model
+    assert len(made) == 3
     call(horizon=3)
-    call(net=copy.deepcopy(model))
     assert len(made) == 4 and len(kept) == 1  # one decoder (one KV cache) kept at a time
