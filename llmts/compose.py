@@ -82,6 +82,8 @@ def register_configs(app: str = "llmts", schema: type = Config,
 # Hydra flags after which nothing runs (help, config printing) or that take a value.
 _NO_RUN = ("-h", "--help", "--hydra-help", "-c", "--cfg", "-i", "--info", "--shell-completion",
            "-sc")
+# Flags that point Hydra at another config tree than llmts's: the run itself still checks it.
+_OTHER_CONFIG = ("-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir")
 _VALUED = ("-c", "--cfg", "-p", "--package", "-cp", "--config-path", "-cn", "--config-name",
            "-cd", "--config-dir", "-i", "--info", "-sc", "--shell-completion")
 
@@ -91,8 +93,9 @@ def preflight(args: list[str], config_name: str = "config",
     """Compose and check (``checker``) the config of every job the command line asks for,
     before Hydra runs any: a typo, a bad choice or an out-of-range value — in a sweep, in any
     job — is one :class:`LlmtsError` naming it. Help and config-printing flags are left to
-    Hydra."""
-    if any(a in _NO_RUN or a.startswith(("--cfg=", "--info=")) for a in args):
+    Hydra, and so is a command line naming its own config tree (``-cp``/``-cd``/``-cn``)."""
+    flags = _NO_RUN + _OTHER_CONFIG
+    if any(a.split("=", 1)[0] in flags or a.startswith(("--cfg=", "--info=")) for a in args):
         return
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException

@@ -7,6 +7,7 @@ from hydra.errors import ConfigCompositionException
 from conftest import REPO, compose
 
 from llmts.compose import DEFAULT_OPTION
+from llmts.errors import LlmtsError
 from llmts.config import GROUPS, check
 
 YAML_OPTIONS = [(p.parent.name, p.stem) for p in sorted((REPO / "conf").glob("*/*.yaml"))
@@ -112,3 +113,16 @@ def test_preflight_checks_every_job_of_a_sweep(args):
     seen = []
     preflight(args, checker=lambda cfg: seen.append(cfg.lora.r))
     assert seen == [2, 4, 8]
+
+
+@pytest.mark.parametrize("args", [["-cd", "/my/configs", "model=mine"],
+                                  ["--config-name=mine", "input=x.csv"],
+                                  ["-cp", "conf", "-cn", "mine"]])
+def test_preflight_leaves_another_config_tree_to_hydra_and_the_run(args):
+    """With -cd/-cp/-cn the command line composes from the user's configs, not llmts's: the
+    preflight does not refuse it (the run checks its config before any work)."""
+    from llmts.compose import preflight
+
+    preflight(args)
+    with pytest.raises(LlmtsError, match="model"):  # the same overrides without the flag
+        preflight(["model=mine"])
