@@ -76,23 +76,18 @@ class Forecaster:
         """A checkpoint folder (``.../checkpoints/step-N``) with the model and LoRA it was
         trained with, named as the ``model=`` / ``lora=`` config options; ``overrides`` are
         Hydra overrides (``data.scale=per_variable``) over llmts's composed config."""
-        from hydra import compose, initialize_config_dir
-        from hydra.core.global_hydra import GlobalHydra
+        from hydra import compose
         from hydra.errors import HydraException
+        from omegaconf.errors import OmegaConfBaseException
 
-        from llmts.compose import register_configs
-        from llmts.config import CONF_DIR
+        from llmts.compose import composition_error, llmts_hydra, register_configs
 
-        args = [f"model={model}", f"lora={lora}", *overrides]
-        try:
-            if GlobalHydra.instance().is_initialized():  # inside a Hydra app (llmts-forecast)
-                cfg = compose("config", overrides=args)
-            else:
-                register_configs()
-                with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
-                    cfg = compose("config", overrides=args)
-        except HydraException as exc:
-            raise LlmtsError(f"config: {first_line(exc)}") from None
+        register_configs()
+        try:  # llmts's own configs, also from inside another Hydra app
+            with llmts_hydra():
+                cfg = compose("config", overrides=[f"model={model}", f"lora={lora}", *overrides])
+        except (HydraException, OmegaConfBaseException) as exc:
+            raise LlmtsError(f"config: {composition_error(exc)}") from None
         return cls.build(typed_config(cfg), Path(path).expanduser())
 
     @classmethod

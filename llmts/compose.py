@@ -4,9 +4,10 @@ a mistake is one line and exit 2 before Hydra makes a run dir or any job starts.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import MISSING as NO_DEFAULT
 from dataclasses import fields
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from llmts.choices import Choice
 from llmts.config import CONF_DIR, GROUPS, Config, check
@@ -79,6 +80,23 @@ def register_configs(app: str = "llmts", schema: type = Config,
                     "${hydra.help.footer}\n"})
 
 
+@contextmanager
+def llmts_hydra() -> Iterator[None]:
+    """Hydra initialised on llmts's config dir for ``hydra.compose`` calls, also from inside
+    another Hydra app (a user's ``@hydra.main``): that app's global Hydra is put back after."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    outer = GlobalHydra.instance().hydra if GlobalHydra.instance().is_initialized() else None
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
+            yield
+    finally:
+        if outer is not None:
+            GlobalHydra.instance().initialize(outer)
+
+
 # Hydra flags after which nothing runs (help, config printing) or that take a value.
 _NO_RUN = ("-h", "--help", "--hydra-help", "-c", "--cfg", "-i", "--info", "--shell-completion",
            "-sc")
@@ -97,7 +115,7 @@ def preflight(args: list[str], config_name: str = "config",
     flags = _NO_RUN + _OTHER_CONFIG
     if any(a.split("=", 1)[0] in flags or a.startswith(("--cfg=", "--info=")) for a in args):
         return
-    from hydra import compose, initialize_config_dir
+    from hydra import compose
     from hydra.errors import HydraException
     from hydra.types import RunMode
     from omegaconf.errors import OmegaConfBaseException
@@ -108,7 +126,7 @@ def preflight(args: list[str], config_name: str = "config",
                  if not a.startswith("-") and (i == 0 or args[i - 1] not in _VALUED)]
     multirun = "-m" in args or "--multirun" in args
     try:
-        with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
+        with llmts_hydra():
             shared = sweeps.fixed(overrides)
             base = compose(config_name, overrides=shared, return_hydra_config=True)
             if multirun or base.hydra.mode == RunMode.MULTIRUN:  # -m, or a sweep= config
@@ -119,10 +137,10 @@ def preflight(args: list[str], config_name: str = "config",
             else:  # a sweep without -m: composing it says so
                 checker(compose(config_name, overrides=overrides))
     except (HydraException, OmegaConfBaseException) as exc:
-        raise LlmtsError(_composition_error(exc)) from None
+        raise LlmtsError(composition_error(exc)) from None
 
 
-def _composition_error(exc: BaseException) -> str:
+def composition_error(exc: BaseException) -> str:
     """One line from Hydra's/OmegaConf's chained, multi-line composition errors."""
     from llmts.errors import first_line
 

@@ -128,3 +128,17 @@ def test_a_run_saved_with_a_boolean_train_compile_still_loads():
     old = OmegaConf.create({"train": {"compile": False}, "bench": {"repeats": 3}})
     assert typed_config(old).train.compile == "none"
     assert typed_config(OmegaConf.create({"train": {"compile": True}})).train.compile == "regions"
+
+
+def test_from_checkpoint_inside_another_hydra_app(run_dir, series, tmp_path):
+    """From a user's own Hydra app: llmts's configs are composed, and the app's Hydra is still
+    there afterwards (it used to compose the user's primary config instead)."""
+    from hydra import compose, initialize_config_dir
+
+    (tmp_path / "config.yaml").write_text("mine: 1\n")
+    with initialize_config_dir(version_base="1.3", config_dir=str(tmp_path)):
+        fc = Forecaster.from_checkpoint(run_dir / "checkpoints" / "step-4", model="tiny",
+                                        overrides=["data.missing=encode", "data.scale=per_variable"])
+        assert compose("config").mine == 1
+    want = Forecaster.from_run(run_dir).predict(series[0], 6).point
+    np.testing.assert_array_equal(fc.predict(series[0], 6).point, want)
