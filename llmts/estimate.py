@@ -69,10 +69,15 @@ def tokens_per_s(rates: Rates, tokens_per_step: float) -> float:
 
 def job_seconds(cfg: DictConfig, rates: Rates) -> dict[str, float | None]:
     """{"train": s, "eval": s or None (no forecasting rate in the bench), "total": s}."""
+    from llmts.data import split_indices
+
     tokens = cfg.train.batch_size * cfg.train.grad_accum * cfg.data.context_length
     train = cfg.train.max_steps * tokens / tokens_per_s(rates, tokens)
     mode = "sampling" if cfg.decoding.do_sample else "greedy"
-    series = cfg.eval.num_series or round(cfg.data.num_series * cfg.data.test_frac)
+    # The run's test split of data.num_series (a data.path file's own count is not read here),
+    # capped by eval.num_series as evaluate.test_series caps it.
+    test = len(split_indices(cfg.data.num_series, cfg.data, cfg.seed).test)
+    series = min(cfg.eval.num_series or test, test)
     rows = series * (cfg.decoding.num_samples if cfg.decoding.do_sample else 1)
     evaluate = None
     if mode in rates.eval_rows_per_s and rates.eval_horizon:

@@ -77,3 +77,15 @@ def test_flops_sweep_prints_estimated_minutes_and_names_the_device(tmp_path, cap
     assert "warning" not in out
     sweep_main(["sweep=lr", "train.max_steps=300"], str(path))  # the 0.5B model: not what was timed
     assert "another architecture" in capsys.readouterr().out
+
+
+def test_forecast_time_counts_the_runs_own_test_series(tmp_path):
+    """The test split of data.num_series as the run cuts it, capped by eval.num_series."""
+    from llmts.data import split_indices
+
+    rates = load_rates(write_bench(tmp_path / "b.json"))
+    cfg = compose("model=tiny", "data.num_series=33", "eval.num_series=0", "eval.horizon=10")
+    test = len(split_indices(33, cfg.data, cfg.seed).test)
+    assert job_seconds(cfg, rates)["eval"] == pytest.approx(test / 10)  # 10 greedy rows/s
+    capped = compose("model=tiny", "data.num_series=33", "eval.num_series=500", "eval.horizon=10")
+    assert job_seconds(capped, rates)["eval"] == pytest.approx(test / 10)
