@@ -43,6 +43,12 @@ def make_accelerator(precision: str):
         precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
     if precision == "fp16" and not torch.cuda.is_available():
         raise LlmtsError("train.precision=fp16 needs a CUDA GPU (on a CPU: no or bf16)")
+    from accelerate.state import AcceleratorState
+
+    # Accelerate keeps one mixed precision per process and refuses another: the next job of an
+    # in-process sweep (train.precision=no,bf16) or the bench may ask for another. Its process
+    # (distributed) state is kept.
+    AcceleratorState._reset_state(reset_partial_state=False)
     return Accelerator(mixed_precision=str(precision), cpu=not torch.cuda.is_available())
 
 

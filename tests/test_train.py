@@ -367,3 +367,14 @@ def test_fp16_without_a_gpu_is_one_line():
         pytest.skip("a GPU is present: fp16 is allowed")
     with pytest.raises(LlmtsError, match="train.precision=fp16 needs a CUDA GPU"):
         make_accelerator("fp16")
+
+
+def test_one_process_can_train_at_another_precision_next():
+    """An in-process sweep over train.precision (or the bench after a run): Accelerate refused
+    a second mixed precision in one process."""
+    from llmts.train import make_accelerator
+
+    assert make_accelerator("no").mixed_precision == "no"
+    bf16 = make_accelerator("bf16")
+    assert bf16.mixed_precision == "bf16" and bf16.native_amp
+    assert make_accelerator("no").mixed_precision == "no"
