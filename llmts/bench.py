@@ -185,11 +185,13 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict:
     tokenizer = load_tokenizer(cfg.model)
     log.info("benchmarking %s on %s", cfg.model.name, name)
 
-    def fresh(model_cfg) -> torch.nn.Module:  # the same seeded weights for every path
+    def fresh(model_cfg, kernels: bool = True) -> torch.nn.Module:
+        """The same seeded weights for every path, built as a run builds them; ``kernels``:
+        the run's ``train.kernels`` (not on the naive path)."""
         gc.collect()
         torch.cuda.empty_cache() if device.type == "cuda" else None
-        net = build_model(model_cfg, cfg.lora, cfg.seed, device=device).to(device)
-        if model_cfg is fast_cfg:  # the run's kernels (train.kernels) on the paths it runs
+        net = build_model(model_cfg, cfg.lora, cfg.seed, tokenizer, cfg.data, device).to(device)
+        if kernels:
             apply_kernels(net, cfg.train.kernels)
         return net
 

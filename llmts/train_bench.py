@@ -27,7 +27,7 @@ def train_section(cfg: DictConfig, fresh, fast_cfg, name: str) -> dict:
     for shape in cfg.bench.train_shapes:
         res = {"batch_size": shape[0], "seq_len": shape[1]}
         for path in cfg.bench.paths:
-            net = fresh(naive_cfg if path == "naive" else fast_cfg)
+            net = fresh(naive_cfg, kernels=False) if path == "naive" else fresh(fast_cfg)
             res[path] = bench_train(cfg, net, path, list(shape), accelerator, name)
             del net
         if "naive" in res and "fast" in res:

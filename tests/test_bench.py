@@ -216,3 +216,11 @@ def test_counted_flops_under_bf16_autocast():
     # (eager attention's score matmuls are counted, CPU's fused sdpa kernel is not: 2 % here)
     assert t["fast"]["counted_flops_per_step"] == pytest.approx(
         t["naive"]["counted_flops_per_step"], rel=0.02)
+
+
+def test_bench_builds_the_model_as_a_run_does():
+    """model.output_vocab=numeric needs the tokenizer and the codec; the bench crashed on it."""
+    result = run(bench_cfg("model.output_vocab=numeric", "bench.sections=[train]",
+                           "bench.paths=[fast]", "bench.repeats=1", "bench.warmup=0",
+                           "bench.train_shapes=[[2,16]]"))
+    assert result["train"]["shapes"][0]["fast"]["ms_per_step"] > 0
