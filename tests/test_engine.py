@@ -196,8 +196,10 @@ class EagerGraph(engine.CudaGraphStep):
             step(*args)
         rewind()
         self.step = step
+        self.cache = step.__self__._cache  # a real graph is bound to this cache's memory
 
     def __call__(self, *args):
+        assert self.step.__self__._cache is self.cache, "a graph replayed on another KV cache"
         return self.step(*args)
 
 
