@@ -52,18 +52,13 @@ class CausalLMLoss(nn.Module):
         return total / count
 
 
-def compile_mode(compiled: str) -> str:
-    """``train.compile`` (none | regions | step) as a plain string."""
-    return str(compiled)
-
-
 def make_loss(model: nn.Module, chunked: bool, compiled: str) -> nn.Module:
     """The training loss module; ``compiled`` "regions": each repeated block (decoder
     layer) and the other leaf modules ``torch.compile``-d separately (accelerate's regional
     compilation: one compile serves all layers, so the cold start stays short); "step" is
     applied after Accelerate's prepare (:func:`compile_step`). Parameters stay shared."""
     loss = CausalLMLoss(model, CHUNK if chunked else 0)
-    if compile_mode(compiled) != "regions":
+    if compiled != "regions":
         return loss
     from accelerate.utils import compile_regions
 

@@ -27,7 +27,7 @@ from llmts import checkpoint as ckpt
 from llmts.config import OptimizerConfig, TrainConfig
 from llmts.errors import LlmtsError
 from llmts.files import atomic_path
-from llmts.loss import compile_mode, compile_step, make_loss
+from llmts.loss import compile_step, make_loss
 from llmts.progress import Progress
 from llmts.tracking import Tracker
 
@@ -118,7 +118,7 @@ class StepParts:
 
 
 def make_step_parts(model: nn.Module, opt_cfg: OptimizerConfig, max_steps: int, accelerator,
-                    chunked: bool, compiled: bool | str, resume_from: Path | None = None,
+                    chunked: bool, compiled: str, resume_from: Path | None = None,
                     autocast: bool = True) -> tuple[StepParts, int, list[dict]]:
     """Loss module (``compiled``: none | regions | step, see llmts/loss.py), AdamW and schedule
     for ``model`` (restored from ``resume_from``), prepared by Accelerate; also (the step
@@ -137,7 +137,7 @@ def make_step_parts(model: nn.Module, opt_cfg: OptimizerConfig, max_steps: int, 
         loss_model, optimizer = accelerator.prepare(loss_model, optimizer)
     else:
         optimizer = accelerator.prepare(optimizer)
-    whole = compile_mode(compiled) == "step"
+    whole = compiled == "step"
     if whole:  # after prepare: the graph holds Accelerate's autocast (and DDP's hooks)
         loss_model = compile_step(loss_model, accelerator.device.type)
     return (StepParts(loss_model, optimizer, scheduler, params, accelerator, opt_cfg.max_grad_norm,
@@ -262,11 +262,11 @@ def read_window(pending: list, accelerator, t0: float, flops_per_step: float,
 
 @torch.no_grad()
 def evaluate_loss(loss_model: nn.Module, windows: dict, batch_size: int, max_batches: int | None,
-                  accelerator, lengths: list[int] | None = None) -> float:
-    """Mean per-window loss over the validation windows (sharded across processes)."""
+                  accelerator, lengths: list[int]) -> float:
+    """Mean per-window loss over the validation windows (sharded across processes);
+    ``lengths``: each window's unpadded length."""
     loss_model.eval()
     n = len(windows["input_ids"])
-    lengths = windows["attention_mask"].sum(1).tolist() if lengths is None else lengths
     starts = list(range(0, n, batch_size))[: max_batches or None]
     total = torch.zeros(2, device=accelerator.device)
     for i in starts[accelerator.process_index::accelerator.num_processes]:

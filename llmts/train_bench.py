@@ -50,14 +50,14 @@ def bench_train(cfg: DictConfig, net, path: str, shape: list[int], accelerator,
     without autocast, full logits) or "compiled" (fast + ``train.compile``'s mode, regions when
     that is none; its first, compiling step reported apart)."""
     from llmts.flops import counted_flops, train_step_flops
-    from llmts.loss import CHUNK, compile_mode, make_loss
+    from llmts.loss import CHUNK, make_loss
     from llmts.train import device_batch, make_step_parts, train_step
 
     b, fast, device = cfg.bench, path != "naive", accelerator.device
     bsz, seq = shape
     chunked = fast and cfg.train.chunked_loss
     n = b.warmup + b.repeats + 1
-    mode = compile_mode(cfg.train.compile)  # the compiled path's; regions when the run's is none
+    mode = str(cfg.train.compile)  # the compiled path's; regions when the run's is none
     compiled = "none" if path != "compiled" else mode if mode != "none" else "regions"
     parts, _, _ = make_step_parts(net, cfg.optimizer, n, accelerator, chunked, compiled,
                                   autocast=fast)
