@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
 log = logging.getLogger(__name__)
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def qwen2_config(cfg: ModelConfig):
@@ -48,7 +47,7 @@ def resolve_dtype(name: str, lora: bool) -> torch.dtype:
     """``model.dtype`` as a torch dtype; ``auto``: bf16 for a frozen (LoRA) base on a GPU with
     bf16, fp32 otherwise (full fine-tuning keeps fp32 master weights; CPUs compute fp32)."""
     if name != "auto":
-        return DTYPES[name]
+        return getattr(torch, str(name))  # model.dtype's choices are torch dtype names
     gpu_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     return torch.bfloat16 if lora and gpu_bf16 else torch.float32
 

@@ -112,19 +112,19 @@ def setting_of(name: str) -> str:
     return re.sub(r"(?:^|,)seed=[^,]*", "", name).strip(",") or "default"
 
 
+WANDB_MODES = ("online", "offline", "disabled", "dryrun", "run", "shared")  # what wandb accepts
+
+
 def resolve_mode(mode: str) -> str:
     """``auto`` → online when an API key or a stored login exists, else offline."""
     if mode != "auto":
         return str(mode)
-    if os.environ.get("WANDB_MODE") in ("offline", "disabled", "online"):
+    if os.environ.get("WANDB_MODE") in WANDB_MODES[:3]:
         return os.environ["WANDB_MODE"]
     if os.environ.get("WANDB_API_KEY"):
         return "online"
     netrc = Path(os.environ.get("NETRC", "~/.netrc")).expanduser()
     return "online" if netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore") else "offline"
-
-
-WANDB_MODES = ("online", "offline", "disabled", "dryrun", "run", "shared")
 
 
 def check_environment(cfg: LoggerConfig) -> None:
