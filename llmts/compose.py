@@ -130,14 +130,30 @@ def preflight(args: list[str], config_name: str = "config",
             shared = sweeps.fixed(overrides)
             base = compose(config_name, overrides=shared, return_hydra_config=True)
             if multirun or base.hydra.mode == RunMode.MULTIRUN:  # -m, or a sweep= config
-                for job in sweeps.expand(overrides, base.hydra.sweeper.get("params")):
-                    checker(compose(config_name, overrides=job))
+                for _, cfg in job_configs(overrides, config_name, base):
+                    checker(cfg)
             elif shared == overrides:  # one run: base is its config
                 checker(base)
             else:  # a sweep without -m: composing it says so
                 checker(compose(config_name, overrides=overrides))
     except (HydraException, OmegaConfBaseException) as exc:
         raise LlmtsError(composition_error(exc)) from None
+
+
+def job_configs(overrides: list[str], config_name: str = "config",
+                base: Any = None) -> Iterator[tuple[list[str], Any]]:
+    """(overrides, composed config) of each job of a sweep: the command line's sweeps times a
+    ``sweep=`` config's ``hydra.sweeper.params``, as Hydra's basic sweeper expands them.
+    ``base``: the sweep's shared config with its ``hydra`` node, if composed already. Call
+    inside :func:`llmts_hydra`."""
+    from hydra import compose
+
+    from llmts import sweeps
+
+    if base is None:
+        base = compose(config_name, overrides=sweeps.fixed(overrides), return_hydra_config=True)
+    for job in sweeps.expand(overrides, base.hydra.sweeper.get("params")):
+        yield job, compose(config_name, overrides=job)
 
 
 def composition_error(exc: BaseException) -> str:

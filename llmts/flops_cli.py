@@ -60,31 +60,16 @@ def single(cfg: DictConfig, bench_json: str | None = None) -> dict:
     return plan
 
 
-def sweep_jobs(overrides: list[str]) -> list[list[str]]:
-    """Each job's overrides, expanded as Hydra's basic sweeper will expand them (command-line
-    sweeps plus the ``hydra.sweeper.params`` of a ``sweep=`` config); call inside
-    ``initialize_config_dir``."""
-    from hydra import compose
-
-    from llmts.sweeps import expand
-
-    base = compose(config_name="config", overrides=sweeps.fixed(overrides),
-                   return_hydra_config=True)
-    return expand(overrides, base.hydra.sweeper.get("params"))
-
-
 def plan_sweep(overrides: list[str], rates=None) -> tuple[list[tuple[list[str], dict]], float,
                                                            float | None]:
     """[(job overrides, plan)], the summed total FLOPs and the budget in force; with ``rates``
     (llmts.estimate.Rates) each plan also holds ``estimated_s``."""
-    from hydra import compose, initialize_config_dir
-
+    from llmts.compose import job_configs, llmts_hydra
     from llmts.estimate import job_seconds, mismatch
 
     jobs = []
-    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
-        for job in sweep_jobs(overrides):
-            cfg = compose(config_name="config", overrides=job)
+    with llmts_hydra():
+        for job, cfg in job_configs(overrides):
             jobs.append((job, plan_for(cfg)))
             if rates is not None:
                 jobs[-1][1]["estimated_s"] = job_seconds(cfg, rates)
