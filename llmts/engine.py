@@ -16,8 +16,8 @@ For a batch of n series × s samples (R = n·s rows):
 3. On CUDA the step is captured once as a CUDA graph (:class:`CudaGraphStep`: a plain
    ``torch.cuda.CUDAGraph`` over static input buffers, so no compiler runs: two warm-up steps,
    the capture and one eager step to check it); batches are then padded to one shape (rows, and a prompt width
-   rounded up to ``PROMPT_BUCKET``) and the static cache is reused, so one capture (per
-   ``forecast`` call) serves every batch. The captured step is checked against the eager one once; on any failure llmts warns and
+   rounded up to ``PROMPT_BUCKET``) and the static cache is reused, so one capture serves
+   every batch, and every later ``forecast`` call given the same kept ``decoders`` dict. The captured step is checked against the eager one once; on any failure llmts warns and
    decodes eagerly. On CPU the step runs eagerly.
 
 Everything runs in the model's own dtype (no autocast), so the KV cache holds one dtype. The
@@ -107,7 +107,7 @@ class Decoder:
         self.max_new, self.pad_id, self.sampling = max_new, pad_id, sampling
         self.check_every, self.cuda_graph = check_every, cuda_graph and self.device.type == "cuda"
         self.captured = compile is not None or self.cuda_graph  # fixed shapes
-        self._graphs: dict = {}
+        self._graph_step: Callable | None = None  # the step captured on the current cache
         self.cache_kw = ("cache" if "cache" in inspect.signature(self.net.forward).parameters
                          else "past_key_values")  # transformers renamed it in 5.x
         self._cache = None  # reused across batches of one shape (one CUDA-graph capture)
@@ -154,7 +154,7 @@ class Decoder:
             cache.early_initialization(rows, cfg.num_key_value_heads, head_dim, self.dtype,
                                        self.device)
             self._cache, self._cache_key, self._cache_len = cache, key, length
-            self._graphs.clear()  # they were captured on the previous cache's memory
+            self._graph_step = None  # it was captured on the previous cache's memory
         return self._cache
 
     def prefill(self, ids: torch.Tensor, pad: torch.Tensor, samples: int) -> torch.Tensor:
@@ -230,10 +230,10 @@ class Decoder:
         return torch.cat([g.columns, ends])[out]
 
     def _graph(self, cols, state, pos, pad, caps, noise, width: int) -> Callable | None:
-        """The step as a CUDA graph for the current cache (captured once per shape), or None
-        (with a warning) when capture fails or disagrees with the eager step."""
-        key = (self._cache_key, noise is not None)
-        if key not in self._graphs:
+        """The step as a CUDA graph for the current cache (captured once per cache), or None
+        (with a warning, and eager decoding from then on) when capture fails or disagrees with
+        the eager step."""
+        if self._graph_step is None:
             def rewind() -> None:  # warm-up and check steps must not advance the cache
                 for layer in self._cache.layers:
                     layer.cumulative_length.fill_(width)
@@ -248,9 +248,10 @@ class Decoder:
                     raise RuntimeError("captured step differs from the eager step")
             except Exception as exc:  # noqa: BLE001 - decoding goes on, eagerly
                 log.warning("decoding: CUDA-graph capture failed (%s); decoding eagerly", exc)
-                self.cuda_graph, graph = False, None
-            self._graphs[key] = graph
-        return self._graphs[key]
+                self.cuda_graph = False
+                return None
+            self._graph_step = graph
+        return self._graph_step
 
 
 def _flat(tree) -> list[torch.Tensor]:
