@@ -60,7 +60,10 @@ def test_score_writes_nothing_and_write_saves_what_was_scored(tiny_tokenizer, tm
     data = Dataset(series, time, ("prey", "predator"), "simulated")
     net = build_model(cfg.model, cfg.lora, cfg.seed)
     monkeypatch.chdir(tmp_path)
-    out, done = evaluate.score(net, tiny_tokenizer, data, np.arange(5), cfg)
+    with monkeypatch.context() as m:  # no writer is reached while scoring
+        for writer in ("write_forecasts", "write_plots", "write_skill", "atomic_path"):
+            m.setattr(evaluate, writer, lambda *a, _w=writer, **k: pytest.fail(f"score ran {_w}"))
+        out, done = evaluate.score(net, tiny_tokenizer, data, np.arange(5), cfg)
     assert list(tmp_path.iterdir()) == []
     assert out["mse"] == pytest.approx(np.mean((done.truth - done.point) ** 2))
     evaluate.write(done, tmp_path, cfg.eval.plot_series, NullTracker())
