@@ -1,6 +1,6 @@
 """``python -m llmts ...`` is ``llmts ...``."""
 
-from llmts.cli import entry
+from llmts.cli.main import entry
 
 if __name__ == "__main__":
     entry()

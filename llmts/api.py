@@ -5,7 +5,7 @@
     pred = fc.predict(x, horizon=20)                  # x: (T, D), (n, T, D) or a list of (T_i, D)
     pred.point, pred.samples, pred.quantiles([0.1, 0.9]), pred.parse_rate, pred.scales
 
-Forecasts come from :func:`llmts.forecast.forecast`, the very batched constrained decoding the
+Forecasts come from :func:`llmts.forecast.batch.forecast`, the very batched constrained decoding the
 evaluation uses, with the run's codec settings (``data.*``: precision, scaling, missing values,
 digit separator). Every array is in the input's original units.
 """
@@ -57,7 +57,7 @@ class Forecaster:
                  overrides: Sequence[str] = ()) -> Forecaster:
         """The run's saved ``.hydra/config.yaml`` and its newest complete checkpoint (``step``:
         ``checkpoints/step-N``); ``overrides``: dotlist, e.g. ``["decoding.num_samples=20"]``."""
-        from llmts.checkpoint import checkpoint_root, find_latest
+        from llmts.train.checkpoint import checkpoint_root, find_latest
 
         run_dir = Path(run_dir).expanduser()
         saved = run_dir / ".hydra" / "config.yaml"
@@ -80,7 +80,7 @@ class Forecaster:
         from hydra.errors import HydraException
         from omegaconf.errors import OmegaConfBaseException
 
-        from llmts.compose import composition_error, llmts_hydra, register_configs
+        from llmts.config.compose import composition_error, llmts_hydra, register_configs
 
         register_configs()
         try:  # llmts's own configs, also from inside another Hydra app
@@ -95,9 +95,9 @@ class Forecaster:
         """Tokenizer + model of ``cfg`` with ``checkpoint``'s trained weights, on the GPU if any."""
         import torch
 
-        from llmts.checkpoint import load_checkpoint
-        from llmts.model import build_model
-        from llmts.tokenization import load_tokenizer
+        from llmts.train.checkpoint import load_checkpoint
+        from llmts.model.build import build_model
+        from llmts.codec.tokenizer import load_tokenizer
 
         tokenizer = load_tokenizer(cfg.model)
         net = build_model(cfg.model, cfg.lora, cfg.seed, tokenizer, cfg.data)
@@ -110,9 +110,9 @@ class Forecaster:
         """Forecast ``horizon`` steps after ``x``: one series (T, D) or (T,), many (n, T, D), or a
         list of (T_i, D) of different lengths. ``num_samples`` > 1 samples (with the decoding's
         temperature / top-k / top-p); default: as ``decoding`` says. ``seed``: default the run's."""
-        from llmts.decoding import check_codec_tokens
-        from llmts.forecast import forecast
-        from llmts.metrics import point_forecast
+        from llmts.codec.grammar import check_codec_tokens
+        from llmts.forecast.batch import forecast
+        from llmts.metrics.point import point_forecast
 
         series, single = as_series(x, self.cfg.data.missing == "encode")
         if horizon < 1:
@@ -141,7 +141,7 @@ def typed_config(raw: DictConfig, overrides: Sequence[str] = ()) -> DictConfig:
     values are one line."""
     from omegaconf.errors import OmegaConfBaseException
 
-    from llmts.config import Config, check
+    from llmts.config.schema import Config, check
 
     schema = OmegaConf.structured(Config)
     try:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import compose
+from tests.helpers import compose
 from llmts import Forecaster
 from llmts.errors import LlmtsError
 
@@ -19,9 +19,9 @@ OVERRIDES = ("experiment=smoke", "data.missing=encode", "data.scale=per_variable
 def run_dir(tmp_path_factory):
     """A run dir as ``llmts`` leaves it: .hydra/config.yaml and checkpoints/step-4 whose lm_head
     bias differs from the untrained model's (so loading it changes the forecasts)."""
-    from llmts.checkpoint import save_checkpoint
-    from llmts.model import build_model
-    from llmts.tokenization import build_tiny_tokenizer
+    from llmts.train.checkpoint import save_checkpoint
+    from llmts.model.build import build_model
+    from llmts.codec.tokenizer import build_tiny_tokenizer
 
     cfg = compose(*OVERRIDES)
     d = tmp_path_factory.mktemp("run")
@@ -38,14 +38,14 @@ def run_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def series():
-    from llmts.data import simulate_lotka_volterra
+    from llmts.data.series import simulate_lotka_volterra
 
     return simulate_lotka_volterra(3, 40, 80.0, seed=5)[0].astype(np.float64)
 
 
 def test_from_run_predicts_with_the_checkpoint_and_the_runs_codec(run_dir, series, tiny_tokenizer):
-    from llmts.forecast import forecast
-    from llmts.model import build_model
+    from llmts.forecast.batch import forecast
+    from llmts.model.build import build_model
 
     fc = Forecaster.from_run(run_dir)
     pred = fc.predict(series[0], 7)

@@ -1,0 +1,263 @@
+"""``llmts-forecast``: forecast the series in a file with a trained run or checkpoint, through
+:class:`llmts.api.Forecaster` (the evaluation's batched constrained decoding)::
+
+    llmts-forecast run=outputs/runs/DATE input=series.csv horizon=20 output=forecast.csv
+
+Input: ``.h5`` (``trajectories`` (N, T, D) or (T, D), optional ``time`` (T,), optional
+``variables`` attribute), ``.csv`` (one series: rows = time steps, columns = variables, an
+optional header and an optional ``time_column``; empty, ``nan`` or ``NA`` cells are gaps) or
+``.npy`` ((T,), (T, D) or (N, T, D)). Output: ``.h5`` (``point`` (N, h, D), ``samples``
+(N, s, h, D), ``quantiles`` (k, N, h, D) at ``quantile_levels``, ``scale`` (N, D), ``time`` when
+the input's steps are evenly spaced) or ``.csv`` (a row per series and step: point and the chosen
+quantiles per variable), plus ``plots/series_<i>.png`` for the first ``plot_series``. A mistake in
+the input or the settings is one line, ``llmts-forecast: error: ...``, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, List, Optional
+
+import hydra
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from llmts.config.choices import Point, option, require
+from llmts.config.compose import preflight, register_configs
+from llmts.config.schema import CONF_DIR, GROUPS, DataConfig, DecodingConfig, LoraConfig, ModelConfig
+from llmts.errors import LlmtsError, exit_on_error, first_line
+
+log = logging.getLogger("llmts")
+GAPS = {"", "nan", "na", "n/a", "null", "none"}  # CSV cells read as missing (case-insensitive)
+
+
+@dataclass
+class ForecastConfig:
+    """``llmts-forecast`` (``conf/forecast.yaml``): forecast a file of series with a trained run
+    (``run=``: its config and checkpoint) or a checkpoint (``checkpoint=``, with this config's
+    ``model``/``lora``/``data``). ``decoding`` always comes from here."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    decoding: DecodingConfig = field(default_factory=DecodingConfig)
+    run: Optional[str] = option(None, "a run dir of `llmts` (its config + newest complete checkpoint)")
+    step: Optional[int] = option(None, "with run=: checkpoints/step-N instead of the newest")
+    checkpoint: Optional[str] = option(None, "a checkpoints/step-N folder (instead of run=)")
+    input: Optional[str] = option(None, ".h5 (`trajectories`, optional `time`), .csv (one series: "
+                              "rows = steps, columns = variables) or .npy")
+    horizon: int = option(20, "steps to forecast")
+    output: Optional[str] = option(None, ".h5 (point, samples, quantiles) or .csv (point + "
+                               "quantiles); null: forecast.h5 in the run dir")
+    quantiles: List[float] = option([0.1, 0.5, 0.9], "quantile levels written, in (0, 1)")
+    num_samples: Optional[int] = option(None, "> 1: sample (with decoding's temperature etc.)")
+    point: Point = option(Point.median, "point forecast over samples")
+    batch_size: int = option(256, "rows (series x samples) decoded together")
+    plot_series: int = option(5, "a plot for each of the first k series")
+    time_column: str = option("time", "CSV column holding time (if present)")
+    seed: Optional[int] = option(None, "null: the run's (or 42)")
+
+    @staticmethod
+    def check(c: Any) -> None:
+        for name in ("model", "lora", "data", "decoding"):
+            GROUPS[name].check(c[name])
+        require(bool(c.run) != bool(c.checkpoint), "run/checkpoint", (c.run, c.checkpoint),
+                 "give exactly one of run=RUN_DIR or checkpoint=CHECKPOINT_DIR")
+        require(bool(c.input), "input", c.input, "input=FILE missing (.h5, .csv or .npy)")
+        for key in ("horizon", "batch_size"):
+            require(c[key] > 0, key, c[key], "must be > 0")
+        require(bool(c.quantiles) and all(0 < q < 1 for q in c.quantiles), "quantiles",
+                 list(c.quantiles), "must be levels in (0, 1)")
+        if c.num_samples is not None:
+            require(c.num_samples >= 1, "num_samples", c.num_samples, "must be >= 1")
+
+
+def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> Path:
+    """Forecast ``cfg.input``; returns the output file. ``overrides``: the command line's
+    ``data.*``/``model.*``/``lora.*`` settings, applied over a run's saved config."""
+    from llmts.api import Forecaster, typed_config
+
+    ForecastConfig.check(cfg)
+    series, time, names = read_input(Path(cfg.input).expanduser(), cfg.time_column)
+    if cfg.run:
+        keep = [o for o in overrides if o.split("=", 1)[0].startswith(("data.", "model.", "lora."))]
+        fc = Forecaster.from_run(cfg.run, cfg.step, keep)
+    else:
+        groups = OmegaConf.masked_copy(cfg, ["model", "lora", "data", "decoding"])
+        fc = Forecaster.build(typed_config(groups), Path(cfg.checkpoint).expanduser())
+    fc.cfg.decoding = cfg.decoding
+    fc.cfg.eval.batch_size, fc.cfg.eval.point = cfg.batch_size, cfg.point
+    names = names or tuple(fc.cfg.data.variables or ()) or tuple(f"var{k}" for k in range(series[0].shape[1]))
+    if len(names) != series[0].shape[1]:
+        raise LlmtsError(f"{cfg.input}: {len(names)} variable names for D={series[0].shape[1]}")
+    pred = fc.predict(series, cfg.horizon, cfg.num_samples, cfg.seed)
+    levels = list(cfg.quantiles)
+    future = future_time(time, cfg.horizon)
+    out = Path(cfg.output).expanduser() if cfg.output else run_dir / "forecast.h5"
+    (write_csv if out.suffix.lower() == ".csv" else write_h5)(out, pred, levels, names, future)
+    plot(run_dir / "plots", series, pred, names, cfg.plot_series)
+    log.info("forecast of %d series x %d steps (parse rate %.3f) -> %s", len(series),
+             cfg.horizon, pred.parse_rate, out)
+    print(f"{len(series)} series forecast {cfg.horizon} steps ahead, parse rate "
+          f"{pred.parse_rate:.3f}: {out}")
+    return out
+
+
+def read_input(path: Path, time_column: str = "time"):
+    """(series: list of (T, D), time (T,) or None, variable names or None); one LlmtsError for
+    anything wrong with the file."""
+    if not path.is_file():
+        raise LlmtsError(f"input: no such file: {path}")
+    suffix = path.suffix.lower()
+    if suffix in (".h5", ".hdf5"):
+        series, time, names = _read_h5(path)
+    elif suffix == ".csv":
+        series, time, names = _read_csv(path, time_column)
+    elif suffix == ".npy":
+        try:
+            series, time, names = np.load(path, allow_pickle=False), None, None
+        except (ValueError, OSError) as exc:
+            raise LlmtsError(f"{path}: not a .npy array ({first_line(exc)})") from None
+    else:
+        raise LlmtsError(f"input: {path.name}: unknown format (use .h5, .csv or .npy)")
+    series = np.asarray(series)
+    if series.dtype.kind not in "fiu" or series.ndim not in (1, 2, 3) or series.size == 0:
+        raise LlmtsError(f"{path}: need numbers shaped (T,), (T, D) or (N, T, D); got "
+                         f"{series.dtype} {series.shape}")
+    series = series.astype(np.float64)
+    series = series[:, None] if series.ndim == 1 else series
+    series = series[None] if series.ndim == 2 else series
+    if time is not None and (time.shape != (series.shape[1],) or not np.all(np.diff(time) > 0)):
+        raise LlmtsError(f"{path}: time must be ({series.shape[1]},) and strictly increasing")
+    return list(series), time, names
+
+
+def _read_h5(path: Path):
+    import h5py
+
+    if not h5py.is_hdf5(path):
+        raise LlmtsError(f"{path}: not an HDF5 file")
+    with h5py.File(path, "r") as f:
+        if not isinstance(f.get("trajectories"), h5py.Dataset):
+            raise LlmtsError(f"{path}: missing dataset 'trajectories' (have: {sorted(f.keys())})")
+        traj = f["trajectories"]
+        raw = traj.attrs.get("variables")
+        names = None if raw is None else tuple(v.decode() if isinstance(v, bytes) else str(v)
+                                               for v in raw)
+        time = np.asarray(f["time"][()], dtype=np.float64) if "time" in f else None
+        return traj[()], time, names
+
+
+def _read_csv(path: Path, time_column: str):
+    """One series from a CSV; a first row that is not all numbers is the header."""
+    with path.open(newline="") as fh:
+        rows = [r for r in csv.reader(fh) if any(c.strip() for c in r)]
+    if not rows:
+        raise LlmtsError(f"{path}: empty CSV")
+    header = None if all(_number(c) is not None for c in rows[0]) else [c.strip() for c in rows[0]]
+    body = rows[1:] if header else rows
+    width = len(header or rows[0])
+    values = np.empty((len(body), width))
+    for i, row in enumerate(body):
+        if len(row) != width:
+            raise LlmtsError(f"{path}: row {i + 1 + bool(header)} has {len(row)} cells, expected {width}")
+        for k, cell in enumerate(row):
+            v = _number(cell)
+            if v is None:
+                raise LlmtsError(f"{path}: row {i + 1 + bool(header)}, column {k + 1}: "
+                                 f"{cell.strip()!r} is not a number")
+            values[i, k] = v
+    lower = [h.lower() for h in header] if header else []
+    if time_column.lower() in lower:
+        t = lower.index(time_column.lower())
+        names = tuple(h for k, h in enumerate(header) if k != t)
+        return np.delete(values, t, axis=1), values[:, t], names
+    return values, None, tuple(header) if header else None
+
+
+def _number(cell: str) -> float | None:
+    """A CSV cell's value: a float, NaN for a gap, None when it is not a number."""
+    text = cell.strip()
+    if text.lower() in GAPS:
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def future_time(time: np.ndarray | None, horizon: int) -> np.ndarray | None:
+    """The forecast steps' times when the input's are evenly spaced (else None)."""
+    if time is None or len(time) < 2:
+        return None
+    dt = np.diff(time)
+    if not np.allclose(dt, dt[0], rtol=1e-6):
+        return None
+    return time[-1] + dt[0] * np.arange(1, horizon + 1)
+
+
+def write_h5(path: Path, pred, levels: list[float], names, time) -> None:
+    import h5py
+
+    from llmts.tracking.files import atomic_path
+
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f["point"], f["samples"], f["scale"] = pred.point, pred.samples, pred.scales
+        f["quantiles"], f["quantile_levels"] = pred.quantiles(levels), np.asarray(levels)
+        f["point"].attrs["variables"] = list(names)
+        if time is not None:
+            f["time"] = time
+
+
+def write_csv(path: Path, pred, levels: list[float], names, time) -> None:
+    """A row per series and forecast step: series, step (1..h), time, then each variable's
+    point forecast and its quantiles (``<name>_q<level>``)."""
+    from llmts.tracking.files import atomic_path
+
+    q = pred.quantiles(levels)  # (k, n, h, D)
+    head = ["series", "step"] + (["time"] if time is not None else []) + [
+        c for name in names for c in [name] + [f"{name}_q{lev:g}" for lev in levels]]
+    n, h, d = pred.point.shape
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(head)
+        for i in range(n):
+            for j in range(h):
+                w.writerow([i, j + 1] + ([repr(float(time[j]))] if time is not None else []) + [
+                    repr(float(v)) for k in range(d) for v in [pred.point[i, j, k], *q[:, i, j, k]]])
+
+
+def plot(folder: Path, series, pred, names, k: int) -> None:
+    from llmts.tracking.plots import plot_series
+
+    if k <= 0:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(min(k, len(series))):
+        samples = pred.samples[i] if pred.samples.shape[1] > 1 else None
+        plot_series(folder / f"series_{i}.png", i, series[i], None, pred.point[i], samples,
+                    tuple(names), title="series {index}: forecast")
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="forecast")
+def main(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    exit_on_error("llmts-forecast", run, cfg, run_dir, list(hc.overrides.task))
+
+
+def register() -> None:
+    """``conf/forecast.yaml``'s schema and the help page."""
+    register_configs("llmts-forecast", ForecastConfig, "forecast_schema")
+
+
+def entry() -> None:
+    register()
+    exit_on_error("llmts-forecast", preflight, sys.argv[1:], "forecast", ForecastConfig.check)
+    main()

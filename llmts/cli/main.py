@@ -1,0 +1,150 @@
+"""The one entry point: ``llmts`` (also ``python -m llmts``). ``@hydra.main`` wraps the pure
+``run(cfg, run_dir) -> metrics``, which composes data → encoding → tokenization → model (+LoRA)
+→ train → forecast → metrics → tracking."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from llmts.config import sweeps
+from llmts.config.compose import preflight, register_configs
+from llmts.config.schema import CONF_DIR
+from llmts.errors import LlmtsError, exit_on_error
+from llmts.tracking.files import write_json
+
+log = logging.getLogger("llmts")
+
+
+def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | None = None) -> dict:
+    """Train (``train.max_steps`` > 0) and evaluate; writes artifacts into ``run_dir``."""
+    from llmts.train import checkpoint
+    from llmts.data import series as data
+    from llmts.perf import flops
+    from llmts.model import kernels
+    from llmts.model import build as model
+    from llmts.codec import tokenizer as tokenization
+    from llmts.tracking import tracker as tracking
+    from llmts.codec.grammar import check_codec_tokens
+    from llmts.metrics.evaluate import context_steps, evaluate, results_table, score_untrained
+    from llmts.config.schema import check
+    from llmts.train.loop import make_accelerator, train
+
+    check(cfg)
+    tracking.check_environment(cfg.logger)
+    tokenizer = tokenization.load_tokenizer(cfg.model)
+    dataset = data.load_dataset(cfg.data, cfg.seed)
+    data.check_length(dataset.source, dataset.series.shape[1],
+                      context_steps(cfg, dataset.num_vars) + cfg.eval.horizon)
+    check_codec_tokens(tokenizer, cfg.data.digit_separator, bool((dataset.series < 0).any()),
+                       cfg.data.missing == "encode")
+    split = data.split_indices(len(dataset.series), cfg.data, cfg.seed)
+    accelerator = make_accelerator(cfg.train.precision)
+    batch = flops.global_batch(cfg.train, accelerator.num_processes)
+    plan = flops.flops_plan(cfg.model, cfg.lora, batch, cfg.data.context_length,
+                            cfg.train.max_steps)
+    flops.check_budget(plan, cfg.train.flop_budget)
+    main = accelerator.is_main_process
+    if main:
+        write_json(run_dir / "flops.json", plan)
+        log.info("planned training FLOPs (report accounting):\n%s", flops.format_plan(plan))
+        save_split(run_dir / "split.json", split)
+    net = model.build_model(cfg.model, cfg.lora, cfg.seed, tokenizer, cfg.data,
+                            accelerator.device)
+    if cfg.eval.checkpoint:
+        checkpoint.load_checkpoint(Path(cfg.eval.checkpoint).expanduser(), net)
+    net = net.to(accelerator.device)
+    kernels.apply_kernels(net, cfg.train.kernels)
+    config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    tracker = tracking.make_tracker(cfg.logger, run_dir, config, job_name, group,
+                                    "train" if cfg.train.max_steps else "eval", main)
+    ok = False
+    try:
+        result, before = None, {}
+        # Forecasts run in the model's own dtype, never under autocast (one KV-cache dtype).
+        if main and cfg.eval.untrained and cfg.train.max_steps > 0:
+            before = score_untrained(net, tokenizer, dataset, split.test, cfg)
+        if cfg.train.max_steps > 0:
+            windows = {name: tokenization.training_windows(dataset.series[idx], tokenizer,
+                                                           cfg.data, seed)
+                       for name, idx, seed in (("train", split.train, cfg.seed),
+                                               ("val", split.val, cfg.seed + 1))}
+            result = train(net, windows["train"], windows["val"], cfg.train, cfg.optimizer,
+                           cfg.seed, run_dir, tracker, accelerator, plan["step"] + plan["lora_step"])
+        metrics = {"status": "ok"}
+        if main:
+            metrics.update(evaluate(net, tokenizer, dataset, split.test, cfg, run_dir, tracker))
+        metrics.update(before)
+        metrics.update(train_flops=plan["total"], log10_train_flops=plan["log10_total"],
+                       final_val_loss=result.final_val_loss if result else None)
+        if main:
+            write_json(run_dir / "metrics.json", metrics)
+            tracker.summary(metrics)
+            print(f"\n{results_table(metrics)}\nparse rate {metrics['parse_rate']:.3f} over "
+                  f"{metrics['num_series']} test series; artifacts in {run_dir}")
+        ok = True
+        return metrics
+    finally:
+        tracker.finish(exit_code=0 if ok else 1)
+
+
+def save_split(path: Path, split) -> None:
+    write_json(path, {k: getattr(split, k).tolist() for k in ("train", "val", "test")})
+
+
+def fail(run_dir: Path, exc: BaseException, multirun: bool) -> None:
+    """One line for people; a failed job records why, a run that failed before writing anything
+    leaves nothing behind."""
+    message = str(exc) if isinstance(exc, LlmtsError) else f"{type(exc).__name__}: {exc}"
+    if multirun and not isinstance(exc, LlmtsError):  # a bug, not a mistake: keep the trace
+        log.error("job failed", exc_info=exc)
+    print(f"llmts: error: {message}", file=sys.stderr)
+    own = [p for p in run_dir.iterdir() if p.name not in (".hydra", "llmts.log", "wandb")]
+    if own or multirun:
+        write_json(run_dir / "metrics.json", {"status": "failed", "error": message})
+    else:
+        logging.shutdown()
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def limit_threads(launcher: DictConfig) -> None:
+    """``hydra.launcher.cpus_per_task`` (submitit launchers) becomes this job's torch threads and
+    OMP_NUM_THREADS (for the processes it starts): jobs sharing one machine then split its cores
+    instead of each running one spinning thread per core."""
+    cpus = launcher.get("cpus_per_task")
+    if cpus:
+        import torch
+
+        os.environ["OMP_NUM_THREADS"] = str(cpus)
+        torch.set_num_threads(int(cpus))
+        log.info("threads: %d (hydra.launcher.cpus_per_task)", cpus)
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+def main(cfg: DictConfig) -> dict | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    limit_threads(HydraConfig.get().launcher)
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    name, group, multirun = sweeps.job_identity(cfg.name, cfg.logger.group)
+    try:
+        return run(cfg, run_dir, name, group)
+    except Exception as exc:  # noqa: BLE001 - every failure ends as one line (+ metrics.json)
+        fail(run_dir, exc, multirun)
+        if multirun:  # the sweep goes on; the sweep report lists this job as failed
+            return None
+        if not isinstance(exc, LlmtsError):
+            raise
+        sys.exit(2)
+
+
+def entry() -> None:
+    register_configs("llmts")
+    exit_on_error("llmts", preflight, sys.argv[1:])
+    main()

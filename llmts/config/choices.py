@@ -1,0 +1,57 @@
+"""The building blocks of the config schemas (:mod:`llmts.config.schema`): the allowed values of every
+choice key as Enum types (Hydra rejects any other value at composition, naming the choices), a
+field with its help text, and the one-line range check."""
+
+from __future__ import annotations
+
+from dataclasses import field
+from enum import Enum
+from typing import Any
+
+from llmts.errors import LlmtsError
+
+
+class Choice(str, Enum):
+    """An allowed value: a str (``Precision.bf16 == "bf16"``) that prints as its value."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+def _choice(name: str, *values: str) -> Any:
+    return Choice(name, [(v, v) for v in values])
+
+
+Source = _choice("Source", "pretrained", "random")
+Dtype = _choice("Dtype", "auto", "float32", "bfloat16", "float16")
+AttnImplementation = _choice("AttnImplementation", "sdpa", "eager", "flash_attention_2")
+OutputVocab = _choice("OutputVocab", "full", "numeric")
+LoraTarget = _choice("LoraTarget", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                     "up_proj", "down_proj")
+Engine = _choice("Engine", "llmts", "hf")
+CacheImplementation = _choice("CacheImplementation", "static", "dynamic")
+Schedule = _choice("Schedule", "constant", "cosine", "linear")
+Precision = _choice("Precision", "auto", "no", "bf16", "fp16")
+Compile = _choice("Compile", "none", "regions", "step")
+Kernels = _choice("Kernels", "none", "liger")
+Point = _choice("Point", "median", "mean")
+Scale = _choice("Scale", "joint", "per_variable")
+Missing = _choice("Missing", "error", "encode")
+LoggerName = _choice("LoggerName", "wandb", "none")
+LoggerMode = _choice("LoggerMode", "auto", "online", "offline", "disabled")
+LORA_TARGETS: tuple[str, ...] = tuple(t.value for t in LoraTarget)
+
+
+def option(default: Any, doc: str) -> Any:
+    """A field with its help text (``llmts --help`` lists it)."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": doc})
+    return field(default=default, metadata={"help": doc})
+
+
+def require(ok: bool, key: str, value: Any, rule: str) -> None:
+    if not ok:
+        raise LlmtsError(f"{key}={value!r}: {rule}")

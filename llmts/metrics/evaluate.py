@@ -1,0 +1,276 @@
+"""Evaluation stage: forecast the test split, score the model and the baselines on the same
+series and horizon, and write ``forecasts.h5`` and the plots."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from llmts.metrics import baselines
+from llmts.metrics import likelihood
+from llmts.metrics import point as metrics
+from llmts.metrics import physics
+from llmts.metrics import bootstrap as stats
+from llmts.data.series import Dataset
+from llmts.codec.llmtime import step_tokens
+from llmts.tracking.files import atomic_path
+from llmts.forecast.batch import ForecastResult, forecast, num_samples
+from llmts.tracking.tracker import Tracker
+
+log = logging.getLogger(__name__)
+POINT_KEYS = metrics.POINT_METRICS
+
+
+def context_steps(cfg, num_vars: int) -> int:
+    """``eval.context_steps``, or when null as many whole steps as fit in ``data.context_length``
+    tokens: a step of D values with one integer digit is D·(1 + 1 + precision) + D tokens
+    (digits, '.', separators), 10 for Lotka-Volterra at 2 decimals → 12 / 51 / 76 steps for
+    128 / 512 / 768 tokens, the report's Table 10 contexts."""
+    if cfg.eval.context_steps is not None:
+        return cfg.eval.context_steps
+    per_step = step_tokens(num_vars, cfg.data.precision)
+    return max(1, cfg.data.context_length // per_step)
+
+
+def test_series(dataset: Dataset, test_idx: np.ndarray, cfg) -> tuple[np.ndarray, ...]:
+    """(indices, contexts (n,c,D), truths (n,h,D)) of the evaluated test series."""
+    idx = test_idx[: cfg.eval.num_series] if cfg.eval.num_series else test_idx
+    c, h = context_steps(cfg, dataset.num_vars), cfg.eval.horizon
+    return idx, dataset.series[idx, :c], dataset.series[idx, c:c + h]
+
+
+def resamples(ev, n: int) -> np.ndarray | None:
+    """The (``eval.bootstrap``, n) series-index matrix every interval of this run uses; None: off."""
+    return stats.resample_indices(n, ev.bootstrap, ev.bootstrap_seed) if ev.bootstrap else None
+
+
+def score_untrained(model, tokenizer, dataset: Dataset, test_idx: np.ndarray, cfg) -> dict:
+    """``untrained/*``: the model's metrics before any training (report Table 2's row)."""
+    _, context, truth = test_series(dataset, test_idx, cfg)
+    res = forecast(model, tokenizer, context, cfg.eval.horizon, cfg.decoding, cfg.data,
+                   cfg.eval.batch_size, cfg.seed)
+    point = metrics.point_forecast(res.samples, cfg.eval.point)
+    scored = {f"untrained/{k}": v for k, v in metrics.point_metrics(truth, point).items()
+              if k in POINT_KEYS}
+    nll = likelihood.nll_metrics(model, tokenizer, context, truth, res.scales, cfg)
+    scored["untrained/nll_per_dim"] = nll["nll_per_dim"]
+    if (idx := resamples(cfg.eval, len(truth))) is not None:
+        scored.update(stats.point_intervals(truth, point, idx, "untrained/"))
+    return scored
+
+
+@dataclass
+class Evaluation:
+    """What scoring saw and produced, for the artifacts: the test series ``idx`` with their
+    contexts (n, c, D), truths and point forecasts (n, h, D), the forecast result, each
+    baseline's forecast, MSE by horizon step per forecaster, and the skill curves and
+    per-series physics checks (``extra``)."""
+    idx: np.ndarray
+    context: np.ndarray
+    truth: np.ndarray
+    point: np.ndarray
+    res: ForecastResult
+    base: dict[str, np.ndarray]
+    horizon_err: dict[str, np.ndarray]
+    extra: dict[str, np.ndarray]
+    variables: tuple[str, ...]
+
+
+def evaluate(model, tokenizer, dataset: Dataset, test_idx: np.ndarray, cfg, run_dir: Path,
+             tracker: Tracker) -> dict:
+    """Score the test series (:func:`score`), write ``forecasts.h5``, the plots and the W&B
+    tables (:func:`write`); returns the flat metrics."""
+    out, done = score(model, tokenizer, dataset, test_idx, cfg)
+    write(done, run_dir, cfg.eval.plot_series, tracker)
+    return out
+
+
+def score(model, tokenizer, dataset: Dataset, test_idx: np.ndarray, cfg) -> tuple[dict, Evaluation]:
+    """Forecast ``cfg.eval.horizon`` steps after ``cfg.eval.context_steps`` for each test series;
+    the flat metrics (model, per variable, sampling, baselines, skill, physics), each error,
+    skill and physics metric with its bootstrap interval ``<metric>_ci``."""
+    ev = cfg.eval
+    idx, context, truth = test_series(dataset, test_idx, cfg)
+    c, h = context.shape[1], ev.horizon
+    log.info("forecasting %d series x %d sample(s), %d -> %d steps", len(idx),
+             num_samples(cfg.decoding), c, h)
+    res = forecast(model, tokenizer, context, h, cfg.decoding, cfg.data, ev.batch_size, cfg.seed)
+    point = metrics.point_forecast(res.samples, ev.point)
+    out = dict(metrics.point_metrics(truth, point))
+    out.update(metrics.per_variable(truth, point, dataset.variables))
+    out.update(parse_rate=res.parse_rate, filled_steps=res.filled_steps,
+               malformed_steps=res.malformed_steps, num_series=len(idx), context_steps=c,
+               horizon=h, num_samples=res.samples.shape[1],
+               missing_truth=int(np.isnan(truth).sum()),  # points every metric skips
+               missing_context=int(np.isnan(context).sum()))
+    out.update(likelihood.nll_metrics(model, tokenizer, context, truth, res.scales, cfg))
+    if res.samples.shape[1] > 1:
+        out.update(metrics.sample_metrics(truth, res.samples))
+    base, rates, failed = run_baselines(context, dataset.time, c, h, ev.baselines)
+    if failed is not None:
+        out["baseline/ode_fit/failed"] = failed
+    score_baselines(truth, base, out)
+    boot = resamples(ev, len(idx))
+    if boot is not None:
+        add_intervals(out, truth, point, res, base, dataset.variables, boot)
+    extra = {f"skill/{k}": v for k, v in skill_curves(truth, point, base, boot, out).items()}
+    extra.update({f"physics/{k}": v for k, v in
+                  physics_checks(context, truth, point, rates, boot, out).items()})
+    horizon_err = {"model": metrics.per_horizon(truth, point)["mse"]}
+    horizon_err.update({k: metrics.per_horizon(truth, v)["mse"] for k, v in base.items()})
+    return out, Evaluation(idx, context, truth, point, res, base, horizon_err, extra,
+                           tuple(dataset.variables))
+
+
+def write(e: Evaluation, run_dir: Path, plot_series: int, tracker: Tracker) -> None:
+    """``forecasts.h5``, ``plots/`` (the first ``plot_series`` series, MSE and skill by horizon
+    step) and the per-series W&B table."""
+    write_forecasts(run_dir / "forecasts.h5", e)
+    write_plots(run_dir / "plots", e, plot_series, tracker)
+    write_skill(run_dir / "plots" / "skill.png", e.extra, tracker)
+    per_series = [[int(i), float(np.nanmean((e.truth[k] - e.point[k]) ** 2)),
+                   float(np.nanmean(np.abs(e.truth[k] - e.point[k])))] for k, i in enumerate(e.idx)]
+    tracker.table("eval/per_series", ["series_index", "mse", "mae"], per_series)
+
+
+def run_baselines(context: np.ndarray, time: np.ndarray, c: int, h: int, enabled: bool
+                  ) -> tuple[dict[str, np.ndarray], np.ndarray | None, int | None]:
+    """Forecasts of persistence and of the Lotka-Volterra ODE fit (D = 2 only), the fit's rates
+    (n, 4) and its number of failed fits (both None without a fit)."""
+    if not enabled:
+        return {}, None, None
+    fcs = {"persistence": baselines.persistence(context, h)}
+    if context.shape[2] != 2:
+        log.info("ode_fit baseline skipped: it fits Lotka-Volterra, which needs D = 2")
+        return fcs, None, None
+    fit = baselines.ode_fit(context, time[:c], time[c:c + h])
+    fcs["ode_fit"] = fit.forecast
+    return fcs, fit.params, fit.failed
+
+
+def add_intervals(out: dict, truth, point, res: ForecastResult, base: dict[str, np.ndarray],
+                  variables, idx: np.ndarray) -> None:
+    """``<metric>_ci`` for the model's, each variable's, the samples' and each baseline's metrics,
+    all from the one resample matrix ``idx`` (so baselines and model are paired)."""
+    out.update(stats.point_intervals(truth, point, idx))
+    for k, name in enumerate(variables):
+        out.update(stats.point_intervals(truth[..., k], point[..., k], idx, f"{name}/"))
+    if res.samples.shape[1] > 1:
+        w = stats.counts(idx, len(truth))
+        for key, v in metrics.sample_metrics_per_series(truth, res.samples).items():
+            out[f"{key}_ci"] = stats.interval(stats.mean_draws(v, w)).tolist()
+    for name, fc in base.items():
+        out.update(stats.point_intervals(truth, fc, idx, f"baseline/{name}/"))
+
+
+def skill_curves(truth, point, base: dict[str, np.ndarray], idx: np.ndarray | None,
+                 out: dict) -> dict[str, np.ndarray]:
+    """Skill 1 − MSE/MSE_ref against each baseline. Into ``out``: ``skill/<ref>`` over the whole
+    horizon, and with the bootstrap its ``_ci`` and ``skill/<ref>_horizon`` (last step whose
+    interval lies above 0). Returned: the per-step curve ``<ref>`` (h,) and ``<ref>_ci`` (2, h)."""
+    model, one = stats.step_sse(truth, point), np.ones((1, len(truth)))
+    w = stats.counts(idx, len(truth)) if idx is not None else None
+    curves: dict[str, np.ndarray] = {}
+    for name, fc in base.items():
+        ref = stats.step_sse(truth, fc)
+        curves[name] = stats.skill(model, ref, one)[0]
+        out[f"skill/{name}"] = float(stats.skill(model.sum(1), ref.sum(1), one)[0])
+        if w is not None:
+            curves[f"{name}_ci"] = stats.interval(stats.skill(model, ref, w))
+            out[f"skill/{name}_ci"] = stats.interval(stats.skill(model.sum(1), ref.sum(1), w)).tolist()
+            out[f"skill/{name}_horizon"] = stats.useful_horizon(curves[f"{name}_ci"][0])
+    return curves
+
+
+def physics_checks(context, truth, point, rates: np.ndarray | None, idx: np.ndarray | None,
+                   out: dict) -> dict[str, np.ndarray]:
+    """``physics/*`` (see ``llmts.metrics.physics``): mean over series and, with the bootstrap, ``_ci``;
+    returns the per-series values. Lotka-Volterra (D = 2) only; otherwise a note."""
+    if context.shape[2] != 2:
+        out["physics/skipped"] = f"Lotka-Volterra checks need D = 2; this data has D = {context.shape[2]}"
+        log.info("physics checks skipped: %s", out["physics/skipped"])
+        return {}
+    if rates is None:
+        out["physics/invariant_skipped"] = "the invariant needs the ODE fit (eval.baselines=true)"
+    per = physics.lv_checks(context, truth, point, rates)
+    w = stats.counts(idx, len(truth)) if idx is not None else None
+    for key, v in per.items():
+        out[f"physics/{key}"] = float(np.nanmean(v)) if np.isfinite(v).any() else None
+        if w is not None:
+            out[f"physics/{key}_ci"] = stats.interval(stats.mean_draws(v, w)).tolist()
+    out["physics/series_with_peak"] = int(np.isfinite(per["peak_missed"]).sum())
+    if rates is not None:
+        out["physics/invariant_series"] = int(np.isfinite(per["invariant_drift_truth"]).sum())
+    return per
+
+
+def score_baselines(truth: np.ndarray, fcs: dict[str, np.ndarray], out: dict) -> None:
+    for name, fc in fcs.items():
+        for key, value in metrics.point_metrics(truth, fc).items():
+            if key in POINT_KEYS:
+                out[f"baseline/{name}/{key}"] = value
+
+
+def write_forecasts(path: Path, e: Evaluation) -> None:
+    import h5py
+
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f["series_index"] = np.asarray(e.idx)
+        f["context"], f["truth"], f["forecast"] = e.context, e.truth, e.point
+        if e.res.scales is not None:
+            f["scale"] = e.res.scales  # (n, D) the α each series was encoded with
+        if e.res.samples.shape[1] > 1:
+            f["samples"] = e.res.samples
+        for name, fc in e.base.items():
+            f[f"baselines/{name}"] = fc
+        for name, err in e.horizon_err.items():
+            f[f"per_horizon_mse/{name}"] = err
+        for name, values in e.extra.items():  # skill curves, per-series physics checks
+            f[name] = values
+
+
+def write_plots(fig_dir: Path, e: Evaluation, k: int, tracker: Tracker) -> None:
+    from llmts.tracking import plots
+
+    fig_dir.mkdir(exist_ok=True)
+    for j in range(min(k, len(e.idx))):
+        samples = e.res.samples[j] if e.res.samples.shape[1] > 1 else None
+        i = int(e.idx[j])
+        path = plots.plot_series(fig_dir / f"series_{i}.png", i, e.context[j], e.truth[j],
+                                 e.point[j], samples, e.variables,
+                                 {name: fc[j] for name, fc in e.base.items()})
+        tracker.image(f"forecast/series_{i}", path)
+    tracker.image("eval/per_horizon_mse",
+                  plots.plot_horizon(fig_dir / "per_horizon_mse.png", e.horizon_err))
+
+
+def write_skill(path: Path, extra: dict[str, np.ndarray], tracker: Tracker) -> None:
+    """Skill by forecast step (plot and W&B table), when there are baselines."""
+    from llmts.tracking import plots
+
+    names = [k.split("/")[1] for k in extra if k.startswith("skill/") and not k.endswith("_ci")]
+    if not names:
+        return
+    curves = {n: (extra[f"skill/{n}"], extra.get(f"skill/{n}_ci")) for n in names}
+    tracker.image("eval/skill", plots.plot_skill(path, curves))
+    cols = ["step"] + [f"{n}{s}" for n in names for s in ("", "_lo", "_hi")]
+    rows = [[j + 1] + [float(v) for n in names for v in (curves[n][0][j], *(
+        curves[n][1][:, j] if curves[n][1] is not None else (np.nan, np.nan)))]
+            for j in range(len(curves[names[0]][0]))]
+    tracker.table("eval/skill", cols, rows)
+
+
+def results_table(m: dict) -> str:
+    """The model's metrics beside each baseline's, one row each."""
+    rows = [("model", {k: m.get(k) for k in POINT_KEYS})]
+    if "untrained/mse" in m:
+        rows.append(("untrained", {k: m.get(f"untrained/{k}") for k in POINT_KEYS}))
+    for name in ("persistence", "ode_fit"):
+        if f"baseline/{name}/mse" in m:
+            rows.append((name, {k: m.get(f"baseline/{name}/{k}") for k in POINT_KEYS}))
+    head = f"{'':<12}" + "".join(f"{k.upper() if k != 'r2' else 'R2':>11}" for k in POINT_KEYS)
+    lines = [head] + [f"{name:<12}" + "".join(f"{v:>11.4g}" for v in vals.values()) for name, vals in rows]
+    return "\n".join(lines)

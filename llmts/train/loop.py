@@ -1,0 +1,289 @@
+"""The training loop: causal-LM loss on token windows, AdamW, Accelerate for devices/bf16/DDP,
+validation, history, atomic checkpoints and bit-exact resume.
+
+Data order is a pure function of (seed, micro-batch index): epoch e visits the windows in
+``randperm(W, seed + e)``; rank r of R takes every R-th micro-batch. Resuming at step k therefore
+needs no sampler state, and k + k steps equal 2k uninterrupted steps exactly (on CPU).
+
+A step never makes the host wait for the device: loss and gradient norm stay on the device and
+are read in one transfer per window of ``train.log_every`` steps (also before validation and
+checkpoints), where non-finite values are found and named by step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from llmts.train import checkpoint as ckpt
+from llmts.config.schema import OptimizerConfig, TrainConfig
+from llmts.errors import LlmtsError
+from llmts.tracking.files import atomic_path
+from llmts.train.loss import compile_step, make_loss
+from llmts.tracking.progress import Progress
+from llmts.tracking.tracker import Tracker
+
+log = logging.getLogger(__name__)
+HISTORY_COLUMNS = ("step", "loss", "lr", "tokens_per_s", "flops", "val_loss")
+
+
+def make_accelerator(precision: str):
+    """Accelerate for devices, mixed precision and DDP; ``auto``: bf16 where the GPU has it."""
+    from accelerate import Accelerator
+
+    if precision == "auto":
+        precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+    if precision == "fp16" and not torch.cuda.is_available():
+        raise LlmtsError("train.precision=fp16 needs a CUDA GPU (on a CPU: no or bf16)")
+    from accelerate.state import AcceleratorState
+
+    # Accelerate keeps one mixed precision per process and refuses another: the next job of an
+    # in-process sweep (train.precision=no,bf16) or the bench may ask for another. Its process
+    # (distributed) state is kept.
+    AcceleratorState._reset_state(reset_partial_state=False)
+    return Accelerator(mixed_precision=str(precision), cpu=not torch.cuda.is_available())
+
+
+def make_optimizer(params: list[nn.Parameter], cfg: OptimizerConfig) -> torch.optim.Optimizer:
+    """AdamW, fused where torch has it for the device (one kernel for all tensors; its step
+    counts live on the device, so a step reads nothing back), else torch's default."""
+    kw = dict(lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay)
+    try:
+        return torch.optim.AdamW(params, fused=True, **kw)
+    except RuntimeError:  # fused AdamW is not implemented for this device or dtype
+        return torch.optim.AdamW(params, **kw)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimizerConfig, max_steps: int):
+    """LR multiplier: linear warmup over ``warmup_steps``, then constant | cosine | linear to 0."""
+    def factor(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        frac = (step - cfg.warmup_steps) / max(1, max_steps - cfg.warmup_steps)
+        if cfg.schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
+        if cfg.schedule == "linear":
+            return max(0.0, 1 - frac)
+        return 1.0
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def batch_rows(micro: int, batch_size: int, num_windows: int, seed: int) -> list[int]:
+    """Window indices of global micro-batch ``micro`` (epochs reshuffled with seed + epoch)."""
+    first = micro * batch_size
+    out: list[int] = []
+    while len(out) < batch_size:
+        epoch, pos = divmod(first + len(out), num_windows)
+        perm = torch.randperm(num_windows, generator=torch.Generator().manual_seed(seed + epoch))
+        out.extend(perm[pos:pos + batch_size - len(out)].tolist())
+    return out
+
+
+def device_batch(windows: dict, rows: list[int], lengths: list[int], device) -> dict:
+    """Windows ``rows`` on ``device``. ``lengths``: real tokens per window, read once; with no
+    padded row the mask is None, which keeps SDPA on its causal fast path and skips
+    transformers' all-ones check of the mask (a host read). On CUDA the copy is pinned and
+    non-blocking: the host does not wait for the queued steps to finish."""
+    index = torch.tensor(rows)
+    batch = {k: v[index] for k, v in windows.items()}
+    if all(lengths[r] == batch["input_ids"].shape[1] for r in rows):
+        batch["attention_mask"] = None
+    if torch.device(device).type != "cuda":
+        return {k: None if v is None else v.to(device) for k, v in batch.items()}
+    return {k: None if v is None else v.pin_memory().to(device, non_blocking=True)
+            for k, v in batch.items()}
+
+
+@dataclass
+class StepParts:
+    """What a training step uses: the (prepared) loss module and optimizer, the LR schedule,
+    the trainable parameters, the Accelerator, the clipping norm (None: no clipping) and
+    whether the forward runs under the accelerator's autocast."""
+    loss_model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    params: list[nn.Parameter]
+    accelerator: object
+    max_grad_norm: float | None
+    autocast: bool = True
+    cuda_graphs: bool = False  # train.compile=step on CUDA: mark each step for CUDA graph trees
+
+
+def make_step_parts(model: nn.Module, opt_cfg: OptimizerConfig, max_steps: int, accelerator,
+                    chunked: bool, compiled: str, resume_from: Path | None = None,
+                    autocast: bool = True) -> tuple[StepParts, int, list[dict]]:
+    """Loss module (``compiled``: none | regions | step, see llmts/train/loss.py), AdamW and schedule
+    for ``model`` (restored from ``resume_from``), prepared by Accelerate; also (the step
+    resumed at, the history so far). ``autocast=False``: the loss module is left unprepared and
+    runs in the weights' dtype (the bench's naive path)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = make_optimizer(params, opt_cfg)
+    scheduler = make_scheduler(optimizer, opt_cfg, max_steps)
+    start, history = 0, []
+    if resume_from is not None:
+        start, history = ckpt.load_checkpoint(resume_from, model, optimizer, scheduler)
+        log.info("resumed from %s at step %d", resume_from, start)
+    loss_model = make_loss(model, chunked, compiled)
+    # The scheduler stays unprepared: Accelerate would step it once per process.
+    if autocast:
+        loss_model, optimizer = accelerator.prepare(loss_model, optimizer)
+    else:
+        optimizer = accelerator.prepare(optimizer)
+    whole = compiled == "step"
+    if whole:  # after prepare: the graph holds Accelerate's autocast (and DDP's hooks)
+        loss_model = compile_step(loss_model, accelerator.device.type)
+    return (StepParts(loss_model, optimizer, scheduler, params, accelerator, opt_cfg.max_grad_norm,
+                      autocast, whole and accelerator.device.type == "cuda"), start, history)
+
+
+def train_step(parts: StepParts, batches: list[dict]) -> torch.Tensor:
+    """One optimizer step over ``batches`` (gradient accumulation: each backward gets loss / n):
+    forward under autocast, backward (loss-scaled with fp16), total gradient norm with
+    clipping, AdamW (an fp16 overflow step is skipped by the loss scaler), LR schedule.
+
+    Returns [mean micro-batch loss, gradient norm] on the device, and reads nothing back: the
+    host queues the next step while the device works."""
+    acc, n = parts.accelerator, len(batches)
+    if parts.cuda_graphs:  # the previous step's graph outputs may be overwritten from here on
+        torch.compiler.cudagraph_mark_step_begin()
+    parts.loss_model.train()
+    total = None
+    for batch in batches:
+        with acc.autocast() if parts.autocast else contextlib.nullcontext():
+            loss = parts.loss_model(**batch)
+        acc.backward(loss / n)
+        total = loss.detach().float() / n + (0 if total is None else total)
+    # max_norm=inf leaves the gradients bit-for-bit as they are; the norm is inf/nan iff any
+    # gradient entry is.
+    grad_norm = acc.clip_grad_norm_(parts.params, parts.max_grad_norm or math.inf)
+    parts.optimizer.step()
+    parts.scheduler.step()
+    parts.optimizer.zero_grad(set_to_none=True)
+    return torch.stack([total, grad_norm.to(total.device, torch.float32)])
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    history: list[dict]
+    final_val_loss: float | None
+
+
+def train(model: nn.Module, windows: dict, val_windows: dict, cfg: TrainConfig,
+          opt_cfg: OptimizerConfig, seed: int, run_dir: Path, tracker: Tracker,
+          accelerator, flops_per_step: float) -> TrainResult:
+    """Train ``model`` in place for ``cfg.max_steps`` optimizer steps (resuming if asked)."""
+    parts, start, history = make_step_parts(
+        model, opt_cfg, cfg.max_steps, accelerator, cfg.chunked_loss, cfg.compile,
+        ckpt.resolve(cfg.resume, run_dir))
+    main = accelerator.is_main_process
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    world, rank = accelerator.num_processes, accelerator.process_index
+    lengths = windows["attention_mask"].sum(1).tolist()  # real tokens per window, read once
+    val_lengths = val_windows["attention_mask"].sum(1).tolist()
+
+    def validate(step: int) -> float:
+        val = evaluate_loss(parts.loss_model, val_windows, cfg.batch_size, cfg.val_batches,
+                            accelerator, val_lengths)
+        history.append({"step": step, "val_loss": val})
+        tracker.log({"val/loss": val, "flops/train_total": step * flops_per_step}, step=step)
+        return val
+
+    if start == 0 and cfg.eval_every > 0:
+        validate(0)
+    # a tqdm bar in a terminal; else (SLURM, nohup) a log line every log_every steps with ETA
+    bar = Progress("train", cfg.max_steps, "steps", every=cfg.log_every, initial=start,
+                   enabled=main)
+    val, pending, t0 = None, [], time.perf_counter()
+    for step in range(start + 1, cfg.max_steps + 1):
+        micro = [((step - 1) * cfg.grad_accum + m) * world + rank for m in range(cfg.grad_accum)]
+        rows = [batch_rows(i, cfg.batch_size, len(lengths), seed) for i in micro]
+        batches = [device_batch(windows, r, lengths, accelerator.device) for r in rows]
+        record = train_step(parts, batches)
+        pending.append((step, parts.scheduler.get_last_lr()[0],
+                        sum(lengths[i] for r in rows for i in r), record))
+        due = [cfg.log_every, cfg.save_every] + ([cfg.eval_every] if cfg.eval_every > 0 else [])
+        if step < cfg.max_steps and all(step % every for every in due):
+            continue
+        window = read_window(pending, accelerator, t0, flops_per_step, run_dir)
+        history.extend(window)
+        last = window[-1]
+        bar.update(len(window), loss=last["loss"], lr=last["lr"], tokens_per_s=last["tokens_per_s"])
+        tracker.log({"train/loss": last["loss"], "train/lr": last["lr"],
+                     "train/tokens_per_s": last["tokens_per_s"],
+                     "flops/train_total": last["flops"],
+                     "flops/log10_train_total": math.log10(max(last["flops"], 1.0))}, step=step)
+        if cfg.eval_every > 0 and (step % cfg.eval_every == 0 or step == cfg.max_steps):
+            val = validate(step)
+        if main and (step % cfg.save_every == 0 or step == cfg.max_steps):
+            ckpt.save_checkpoint(run_dir, step, model, parts.optimizer, parts.scheduler, history)
+        if main:
+            write_history(run_dir / "train_history.csv", history)
+        accelerator.wait_for_everyone()
+        pending, t0 = [], time.perf_counter()
+    bar.close()
+    return TrainResult(cfg.max_steps, history, val)
+
+
+def read_window(pending: list, accelerator, t0: float, flops_per_step: float,
+                run_dir: Path) -> list[dict]:
+    """History rows of the steps in ``pending`` [(step, lr, tokens, [loss, grad norm] on the
+    device)], fetched in one transfer. tokens/s = the window's tokens (all processes) ÷ its wall
+    time (from the first step's start to this read, which waits for the device). The first
+    non-finite loss stops the run, naming its step; so do non-finite gradients, except under an
+    fp16 loss scaler, which skipped that step's update (and lowered its scale) by design."""
+    values = accelerator.reduce(torch.stack([p[3] for p in pending]), reduction="mean").tolist()
+    tokens = sum(p[2] for p in pending) * accelerator.num_processes
+    tok_s = tokens / max(time.perf_counter() - t0, 1e-9)
+    skipped = []
+    for (step, _, _, _), (loss, norm) in zip(pending, values):
+        if math.isfinite(loss) and (math.isfinite(norm) or accelerator.scaler is not None):
+            skipped += [] if math.isfinite(norm) else [step]
+            continue
+        what = "loss" if not math.isfinite(loss) else "gradients"
+        raise LlmtsError(f"training stopped at step {step}: non-finite {what} ({loss}); last "
+                         f"good checkpoint kept in {ckpt.checkpoint_root(run_dir)}")
+    if skipped:
+        log.warning("fp16 loss scaler skipped the update of step(s) %s (gradient overflow)",
+                    ", ".join(map(str, skipped)))
+    return [{"step": step, "loss": loss, "lr": lr, "tokens_per_s": tok_s,
+             "flops": step * flops_per_step}
+            for (step, lr, _, _), (loss, _) in zip(pending, values)]
+
+
+@torch.no_grad()
+def evaluate_loss(loss_model: nn.Module, windows: dict, batch_size: int, max_batches: int | None,
+                  accelerator, lengths: list[int]) -> float:
+    """Mean per-window loss over the validation windows (sharded across processes);
+    ``lengths``: each window's unpadded length."""
+    loss_model.eval()
+    n = len(windows["input_ids"])
+    starts = list(range(0, n, batch_size))[: max_batches or None]
+    total = torch.zeros(2, device=accelerator.device)
+    for i in starts[accelerator.process_index::accelerator.num_processes]:
+        batch = device_batch(windows, list(range(i, min(i + batch_size, n))), lengths,
+                             accelerator.device)
+        with accelerator.autocast():
+            loss = loss_model(**batch)
+        rows = len(batch["input_ids"])
+        total += torch.stack([loss.float() * rows, torch.tensor(float(rows), device=total.device)])
+    total = accelerator.reduce(total, reduction="sum")
+    return float(total[0] / total[1].clamp(min=1))
+
+
+def write_history(path: Path, history: list[dict]) -> None:
+    """``train_history.csv``: training rows and validation rows (``val_loss`` set) by step."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=HISTORY_COLUMNS)
+        writer.writeheader()
+        for row in history:
+            writer.writerow({k: row.get(k, "") for k in HISTORY_COLUMNS})

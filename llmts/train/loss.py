@@ -1,0 +1,78 @@
+"""The training loss: mean next-token cross-entropy, optionally chunked so the (B, L, V) fp32
+logits never exist, and optionally compiled region by region."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint as grad_checkpoint
+
+from llmts.model.build import NumericHead
+
+CHUNK = 4096  # positions per chunk of the chunked loss (train.chunked_loss)
+
+
+class CausalLMLoss(nn.Module):
+    """Mean next-token cross-entropy over labelled positions (labels −100 are ignored).
+
+    ``chunk_size`` > 0: logits are formed for ``chunk_size`` positions at a time and recomputed
+    in backward (activation checkpointing), so the (B, L, V) fp32 logits are never materialised;
+    0: the plain full-logits loss. Every position goes through the chunks (padding included, as
+    ignored targets): selecting the labelled ones would give data-dependent shapes, which make
+    the host wait for the device every step. ``attention_mask=None``: no padding in the batch.
+    Wrapping the loss in a Module lets DDP see the whole computation as one forward."""
+
+    def __init__(self, model: nn.Module, chunk_size: int = 0):
+        super().__init__()
+        self.model = model
+        self.chunk_size = chunk_size
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
+                labels: torch.Tensor) -> torch.Tensor:
+        target = labels[:, 1:].reshape(-1)
+        if not self.chunk_size:
+            logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+            return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), target,
+                                   ignore_index=-100)
+        hidden = self.model.get_decoder()(input_ids=input_ids,
+                                          attention_mask=attention_mask).last_hidden_state
+        hidden = hidden[:, :-1].reshape(-1, hidden.shape[-1])
+        count = (target != -100).sum().clamp(min=1)
+        head = self.model.get_output_embeddings()
+        logits_of = head
+        if isinstance(head, NumericHead):  # numeric-only head: k logits, targets remapped
+            logits_of = head.subset_logits
+            target = torch.where(target == -100, target, head.index[target.clamp(min=0)])
+        total = hidden.new_zeros((), dtype=torch.float32)
+        for start in range(0, len(target), self.chunk_size):
+            sl = slice(start, start + self.chunk_size)
+            total = total + grad_checkpoint(_chunk_ce, logits_of, hidden[sl], target[sl],
+                                            use_reentrant=False)
+        return total / count
+
+
+def make_loss(model: nn.Module, chunked: bool, compiled: str) -> nn.Module:
+    """The training loss module; ``compiled`` "regions": each repeated block (decoder
+    layer) and the other leaf modules ``torch.compile``-d separately (accelerate's regional
+    compilation: one compile serves all layers, so the cold start stays short); "step" is
+    applied after Accelerate's prepare (:func:`compile_step`). Parameters stay shared."""
+    loss = CausalLMLoss(model, CHUNK if chunked else 0)
+    if compiled != "regions":
+        return loss
+    from accelerate.utils import compile_regions
+
+    return compile_regions(loss)
+
+
+def compile_step(loss: nn.Module, device_type: str) -> nn.Module:
+    """The whole loss forward as one graph (``fullgraph``: a graph break is an error), its
+    backward with it through AOTAutograd; on CUDA ``mode="reduce-overhead"`` replays both as
+    CUDA graphs: one launch instead of thousands of small kernels per step. Needs fixed
+    shapes (B x L; a padded batch's mask is a second graph)."""
+    return torch.compile(loss, fullgraph=True,
+                         mode="reduce-overhead" if device_type == "cuda" else None)
+
+
+def _chunk_ce(logits_of, hidden: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits_of(hidden).float(), target, reduction="sum", ignore_index=-100)

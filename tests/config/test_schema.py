@@ -1,0 +1,129 @@
+"""Every config option and every experiment composes; typos and wrong types fail at composition."""
+
+
+import pytest
+from hydra.errors import ConfigCompositionException
+
+from tests.helpers import REPO, compose
+
+from llmts.config.compose import DEFAULT_OPTION
+from llmts.errors import LlmtsError
+from llmts.config.schema import GROUPS, check
+
+YAML_OPTIONS = [(p.parent.name, p.stem) for p in sorted((REPO / "conf").glob("*/*.yaml"))
+                if p.parent.name not in ("hydra", "bench")]  # bench: llmts-bench's own group
+OPTIONS = sorted(set(YAML_OPTIONS) | set(DEFAULT_OPTION.items()))
+BENCH = sorted(p.stem for p in (REPO / "conf" / "bench").glob("*.yaml")) + ["default"]
+
+
+def test_groups_are_the_documented_ones():
+    yaml_groups = {g for g, _ in YAML_OPTIONS}
+    assert set(GROUPS) | yaml_groups == {"model", "lora", "data", "decoding", "optimizer", "train",
+                                         "eval", "logger", "experiment", "sweep"}
+
+
+def entry_points():
+    """(entry point, primary config, checker, extra args, option) for every option each entry
+    point composes: llmts and llmts-flops share `config`; llmts-bench adds its `bench` group;
+    llmts-forecast takes the model/lora/data/decoding groups."""
+    from llmts.perf import bench
+    from llmts.cli import forecast as forecast_cli
+    from llmts.config.compose import register_configs
+
+    bench.register()
+    forecast_cli.register()
+    register_configs()
+    cases = []
+    for group, option in OPTIONS:
+        for app in ("llmts", "llmts-flops"):
+            cases.append((app, "config", check, [], f"{group}={option}"))
+        if group in GROUPS:
+            cases.append(("llmts-bench", "bench", bench.check_all, [], f"{group}={option}"))
+        if group in ("model", "lora", "data", "decoding"):
+            cases.append(("llmts-forecast", "forecast", forecast_cli.ForecastConfig.check,
+                          ["checkpoint=/ckpt", "input=/series.csv"], f"{group}={option}"))
+    cases += [("llmts-bench", "bench", bench.check_all, [], f"bench={o}") for o in BENCH]
+    return cases
+
+
+CASES = entry_points()
+
+
+@pytest.mark.parametrize("app, config, checker, extra, option", CASES,
+                         ids=[f"{c[0]}:{c[4]}" for c in CASES])
+def test_every_option_and_experiment_passes_each_entry_points_preflight(app, config, checker,
+                                                                        extra, option):
+    """What each entry point runs first: compose (every job of a sweep) and check."""
+    from llmts.config.compose import preflight
+
+    preflight([*extra, option], config, checker)
+
+
+@pytest.mark.parametrize("group, option", [o for o in YAML_OPTIONS if o[0] in GROUPS],
+                         ids=[f"{g}={o}" for g, o in YAML_OPTIONS if g in GROUPS])
+def test_group_yamls_hold_only_what_differs_from_the_dataclass(group, option):
+    """No group option restates a default of its dataclass (the dataclass is the default)."""
+    from omegaconf import OmegaConf
+
+    raw = OmegaConf.load(REPO / "conf" / group / f"{option}.yaml")
+    defaults = OmegaConf.structured(GROUPS[group])
+    same = [k for k in raw if k != "defaults" and k in defaults and raw[k] == defaults[k]]
+    assert same == [], f"{group}/{option}.yaml restates defaults: {same}"
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml")))
+def test_experiments_hold_only_what_differs(name):
+    """An experiment is a `# @package _global_` file whose every value changes the config it
+    is applied to (the defaults)."""
+    from omegaconf import OmegaConf
+
+    path = REPO / "conf" / "experiment" / f"{name}.yaml"
+    assert path.read_text().startswith("# @package _global_"), path
+    raw, base = OmegaConf.load(path), compose()
+
+    def leaves(node, prefix=""):
+        for k, v in node.items():
+            if k == "defaults":
+                continue
+            if OmegaConf.is_dict(v):
+                yield from leaves(v, f"{prefix}{k}.")
+            else:
+                yield f"{prefix}{k}", v
+
+    same = [k for k, v in leaves(raw) if OmegaConf.select(base, k) == v]
+    assert same == [], f"{name}.yaml restates defaults: {same}"
+
+
+@pytest.mark.parametrize("name", ["lr", "rank", "context"])
+def test_sweep_configs_force_multirun(name):
+    """`llmts sweep=lr` runs the grid (it used to run one 2000-step job silently)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.types import RunMode
+
+    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
+        cfg = hydra_compose("config", [f"sweep={name}"], return_hydra_config=True)
+    assert cfg.hydra.mode == RunMode.MULTIRUN and len(cfg.hydra.sweeper.params) == 1
+
+
+@pytest.mark.parametrize("args", [["sweep=rank"], ["-m", "lora.r=2,4,8"]])
+def test_preflight_checks_every_job_of_a_sweep(args):
+    """A sweep= config (multirun without -m) or -m: each job's own config is checked."""
+    from llmts.config.compose import preflight
+
+    seen = []
+    preflight(args, checker=lambda cfg: seen.append(cfg.lora.r))
+    assert seen == [2, 4, 8]
+
+
+@pytest.mark.parametrize("args", [["-cd", "/my/configs", "model=mine"],
+                                  ["--config-name=mine", "input=x.csv"],
+                                  ["-cp", "conf", "-cn", "mine"]])
+def test_preflight_leaves_another_config_tree_to_hydra_and_the_run(args):
+    """With -cd/-cp/-cn the command line composes from the user's configs, not llmts's: the
+    preflight does not refuse it (the run checks its config before any work)."""
+    from llmts.config.compose import preflight
+
+    preflight(args)
+    with pytest.raises(LlmtsError, match="model"):  # the same overrides without the flag
+        preflight(["model=mine"])

@@ -1,0 +1,127 @@
+"""``llmts-forecast``: input readers in process; the console entry point in subprocesses (slow),
+on a run trained by ``llmts experiment=smoke`` with gaps and per-variable scaling."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import h5py
+import numpy as np
+import pytest
+
+from tests.helpers import llmts, make_h5
+from llmts.errors import LlmtsError
+from llmts.cli.forecast import future_time, read_input
+
+
+def test_csv_header_time_column_and_gaps(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("Time,prey,predator\n0,1.5,2\n2,,3\n4,NaN,4.25\n")
+    series, time, names = read_input(path)
+    assert names == ("prey", "predator") and time.tolist() == [0, 2, 4]
+    assert len(series) == 1 and series[0].shape == (3, 2)
+    assert np.isnan(series[0][1:, 0]).all() and series[0][2, 1] == 4.25
+    path.write_text("1,2\n3,4\n")  # no header, no time
+    series, time, names = read_input(path)
+    assert series[0].tolist() == [[1, 2], [3, 4]] and time is None and names is None
+    assert future_time(np.array([0.0, 2.0, 4.0]), 3).tolist() == [6.0, 8.0, 10.0]
+    assert future_time(np.array([0.0, 1.0, 4.0]), 3) is None  # uneven: no times
+
+
+def test_hdf5_and_npy(tmp_path):
+    traj = np.random.default_rng(0).uniform(1, 2, (3, 30, 2))
+    series, time, _ = read_input(make_h5(tmp_path / "x.h5", traj))
+    assert len(series) == 3 and np.array_equal(series[1], traj[1]) and time.shape == (30,)
+    np.save(tmp_path / "x.npy", traj[0, :, 0])
+    series, time, _ = read_input(tmp_path / "x.npy")
+    assert series[0].shape == (30, 1) and time is None
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("a.csv", "prey,predator\n1,2\n3,x\n", "row 3, column 2: 'x' is not a number"),
+    ("a.csv", "1,2\n3\n", "row 2 has 1 cells, expected 2"),
+    ("a.csv", "time,v\n2,1\n1,2\n", "strictly increasing"),
+    ("a.txt", "1,2\n", "unknown format"),
+    ("a.h5", "not hdf5", "not an HDF5 file"),
+    ("a.npy", "not npy", "not a .npy array"),
+])
+def test_bad_input_is_one_line(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(LlmtsError) as err:
+        read_input(path)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def forecast_cli(*args):
+    return llmts(*args, tool="llmts-forecast")
+
+
+@pytest.fixture(scope="module")
+def gap_run(tmp_path_factory):
+    """A tiny run trained on data with gaps, per-variable α and training masks."""
+    run_dir = tmp_path_factory.mktemp("gaps") / "run"
+    res = llmts("experiment=smoke", "data.missing=encode", "data.missing_frac=0.1",
+                "data.mask_prob=0.05", "data.scale=per_variable", "eval.baselines=true",
+                f"hydra.run.dir={run_dir}")
+    assert res.returncode == 0, res.stderr[-3000:]
+    return run_dir
+
+
+@pytest.mark.slow
+def test_gaps_and_per_variable_scaling_train_and_evaluate(gap_run):
+    m = json.loads((gap_run / "metrics.json").read_text())
+    assert m["status"] == "ok" and m["missing_truth"] > 0 and m["missing_context"] > 0
+    assert math.isfinite(m["mse"]) and math.isfinite(m["baseline/ode_fit/mse"])
+    assert math.isfinite(m["nll_per_dim"]) and m["nll_series"] == m["num_series"]
+    with h5py.File(gap_run / "forecasts.h5") as f:
+        ctx, scale = f["context"][()], f["scale"][()]
+        np.testing.assert_allclose(scale, np.nanpercentile(np.abs(ctx), 95, axis=1))
+
+
+@pytest.mark.slow
+def test_api_and_cli_forecast_csv_and_hdf5_with_and_without_gaps(gap_run, tmp_path):
+    from llmts import Forecaster
+
+    with h5py.File(gap_run / "forecasts.h5") as f:
+        context, evaluated = f["context"][()], f["forecast"][()]
+    fc = Forecaster.from_run(gap_run)
+    np.testing.assert_array_equal(fc.predict(context, 20).point, evaluated)  # same decoding
+    full = np.nan_to_num(context[0], nan=1.0)
+    assert fc.predict(full, 20).point.shape == (20, 2)
+    csv_in = tmp_path / "gaps.csv"
+    rows = ["time,prey,predator"] + [f"{2 * i},{'' if np.isnan(a) else a},{'' if np.isnan(b) else b}"
+                                     for i, (a, b) in enumerate(context[1])]
+    csv_in.write_text("\n".join(rows) + "\n")
+    res = forecast_cli(f"run={gap_run}", f"input={csv_in}", "horizon=20",
+                       f"output={tmp_path / 'out.csv'}", f"hydra.run.dir={tmp_path / 'f1'}")
+    assert res.returncode == 0, res.stderr[-3000:]
+    lines = (tmp_path / "out.csv").read_text().splitlines()
+    assert lines[0] == ("series,step,time,prey,prey_q0.1,prey_q0.5,prey_q0.9,"
+                        "predator,predator_q0.1,predator_q0.5,predator_q0.9")
+    first = [float(v) for v in lines[1].split(",")]
+    assert len(lines) == 21 and first[2] == 2 * 51  # the step after the last input time
+    np.testing.assert_allclose([first[3], first[7]], fc.predict(context[1], 20).point[0])
+    make_h5(tmp_path / "in.h5", np.nan_to_num(context, nan=1.0), np.arange(51.0))
+    res = forecast_cli(f"run={gap_run}", f"input={tmp_path / 'in.h5'}", "horizon=20",
+                       "decoding=sampling", "decoding.num_samples=3", "plot_series=2",
+                       f"output={tmp_path / 'out.h5'}", f"hydra.run.dir={tmp_path / 'f2'}")
+    assert res.returncode == 0, res.stderr[-3000:]
+    with h5py.File(tmp_path / "out.h5") as f:
+        assert f["point"].shape == (4, 20, 2) and f["samples"].shape == (4, 3, 20, 2)
+        assert f["quantiles"].shape == (3, 4, 20, 2) and f["scale"].shape == (4, 2)
+        assert f["time"][0] == 51.0
+    assert len(list((tmp_path / "f2" / "plots").glob("series_*.png"))) == 2
+
+
+@pytest.mark.slow
+def test_bad_cli_input_is_one_line_and_exit_2(gap_run, tmp_path):
+    (tmp_path / "bad.csv").write_text("a,b\n1,oops\n")
+    for args, message in [((f"input={tmp_path / 'bad.csv'}",), "'oops' is not a number"),
+                          ((f"input={tmp_path / 'none.csv'}",), "no such file"),
+                          ((f"input={tmp_path / 'bad.csv'}", "checkpoint=/x"), "exactly one of")]:
+        res = forecast_cli(f"run={gap_run}", *args, f"hydra.run.dir={tmp_path / 'f'}")
+        assert res.returncode == 2, res.stderr[-2000:]
+        err = [line for line in res.stderr.splitlines() if line.startswith("llmts-forecast: error:")]
+        assert len(err) == 1 and message in err[0], res.stderr[-2000:]

@@ -1,0 +1,74 @@
+"""The evaluation stage's pieces: context length derived for the context sweep, the untrained
+model's row."""
+
+import numpy as np
+import pytest
+
+from tests.helpers import compose
+from llmts.data.series import Dataset, simulate_lotka_volterra
+from llmts.codec.llmtime import step_tokens
+from llmts.metrics.evaluate import context_steps, score_untrained
+from llmts.forecast.batch import forecast
+from llmts.metrics.point import point_forecast, point_metrics
+from llmts.model.build import build_model
+
+
+@pytest.mark.parametrize("length", [128, 512, 768])
+def test_null_context_steps_fill_the_context_length(length):
+    """eval.context_steps=null (the context sweep): as many whole steps as fit in
+    data.context_length tokens; one LV step at 2 decimals is '0.33,0.36;' = 10 tokens."""
+    cfg = compose("sweep=context", f"data.context_length={length}")
+    assert cfg.eval.context_steps is None
+    steps = context_steps(cfg, 2)
+    assert step_tokens(2, 2) == len("0.33,0.36;")
+    assert steps * len("0.33,0.36;") <= length < (steps + 1) * len("0.33,0.36;")
+    # a number set in the config is used as it is (the default 51 is also 512 // 10: use another)
+    assert context_steps(compose("eval.context_steps=30"), 2) == 30
+
+
+def test_untrained_row_scores_the_model_as_it_is(tiny_tokenizer):
+    """``untrained/*`` equals the point metrics of a forecast by the same (untrained) model."""
+    cfg = compose("experiment=smoke", "eval.context_steps=12", "eval.horizon=4",
+                  "eval.num_series=3")
+    series, time = simulate_lotka_volterra(5, 16, 32.0, seed=1)
+    data = Dataset(series, time, ("prey", "predator"), "simulated")
+    net = build_model(cfg.model, cfg.lora, cfg.seed)
+    row = score_untrained(net, tiny_tokenizer, data, np.arange(5), cfg)
+    res = forecast(net, tiny_tokenizer, series[:3, :12], 4, cfg.decoding, cfg.data,
+                   cfg.eval.batch_size, cfg.seed)
+    want = point_metrics(series[:3, 12:16], point_forecast(res.samples, cfg.eval.point))
+    names = ("mse", "rmse", "mae", "r2", "nrmse", "mape")
+    assert set(row) == {f"untrained/{k}{ci}" for k in names for ci in ("", "_ci")} | {
+        "untrained/nll_per_dim"}
+    assert np.isfinite(row["untrained/nll_per_dim"])
+    for key in names:
+        assert row[f"untrained/{key}"] == pytest.approx(want[key])
+        lo, hi = row[f"untrained/{key}_ci"]
+        assert lo <= hi
+
+
+def test_score_writes_nothing_and_write_saves_what_was_scored(tiny_tokenizer, tmp_path,
+                                                               monkeypatch):
+    import h5py
+
+    from llmts.metrics import evaluate
+    from llmts.tracking.tracker import NullTracker
+
+    cfg = compose("experiment=smoke", "eval.context_steps=12", "eval.horizon=4",
+                  "eval.num_series=3", "eval.plot_series=1", "eval.baselines=true")
+    series, time = simulate_lotka_volterra(5, 16, 32.0, seed=1)
+    data = Dataset(series, time, ("prey", "predator"), "simulated")
+    net = build_model(cfg.model, cfg.lora, cfg.seed)
+    monkeypatch.chdir(tmp_path)
+    with monkeypatch.context() as m:  # no writer is reached while scoring
+        for writer in ("write_forecasts", "write_plots", "write_skill", "atomic_path"):
+            m.setattr(evaluate, writer, lambda *a, _w=writer, **k: pytest.fail(f"score ran {_w}"))
+        out, done = evaluate.score(net, tiny_tokenizer, data, np.arange(5), cfg)
+    assert list(tmp_path.iterdir()) == []
+    assert out["mse"] == pytest.approx(np.mean((done.truth - done.point) ** 2))
+    evaluate.write(done, tmp_path, cfg.eval.plot_series, NullTracker())
+    with h5py.File(tmp_path / "forecasts.h5") as f:
+        np.testing.assert_array_equal(f["forecast"][:], done.point)
+        np.testing.assert_array_equal(f["baselines/persistence"][:], done.base["persistence"])
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "per_horizon_mse.png", "series_0.png", "skill.png"]
