@@ -15,11 +15,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from llmts.errors import LlmtsError, first_line
+
+if TYPE_CHECKING:
+    from llmts.codec.codec import Codec
 
 
 @dataclass(frozen=True)
@@ -46,11 +50,15 @@ class Prediction:
 
 
 class Forecaster:
-    """A trained model with its tokenizer and codec, ready to forecast arrays."""
+    """A trained model with its codec (and the codec's tokenizer), ready to forecast arrays."""
 
-    def __init__(self, model, tokenizer, cfg: DictConfig) -> None:
-        self.model, self.tokenizer, self.cfg = model, tokenizer, cfg
+    def __init__(self, model, codec: Codec, cfg: DictConfig) -> None:
+        self.model, self.codec, self.cfg = model, codec, cfg
         self.decoders: dict = {}  # the last decode loop (and CUDA graph), reused by predict
+
+    @property
+    def tokenizer(self):
+        return self.codec.tokenizer
 
     @classmethod
     def from_run(cls, run_dir: str | Path, step: int | None = None,
@@ -95,26 +103,26 @@ class Forecaster:
         """Tokenizer + model of ``cfg`` with ``checkpoint``'s trained weights, on the GPU if any."""
         import torch
 
-        from llmts.train.checkpoint import load_checkpoint
-        from llmts.model.build import build_model
+        from llmts.codec.codec import Codec
         from llmts.codec.tokenizer import load_tokenizer
+        from llmts.model.build import build_model
+        from llmts.train.checkpoint import load_checkpoint
 
-        tokenizer = load_tokenizer(cfg.model)
-        net = build_model(cfg.model, cfg.lora, cfg.seed, tokenizer, cfg.data)
+        codec = Codec.build(cfg.data, load_tokenizer(cfg.model))
+        net = build_model(cfg.model, cfg.lora, cfg.seed, codec)
         if checkpoint is not None:
             load_checkpoint(checkpoint, net)
-        return cls(net.to("cuda" if torch.cuda.is_available() else "cpu"), tokenizer, cfg)
+        return cls(net.to("cuda" if torch.cuda.is_available() else "cpu"), codec, cfg)
 
     def predict(self, x, horizon: int, num_samples: int | None = None,
                 seed: int | None = None) -> Prediction:
         """Forecast ``horizon`` steps after ``x``: one series (T, D) or (T,), many (n, T, D), or a
         list of (T_i, D) of different lengths. ``num_samples`` > 1 samples (with the decoding's
         temperature / top-k / top-p); default: as ``decoding`` says. ``seed``: default the run's."""
-        from llmts.codec.grammar import check_codec_tokens
         from llmts.forecast.batch import forecast
         from llmts.metrics.point import point_forecast
 
-        series, single = as_series(x, self.cfg.data.missing == "encode")
+        series, single = as_series(x, self.codec.missing)
         if horizon < 1:
             raise LlmtsError(f"horizon={horizon}: must be >= 1")
         dec = self.cfg.decoding.copy()
@@ -122,12 +130,9 @@ class Forecaster:
             if num_samples < 1:
                 raise LlmtsError(f"num_samples={num_samples}: must be >= 1")
             dec.num_samples, dec.do_sample = num_samples, num_samples > 1 or dec.do_sample
-        signed = any(bool((np.nan_to_num(s) < 0).any()) for s in series)
-        check_codec_tokens(self.tokenizer, self.cfg.data.digit_separator, signed,
-                           self.cfg.data.missing == "encode")
-        res = forecast(self.model, self.tokenizer, series, horizon, dec, self.cfg.data,
-                       self.cfg.eval.batch_size, self.cfg.seed if seed is None else seed,
-                       self.decoders)
+        codec = self.codec.for_series(series)  # a sign where the input needs one
+        res = forecast(self.model, codec, series, horizon, dec, self.cfg.eval.batch_size,
+                       self.cfg.seed if seed is None else seed, self.decoders)
         point = point_forecast(res.samples, self.cfg.eval.point)
         first = (lambda a: a[0]) if single else (lambda a: a)  # noqa: E731
         return Prediction(first(res.samples), first(point), first(res.scales), res.parsed_steps,

@@ -21,13 +21,14 @@ def run_dir(tmp_path_factory):
     bias differs from the untrained model's (so loading it changes the forecasts)."""
     from llmts.train.checkpoint import save_checkpoint
     from llmts.model.build import build_model
+    from llmts.codec.codec import Codec
     from llmts.codec.tokenizer import build_tiny_tokenizer
 
     cfg = compose(*OVERRIDES)
     d = tmp_path_factory.mktemp("run")
     (d / ".hydra").mkdir()
     OmegaConf.save(cfg, d / ".hydra" / "config.yaml")
-    net = build_model(cfg.model, cfg.lora, cfg.seed, build_tiny_tokenizer(), cfg.data)
+    net = build_model(cfg.model, cfg.lora, cfg.seed, Codec.build(cfg.data, build_tiny_tokenizer()))
     bias = net.get_output_embeddings().bias
     with torch.no_grad():
         bias.copy_(torch.randn(bias.shape, generator=torch.Generator().manual_seed(0)) * 3)
@@ -44,6 +45,7 @@ def series():
 
 
 def test_from_run_predicts_with_the_checkpoint_and_the_runs_codec(run_dir, series, tiny_tokenizer):
+    from llmts.codec.codec import Codec
     from llmts.forecast.batch import forecast
     from llmts.model.build import build_model
 
@@ -53,10 +55,11 @@ def test_from_run_predicts_with_the_checkpoint_and_the_runs_codec(run_dir, serie
     np.testing.assert_allclose(pred.scales, np.percentile(np.abs(series[0]), 95, axis=0))
     assert pred.parse_rate == 1.0 and pred.filled_steps == 0
     cfg = compose(*OVERRIDES)
-    untrained = build_model(cfg.model, cfg.lora, cfg.seed, tiny_tokenizer, cfg.data)
-    before = forecast(untrained, tiny_tokenizer, series[:1], 7, cfg.decoding, cfg.data, 8, cfg.seed)
+    codec = Codec.build(cfg.data, tiny_tokenizer)
+    untrained = build_model(cfg.model, cfg.lora, cfg.seed, codec)
+    before = forecast(untrained, codec, series[:1], 7, cfg.decoding, 8, cfg.seed)
     assert pred.texts != before.texts  # the checkpoint's weights are in
-    same = forecast(fc.model, tiny_tokenizer, series[:1], 7, cfg.decoding, cfg.data, 8, cfg.seed)
+    same = forecast(fc.model, codec, series[:1], 7, cfg.decoding, 8, cfg.seed)
     np.testing.assert_array_equal(pred.point, same.samples[0, 0])  # the one code path
 
 

@@ -30,8 +30,9 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
     from llmts.model import kernels
     from llmts.model import build as model
     from llmts.codec import tokenizer as tokenization
+    from llmts.codec.codec import Codec, has_negatives
+    from llmts.codec.windows import training_windows
     from llmts.tracking import tracker as tracking
-    from llmts.codec.grammar import check_codec_tokens
     from llmts.metrics.evaluate import context_steps, evaluate, results_table, score_untrained
     from llmts.config.schema import check
     from llmts.train.loop import make_accelerator, train
@@ -42,8 +43,7 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
     dataset = data.load_dataset(cfg.data, cfg.seed)
     data.check_length(dataset.source, dataset.series.shape[1],
                       context_steps(cfg, dataset.num_vars) + cfg.eval.horizon)
-    check_codec_tokens(tokenizer, cfg.data.digit_separator, bool((dataset.series < 0).any()),
-                       cfg.data.missing == "encode")
+    codec = Codec.build(cfg.data, tokenizer, signed=has_negatives(dataset.series))
     split = data.split_indices(len(dataset.series), cfg.data, cfg.seed)
     accelerator = make_accelerator(cfg.train.precision)
     batch = flops.global_batch(cfg.train, accelerator.num_processes)
@@ -55,8 +55,7 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
         write_json(run_dir / "flops.json", plan)
         log.info("planned training FLOPs (report accounting):\n%s", flops.format_plan(plan))
         save_split(run_dir / "split.json", split)
-    net = model.build_model(cfg.model, cfg.lora, cfg.seed, tokenizer, cfg.data,
-                            accelerator.device)
+    net = model.build_model(cfg.model, cfg.lora, cfg.seed, codec, accelerator.device)
     if cfg.eval.checkpoint:
         checkpoint.load_checkpoint(Path(cfg.eval.checkpoint).expanduser(), net)
     net = net.to(accelerator.device)
@@ -69,17 +68,16 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
         result, before = None, {}
         # Forecasts run in the model's own dtype, never under autocast (one KV-cache dtype).
         if main and cfg.eval.untrained and cfg.train.max_steps > 0:
-            before = score_untrained(net, tokenizer, dataset, split.test, cfg)
+            before = score_untrained(net, codec, dataset, split.test, cfg)
         if cfg.train.max_steps > 0:
-            windows = {name: tokenization.training_windows(dataset.series[idx], tokenizer,
-                                                           cfg.data, seed)
+            windows = {name: training_windows(dataset.series[idx], codec, cfg.data, seed)
                        for name, idx, seed in (("train", split.train, cfg.seed),
                                                ("val", split.val, cfg.seed + 1))}
             result = train(net, windows["train"], windows["val"], cfg.train, cfg.optimizer,
                            cfg.seed, run_dir, tracker, accelerator, plan["step"] + plan["lora_step"])
         metrics = {"status": "ok"}
         if main:
-            metrics.update(evaluate(net, tokenizer, dataset, split.test, cfg, run_dir, tracker))
+            metrics.update(evaluate(net, codec, dataset, split.test, cfg, run_dir, tracker))
         metrics.update(before)
         metrics.update(train_flops=plan["total"], log10_train_flops=plan["log10_total"],
                        final_val_loss=result.final_val_loss if result else None)

@@ -5,8 +5,8 @@ a step is ``num_vars`` values joined by ``,`` and ended by ``;``, and after ``ho
 EOS (or pad) may follow. :class:`Grammar` holds that automaton as small on-device tables over the
 codec's ~16 token *columns* (never the whole vocabulary) and advances a per-row state with pure
 tensor ops (no Python per row, no host sync), so both decoders share it: llmts's own decode loop
-(:mod:`llmts.forecast.engine`) and Hugging Face ``generate`` through :class:`NumericGrammar`.
-:class:`StepsDone` stops ``generate`` rows as soon as their ``horizon``-th ``;`` is out.
+(:mod:`llmts.forecast.engine`) and Hugging Face ``generate``
+(:class:`llmts.forecast.hf.NumericGrammar`), and so does the likelihood of a true continuation.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import torch
-from transformers import LogitsProcessor, PreTrainedTokenizerBase, StoppingCriteria
+from transformers import PreTrainedTokenizerBase
 
-from llmts.codec.llmtime import MISSING, step_tokens
+from llmts.codec.llmtime import step_tokens
 from llmts.errors import LlmtsError
 
 GRAMMAR_CHARS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", ",", ".", ";", "-")
@@ -38,59 +38,6 @@ def grammar_token_ids(tokenizer: PreTrainedTokenizerBase, separator: str = "") -
                              "tokens (constrained decoding needs one token per digit/separator)")
         ids[ch] = int(pieces[0])
     return ids
-
-
-def codec_token_ids(tokenizer: PreTrainedTokenizerBase, separator: str = "",
-                    missing: bool = False) -> list[int]:
-    """Every token ID a codec text can hold: the grammar's, plus the missing field's."""
-    ids = list(grammar_token_ids(tokenizer, separator).values())
-    if missing:
-        ids += tokenizer.encode(separator + MISSING, add_special_tokens=False)
-    return sorted(set(ids))
-
-
-def _follows(signed: bool, missing: bool) -> dict[str, tuple[str, ...]]:
-    """Which codec unit can come right after which (the pairs a codec text can hold)."""
-    starts = DIGITS + ("-",) * signed + (MISSING,) * missing
-    pairs = {**{d: DIGITS + (".", ",", ";") for d in DIGITS}, ".": DIGITS, ",": starts,
-             ";": starts, "-": DIGITS, MISSING: (",", ";")}
-    return {a: b for a, b in pairs.items() if (a != "-" or signed) and (a != MISSING or missing)}
-
-
-def check_codec_tokens(tokenizer: PreTrainedTokenizerBase, separator: str = "",
-                       signed: bool = True, missing: bool = False) -> None:
-    """Stop with one line unless the codec's text tokenises one character at a time: each of
-    ``0-9 , . ; -`` (after ``separator``) is one token, and for every pair of units a codec text
-    can hold side by side (``12``, ``5;``, ``;-``, ``,NaN``, ...) the pair's tokens are the two
-    units' tokens (no merge across them). ``signed``: the data has negative values (else ``-``
-    never occurs); ``missing``: ``NaN`` fields occur. Tokenizers that merge digits (Llama-3's)
-    fail this; ``data.digit_separator=' '`` writes the characters apart (LLMTIME's fix), and the
-    message suggests it only when it does pass."""
-    split, merged = _token_problems(tokenizer, separator, signed, missing)
-    if not split and not merged:
-        return
-    what = (f"splits {', '.join(map(repr, split[:6]))} into several tokens" if split else
-            f"merges {', '.join(map(repr, merged[:6]))}{' ...' if len(merged) > 6 else ''} "
-            f"({len(merged)} pairs of codec characters)")
-    if not separator and not any(_token_problems(tokenizer, " ", signed, missing)):
-        fix = "set data.digit_separator=' ' to write the characters apart"
-    else:
-        fix = "no data.digit_separator fixes this tokenizer; use another one" + (
-            " (or data without negative values)" if signed else "")
-    raise LlmtsError(f"tokenizer {what}: the codec needs one token per character; {fix}")
-
-
-def _token_problems(tokenizer: PreTrainedTokenizerBase, separator: str, signed: bool,
-                    missing: bool) -> tuple[list[str], list[str]]:
-    """(units that are not one token, adjacent pairs whose tokens merge)."""
-    follows = _follows(signed, missing)
-    units = {u: separator + u for u in follows}
-    single = dict(zip(units, tokenizer(list(units.values()), add_special_tokens=False)["input_ids"]))
-    split = [units[u] for u, t in single.items() if len(t) != 1 and u != MISSING]
-    pairs = [(a, b) for a, after in follows.items() for b in after]
-    enc = tokenizer([units[a] + units[b] for a, b in pairs], add_special_tokens=False)["input_ids"]
-    return split, [units[a] + units[b] for (a, b), ids in zip(pairs, enc)
-                   if ids != single[a] + single[b]]
 
 
 def max_new_tokens(num_vars: int, horizon: int, precision: int, max_int_digits: int = 3,
@@ -216,63 +163,3 @@ class Grammar:
         return state[0] == self.done
 
 
-class NumericGrammar(LogitsProcessor):
-    """:class:`Grammar` as a Hugging Face logits processor: every token the format forbids at a
-    row's position gets score -inf (allowed tokens keep theirs, so greedy and sampling, whose
-    temperature/top-k/top-p run after custom processors, only ever pick grammar tokens).
-
-    The row states are advanced from the last token at each call (replaying any tokens not yet
-    seen, so it also recovers if a call is skipped) and reset when ``input_ids.shape[1] ==
-    prompt_len``, i.e. at the first call of a new ``generate``.
-    """
-
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, num_vars: int, precision: int,
-                 horizon: int, prompt_len: int, max_int_digits: int = 3,
-                 allow_sign: bool = False, row_int_digits: torch.Tensor | None = None,
-                 separator: str = "") -> None:
-        if prompt_len < 0:
-            raise ValueError("NumericGrammar: prompt_len must be >= 0")
-        self.grammar = Grammar.build(tokenizer, num_vars, precision, horizon, max_int_digits,
-                                     allow_sign, separator)
-        self.prompt_len = prompt_len
-        self.row_int_digits = row_int_digits  # per-row cap on integer digits (<= max_int_digits)
-        self._state: State | None = None
-        self._seen = -1  # input length the state corresponds to
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        batch, cur = input_ids.shape
-        if cur < self.prompt_len:
-            raise ValueError(f"NumericGrammar: input has {cur} tokens, fewer than "
-                             f"prompt_len={self.prompt_len}")
-        g = self.grammar
-        if g.trans.device != scores.device:  # move the (small) tables once
-            self.grammar = g = g.to(scores.device)
-            if self.row_int_digits is not None:
-                self.row_int_digits = self.row_int_digits.to(scores.device)
-        if (cur == self.prompt_len or self._state is None or cur < self._seen
-                or self._state[0].shape[0] != batch or self._state[0].device != scores.device):
-            self._state, self._seen = g.init_state(batch, scores.device), self.prompt_len
-        for pos in range(self._seen, cur):  # normally exactly one new token (none at the start)
-            self._state = g.advance(self._state, g.classes(input_ids[:, pos]))
-        self._seen = cur
-        ok = g.allowed_columns(self._state, self.row_int_digits)
-        # A new tensor, not in place: generate keeps the raw logits when output_logits=True.
-        out = torch.full_like(scores, float("-inf"))
-        out[:, g.columns] = scores[:, g.columns].masked_fill(~ok, float("-inf"))
-        return out
-
-
-class StepsDone(StoppingCriteria):
-    """True for each row that has produced at least ``horizon`` step separators after the prompt.
-
-    Stateless (it recounts the generated part), so it cannot drift; the cost is
-    O(batch x generated), negligible next to a forward pass.
-    """
-
-    def __init__(self, step_token_id: int, horizon: int, prompt_len: int) -> None:
-        self.step_token_id, self.horizon, self.prompt_len = step_token_id, horizon, prompt_len
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor | None = None,
-                 **kwargs: object) -> torch.BoolTensor:
-        new = input_ids[:, self.prompt_len:]
-        return (new == self.step_token_id).sum(dim=1) >= self.horizon

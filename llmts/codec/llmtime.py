@@ -206,7 +206,11 @@ def encode_all(series: np.ndarray, percentile: float = 95.0, precision: int = 2,
                           missing, separator)[0] for x in series]
 
 
-def encode_data(series: np.ndarray, data, seed: int = 0) -> list[str]:
-    """:func:`encode_all` with the ``data`` config's codec settings."""
-    return encode_all(series, data.percentile, data.precision, data.scale == "per_variable",
-                      data.missing == "encode", data.digit_separator, data.mask_prob, seed)
+def integer_digits(contexts, scales: np.ndarray) -> np.ndarray:
+    """Per series: integer digits of its largest scaled value (≥ 1; gaps ignored). With α the
+    95th percentile of |context| that is one digit for most series, so a forecast can reach 10×
+    its context's typical size but never the 1e3-1e5 that an unconstrained integer part allows.
+    ``contexts``: (n, c, D) or a list of (c_i, D); ``scales``: (n,) or (n, D)."""
+    scales = np.asarray(scales, dtype=np.float64).reshape(len(contexts), -1)
+    top = [np.nanmax(np.abs(c) / a, initial=0.0) for c, a in zip(contexts, scales)]
+    return np.array([max(1, len(str(int(t)))) for t in top])

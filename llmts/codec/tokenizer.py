@@ -1,4 +1,5 @@
-"""Tokenizers: the real Qwen2.5 one (from the hub or a local folder) and a tiny one built in code.
+"""Tokenizers: the real Qwen2.5 one (from the hub or a local folder) and a tiny one built in code,
+and the check that a tokenizer writes the codec one token per character.
 
 The tiny tokenizer is Qwen2's byte-level BPE with no merges: its first 256 IDs are the byte
 alphabet in GPT-2's order, exactly as in Qwen's vocab.json, and it uses Qwen2's pre-tokenizer
@@ -8,11 +9,11 @@ alphabet in GPT-2's order, exactly as in Qwen's vocab.json, and it uses Qwen2's 
 
 from __future__ import annotations
 
-import functools
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from llmts.codec.grammar import DIGITS, grammar_token_ids
+from llmts.codec.llmtime import MISSING
 from llmts.errors import LlmtsError, first_line
 
 if TYPE_CHECKING:
@@ -112,112 +113,54 @@ def require_obtainable(where: str, revision: str | None = None) -> None:
                          f"unreachable ({exc}); try model=tiny, or model.path=/local/folder") from None
 
 
-def make_windows(
-    texts: list[str], tokenizer: PreTrainedTokenizerBase, context_length: int, stride: int,
-    separator: str = "",
-) -> dict[str, torch.Tensor]:
-    """Training windows: each text tokenised, cut into ``context_length``-token windows every
-    ``stride`` tokens, each start moved back to the nearest time-step boundary (just after a
-    ``;``) when one lies inside the stride, the last window right-padded. Returns
-    ``input_ids``, ``attention_mask`` and ``labels`` (W, L); padding has label −100, so it
-    contributes nothing to the loss. ``separator``: the codec's ``data.digit_separator``."""
-    import torch
-
-    step_id = tokenizer.encode(separator + ";", add_special_tokens=False)[0]
-    rows: list[list[int]] = []
-    # One batched call (fast tokenizers parallelise it); transformers rejects an empty batch.
-    for ids in tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []:
-        rows.extend(_cut(ids, step_id, context_length, stride))
-    input_ids = torch.full((len(rows), context_length), tokenizer.pad_token_id, dtype=torch.long)
-    for i, row in enumerate(rows):
-        input_ids[i, : len(row)] = torch.tensor(row)
-    return _windows(input_ids, torch.tensor([len(r) for r in rows], dtype=torch.long))
+def codec_token_ids(tokenizer: PreTrainedTokenizerBase, separator: str = "",
+                    missing: bool = False) -> list[int]:
+    """Every token ID a codec text can hold: the grammar's, plus the missing field's."""
+    ids = list(grammar_token_ids(tokenizer, separator).values())
+    if missing:
+        ids += tokenizer.encode(separator + MISSING, add_special_tokens=False)
+    return sorted(set(ids))
 
 
-def _windows(input_ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The three (W, L) tensors from right-padded IDs and each window's length."""
-    import torch
-
-    mask = (torch.arange(input_ids.shape[1]) < lengths[:, None]).long()
-    return {"input_ids": input_ids, "attention_mask": mask,
-            "labels": input_ids.masked_fill(mask == 0, -100)}
-
-
-def cached_windows(texts: list[str], tokenizer: PreTrainedTokenizerBase, context_length: int,
-                   stride: int, cache: Path, separator: str = "") -> dict[str, torch.Tensor]:
-    """:func:`make_windows`, kept on disk in ``cache`` under a SHA-256 of everything the windows
-    depend on: the texts (hence data, split and encoding), the tokenizer's serialised form and pad
-    ID, the context length and stride. A run with the same data, tokenizer and windows reloads
-    them (int32 IDs + lengths, ~4 bytes per token); an unreadable entry is rebuilt."""
-    import torch
-
-    from llmts.tracking.files import atomic_path
-
-    path = cache / f"windows-{window_key(texts, tokenizer, context_length, stride)}.pt"
-    try:
-        saved = torch.load(path, weights_only=True)
-        log.info("tokenised windows: %s (cached)", path)
-        return _windows(saved["input_ids"].long(), saved["lengths"].long())
-    except FileNotFoundError:
-        pass
-    except Exception as exc:  # torch raises several types for a damaged file
-        log.warning("tokenised windows: rebuilding unreadable %s (%s)", path, type(exc).__name__)
-    windows = make_windows(texts, tokenizer, context_length, stride, separator)
-    try:
-        with atomic_path(path) as tmp:
-            torch.save({"input_ids": windows["input_ids"].int(),
-                        "lengths": windows["attention_mask"].sum(1).int()}, tmp)
-        log.info("tokenised windows: %d x %d -> %s", *windows["input_ids"].shape, path)
-    except OSError as exc:  # a cache is an optimisation: a read-only disk must not stop a run
-        log.warning("tokenised windows: not cached (%s: %s)", type(exc).__name__, exc)
-    return windows
+def _follows(signed: bool, missing: bool) -> dict[str, tuple[str, ...]]:
+    """Which codec unit can come right after which (the pairs a codec text can hold)."""
+    starts = DIGITS + ("-",) * signed + (MISSING,) * missing
+    pairs = {**{d: DIGITS + (".", ",", ";") for d in DIGITS}, ".": DIGITS, ",": starts,
+             ";": starts, "-": DIGITS, MISSING: (",", ";")}
+    return {a: b for a, b in pairs.items() if (a != "-" or signed) and (a != MISSING or missing)}
 
 
-def window_key(texts: list[str], tokenizer: PreTrainedTokenizerBase, context_length: int,
-               stride: int) -> str:
-    """Hex digest naming a window cache entry (see :func:`cached_windows`)."""
-    import hashlib
-
-    h = hashlib.sha256(f"v1 {context_length} {stride} {tokenizer.pad_token_id}\n".encode())
-    h.update(tokenizer_fingerprint(tokenizer).encode())
-    for text in texts:
-        h.update(b"\x00" + text.encode())
-    return h.hexdigest()[:24]
-
-
-@functools.lru_cache(maxsize=2)
-def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
-    """SHA-256 of the tokenizer's serialised form (vocab, merges, specials, pre-tokenizer).
-    Memoised per tokenizer object (llmts never changes one after loading): Qwen's is several MB
-    and a run keys its train and val windows with the same tokenizer."""
-    import hashlib
-
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    text = backend.to_str() if backend is not None else repr(tokenizer.get_vocab())
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-# Changing how windows are cut changes cached entries' contents: bump "v1" in window_key then.
-def _cut(ids: list[int], step_id: int, length: int, stride: int) -> list[list[int]]:
-    boundaries = [0] + [i + 1 for i, t in enumerate(ids) if t == step_id]
-    out, prev, nominal = [], -1, 0
-    while True:
-        start = max((b for b in boundaries if nominal - stride < b <= nominal), default=nominal)
-        if start > prev:
-            out.append(ids[start:start + length])
-            prev = start
-        if start + length >= len(ids):
-            return out
-        nominal += stride
+def check_codec_tokens(tokenizer: PreTrainedTokenizerBase, separator: str = "",
+                       signed: bool = True, missing: bool = False) -> None:
+    """Stop with one line unless the codec's text tokenises one character at a time: each of
+    ``0-9 , . ; -`` (after ``separator``) is one token, and for every pair of units a codec text
+    can hold side by side (``12``, ``5;``, ``;-``, ``,NaN``, ...) the pair's tokens are the two
+    units' tokens (no merge across them). ``signed``: the data has negative values (else ``-``
+    never occurs); ``missing``: ``NaN`` fields occur. Tokenizers that merge digits (Llama-3's)
+    fail this; ``data.digit_separator=' '`` writes the characters apart (LLMTIME's fix), and the
+    message suggests it only when it does pass."""
+    split, merged = _token_problems(tokenizer, separator, signed, missing)
+    if not split and not merged:
+        return
+    what = (f"splits {', '.join(map(repr, split[:6]))} into several tokens" if split else
+            f"merges {', '.join(map(repr, merged[:6]))}{' ...' if len(merged) > 6 else ''} "
+            f"({len(merged)} pairs of codec characters)")
+    if not separator and not any(_token_problems(tokenizer, " ", signed, missing)):
+        fix = "set data.digit_separator=' ' to write the characters apart"
+    else:
+        fix = "no data.digit_separator fixes this tokenizer; use another one" + (
+            " (or data without negative values)" if signed else "")
+    raise LlmtsError(f"tokenizer {what}: the codec needs one token per character; {fix}")
 
 
-def training_windows(series, tokenizer: PreTrainedTokenizerBase, data_cfg, seed: int = 0) -> dict:
-    """Each series encoded with its own α (gaps knocked in with ``data.mask_prob``, seeded),
-    tokenised and cut into windows (cached on disk)."""
-    from llmts.data.series import cache_dir
-    from llmts.codec.llmtime import encode_data
-
-    texts = encode_data(series, data_cfg, seed)
-    stride = data_cfg.stride or data_cfg.context_length // 2
-    return cached_windows(texts, tokenizer, data_cfg.context_length, stride,
-                          cache_dir(data_cfg) / "windows", data_cfg.digit_separator)
+def _token_problems(tokenizer: PreTrainedTokenizerBase, separator: str, signed: bool,
+                    missing: bool) -> tuple[list[str], list[str]]:
+    """(units that are not one token, adjacent pairs whose tokens merge)."""
+    follows = _follows(signed, missing)
+    units = {u: separator + u for u in follows}
+    single = dict(zip(units, tokenizer(list(units.values()), add_special_tokens=False)["input_ids"]))
+    split = [units[u] for u, t in single.items() if len(t) != 1 and u != MISSING]
+    pairs = [(a, b) for a, after in follows.items() for b in after]
+    enc = tokenizer([units[a] + units[b] for a, b in pairs], add_special_tokens=False)["input_ids"]
+    return split, [units[a] + units[b] for (a, b), ids in zip(pairs, enc)
+                   if ids != single[a] + single[b]]

@@ -14,6 +14,7 @@ from llmts.metrics import likelihood
 from llmts.metrics import point as metrics
 from llmts.metrics import physics
 from llmts.metrics import bootstrap as stats
+from llmts.codec.codec import Codec
 from llmts.data.series import Dataset
 from llmts.codec.llmtime import step_tokens
 from llmts.tracking.files import atomic_path
@@ -47,15 +48,15 @@ def resamples(ev, n: int) -> np.ndarray | None:
     return stats.resample_indices(n, ev.bootstrap, ev.bootstrap_seed) if ev.bootstrap else None
 
 
-def score_untrained(model, tokenizer, dataset: Dataset, test_idx: np.ndarray, cfg) -> dict:
+def score_untrained(model, codec: Codec, dataset: Dataset, test_idx: np.ndarray, cfg) -> dict:
     """``untrained/*``: the model's metrics before any training (report Table 2's row)."""
     _, context, truth = test_series(dataset, test_idx, cfg)
-    res = forecast(model, tokenizer, context, cfg.eval.horizon, cfg.decoding, cfg.data,
-                   cfg.eval.batch_size, cfg.seed)
+    res = forecast(model, codec, context, cfg.eval.horizon, cfg.decoding, cfg.eval.batch_size,
+                   cfg.seed)
     point = metrics.point_forecast(res.samples, cfg.eval.point)
     scored = {f"untrained/{k}": v for k, v in metrics.point_metrics(truth, point).items()
               if k in POINT_KEYS}
-    nll = likelihood.nll_metrics(model, tokenizer, context, truth, res.scales, cfg)
+    nll = likelihood.nll_metrics(model, codec, context, truth, res.scales, cfg)
     scored["untrained/nll_per_dim"] = nll["nll_per_dim"]
     if (idx := resamples(cfg.eval, len(truth))) is not None:
         scored.update(stats.point_intervals(truth, point, idx, "untrained/"))
@@ -79,16 +80,17 @@ class Evaluation:
     variables: tuple[str, ...]
 
 
-def evaluate(model, tokenizer, dataset: Dataset, test_idx: np.ndarray, cfg, run_dir: Path,
+def evaluate(model, codec: Codec, dataset: Dataset, test_idx: np.ndarray, cfg, run_dir: Path,
              tracker: Tracker) -> dict:
     """Score the test series (:func:`score`), write ``forecasts.h5``, the plots and the W&B
     tables (:func:`write`); returns the flat metrics."""
-    out, done = score(model, tokenizer, dataset, test_idx, cfg)
+    out, done = score(model, codec, dataset, test_idx, cfg)
     write(done, run_dir, cfg.eval.plot_series, tracker)
     return out
 
 
-def score(model, tokenizer, dataset: Dataset, test_idx: np.ndarray, cfg) -> tuple[dict, Evaluation]:
+def score(model, codec: Codec, dataset: Dataset, test_idx: np.ndarray, cfg
+          ) -> tuple[dict, Evaluation]:
     """Forecast ``cfg.eval.horizon`` steps after ``cfg.eval.context_steps`` for each test series;
     the flat metrics (model, per variable, sampling, baselines, skill, physics), each error,
     skill and physics metric with its bootstrap interval ``<metric>_ci``."""
@@ -97,7 +99,7 @@ def score(model, tokenizer, dataset: Dataset, test_idx: np.ndarray, cfg) -> tupl
     c, h = context.shape[1], ev.horizon
     log.info("forecasting %d series x %d sample(s), %d -> %d steps", len(idx),
              num_samples(cfg.decoding), c, h)
-    res = forecast(model, tokenizer, context, h, cfg.decoding, cfg.data, ev.batch_size, cfg.seed)
+    res = forecast(model, codec, context, h, cfg.decoding, ev.batch_size, cfg.seed)
     point = metrics.point_forecast(res.samples, ev.point)
     out = dict(metrics.point_metrics(truth, point))
     out.update(metrics.per_variable(truth, point, dataset.variables))
@@ -106,7 +108,7 @@ def score(model, tokenizer, dataset: Dataset, test_idx: np.ndarray, cfg) -> tupl
                horizon=h, num_samples=res.samples.shape[1],
                missing_truth=int(np.isnan(truth).sum()),  # points every metric skips
                missing_context=int(np.isnan(context).sum()))
-    out.update(likelihood.nll_metrics(model, tokenizer, context, truth, res.scales, cfg))
+    out.update(likelihood.nll_metrics(model, codec, context, truth, res.scales, cfg))
     if res.samples.shape[1] > 1:
         out.update(metrics.sample_metrics(truth, res.samples))
     base, rates, failed = run_baselines(context, dataset.time, c, h, ev.baselines)

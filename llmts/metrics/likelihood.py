@@ -23,31 +23,30 @@ Lower is better; it can be negative (a density above 1 per unit).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from llmts.codec.codec import Codec
 from llmts.codec.grammar import C_OTHER, Grammar
-from llmts.codec.llmtime import encode, scales_of
-from llmts.forecast.batch import integer_digits
-from llmts.model.build import NumericHead
+from llmts.codec.llmtime import integer_digits
+from llmts.model.build import column_logits
 
 MAX_SERIES_PER_FORWARD = 32  # series scored together (right-padded, one forward)
 
 
-def nll_metrics(model, tokenizer, context: np.ndarray, truth: np.ndarray,
+def nll_metrics(model, codec: Codec, context: np.ndarray, truth: np.ndarray,
                 scales: np.ndarray | None, cfg) -> dict:
     """``nll_per_dim`` (mean over series of each series' NLL/D, see the module docstring),
     its bootstrap ``_ci`` with ``eval.bootstrap``, and ``nll_series`` (series scored)."""
     from llmts.metrics import bootstrap as stats
 
-    data = cfg.data
     if scales is None:
-        scales = np.array([scales_of(c, data.percentile, data.scale == "per_variable")
-                           for c in context])
-    per = series_nll(model, tokenizer, context, truth, scales, data.precision,
-                     data.digit_separator, batch=min(cfg.eval.batch_size, MAX_SERIES_PER_FORWARD))
+        scales = np.array([codec.scales(c) for c in context])
+    per = series_nll(model, codec, context, truth, scales,
+                     batch=min(cfg.eval.batch_size, MAX_SERIES_PER_FORWARD))
     ok = np.isfinite(per)
     out = {"nll_per_dim": float(per[ok].mean()) if ok.any() else None, "nll_series": int(ok.sum())}
     if cfg.eval.bootstrap and ok.any():
@@ -58,17 +57,20 @@ def nll_metrics(model, tokenizer, context: np.ndarray, truth: np.ndarray,
 
 
 @torch.no_grad()
-def series_nll(model, tokenizer, context: np.ndarray, truth: np.ndarray, scales: np.ndarray,
-               precision: int, separator: str = "", batch: int = 8) -> np.ndarray:
+def series_nll(model, codec: Codec, context: np.ndarray, truth: np.ndarray, scales: np.ndarray,
+               batch: int = 8) -> np.ndarray:
     """(n,) NLL/D of each series' truth (n, h, D) after its context (n, c, D), α ``scales``
     (n, D), in nats per observed value; NaN for a series with no observed truth or a truth the
     codec cannot write with the context's α."""
     n, _, d = truth.shape
+    precision = codec.precision
+    # Gaps are always readable here: a missing truth value is written as NaN and not scored.
+    scoring = replace(codec, missing=True).for_series([context, truth])
     texts, log_w, counts = [], np.zeros(n), np.zeros(n)
     for i in range(n):
         try:
-            prompt = encode(context[i], scales[i], precision, True, separator)
-            cont = encode(truth[i], scales[i], precision, True, separator)
+            prompt = scoring.encode(context[i], scales[i])
+            cont = scoring.encode(truth[i], scales[i])
         except ValueError:
             prompt = cont = None
         observed = (~np.isnan(truth[i])).sum(0)  # (D,)
@@ -76,14 +78,12 @@ def series_nll(model, tokenizer, context: np.ndarray, truth: np.ndarray, scales:
         counts[i] = observed.sum()
         log_w[i] = float(observed @ (np.log(scales[i]) - precision * math.log(10)))
     digits = np.maximum(integer_digits(context, scales), integer_digits(truth, scales))
-    signed = bool((np.nan_to_num(context) < 0).any() or (np.nan_to_num(truth) < 0).any())
-    grammar = Grammar.build(tokenizer, d, precision, truth.shape[1], int(digits.max()), signed,
-                            separator)
+    grammar = scoring.grammar(d, truth.shape[1], int(digits.max()))
     neg_logq = np.full(n, np.nan)
     rows = [i for i in range(n) if texts[i][0] is not None and counts[i] > 0]
     for start in range(0, len(rows), batch):
         part = rows[start:start + batch]
-        neg_logq[part] = _neg_log_q(model, tokenizer, grammar, [texts[i] for i in part],
+        neg_logq[part] = _neg_log_q(model, codec.tokenizer, grammar, [texts[i] for i in part],
                                     torch.as_tensor(digits[part]))
     with np.errstate(invalid="ignore", divide="ignore"):
         return (neg_logq + log_w) / counts
@@ -135,9 +135,4 @@ def _column_scores(model, ids: torch.Tensor, mask: torch.Tensor, at: torch.Tenso
     with torch.autocast(ids.device.type, enabled=False):
         hidden = model.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
         hidden = hidden.gather(1, at[..., None].expand(-1, -1, hidden.shape[-1]))
-        head = model.get_output_embeddings()
-        if isinstance(head, NumericHead):  # it wraps the real (tied, biased) Linear
-            head = head.head
-        weight = head.weight[columns]
-        bias = None if head.bias is None else head.bias[columns].to(weight.dtype)
-        return F.linear(hidden.to(weight.dtype), weight, bias).float()
+        return column_logits(model.get_output_embeddings(), hidden, columns).float()

@@ -22,6 +22,8 @@ from llmts.errors import LlmtsError, first_line
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
+    from llmts.codec.codec import Codec
+
 log = logging.getLogger(__name__)
 
 
@@ -161,9 +163,7 @@ class NumericHead(nn.Module):
         self.register_buffer("index", index, persistent=False)
 
     def subset_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        weight = self.head.weight[self.ids]
-        bias = None if self.head.bias is None else self.head.bias[self.ids].to(weight.dtype)
-        return nn.functional.linear(hidden, weight, bias)
+        return column_logits(self.head, hidden, self.ids)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         sub = self.subset_logits(hidden)
@@ -172,29 +172,37 @@ class NumericHead(nn.Module):
         return out
 
 
+def column_logits(head: nn.Module, hidden: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
+    """Logits of the output head's rows ``columns`` only, ``hidden @ W[columns]ᵀ + b[columns]``
+    (the full vocabulary's logits are never formed); ``head``: the model's output Linear or a
+    :class:`NumericHead` around it."""
+    linear = head.head if isinstance(head, NumericHead) else head
+    weight = linear.weight[columns]
+    bias = None if linear.bias is None else linear.bias[columns].to(weight.dtype)
+    return nn.functional.linear(hidden.to(weight.dtype), weight, bias)
+
+
 def restrict_output_vocab(model: PreTrainedModel, token_ids: list[int]) -> None:
     model.set_output_embeddings(NumericHead(model.get_output_embeddings(), token_ids))
 
 
-def numeric_token_ids(tokenizer, separator: str = "", missing: bool = False) -> list[int]:
-    """The codec's token IDs (digits, separators, the missing field's) + EOS and pad."""
-    from llmts.codec.grammar import codec_token_ids
-
-    return [*codec_token_ids(tokenizer, separator, missing), tokenizer.eos_token_id,
-            tokenizer.pad_token_id]
+def numeric_token_ids(codec: Codec) -> list[int]:
+    """The codec's token IDs (digits, separators, sign, the missing field's) + EOS and pad."""
+    tok = codec.tokenizer
+    return [*codec.token_ids(), tok.eos_token_id, tok.pad_token_id]
 
 
 def build_model(model_cfg: ModelConfig, lora_cfg: LoraConfig, seed: int,
-                tokenizer=None, data_cfg=None, device=None) -> nn.Module:
+                codec: Codec | None = None, device=None) -> nn.Module:
     """Base model + (LoRA adapters on ``target_modules``, all base weights frozen | full
-    fine-tuning) + optionally the trainable lm_head bias (+ the numeric-only head, over the
-    codec tokens of ``data_cfg``'s encoding). A random base is built on ``device`` directly;
-    move the result there (a pretrained one loads on CPU)."""
+    fine-tuning) + optionally the trainable lm_head bias (+ with ``model.output_vocab=numeric``
+    the numeric-only head over ``codec``'s tokens). A random base is built on ``device``
+    directly; move the result there (a pretrained one loads on CPU)."""
     model = load_base_model(model_cfg, seed, lora_cfg.enabled, device)
     if model_cfg.output_vocab == "numeric":
-        sep, missing = ((data_cfg.digit_separator, data_cfg.missing == "encode")
-                        if data_cfg is not None else ("", False))
-        restrict_output_vocab(model, numeric_token_ids(tokenizer, sep, missing))
+        if codec is None:
+            raise ValueError("build_model: model.output_vocab=numeric needs the run's codec")
+        restrict_output_vocab(model, numeric_token_ids(codec))
     if lora_cfg.enabled:
         from peft import LoraConfig as PeftLoraConfig
         from peft import get_peft_model

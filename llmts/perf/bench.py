@@ -48,7 +48,7 @@ from llmts.perf.train_bench import PATHS, train_lines, train_section
 log = logging.getLogger("llmts.perf.bench")
 
 
-def bench_eval(cfg: DictConfig, net, tokenizer, device) -> dict:
+def bench_eval(cfg: DictConfig, net, codec, device) -> dict:
     """Series/s of sequential greedy and of batched greedy and sampling with llmts's decode loop
     (``decoding.engine=llmts``) beside HF ``generate`` (static and dynamic KV cache)."""
     from llmts.config.schema import DecodingConfig
@@ -73,8 +73,8 @@ def bench_eval(cfg: DictConfig, net, tokenizer, device) -> dict:
 
         def call():
             parts = [contexts[i:i + 1] for i in range(len(contexts))] if per_series else [contexts]
-            last["res"] = [forecast(net, tokenizer, c, b.horizon, dec, d, batch, cfg.seed,
-                                    decoders) for c in parts]
+            last["res"] = [forecast(net, codec, c, b.horizon, dec, batch, cfg.seed, decoders)
+                           for c in parts]
         while True:
             reset_peak(device)
             try:
@@ -88,7 +88,7 @@ def bench_eval(cfg: DictConfig, net, tokenizer, device) -> dict:
             last.clear(), decoders.clear(), gc.collect(), torch.cuda.empty_cache()
         med, res = statistics.median(secs), last["res"]
         texts = [t for r in res for t in r.texts]
-        new_tokens = sum(map(len, tokenizer(texts, add_special_tokens=False)["input_ids"]))
+        new_tokens = sum(map(len, codec.tokenizer(texts, add_special_tokens=False)["input_ids"]))
         log.info("eval %s: %.3f s for %d series", "sequential" if per_series else
                  f"batched x{dec.num_samples if dec.do_sample else 1}", med, len(contexts))
         return {"series": len(contexts), "rows": len(texts), "batch_rows": batch,
@@ -176,13 +176,14 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict:
     so a run cut short keeps what it measured."""
     from llmts.model.kernels import apply_kernels
     from llmts.model.build import build_model, count_parameters, resolve_dtype
+    from llmts.codec.codec import Codec
     from llmts.codec.tokenizer import load_tokenizer
 
     b = cfg.bench
     check_all(cfg)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     name = device_name(device)
-    tokenizer = load_tokenizer(cfg.model)
+    codec = Codec.build(cfg.data, load_tokenizer(cfg.model))
     log.info("benchmarking %s on %s", cfg.model.name, name)
 
     def fresh(model_cfg, kernels: bool = True) -> torch.nn.Module:
@@ -190,7 +191,7 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict:
         the run's ``train.kernels`` (not on the naive path)."""
         gc.collect()
         torch.cuda.empty_cache() if device.type == "cuda" else None
-        net = build_model(model_cfg, cfg.lora, cfg.seed, tokenizer, cfg.data, device).to(device)
+        net = build_model(model_cfg, cfg.lora, cfg.seed, codec, device).to(device)
         if kernels:
             apply_kernels(net, cfg.train.kernels)
         return net
@@ -211,7 +212,7 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict:
         else:
             net = fresh(fast_cfg)
             result["params_trainable"], result["params_total"] = count_parameters(net)
-            evaluation = result["eval"] = bench_eval(cfg, net, tokenizer, device)
+            evaluation = result["eval"] = bench_eval(cfg, net, codec, device)
             del net
             result["eval_speedup_greedy"] = evaluation["speedup_greedy"]
             result["eval_speedup_sampling"] = evaluation["speedup_sampling"]

@@ -1,7 +1,10 @@
 import pytest
+from transformers import AutoTokenizer
 
 from tests.helpers import QWEN_TOKENIZER
-from llmts.codec.tokenizer import make_windows
+from llmts.codec.grammar import grammar_token_ids
+from llmts.codec.tokenizer import check_codec_tokens
+from llmts.errors import LlmtsError
 
 TABLE1_IDS = {
     "0.33,0.36;0.26,0.27;0.24,0.20;":
@@ -37,76 +40,27 @@ def test_tiny_specials_and_single_char_ids(tiny_tokenizer):
     assert tok.pad_token_id != tok.eos_token_id and len(tok) == 259
 
 
-def test_windows_start_on_step_boundaries_and_mask_padding(tiny_tokenizer):
-    text = "0.10,0.20;" * 10  # 100 tokens, a step every 10
-    w = make_windows([text], tiny_tokenizer, context_length=48, stride=24)
-    semi = tiny_tokenizer.convert_tokens_to_ids(";")
-    pad = tiny_tokenizer.pad_token_id
-    starts = w["input_ids"][:, 0].tolist()
-    assert all(s == 15 for s in starts)  # every window starts with a value ("0"), not mid-step
-    last = w["input_ids"][-1]
-    assert (last == pad).any()
-    assert (w["labels"][w["attention_mask"] == 0] == -100).all()
-    assert (w["labels"][w["attention_mask"] == 1] != -100).all()
-    assert semi in w["input_ids"][0].tolist()
+def test_a_tokenizer_that_merges_digits_stops_with_one_line_saying_what_to_set():
+    from tests.helpers import digit_pair_tokenizer
+
+    tok = digit_pair_tokenizer()
+    assert len(tok.encode("12", add_special_tokens=False)) == 1  # the merge it is built with
+    with pytest.raises(LlmtsError) as err:
+        check_codec_tokens(tok, signed=False)
+    msg = str(err.value)
+    assert "merges '00', '01'" in msg and "data.digit_separator=' '" in msg and "\n" not in msg
+    check_codec_tokens(tok, " ", signed=True, missing=True)  # written apart: one token each
+    ids = grammar_token_ids(tok, " ")
+    assert tok.decode([ids["7"]]) == " 7"
 
 
-def test_windows_are_cached_on_disk_per_texts_tokenizer_and_window(tiny_tokenizer, tmp_path,
-                                                                   monkeypatch):
-    import torch
-
-    from llmts.codec import tokenizer as tokenization
-
-    texts = ["0.10,0.20;" * 10, "1.25,0.05;" * 7]
-    fresh = make_windows(texts, tiny_tokenizer, 48, 24)
-    first = tokenization.cached_windows(texts, tiny_tokenizer, 48, 24, tmp_path)
-    [entry] = tmp_path.glob("windows-*.pt")
-    monkeypatch.setattr(tokenization, "make_windows", lambda *a: pytest.fail("cache missed"))
-    again = tokenization.cached_windows(texts, tiny_tokenizer, 48, 24, tmp_path)
-    for w in (first, again):
-        assert w.keys() == fresh.keys()
-        assert all(torch.equal(w[k], fresh[k]) and w[k].dtype == torch.long for k in fresh)
-    monkeypatch.undo()
-    # anything the windows depend on is a new entry
-    key = tokenization.window_key
-    base = key(texts, tiny_tokenizer, 48, 24)
-    assert key(texts, tiny_tokenizer, 48, 12) != base and key(texts, tiny_tokenizer, 64, 24) != base
-    assert key(texts[:1], tiny_tokenizer, 48, 24) != base
-    assert key(["0.11,0.20;" * 10, texts[1]], tiny_tokenizer, 48, 24) != base
-    other = tokenization.build_tiny_tokenizer()
-    other.add_tokens(["0.1"])
-    assert key(texts, other, 48, 24) != base
-    # a damaged entry is rebuilt, not fatal
-    entry.write_bytes(b"not a torch file")
-    rebuilt = tokenization.cached_windows(texts, tiny_tokenizer, 48, 24, tmp_path)
-    assert torch.equal(rebuilt["input_ids"], fresh["input_ids"])
-    assert torch.load(entry, weights_only=True)["input_ids"].dtype == torch.int32
-
-
-def test_no_texts_give_empty_windows(tiny_tokenizer):
-    import torch
-
-    w = make_windows([], tiny_tokenizer, 48, 24)  # e.g. data.val_frac=0
-    assert sorted(w) == ["attention_mask", "input_ids", "labels"]
-    assert all(v.shape == (0, 48) and v.dtype == torch.long for v in w.values())
-
-
-def test_window_cache_survives_concurrent_writers_and_a_read_only_disk(tiny_tokenizer, tmp_path,
-                                                                       caplog):
-    from concurrent.futures import ThreadPoolExecutor
-
-    import torch
-
-    from llmts.codec.tokenizer import cached_windows
-
-    texts = ["0.10,0.20;" * 30]
-    with ThreadPoolExecutor(4) as pool:  # like DDP ranks building the same entry at once
-        results = list(pool.map(lambda _: cached_windows(texts, tiny_tokenizer, 48, 24, tmp_path),
-                                range(4)))
-    assert all(torch.equal(r["input_ids"], results[0]["input_ids"]) for r in results)
-    assert [p.name.startswith("windows-") for p in tmp_path.iterdir()] == [True]  # no temp left
-    blocked = tmp_path / "file"
-    blocked.write_text("")  # a "directory" that cannot be created
-    w = cached_windows(texts, tiny_tokenizer, 48, 24, blocked / "windows")
-    assert torch.equal(w["input_ids"], results[0]["input_ids"])
-    assert "not cached" in caplog.text
+def test_the_tiny_and_qwen_tokenizers_keep_codec_characters_apart(tiny_tokenizer):
+    tok = tiny_tokenizer
+    check_codec_tokens(tok, signed=True, missing=True)
+    if not QWEN_TOKENIZER.is_dir():
+        pytest.skip(f"{QWEN_TOKENIZER} not present")
+    qwen = AutoTokenizer.from_pretrained(str(QWEN_TOKENIZER))
+    check_codec_tokens(qwen, signed=False, missing=True)  # 'NaN' is one Qwen token, never merged
+    with pytest.raises(LlmtsError) as err:  # Qwen writes ',-' and ';-' as one token each
+        check_codec_tokens(qwen, signed=True)
+    assert "merges ',-', ';-'" in str(err.value) and "no data.digit_separator" in str(err.value)

@@ -4,6 +4,7 @@ import torch
 
 from tests.helpers import compose
 from llmts.data.series import simulate_lotka_volterra
+from llmts.codec.codec import Codec
 from llmts.forecast.batch import forecast
 from llmts.model.build import build_model
 
@@ -19,13 +20,13 @@ def setup(tiny_tokenizer):
 def run(setup, tok, contexts=None, batch_size=32, seed=0, **decoding):
     cfg, model, ctx = setup
     dec = compose("model=tiny", *(f"decoding.{k}={v}" for k, v in decoding.items())).decoding
-    return forecast(model, tok, ctx if contexts is None else contexts, 5, dec, cfg.data, batch_size, seed)
+    return forecast(model, Codec.build(cfg.data, tok), ctx if contexts is None else contexts, 5, dec, batch_size, seed)
 
 
 def test_batched_greedy_equals_one_series_at_a_time(setup, tiny_tokenizer):
     """Also when the series of a batch need different integer digits (each row its own cap)."""
     from llmts.codec.llmtime import scale_of
-    from llmts.forecast.batch import integer_digits
+    from llmts.codec.llmtime import integer_digits
 
     ctx = setup[2].copy()
     ctx[0, 3] *= 40  # one spike: series 0 needs two integer digits, the others one
@@ -60,7 +61,7 @@ def test_the_integer_part_is_capped_by_the_series_own_context(setup, tiny_tokeni
     bias = next(p for n, p in nines.named_parameters() if n.endswith("lm_head.bias"))
     with torch.no_grad():
         bias[tiny_tokenizer.convert_tokens_to_ids("9")] += 1e4
-    res = forecast(nines, tiny_tokenizer, ctx, 3, cfg.decoding, cfg.data, 32, 0)
+    res = forecast(nines, Codec.build(cfg.data, tiny_tokenizer), ctx, 3, cfg.decoding, 32, 0)
     assert res.parse_rate == 1.0
     top = np.abs(res.samples[:, 0]).max(axis=(1, 2)) / scales
     np.testing.assert_allclose(top, 10.0 ** digits - 0.01, rtol=1e-9)  # 99.99 and 9.99
@@ -89,7 +90,7 @@ def test_numeric_output_vocab_gives_the_same_constrained_greedy_forecasts(setup,
     cfg, _, ctx = setup
     full = build_model(cfg.model, cfg.lora, cfg.seed)
     numeric = build_model(cfg.model, cfg.lora, cfg.seed)
-    restrict_output_vocab(numeric, numeric_token_ids(tiny_tokenizer))
+    restrict_output_vocab(numeric, numeric_token_ids(Codec(tiny_tokenizer)))
     a = run((cfg, full, ctx), tiny_tokenizer)
     b = run((cfg, numeric, ctx), tiny_tokenizer)
     assert a.texts == b.texts and np.array_equal(a.samples, b.samples)
@@ -117,9 +118,9 @@ def test_per_variable_scaling_records_each_alpha(setup, tiny_tokenizer):
     cfg, model, ctx = setup
     ctx = ctx * np.array([1.0, 1000.0])  # variables 3 orders of magnitude apart
     data = compose("model=tiny", "data.scale=per_variable").data
-    res = forecast(model, tiny_tokenizer, ctx, 5, cfg.decoding, data, 32, 0)
+    res = forecast(model, Codec.build(data, tiny_tokenizer), ctx, 5, cfg.decoding, 32, 0)
     np.testing.assert_allclose(res.scales, np.percentile(np.abs(ctx), 95, axis=1))
-    joint = forecast(model, tiny_tokenizer, ctx, 5, cfg.decoding, cfg.data, 32, 0)
+    joint = forecast(model, Codec.build(cfg.data, tiny_tokenizer), ctx, 5, cfg.decoding, 32, 0)
     np.testing.assert_allclose(joint.scales[:, 0], joint.scales[:, 1])
     assert res.parse_rate == 1.0
     # every value decodes with its own variable's α: forecasts sit at each variable's magnitude
@@ -132,7 +133,7 @@ def test_contexts_with_gaps_forecast_finite_values_and_never_write_nan(setup, ti
     gappy[:, ::3, 0] = np.nan
     gappy[0, -1] = np.nan  # even the last step
     data = compose("model=tiny", "data.missing=encode").data
-    res = forecast(model, tiny_tokenizer, gappy, 5, cfg.decoding, data, 32, 0)
+    res = forecast(model, Codec.build(data, tiny_tokenizer), gappy, 5, cfg.decoding, 32, 0)
     assert np.isfinite(res.samples).all() and res.parse_rate == 1.0
     assert not any("N" in t for t in res.texts)
     assert np.isfinite(res.scales).all()
@@ -141,9 +142,9 @@ def test_contexts_with_gaps_forecast_finite_values_and_never_write_nan(setup, ti
 def test_a_list_of_different_lengths_equals_one_series_at_a_time(setup, tiny_tokenizer):
     cfg, model, ctx = setup
     contexts = [ctx[0], ctx[1, :15], ctx[2, :9]]
-    together = forecast(model, tiny_tokenizer, contexts, 5, cfg.decoding, cfg.data, 32, 0)
+    together = forecast(model, Codec.build(cfg.data, tiny_tokenizer), contexts, 5, cfg.decoding, 32, 0)
     for i, c in enumerate(contexts):
-        alone = forecast(model, tiny_tokenizer, c[None], 5, cfg.decoding, cfg.data, 32, 0)
+        alone = forecast(model, Codec.build(cfg.data, tiny_tokenizer), c[None], 5, cfg.decoding, 32, 0)
         assert together.texts[i] == alone.texts[0]
         np.testing.assert_array_equal(together.samples[i], alone.samples[0])
 
@@ -156,7 +157,7 @@ def test_spaced_digits_decode_with_a_tokenizer_that_merges_them(setup):
     model = build_model(cfg.model, cfg.lora, cfg.seed)
     for engine in ("llmts", "hf"):
         dec = compose("model=tiny", f"decoding.engine={engine}").decoding
-        res = forecast(model, tok, setup[2], 5, dec, cfg.data, 32, 0)
+        res = forecast(model, Codec.build(cfg.data, tok), setup[2], 5, dec, 32, 0)
         assert res.parse_rate == 1.0, engine
         assert all(t.startswith(" ") and "  " not in t for t in res.texts)
 
@@ -175,11 +176,12 @@ def test_a_kept_decoders_dict_builds_each_decode_loop_once(setup, tiny_tokenizer
                         lambda self, *a, **k: made.append(1) or init(self, *a, **k))
     cfg, model, ctx = setup
     ctx, kept = ctx[:2], {}
+    codec = Codec.build(cfg.data, tiny_tokenizer)
 
     def call(net=model, horizon=5):
-        return forecast(net, tiny_tokenizer, ctx, horizon, cfg.decoding, cfg.data, 32, 0, kept)
+        return forecast(net, codec, ctx, horizon, cfg.decoding, 32, 0, kept)
 
-    fresh = forecast(model, tiny_tokenizer, ctx, 5, cfg.decoding, cfg.data, 32, 0)
+    fresh = forecast(model, Codec.build(cfg.data, tiny_tokenizer), ctx, 5, cfg.decoding, 32, 0)
     first, again = call(), call()
     assert len(made) == 2 and fresh.texts == first.texts == again.texts
     call(net=copy.deepcopy(model))  # the same key, another model

@@ -13,6 +13,7 @@ from llmts.data.series import simulate_lotka_volterra
 from llmts.codec.grammar import Grammar, max_new_tokens
 from llmts.forecast import engine
 from llmts.forecast.engine import Decoder, pick_columns
+from llmts.codec.codec import Codec
 from llmts.forecast.batch import forecast
 from llmts.model.build import build_model
 
@@ -36,7 +37,7 @@ def contexts(num_vars: int, n: int = 6, steps: int = 16, seed: int = 3) -> np.nd
 
 def run(net, tok, ctx, batch_size=32, seed=0, horizon=4, **decoding):
     cfg = compose("model=tiny", *(f"decoding.{k}={v}" for k, v in decoding.items()))
-    return forecast(net, tok, ctx, horizon, cfg.decoding, cfg.data, batch_size, seed)
+    return forecast(net, Codec.build(cfg.data, tok), ctx, horizon, cfg.decoding, batch_size, seed)
 
 
 @pytest.mark.parametrize("batch_size, num_vars", [(1, 2), (4, 3), (32, 1), (32, 2)])
@@ -249,9 +250,10 @@ def test_forecasts_with_a_kept_decoders_dict_capture_the_graph_once(net, tiny_to
     monkeypatch.setattr(Decoder, "__init__", as_on_cuda)
     cfg = compose("model=tiny", "decoding.cuda_graphs=true")
     kept: dict = {}
+    codec = Codec.build(cfg.data, tiny_tokenizer)
     for _ in range(2):
-        res = forecast(net, tiny_tokenizer, ctx, 4, cfg.decoding, cfg.data, 2, 0, kept)
+        res = forecast(net, codec, ctx, 4, cfg.decoding, 2, 0, kept)
         assert res.texts == eager.texts
     assert len(made) == 1
-    forecast(net, tiny_tokenizer, ctx, 4, cfg.decoding, cfg.data, 2, 0)
+    forecast(net, codec, ctx, 4, cfg.decoding, 2, 0)
     assert len(made) == 2

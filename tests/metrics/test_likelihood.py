@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from llmts.codec.codec import Codec
 from llmts.metrics.likelihood import series_nll
 
 
@@ -45,7 +46,7 @@ def test_nll_per_dim_is_the_hand_computed_density(fixed, tiny_tokenizer):
     alpha = 4.0
     context = np.array([[[2.0], [4.0], [1.0]]])  # scaled by α = 4: one integer digit
     truth = np.array([[[2.0], [4.8]]])  # "0.5;1.2;"
-    got = series_nll(model, tiny_tokenizer, context, truth, np.array([[alpha]]), precision=1)
+    got = series_nll(model, Codec(tiny_tokenizer, precision=1), context, truth, np.array([[alpha]]))
     # '.' and ';' are the only tokens the grammar allows where they stand (one integer digit,
     # one decimal, D = 1): q = 1; each digit is renormalised over the ten digits.
     neg_log_p = -sum(math.log(q[ch]) for ch in "0512")
@@ -58,7 +59,7 @@ def test_missing_truth_is_skipped_and_each_variable_has_its_own_bin(fixed, tiny_
     scales = np.array([[2.0, 10.0]])
     context = np.array([[[1.0, 5.0], [np.nan, 2.0]]])
     truth = np.array([[[np.nan, 5.0]], [[1.0, np.nan]]])[:, 0][None]  # "NaN,0.5;0.5,NaN;"
-    got = series_nll(model, tiny_tokenizer, context, truth, scales, precision=1)
+    got = series_nll(model, Codec(tiny_tokenizer, precision=1), context, truth, scales)
     # scored: "0.5" of variable 2 (step 1) and "0.5" of variable 1 (step 2); ',' and ';' after
     # them and after the NaN fields are forced (q = 1); the NaN fields' tokens are not scored
     neg_log_p = -2 * (math.log(q["0"]) + math.log(q["5"]))
@@ -70,7 +71,7 @@ def test_a_truth_wider_than_the_context_stays_inside_the_grammar(fixed, tiny_tok
     model, q = fixed
     context = np.array([[[0.5], [1.0]]])  # α = 1 (scale given), one integer digit
     truth = np.array([[[12.0]]])  # two integer digits: the cap widens to the truth's
-    got = series_nll(model, tiny_tokenizer, context, truth, np.array([[1.0]]), precision=0)
+    got = series_nll(model, Codec(tiny_tokenizer, precision=0), context, truth, np.array([[1.0]]))
     # "12;": '1' among the digits (the value may not end yet: no separator before a digit);
     # then '2' or ';' may follow (cap 2 not reached) → renormalised over digits + ';'
     p = torch.exp(model.head.bias.detach())
@@ -83,6 +84,6 @@ def test_a_truth_wider_than_the_context_stays_inside_the_grammar(fixed, tiny_tok
 
 def test_series_with_no_observed_truth_is_nan(fixed, tiny_tokenizer):
     model, _ = fixed
-    got = series_nll(model, tiny_tokenizer, np.ones((2, 3, 1)),
-                     np.array([[[np.nan]], [[1.0]]]), np.ones((2, 1)), precision=1)
+    got = series_nll(model, Codec(tiny_tokenizer, precision=1), np.ones((2, 3, 1)),
+                     np.array([[[np.nan]], [[1.0]]]), np.ones((2, 1)))
     assert np.isnan(got[0]) and np.isfinite(got[1])

@@ -144,25 +144,27 @@ def test_bf16_base_keeps_trainable_params_fp32_and_matches_fp32_loss():
     assert all(p.grad is None for p in frozen)
     # and it runs without autocast too (CPU eval, train.precision=no): the fp32 bias is cast
     from llmts.data.series import simulate_lotka_volterra
+    from llmts.codec.codec import Codec
     from llmts.forecast.batch import forecast
     from llmts.codec.tokenizer import build_tiny_tokenizer
 
     with torch.no_grad():
         assert torch.isfinite(half(input_ids=ids).logits).all()
     series, _ = simulate_lotka_volterra(3, 12, 24.0, seed=0)
-    res = forecast(half, build_tiny_tokenizer(), series[:, :8], 2, cfg.decoding, cfg.data, 8, 0)
+    res = forecast(half, Codec.build(cfg.data, build_tiny_tokenizer()), series[:, :8], 2, cfg.decoding, 8, 0)
     assert res.parse_rate == 1.0
 
 
 def test_numeric_head_keeps_the_missing_field_and_spaced_tokens(tiny_tokenizer):
-    from tests.helpers import digit_pair_tokenizer
+    from llmts.codec.codec import Codec
     from llmts.model.build import numeric_token_ids
+    from tests.helpers import digit_pair_tokenizer
 
-    plain = set(numeric_token_ids(tiny_tokenizer))
-    gaps = set(numeric_token_ids(tiny_tokenizer, missing=True))
+    plain = set(numeric_token_ids(Codec(tiny_tokenizer)))
+    gaps = set(numeric_token_ids(Codec(tiny_tokenizer, missing=True)))
     assert gaps - plain == set(tiny_tokenizer.encode("NaN", add_special_tokens=False))
     merging = digit_pair_tokenizer()
-    spaced = set(numeric_token_ids(merging, " "))
+    spaced = set(numeric_token_ids(Codec(merging, separator=" ")))
     assert {merging.encode(" " + c, add_special_tokens=False)[0] for c in "0123456789,.;-"} <= spaced
 
 

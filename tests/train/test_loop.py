@@ -11,7 +11,7 @@ from llmts.codec.llmtime import encode_all
 from llmts.errors import LlmtsError
 from llmts.train.checkpoint import trainable_state
 from llmts.model.build import build_model
-from llmts.codec.tokenizer import make_windows
+from llmts.codec.windows import make_windows
 from llmts.tracking.tracker import NullTracker
 from llmts.train.loss import CausalLMLoss, make_loss
 from llmts.train.loop import batch_rows, make_accelerator, train
@@ -132,17 +132,18 @@ def test_non_finite_loss_stops_with_step_and_keeps_checkpoint(tmp_path, windows,
 
 
 def test_numeric_output_vocab_loss_is_a_softmax_over_the_codec_tokens(tiny_tokenizer, windows):
+    from llmts.codec.codec import Codec
     from llmts.model.build import numeric_token_ids
 
     cfg = compose("model=tiny", "model.output_vocab=numeric")
-    numeric = build_model(cfg.model, cfg.lora, 0, tiny_tokenizer)
+    numeric = build_model(cfg.model, cfg.lora, 0, Codec(tiny_tokenizer))
     full = build_model(compose("model=tiny").model, cfg.lora, 0)
     batch = {k: v[:4] for k, v in windows[0].items()}
     plain, chunked = CausalLMLoss(numeric, 0)(**batch), CausalLMLoss(numeric, 64)(**batch)
     assert torch.allclose(plain, chunked, atol=1e-5)
     assert chunked < CausalLMLoss(full, 0)(**batch)  # less mass to spread than over all of V
     head = numeric.get_output_embeddings()
-    assert len(head.ids) == len(set(numeric_token_ids(tiny_tokenizer))) < 20
+    assert len(head.ids) == len(set(numeric_token_ids(Codec(tiny_tokenizer)))) < 20
     assert head.head.weight is numeric.get_input_embeddings().weight  # still tied
 
 
