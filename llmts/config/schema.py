@@ -103,15 +103,12 @@ class DataConfig:
 
     @staticmethod
     def check(c: Any) -> None:
-        from llmts.codec.llmtime import step_tokens
-
         fracs = (c.train_frac, c.val_frac, c.test_frac)
         require(all(f >= 0 for f in fracs) and abs(sum(fracs) - 1) <= 1e-6,
                  "data.train_frac/val_frac/test_frac", fracs, "must be >= 0 and sum to 1")
         require(0 < c.percentile <= 100, "data.percentile", c.percentile, "must be in (0, 100]")
         require(c.precision >= 0, "data.precision", c.precision, "must be >= 0")
-        require(c.context_length >= step_tokens(1, c.precision), "data.context_length",
-                 c.context_length, "too small to hold one time step")
+        require(c.context_length > 0, "data.context_length", c.context_length, "must be > 0")
         if c.stride is not None:
             require(0 < c.stride <= c.context_length, "data.stride", c.stride,
                      "must be in 1..data.context_length")

@@ -16,6 +16,7 @@ from llmts.metrics import physics
 from llmts.metrics import bootstrap as stats
 from llmts.codec.codec import Codec
 from llmts.data.series import Dataset
+from llmts.errors import LlmtsError
 from llmts.codec.llmtime import step_tokens
 from llmts.tracking.files import atomic_path
 from llmts.forecast.batch import ForecastResult, forecast, num_samples
@@ -30,10 +31,13 @@ def context_steps(cfg, num_vars: int) -> int:
     tokens: a step of D values with one integer digit is D·(1 + 1 + precision) + D tokens
     (digits, '.', separators), 10 for Lotka-Volterra at 2 decimals → 12 / 51 / 76 steps for
     128 / 512 / 768 tokens, the report's Table 10 contexts."""
+    per_step = step_tokens(num_vars, cfg.data.precision)
+    if cfg.data.context_length < per_step:
+        raise LlmtsError(f"data.context_length={cfg.data.context_length}: too small to hold one "
+                         f"time step ({per_step} tokens for {num_vars} variables)")
     if cfg.eval.context_steps is not None:
         return cfg.eval.context_steps
-    per_step = step_tokens(num_vars, cfg.data.precision)
-    return max(1, cfg.data.context_length // per_step)
+    return cfg.data.context_length // per_step
 
 
 def test_series(dataset: Dataset, test_idx: np.ndarray, cfg) -> tuple[np.ndarray, ...]:

@@ -27,6 +27,16 @@ def test_null_context_steps_fill_the_context_length(length):
     assert context_steps(compose("eval.context_steps=30"), 2) == 30
 
 
+def test_a_context_length_below_one_step_of_this_data_is_one_error():
+    """One step of D = 3 values at 2 decimals is 15 tokens: 14 cannot hold it (the schema
+    cannot know D; the run checks it once the data is read)."""
+    from llmts.errors import LlmtsError
+
+    assert context_steps(compose("data.context_length=15"), 3) == 51  # eval.context_steps
+    with pytest.raises(LlmtsError, match="data.context_length=14: too small"):
+        context_steps(compose("data.context_length=14"), 3)
+
+
 def test_untrained_row_scores_the_model_as_it_is(tiny_tokenizer):
     """``untrained/*`` equals the point metrics of a forecast by the same (untrained) model."""
     cfg = compose("experiment=smoke", "eval.context_steps=12", "eval.horizon=4",
