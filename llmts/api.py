@@ -37,6 +37,7 @@ class Prediction:
     malformed_steps: int  # steps that did not parse (filled with the last valid value)
     filled_steps: int  # steps filled (malformed or missing)
     texts: list[str]  # the generated text, row = series × s + sample
+    offsets: np.ndarray | None = None  # ([n,] D) the offset of each (data.scale=affine; else 0)
 
     @property
     def parse_rate(self) -> float:
@@ -136,7 +137,7 @@ class Forecaster:
         point = point_forecast(res.samples, self.cfg.eval.point)
         first = (lambda a: a[0]) if single else (lambda a: a)  # noqa: E731
         return Prediction(first(res.samples), first(point), first(res.scales), res.parsed_steps,
-                          res.malformed_steps, res.filled_steps, res.texts)
+                          res.malformed_steps, res.filled_steps, res.texts, first(res.offsets))
 
 
 def typed_config(raw: DictConfig, overrides: Sequence[str] = ()) -> DictConfig:

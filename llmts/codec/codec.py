@@ -2,15 +2,24 @@
 
 A :class:`Codec` is built once from the data config and the tokenizer (:meth:`Codec.build`,
 which also checks that the tokenizer writes every codec character as one token). It holds every
-codec setting — percentile and precision of the LLMTIME scaling, one α per series or per
-variable, gaps written as ``NaN``, the digit separator, whether values may carry a sign — so no
-stage reads those settings from the config again: encoding prompts and training texts, decoding
-forecasts, the grammar's token tables, the tokens an output head keeps.
+codec setting — the scaling and the precision, gaps written as ``NaN``, the digit separator,
+whether values may carry a sign — so no stage reads those settings from the config again:
+encoding prompts and training texts, decoding forecasts, the grammar's token tables, the tokens
+an output head keeps.
+
+Scaling (:meth:`Codec.scaling`, from the series being encoded — at forecast time the context
+only): a value x of variable d is written as (x − o_d) / α_d, read back as v · α_d + o_d.
+
+* ``joint`` (the study): o = 0, α = the ``percentile`` of |x| over the whole series;
+* ``per_variable``: o = 0, α_d = the ``percentile`` of |x_d|;
+* ``affine`` (LLMTIME's shifted scaler, for data of any sign): o_d = min x_d − β (max x_d −
+  min x_d), α_d = the ``percentile`` of x_d − o_d. Every context value is then written ≥ 0, so
+  no sign is needed (Qwen's tokenizer merges ``,-``); a forecast can go down to o_d.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
@@ -27,35 +36,41 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, eq=False)
 class Codec:
-    """LLMTIME text ⇄ series (T, D) for one tokenizer. ``per_variable``: α_d per variable (else
-    one α per series); ``missing``: NaN written as the field ``NaN``; ``separator``: written
-    before every character; ``signed``: values may be negative (the grammar allows ``-``)."""
+    """LLMTIME text ⇄ series (T, D) for one tokenizer. ``scale``: ``joint``, ``per_variable`` or
+    ``affine`` (module docstring; ``beta`` is affine's β); ``missing``: NaN written as the field
+    ``NaN``; ``separator``: written before every character; ``signed``: values may be negative
+    (the grammar allows ``-``; never needed with ``affine``)."""
 
     tokenizer: PreTrainedTokenizerBase
     percentile: float = 95.0
     precision: int = 2
-    per_variable: bool = False
+    scale: str = "joint"
     missing: bool = False
     separator: str = ""
     signed: bool = False
+    beta: float = 0.3
+
+    def __post_init__(self) -> None:
+        if self.scale not in ("joint", "per_variable", "affine"):
+            raise ValueError(f"Codec: unknown scale {self.scale!r}")
+        if self.scale == "affine":  # every written value is >= 0
+            object.__setattr__(self, "signed", False)
 
     @classmethod
     def build(cls, data: DataConfig, tokenizer: PreTrainedTokenizerBase,
               signed: bool = False) -> Codec:
         """The codec ``data`` describes (``signed``: the series have negative values), after
         checking the tokenizer can write it one token per character (:class:`LlmtsError`)."""
-        codec = cls(tokenizer, data.percentile, data.precision, data.scale == "per_variable",
-                    data.missing == "encode", data.digit_separator, signed)
+        codec = cls(tokenizer, data.percentile, data.precision, str(data.scale),
+                    data.missing == "encode", data.digit_separator, signed, data.affine_beta)
         codec.check_tokenizer()
         return codec
 
     def for_series(self, series: Sequence[np.ndarray] | np.ndarray) -> Codec:
         """This codec, signed when ``series`` hold a negative value (checked again if so)."""
-        signed = has_negatives(series)
-        if signed == self.signed:
+        if self.scale == "affine" or has_negatives(series) == self.signed:
             return self
-        codec = Codec(self.tokenizer, self.percentile, self.precision, self.per_variable,
-                      self.missing, self.separator, signed)
+        codec = replace(self, signed=not self.signed)
         codec.check_tokenizer()
         return codec
 
@@ -67,28 +82,56 @@ class Codec:
     def check_writable(self, series: Sequence[np.ndarray] | np.ndarray, where: str) -> None:
         """:class:`LlmtsError` when ``series`` hold a negative value this codec has no sign for
         (a forecast would then come back positive: silently wrong)."""
-        if not self.signed and has_negatives(series):
+        if not self.signed and self.scale != "affine" and has_negatives(series):
             raise LlmtsError(f"{where}: the series have negative values, and this codec writes "
-                             "no sign (it was built for non-negative data)")
+                             "no sign (it was built for non-negative data; data.scale=affine "
+                             "writes data of any sign)")
 
-    def scales(self, x: np.ndarray) -> np.ndarray:
-        """(D,) α of series ``x`` (T, D) from its observed values."""
-        return llmtime.scales_of(x, self.percentile, self.per_variable)
+    def scaling(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(α (D,), offset (D,)) of series ``x`` (T, D) from its observed values: a value is
+        written as (x − offset) / α (module docstring)."""
+        x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+        if self.scale != "affine":
+            alpha = llmtime.scales_of(x, self.percentile, self.scale == "per_variable")
+            return alpha, np.zeros_like(alpha)
+        seen = ~np.isnan(x).all(axis=0)
+        lo = np.where(seen, np.nanmin(np.where(seen, x, 0.0), axis=0), 0.0)
+        hi = np.where(seen, np.nanmax(np.where(seen, x, 0.0), axis=0), 0.0)
+        offset = lo - self.beta * (hi - lo)
+        return llmtime.scales_of(x - offset, self.percentile, per_variable=True), offset
 
-    def encode(self, x: np.ndarray, scale: float | np.ndarray) -> str:
-        """Text of ``x`` (T, D) in units of ``scale`` (ValueError for what it cannot write)."""
-        return llmtime.encode(x, scale, self.precision, self.missing, self.separator)
+    def encode(self, x: np.ndarray, alpha: float | np.ndarray,
+               offset: float | np.ndarray = 0.0) -> str:
+        """Text of ``x`` (T, D) as (x − ``offset``) / ``alpha`` (ValueError for what it cannot
+        write)."""
+        x = np.asarray(x, dtype=np.float64)
+        return llmtime.encode(x - offset, alpha, self.precision, self.missing, self.separator)
 
-    def training_texts(self, series: np.ndarray, mask_prob: float = 0.0,
-                       seed: int = 0) -> list[str]:
-        """Each series (N, T, D) with its own α; values knocked out with ``mask_prob``."""
-        return llmtime.encode_all(series, self.percentile, self.precision, self.per_variable,
-                                  self.missing, self.separator, mask_prob, seed)
+    def encode_series(self, x: np.ndarray) -> str:
+        """Text of ``x`` (T, D) with its own scaling (training: the whole series is seen)."""
+        return self.encode(x, *self.scaling(x))
 
-    def decode_forecast(self, text: str, num_vars: int, horizon: int,
-                        scale: float | np.ndarray, last: np.ndarray) -> llmtime.Forecast:
-        """Exactly ``horizon`` steps in original units (see :func:`llmtime.decode_forecast`)."""
-        return llmtime.decode_forecast(text, num_vars, horizon, scale, last, self.separator)
+    def training_texts(self, series, mask_prob: float = 0.0, seed: int = 0) -> list[str]:
+        """Each series (N, T, D), or a list of (T_i, D), with its own scaling; with
+        ``mask_prob`` > 0 each value is first knocked out with that probability (seeded), so
+        the model learns to read gaps."""
+        rng = np.random.default_rng(seed)
+        return [self.encode_series(llmtime.mask_values(np.asarray(x, dtype=np.float64),
+                                                       mask_prob, rng)) for x in series]
+
+    def decode_forecast(self, text: str, num_vars: int, horizon: int, alpha: float | np.ndarray,
+                        last: np.ndarray, offset: float | np.ndarray = 0.0) -> llmtime.Forecast:
+        """Exactly ``horizon`` steps in original units, v · ``alpha`` + ``offset`` (malformed
+        steps filled as :func:`llmtime.decode_forecast` says, from ``last`` at the latest)."""
+        offset = np.broadcast_to(np.asarray(offset, dtype=np.float64), (num_vars,))
+        fc = llmtime.decode_forecast(text, num_vars, horizon, alpha,
+                                     np.asarray(last, dtype=np.float64) - offset, self.separator)
+        return replace(fc, values=fc.values + offset)
+
+    def integer_digits(self, contexts, alphas: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """Per series: integer digits of its largest written context value (≥ 1)."""
+        shifted = [np.asarray(c, dtype=np.float64) - o for c, o in zip(contexts, offsets)]
+        return llmtime.integer_digits(shifted, alphas)
 
     def grammar(self, num_vars: int, horizon: int, max_int_digits: int) -> grammar.Grammar:
         """The format automaton of a ``horizon``-step forecast of ``num_vars`` values."""

@@ -147,9 +147,11 @@ def check_codec_tokens(tokenizer: PreTrainedTokenizerBase, separator: str = "",
             f"({len(merged)} pairs of codec characters)")
     if not separator and not any(_token_problems(tokenizer, " ", signed, missing)):
         fix = "set data.digit_separator=' ' to write the characters apart"
+    elif signed and not any(_token_problems(tokenizer, separator, False, missing)):
+        fix = ("the data has negative values: set data.scale=affine (every value is then "
+               "written >= 0, without a sign)")
     else:
-        fix = "no data.digit_separator fixes this tokenizer; use another one" + (
-            " (or data without negative values)" if signed else "")
+        fix = "no data.digit_separator fixes this tokenizer; use another one"
     raise LlmtsError(f"tokenizer {what}: the codec needs one token per character; {fix}")
 
 

@@ -91,8 +91,11 @@ class DataConfig:
     train_frac: float = option(0.72, "report: 900 train+val / 100 test, then 80/20")
     val_frac: float = option(0.18, "validation share")
     test_frac: float = option(0.10, "test share")
-    scale: Scale = option(Scale.joint, "joint: one α per series (the report); per_variable: α_d "
-                      "per variable (variables of different magnitude)")
+    scale: Scale = option(Scale.joint, "joint: one α per series (the study); per_variable: α_d "
+                      "per variable (variables of different magnitude); affine: LLMTIME's "
+                      "shifted scaler per variable, every written value >= 0 (negative data)")
+    affine_beta: float = option(0.3, "scale=affine: offset = min - beta * (max - min) of the "
+                                "context, per variable; >= 0")
     missing: Missing = option(Missing.error, "error: a NaN in the data stops the run; encode: gaps "
                           "written as NaN, kept out of α, baselines and metrics")
     mask_prob: float = option(0.0, "missing=encode: each training value knocked out with this "
@@ -107,6 +110,7 @@ class DataConfig:
         require(all(f >= 0 for f in fracs) and abs(sum(fracs) - 1) <= 1e-6,
                  "data.train_frac/val_frac/test_frac", fracs, "must be >= 0 and sum to 1")
         require(0 < c.percentile <= 100, "data.percentile", c.percentile, "must be in (0, 100]")
+        require(c.affine_beta >= 0, "data.affine_beta", c.affine_beta, "must be >= 0")
         require(c.precision >= 0, "data.precision", c.precision, "must be >= 0")
         require(c.context_length > 0, "data.context_length", c.context_length, "must be > 0")
         if c.stride is not None:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from llmts.codec.codec import Codec
-from llmts.codec.llmtime import integer_digits, last_observed
+from llmts.codec.llmtime import last_observed
 from llmts.config.schema import DecodingConfig
 from llmts.tracking.progress import Progress
 
@@ -32,6 +32,7 @@ class ForecastResult:
     malformed_steps: int
     texts: list[str]  # generated text, row = series * s + sample
     scales: np.ndarray | None = None  # (n, D) the α each series was encoded with
+    offsets: np.ndarray | None = None  # (n, D) its offset (0 unless data.scale=affine)
 
     @property
     def total_steps(self) -> int:
@@ -76,11 +77,13 @@ def forecast(model, codec: Codec, contexts: np.ndarray | Sequence[np.ndarray], h
     contexts = [np.asarray(c, dtype=np.float64) for c in contexts]
     codec.check_writable(contexts, "forecast")
     n, d, s = len(contexts), contexts[0].shape[1], num_samples(dec)
-    scales = np.array([codec.scales(c) for c in contexts])
+    scaling = [codec.scaling(c) for c in contexts]
+    scales, offsets = (np.array([s[k] for s in scaling]) for k in (0, 1))
     # Each row's integer-digit cap comes from its own series (or decoding.max_int_digits).
     digits = (np.full(n, dec.max_int_digits) if dec.max_int_digits
-              else integer_digits(contexts, scales))
-    prompts = Prompts([codec.encode(c, a) for c, a in zip(contexts, scales)], digits, d, horizon)
+              else codec.integer_digits(contexts, scales, offsets))
+    prompts = Prompts([codec.encode(c, a, o) for c, a, o in zip(contexts, scales, offsets)],
+                      digits, d, horizon)
     device = next(model.parameters()).device
     model.eval()
     with torch.autocast(device.type, enabled=False):
@@ -94,11 +97,12 @@ def forecast(model, codec: Codec, contexts: np.ndarray | Sequence[np.ndarray], h
     parsed = malformed = 0
     for row, text in enumerate(texts):
         i, j = divmod(row, s)
-        fc = codec.decode_forecast(text, d, horizon, scales[i], last_observed(contexts[i]))
+        fc = codec.decode_forecast(text, d, horizon, scales[i], last_observed(contexts[i]),
+                                   offsets[i])
         out[i, j] = fc.values
         parsed += fc.parsed
         malformed += fc.malformed
-    return ForecastResult(out, parsed, malformed, texts, scales)
+    return ForecastResult(out, parsed, malformed, texts, scales, offsets)
 
 
 def engine_texts(model, codec: Codec, prompts: Prompts, dec: DecodingConfig, batch_size: int,

@@ -60,7 +60,7 @@ def score_untrained(model, codec: Codec, dataset: Dataset, test_idx: np.ndarray,
     point = metrics.point_forecast(res.samples, cfg.eval.point)
     scored = {f"untrained/{k}": v for k, v in metrics.point_metrics(truth, point).items()
               if k in POINT_KEYS}
-    nll = likelihood.nll_metrics(model, codec, context, truth, res.scales, cfg)
+    nll = likelihood.nll_metrics(model, codec, context, truth, cfg)
     scored["untrained/nll_per_dim"] = nll["nll_per_dim"]
     if (idx := resamples(cfg.eval, len(truth))) is not None:
         scored.update(stats.point_intervals(truth, point, idx, "untrained/"))
@@ -112,7 +112,7 @@ def score(model, codec: Codec, dataset: Dataset, test_idx: np.ndarray, cfg
                horizon=h, num_samples=res.samples.shape[1],
                missing_truth=int(np.isnan(truth).sum()),  # points every metric skips
                missing_context=int(np.isnan(context).sum()))
-    out.update(likelihood.nll_metrics(model, codec, context, truth, res.scales, cfg))
+    out.update(likelihood.nll_metrics(model, codec, context, truth, cfg))
     if res.samples.shape[1] > 1:
         out.update(metrics.sample_metrics(truth, res.samples))
     base, rates, failed = run_baselines(context, dataset.time, c, h, ev.baselines)
@@ -228,6 +228,7 @@ def write_forecasts(path: Path, e: Evaluation) -> None:
         f["context"], f["truth"], f["forecast"] = e.context, e.truth, e.point
         if e.res.scales is not None:
             f["scale"] = e.res.scales  # (n, D) the α each series was encoded with
+            f["offset"] = e.res.offsets  # (n, D) and its offset (data.scale=affine; else 0)
         if e.res.samples.shape[1] > 1:
             f["samples"] = e.res.samples
         for name, fc in e.base.items():

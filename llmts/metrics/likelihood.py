@@ -31,21 +31,17 @@ import torch.nn.functional as F
 
 from llmts.codec.codec import Codec
 from llmts.codec.grammar import C_OTHER, Grammar
-from llmts.codec.llmtime import integer_digits
 from llmts.model.build import column_logits
 
 MAX_SERIES_PER_FORWARD = 32  # series scored together (right-padded, one forward)
 
 
-def nll_metrics(model, codec: Codec, context: np.ndarray, truth: np.ndarray,
-                scales: np.ndarray | None, cfg) -> dict:
+def nll_metrics(model, codec: Codec, context: np.ndarray, truth: np.ndarray, cfg) -> dict:
     """``nll_per_dim`` (mean over series of each series' NLL/D, see the module docstring),
     its bootstrap ``_ci`` with ``eval.bootstrap``, and ``nll_series`` (series scored)."""
     from llmts.metrics import bootstrap as stats
 
-    if scales is None:
-        scales = np.array([codec.scales(c) for c in context])
-    per = series_nll(model, codec, context, truth, scales,
+    per = series_nll(model, codec, context, truth,
                      batch=min(cfg.eval.batch_size, MAX_SERIES_PER_FORWARD))
     ok = np.isfinite(per)
     out = {"nll_per_dim": float(per[ok].mean()) if ok.any() else None, "nll_series": int(ok.sum())}
@@ -57,27 +53,34 @@ def nll_metrics(model, codec: Codec, context: np.ndarray, truth: np.ndarray,
 
 
 @torch.no_grad()
-def series_nll(model, codec: Codec, context: np.ndarray, truth: np.ndarray, scales: np.ndarray,
-               batch: int = 8) -> np.ndarray:
-    """(n,) NLL/D of each series' truth (n, h, D) after its context (n, c, D), α ``scales``
-    (n, D), in nats per observed value; NaN for a series with no observed truth or a truth the
-    codec cannot write with the context's α."""
+def series_nll(model, codec: Codec, context: np.ndarray, truth: np.ndarray,
+               scales: np.ndarray | None = None, batch: int = 8) -> np.ndarray:
+    """(n,) NLL/D of each series' truth (n, h, D) after its context (n, c, D), in nats per
+    observed value, with each context's own scaling (``scales``: (n, D) α to use instead, no
+    offset); NaN for a series with no observed truth or a truth the codec cannot write with the
+    context's scaling (below an affine offset)."""
     n, _, d = truth.shape
     precision = codec.precision
     # Gaps are always readable here: a missing truth value is written as NaN and not scored.
     scoring = replace(codec, missing=True).for_series([context, truth])
+    scaling = ([codec.scaling(c) for c in context] if scales is None
+               else [(a, np.zeros(d)) for a in scales])
+    scales, offsets = (np.array([s[k] for s in scaling]) for k in (0, 1))
     texts, log_w, counts = [], np.zeros(n), np.zeros(n)
     for i in range(n):
         try:
-            prompt = scoring.encode(context[i], scales[i])
-            cont = scoring.encode(truth[i], scales[i])
+            prompt = scoring.encode(context[i], scales[i], offsets[i])
+            cont = scoring.encode(truth[i], scales[i], offsets[i])
+            if scoring.scale == "affine" and (np.nan_to_num(truth[i] - offsets[i]) < 0).any():
+                raise ValueError("below the offset")  # the grammar writes no sign
         except ValueError:
             prompt = cont = None
         observed = (~np.isnan(truth[i])).sum(0)  # (D,)
         texts.append((prompt, cont))
         counts[i] = observed.sum()
         log_w[i] = float(observed @ (np.log(scales[i]) - precision * math.log(10)))
-    digits = np.maximum(integer_digits(context, scales), integer_digits(truth, scales))
+    digits = np.maximum(codec.integer_digits(context, scales, offsets),
+                        codec.integer_digits(truth, scales, offsets))
     grammar = scoring.grammar(d, truth.shape[1], int(digits.max()))
     neg_logq = np.full(n, np.nan)
     rows = [i for i in range(n) if texts[i][0] is not None and counts[i] > 0]

@@ -63,4 +63,4 @@ def test_the_tiny_and_qwen_tokenizers_keep_codec_characters_apart(tiny_tokenizer
     check_codec_tokens(qwen, signed=False, missing=True)  # 'NaN' is one Qwen token, never merged
     with pytest.raises(LlmtsError) as err:  # Qwen writes ',-' and ';-' as one token each
         check_codec_tokens(qwen, signed=True)
-    assert "merges ',-', ';-'" in str(err.value) and "no data.digit_separator" in str(err.value)
+    assert "merges ',-', ';-'" in str(err.value) and "set data.scale=affine" in str(err.value)
