@@ -33,7 +33,8 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
     from llmts.codec.codec import Codec, has_negatives
     from llmts.codec.windows import training_windows
     from llmts.tracking import tracker as tracking
-    from llmts.metrics.evaluate import context_steps, evaluate, results_table, score_untrained
+    from llmts.data.split import make_split
+    from llmts.metrics.evaluate import evaluate, results_table, score_untrained, test_series
     from llmts.config.schema import check
     from llmts.train.loop import make_accelerator, train
 
@@ -41,10 +42,9 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
     tracking.check_environment(cfg.logger)
     tokenizer = tokenization.load_tokenizer(cfg.model)
     dataset = data.load_dataset(cfg.data, cfg.seed)
-    data.check_length(dataset.source, dataset.series.shape[1],
-                      context_steps(cfg, dataset.num_vars) + cfg.eval.horizon)
+    split = make_split(dataset.lengths, cfg.data, cfg.seed)
+    test_series(dataset, split, cfg)  # every forecast the run will make fits its series
     codec = Codec.build(cfg.data, tokenizer, signed=has_negatives(dataset.series))
-    split = data.split_indices(len(dataset.series), cfg.data, cfg.seed)
     accelerator = make_accelerator(cfg.train.precision)
     batch = flops.global_batch(cfg.train, accelerator.num_processes)
     plan = flops.flops_plan(cfg.model, cfg.lora, batch, cfg.data.context_length,
@@ -54,7 +54,7 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
     if main:
         write_json(run_dir / "flops.json", plan)
         log.info("planned training FLOPs (report accounting):\n%s", flops.format_plan(plan))
-        save_split(run_dir / "split.json", split)
+        split.save(run_dir / "split.json")
     net = model.build_model(cfg.model, cfg.lora, cfg.seed, codec, accelerator.device)
     if cfg.eval.checkpoint:
         checkpoint.load_checkpoint(Path(cfg.eval.checkpoint).expanduser(), net)
@@ -68,32 +68,31 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
         result, before = None, {}
         # Forecasts run in the model's own dtype, never under autocast (one KV-cache dtype).
         if main and cfg.eval.untrained and cfg.train.max_steps > 0:
-            before = score_untrained(net, codec, dataset, split.test, cfg)
+            before = score_untrained(net, codec, dataset, split, cfg)
         if cfg.train.max_steps > 0:
-            windows = {name: training_windows(dataset.series[idx], codec, cfg.data, seed)
-                       for name, idx, seed in (("train", split.train, cfg.seed),
-                                               ("val", split.val, cfg.seed + 1))}
+            windows = {part: training_windows(split.parts(dataset.series, dataset.lengths, part),
+                                              codec, cfg.data, seed)
+                       for part, seed in (("train", cfg.seed), ("val", cfg.seed + 1))}
             result = train(net, windows["train"], windows["val"], cfg.train, cfg.optimizer,
                            cfg.seed, run_dir, tracker, accelerator, plan["step"] + plan["lora_step"])
         metrics = {"status": "ok"}
         if main:
-            metrics.update(evaluate(net, codec, dataset, split.test, cfg, run_dir, tracker))
+            metrics.update(evaluate(net, codec, dataset, split, cfg, run_dir, tracker))
         metrics.update(before)
         metrics.update(train_flops=plan["total"], log10_train_flops=plan["log10_total"],
                        final_val_loss=result.final_val_loss if result else None)
         if main:
             write_json(run_dir / "metrics.json", metrics)
             tracker.summary(metrics)
+            what = (f"{metrics['num_series']} forecasts (rolling origins of "
+                    f"{metrics['test_series']} series)" if split.by_time else
+                    f"{metrics['num_series']} test series")
             print(f"\n{results_table(metrics)}\nparse rate {metrics['parse_rate']:.3f} over "
-                  f"{metrics['num_series']} test series; artifacts in {run_dir}")
+                  f"{what}; artifacts in {run_dir}")
         ok = True
         return metrics
     finally:
         tracker.finish(exit_code=0 if ok else 1)
-
-
-def save_split(path: Path, split) -> None:
-    write_json(path, {k: getattr(split, k).tolist() for k in ("train", "val", "test")})
 
 
 def fail(run_dir: Path, exc: BaseException, multirun: bool) -> None:

@@ -18,7 +18,8 @@ from typing import Any, List, Optional
 
 from llmts.config.choices import (AttnImplementation, CacheImplementation, Compile, Dtype, Engine,
                            Kernels, LoggerMode, LoggerName, LoraTarget, Missing, OutputVocab,
-                           Point, Precision, Scale, Schedule, Source, option, require)
+                           Point, Precision, Scale, Schedule, Source, SplitBy, option,
+                           require)
 
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
@@ -88,7 +89,10 @@ class DataConfig:
     precision: int = option(2, "decimals kept after scaling")
     context_length: int = option(512, "training window, tokens")
     stride: Optional[int] = option(None, "window stride, tokens; null: context_length // 2")
-    train_frac: float = option(0.72, "report: 900 train+val / 100 test, then 80/20")
+    split: SplitBy = option(SplitBy.series, "series: whole series to train/val/test (the study); "
+                        "time: every series cut in time, a rolling-origin backtest on its end")
+    train_frac: float = option(0.72, "share of the series (split=series; the study: 900 "
+                               "train+val / 100 test, then 80/20) or of each series' steps (time)")
     val_frac: float = option(0.18, "validation share")
     test_frac: float = option(0.10, "test share")
     scale: Scale = option(Scale.joint, "joint: one α per series (the study); per_variable: α_d "
@@ -214,6 +218,10 @@ class TrainConfig:
 class EvalConfig:
     context_steps: Optional[int] = option(51, "steps in; null: as many as fit in data.context_length")
     horizon: int = option(20, "steps out")
+    origins: Optional[int] = option(None, "data.split=time: forecast origins per series in its "
+                                "test part; null: every one that fits")
+    origin_stride: Optional[int] = option(None, "data.split=time: steps between origins; null: "
+                                      "eval.horizon (windows that do not overlap)")
     num_series: Optional[int] = option(None, "first K test series; null: all")
     batch_size: int = option(256, "rows (series x samples) decoded together")
     point: Point = option(Point.median, "point forecast over samples")
@@ -228,7 +236,7 @@ class EvalConfig:
     def check(c: Any) -> None:
         for key in ("horizon", "batch_size"):
             require(c[key] > 0, f"eval.{key}", c[key], "must be > 0")
-        for key in ("context_steps", "num_series"):
+        for key in ("context_steps", "num_series", "origins", "origin_stride"):
             if c[key] is not None:
                 require(c[key] > 0, f"eval.{key}", c[key], "must be > 0 (or null)")
         require(c.plot_series >= 0, "eval.plot_series", c.plot_series, "must be >= 0")

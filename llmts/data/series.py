@@ -26,21 +26,19 @@ LV_VARIABLES = ("prey", "predator")
 
 @dataclass(frozen=True)
 class Dataset:
-    series: np.ndarray  # (N, T, D) float64, original units
+    series: np.ndarray  # (N, T, D) float64, original units; NaN past a shorter series' end
     time: np.ndarray  # (T,)
     variables: tuple[str, ...]
     source: str  # file the series came from
+    lengths: np.ndarray | None = None  # (N,) steps of each series; None: all have T
+
+    def __post_init__(self) -> None:
+        if self.lengths is None:
+            object.__setattr__(self, "lengths", np.full(len(self.series), self.series.shape[1]))
 
     @property
     def num_vars(self) -> int:
         return self.series.shape[2]
-
-
-@dataclass(frozen=True)
-class Split:
-    train: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
 
 
 def lotka_volterra(t: float, z: np.ndarray, a, b, d, g) -> np.ndarray:
@@ -162,15 +160,6 @@ def check_length(path, num_steps: int, min_steps: int) -> None:
     if num_steps < min_steps:
         raise LlmtsError(f"{path}: series have T={num_steps} steps, fewer than the {min_steps} "
                          "needed (eval.context_steps + eval.horizon)")
-
-
-def split_indices(n: int, cfg: DataConfig, seed: int) -> Split:
-    """Shuffle 0..n-1 with ``seed`` and cut train/val/test by the configured fractions."""
-    perm = np.random.default_rng(seed).permutation(n)
-    n_train = int(round(n * cfg.train_frac))
-    n_val = int(round(n * cfg.val_frac))
-    return Split(np.sort(perm[:n_train]), np.sort(perm[n_train:n_train + n_val]),
-                 np.sort(perm[n_train + n_val:]))
 
 
 def main(argv: list[str] | None = None) -> None:

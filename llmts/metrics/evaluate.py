@@ -16,6 +16,7 @@ from llmts.metrics import physics
 from llmts.metrics import bootstrap as stats
 from llmts.codec.codec import Codec
 from llmts.data.series import Dataset
+from llmts.data.split import Split, forecast_rows
 from llmts.errors import LlmtsError
 from llmts.codec.llmtime import step_tokens
 from llmts.tracking.files import atomic_path
@@ -40,11 +41,17 @@ def context_steps(cfg, num_vars: int) -> int:
     return cfg.data.context_length // per_step
 
 
-def test_series(dataset: Dataset, test_idx: np.ndarray, cfg) -> tuple[np.ndarray, ...]:
-    """(indices, contexts (n,c,D), truths (n,h,D)) of the evaluated test series."""
-    idx = test_idx[: cfg.eval.num_series] if cfg.eval.num_series else test_idx
-    c, h = context_steps(cfg, dataset.num_vars), cfg.eval.horizon
-    return idx, dataset.series[idx, :c], dataset.series[idx, c:c + h]
+def test_series(dataset: Dataset, split: Split, cfg) -> tuple[np.ndarray, ...]:
+    """(series indices (n,), origins (n,), contexts (n, c, D), truths (n, h, D)) of every
+    forecast the evaluation makes: one per test series, or one per origin of each series'
+    test part with ``data.split=time`` (:func:`llmts.data.split.forecast_rows`)."""
+    ev = cfg.eval
+    c = context_steps(cfg, dataset.num_vars)
+    idx, origin = forecast_rows(split, dataset.lengths, c, ev.horizon, ev.num_series, ev.origins,
+                            ev.origin_stride, dataset.source)
+    context = np.stack([dataset.series[i, o - c:o] for i, o in zip(idx, origin)])
+    truth = np.stack([dataset.series[i, o:o + ev.horizon] for i, o in zip(idx, origin)])
+    return idx, origin, context, truth
 
 
 def resamples(ev, n: int) -> np.ndarray | None:
@@ -52,9 +59,9 @@ def resamples(ev, n: int) -> np.ndarray | None:
     return stats.resample_indices(n, ev.bootstrap, ev.bootstrap_seed) if ev.bootstrap else None
 
 
-def score_untrained(model, codec: Codec, dataset: Dataset, test_idx: np.ndarray, cfg) -> dict:
-    """``untrained/*``: the model's metrics before any training (report Table 2's row)."""
-    _, context, truth = test_series(dataset, test_idx, cfg)
+def score_untrained(model, codec: Codec, dataset: Dataset, split: Split, cfg) -> dict:
+    """``untrained/*``: the model's metrics before any training (the study's Table 2 row)."""
+    _, _, context, truth = test_series(dataset, split, cfg)
     res = forecast(model, codec, context, cfg.eval.horizon, cfg.decoding, cfg.eval.batch_size,
                    cfg.seed)
     point = metrics.point_forecast(res.samples, cfg.eval.point)
@@ -69,11 +76,12 @@ def score_untrained(model, codec: Codec, dataset: Dataset, test_idx: np.ndarray,
 
 @dataclass
 class Evaluation:
-    """What scoring saw and produced, for the artifacts: the test series ``idx`` with their
-    contexts (n, c, D), truths and point forecasts (n, h, D), the forecast result, each
-    baseline's forecast, MSE by horizon step per forecaster, and the skill curves and
-    per-series physics checks (``extra``)."""
+    """What scoring saw and produced, for the artifacts: the test series ``idx`` and forecast
+    ``origin`` of each row with its context (n, c, D), truth and point forecast (n, h, D), the
+    forecast result, each baseline's forecast, MSE by horizon step per forecaster, and the skill
+    curves and per-series physics checks (``extra``)."""
     idx: np.ndarray
+    origin: np.ndarray
     context: np.ndarray
     truth: np.ndarray
     point: np.ndarray
@@ -84,22 +92,21 @@ class Evaluation:
     variables: tuple[str, ...]
 
 
-def evaluate(model, codec: Codec, dataset: Dataset, test_idx: np.ndarray, cfg, run_dir: Path,
+def evaluate(model, codec: Codec, dataset: Dataset, split: Split, cfg, run_dir: Path,
              tracker: Tracker) -> dict:
     """Score the test series (:func:`score`), write ``forecasts.h5``, the plots and the W&B
     tables (:func:`write`); returns the flat metrics."""
-    out, done = score(model, codec, dataset, test_idx, cfg)
+    out, done = score(model, codec, dataset, split, cfg)
     write(done, run_dir, cfg.eval.plot_series, tracker)
     return out
 
 
-def score(model, codec: Codec, dataset: Dataset, test_idx: np.ndarray, cfg
-          ) -> tuple[dict, Evaluation]:
+def score(model, codec: Codec, dataset: Dataset, split: Split, cfg) -> tuple[dict, Evaluation]:
     """Forecast ``cfg.eval.horizon`` steps after ``cfg.eval.context_steps`` for each test series;
     the flat metrics (model, per variable, sampling, baselines, skill, physics), each error,
     skill and physics metric with its bootstrap interval ``<metric>_ci``."""
     ev = cfg.eval
-    idx, context, truth = test_series(dataset, test_idx, cfg)
+    idx, origin, context, truth = test_series(dataset, split, cfg)
     c, h = context.shape[1], ev.horizon
     log.info("forecasting %d series x %d sample(s), %d -> %d steps", len(idx),
              num_samples(cfg.decoding), c, h)
@@ -109,7 +116,7 @@ def score(model, codec: Codec, dataset: Dataset, test_idx: np.ndarray, cfg
     out.update(metrics.per_variable(truth, point, dataset.variables))
     out.update(parse_rate=res.parse_rate, filled_steps=res.filled_steps,
                malformed_steps=res.malformed_steps, num_series=len(idx), context_steps=c,
-               horizon=h, num_samples=res.samples.shape[1],
+               horizon=h, num_samples=res.samples.shape[1], test_series=len(set(idx.tolist())),
                missing_truth=int(np.isnan(truth).sum()),  # points every metric skips
                missing_context=int(np.isnan(context).sum()))
     out.update(likelihood.nll_metrics(model, codec, context, truth, cfg))
@@ -127,7 +134,7 @@ def score(model, codec: Codec, dataset: Dataset, test_idx: np.ndarray, cfg
                   physics_checks(context, truth, point, rates, boot, out).items()})
     horizon_err = {"model": metrics.per_horizon(truth, point)["mse"]}
     horizon_err.update({k: metrics.per_horizon(truth, v)["mse"] for k, v in base.items()})
-    return out, Evaluation(idx, context, truth, point, res, base, horizon_err, extra,
+    return out, Evaluation(idx, origin, context, truth, point, res, base, horizon_err, extra,
                            tuple(dataset.variables))
 
 
@@ -137,9 +144,10 @@ def write(e: Evaluation, run_dir: Path, plot_series: int, tracker: Tracker) -> N
     write_forecasts(run_dir / "forecasts.h5", e)
     write_plots(run_dir / "plots", e, plot_series, tracker)
     write_skill(run_dir / "plots" / "skill.png", e.extra, tracker)
-    per_series = [[int(i), float(np.nanmean((e.truth[k] - e.point[k]) ** 2)),
-                   float(np.nanmean(np.abs(e.truth[k] - e.point[k])))] for k, i in enumerate(e.idx)]
-    tracker.table("eval/per_series", ["series_index", "mse", "mae"], per_series)
+    per_series = [[int(i), int(o), float(np.nanmean((e.truth[k] - e.point[k]) ** 2)),
+                   float(np.nanmean(np.abs(e.truth[k] - e.point[k])))]
+                  for k, (i, o) in enumerate(zip(e.idx, e.origin))]
+    tracker.table("eval/per_series", ["series_index", "origin", "mse", "mae"], per_series)
 
 
 def run_baselines(context: np.ndarray, time: np.ndarray, c: int, h: int, enabled: bool
@@ -224,7 +232,7 @@ def write_forecasts(path: Path, e: Evaluation) -> None:
     import h5py
 
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        f["series_index"] = np.asarray(e.idx)
+        f["series_index"], f["origin"] = np.asarray(e.idx), np.asarray(e.origin)
         f["context"], f["truth"], f["forecast"] = e.context, e.truth, e.point
         if e.res.scales is not None:
             f["scale"] = e.res.scales  # (n, D) the α each series was encoded with
@@ -245,11 +253,12 @@ def write_plots(fig_dir: Path, e: Evaluation, k: int, tracker: Tracker) -> None:
     fig_dir.mkdir(exist_ok=True)
     for j in range(min(k, len(e.idx))):
         samples = e.res.samples[j] if e.res.samples.shape[1] > 1 else None
-        i = int(e.idx[j])
-        path = plots.plot_series(fig_dir / f"series_{i}.png", i, e.context[j], e.truth[j],
+        i, o = int(e.idx[j]), int(e.origin[j])
+        name = f"series_{i}" if (e.origin == e.origin[0]).all() else f"series_{i}_t{o}"
+        path = plots.plot_series(fig_dir / f"{name}.png", i, e.context[j], e.truth[j],
                                  e.point[j], samples, e.variables,
                                  {name: fc[j] for name, fc in e.base.items()})
-        tracker.image(f"forecast/series_{i}", path)
+        tracker.image(f"forecast/{name}", path)
     tracker.image("eval/per_horizon_mse",
                   plots.plot_horizon(fig_dir / "per_horizon_mse.png", e.horizon_err))
 

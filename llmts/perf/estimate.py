@@ -69,7 +69,7 @@ def tokens_per_s(rates: Rates, tokens_per_step: float) -> float:
 
 def job_seconds(cfg: DictConfig, rates: Rates) -> dict[str, float | None]:
     """{"train": s, "eval": s or None (no forecasting rate in the bench), "total": s}."""
-    from llmts.data.series import split_indices
+    from llmts.data.split import split_indices
 
     tokens = cfg.train.batch_size * cfg.train.grad_accum * cfg.data.context_length
     train = cfg.train.max_steps * tokens / tokens_per_s(rates, tokens)

@@ -3,7 +3,8 @@ import pytest
 
 from tests.helpers import make_h5
 from llmts.config.schema import DataConfig
-from llmts.data.series import load_dataset, simulate_lotka_volterra, split_indices, write_h5
+from llmts.data.series import load_dataset, simulate_lotka_volterra, write_h5
+from llmts.data.split import split_indices
 from llmts.errors import LlmtsError
 
 

@@ -544,7 +544,7 @@ def test_wandb_unreachable_with_api_key_goes_offline_and_leaks_no_key(tmp_path):
 @pytest.mark.slow
 def test_constant_and_all_zero_series_run_to_finite_metrics(tmp_path):
     from llmts.config.schema import DataConfig
-    from llmts.data.series import split_indices
+    from llmts.data.split import split_indices
     from llmts.codec.llmtime import scale_of
 
     n = 12

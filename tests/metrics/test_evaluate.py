@@ -9,6 +9,7 @@ from llmts.data.series import Dataset, simulate_lotka_volterra
 from llmts.codec.llmtime import step_tokens
 from llmts.metrics.evaluate import context_steps, score_untrained
 from llmts.codec.codec import Codec
+from llmts.data.split import Split
 from llmts.forecast.batch import forecast
 from llmts.metrics.point import point_forecast, point_metrics
 from llmts.model.build import build_model
@@ -45,7 +46,7 @@ def test_untrained_row_scores_the_model_as_it_is(tiny_tokenizer):
     data = Dataset(series, time, ("prey", "predator"), "simulated")
     net = build_model(cfg.model, cfg.lora, cfg.seed)
     codec = Codec.build(cfg.data, tiny_tokenizer)
-    row = score_untrained(net, codec, data, np.arange(5), cfg)
+    row = score_untrained(net, codec, data, Split(np.arange(0), np.arange(0), np.arange(5)), cfg)
     res = forecast(net, codec, series[:3, :12], 4, cfg.decoding, cfg.eval.batch_size, cfg.seed)
     want = point_metrics(series[:3, 12:16], point_forecast(res.samples, cfg.eval.point))
     names = ("mse", "rmse", "mae", "r2", "nrmse", "mape")
@@ -75,7 +76,7 @@ def test_score_writes_nothing_and_write_saves_what_was_scored(tiny_tokenizer, tm
         for writer in ("write_forecasts", "write_plots", "write_skill", "atomic_path"):
             m.setattr(evaluate, writer, lambda *a, _w=writer, **k: pytest.fail(f"score ran {_w}"))
         out, done = evaluate.score(net, Codec.build(cfg.data, tiny_tokenizer), data,
-                                   np.arange(5), cfg)
+                                   Split(np.arange(0), np.arange(0), np.arange(5)), cfg)
     assert list(tmp_path.iterdir()) == []
     assert out["mse"] == pytest.approx(np.mean((done.truth - done.point) ** 2))
     evaluate.write(done, tmp_path, cfg.eval.plot_series, NullTracker())

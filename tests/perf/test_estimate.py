@@ -81,7 +81,7 @@ def test_flops_sweep_prints_estimated_minutes_and_names_the_device(tmp_path, cap
 
 def test_forecast_time_counts_the_runs_own_test_series(tmp_path):
     """The test split of data.num_series as the run cuts it, capped by eval.num_series."""
-    from llmts.data.series import split_indices
+    from llmts.data.split import split_indices
 
     rates = load_rates(write_bench(tmp_path / "b.json"))
     cfg = compose("model=tiny", "data.num_series=33", "eval.num_series=0", "eval.horizon=10")
