@@ -124,18 +124,23 @@ def limit_threads(launcher: DictConfig) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
-def main(cfg: DictConfig) -> dict | None:
+def main(cfg: DictConfig) -> float:
+    """One job; returns its ``objective`` for an optimising sweeper (NaN when it failed)."""
     from hydra.core.hydra_config import HydraConfig
 
-    limit_threads(HydraConfig.get().launcher)
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    from llmts.metrics.objective import FAILED, check_direction, objective_value
+
+    hc = HydraConfig.get()
+    limit_threads(hc.launcher)
+    run_dir = Path(hc.runtime.output_dir)
     name, group, multirun = sweeps.job_identity(cfg.name, cfg.logger.group)
     try:
-        return run(cfg, run_dir, name, group)
+        check_direction(str(cfg.objective), hc.sweeper.get("direction"))
+        return objective_value(run(cfg, run_dir, name, group), str(cfg.objective))
     except Exception as exc:  # noqa: BLE001 - every failure ends as one line (+ metrics.json)
         fail(run_dir, exc, multirun)
         if multirun:  # the sweep goes on; the sweep report lists this job as failed
-            return None
+            return FAILED
         if not isinstance(exc, LlmtsError):
             raise
         sys.exit(2)

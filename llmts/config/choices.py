@@ -40,6 +40,11 @@ Kernels = _choice("Kernels", "none", "liger")
 Point = _choice("Point", "median", "mean")
 Scale = _choice("Scale", "joint", "per_variable", "affine")
 SplitBy = _choice("SplitBy", "series", "time")
+# What a sweeper optimises (the task function's return value), and which way.
+OBJECTIVE_DIRECTION = {"val_loss": "minimize", "mse": "minimize", "rmse": "minimize",
+                       "mae": "minimize", "nrmse": "minimize", "mape": "minimize",
+                       "r2": "maximize", "nll_per_dim": "minimize", "crps": "minimize"}
+Objective = _choice("Objective", *OBJECTIVE_DIRECTION)
 Missing = _choice("Missing", "error", "encode")
 LoggerName = _choice("LoggerName", "wandb", "none")
 LoggerMode = _choice("LoggerMode", "auto", "online", "offline", "disabled")

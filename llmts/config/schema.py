@@ -18,8 +18,8 @@ from typing import Any, List, Optional
 
 from llmts.config.choices import (AttnImplementation, CacheImplementation, Compile, Dtype, Engine,
                            Kernels, LoggerMode, LoggerName, LoraTarget, Missing, OutputVocab,
-                           Point, Precision, Scale, Schedule, Source, SplitBy, option,
-                           require)
+                           Objective, Point, Precision, Scale, Schedule, Source, SplitBy,
+                           option, require)
 
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
@@ -275,6 +275,9 @@ class Config:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     seed: int = option(42, "seeds data split, weights, batches and sampling")
     name: str = option("llmts", "run name when nothing else names it")
+    objective: Objective = option(Objective.val_loss, "what the run returns to a sweeper (optuna): "
+                              "val_loss (final validation loss) or a test metric; its direction "
+                              "is known (r2 is maximised, the rest minimised)")
 
 
 def check(cfg: Any) -> None:
