@@ -12,6 +12,8 @@ digit separator). Every array is in the input's original units.
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,8 @@ from llmts.errors import LlmtsError, first_line
 
 if TYPE_CHECKING:
     from llmts.codec.codec import Codec
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,10 @@ class Prediction:
 class Forecaster:
     """A trained model with its codec (and the codec's tokenizer), ready to forecast arrays."""
 
-    def __init__(self, model, codec: Codec, cfg: DictConfig) -> None:
+    def __init__(self, model, codec: Codec, cfg: DictConfig,
+                 variables: Sequence[str] | None = None) -> None:
         self.model, self.codec, self.cfg = model, codec, cfg
+        self.variables = tuple(variables) if variables is not None else None  # as trained
         self.decoders: dict = {}  # the last decode loop (and CUDA graph), reused by predict
 
     @property
@@ -77,7 +83,10 @@ class Forecaster:
                 else find_latest(run_dir))
         if path is None:
             raise LlmtsError(f"{run_dir}: no complete checkpoint in {checkpoint_root(run_dir)}")
-        return cls.build(cfg, path)
+        fc = cls.build(cfg, path)
+        if (run_dir / "data.json").is_file():  # runs since data.json was written
+            fc.variables = tuple(json.loads((run_dir / "data.json").read_text())["variables"])
+        return fc
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, model: str = "qwen2.5-0.5b-instruct",
@@ -131,6 +140,11 @@ class Forecaster:
             if num_samples < 1:
                 raise LlmtsError(f"num_samples={num_samples}: must be >= 1")
             dec.num_samples, dec.do_sample = num_samples, num_samples > 1 or dec.do_sample
+        d = series[0].shape[1]
+        if self.variables is not None and d != len(self.variables):
+            log.warning("this model was trained on D=%d variables (%s); the input has D=%d: its "
+                        "forecasts may not mean much", len(self.variables),
+                        ", ".join(self.variables), d)
         codec = self.codec.for_series(series)  # a sign where the input needs one
         res = forecast(self.model, codec, series, horizon, dec, self.cfg.eval.batch_size,
                        self.cfg.seed if seed is None else seed, self.decoders)

@@ -145,3 +145,20 @@ def test_from_checkpoint_inside_another_hydra_app(run_dir, series, tmp_path):
         assert compose("config").mine == 1
     want = Forecaster.from_run(run_dir).predict(series[0], 6).point
     np.testing.assert_array_equal(fc.predict(series[0], 6).point, want)
+
+
+def test_forecasting_another_number_of_variables_than_trained_warns(run_dir, series, tmp_path,
+                                                                     caplog):
+    import json
+    import shutil
+
+    run = shutil.copytree(run_dir, tmp_path / "run")
+    (run / "data.json").write_text(json.dumps({"variables": ["a", "b", "c"]}))
+    fc = Forecaster.from_run(run)
+    assert fc.variables == ("a", "b", "c")
+    with caplog.at_level("WARNING", logger="llmts.api"):
+        fc.predict(series[0], 3)
+    assert "trained on D=3 variables (a, b, c); the input has D=2" in caplog.text
+    caplog.clear()
+    Forecaster.from_run(run_dir).predict(series[0], 3)  # no data.json: nothing to compare
+    assert "trained on" not in caplog.text

@@ -55,6 +55,7 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
         write_json(run_dir / "flops.json", plan)
         log.info("planned training FLOPs (report accounting):\n%s", flops.format_plan(plan))
         split.save(run_dir / "split.json")
+        write_json(run_dir / "data.json", dataset.summary())
     net = model.build_model(cfg.model, cfg.lora, cfg.seed, codec, accelerator.device)
     if cfg.eval.checkpoint:
         checkpoint.load_checkpoint(Path(cfg.eval.checkpoint).expanduser(), net)

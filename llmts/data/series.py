@@ -40,6 +40,11 @@ class Dataset:
     def num_vars(self) -> int:
         return self.series.shape[2]
 
+    def summary(self) -> dict:
+        """What a run saves of its data (``data.json``): source, variable names, sizes."""
+        return {"source": self.source, "variables": list(self.variables),
+                "num_series": len(self.series), "max_steps": int(self.lengths.max())}
+
 
 def lotka_volterra(t: float, z: np.ndarray, a, b, d, g) -> np.ndarray:
     """dx/dt = a·x − b·x·y (prey), dy/dt = d·x·y − g·y (predator); rates per unit time.
