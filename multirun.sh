@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The report's three grids as Hydra multiruns (grid definitions: conf/sweep/*.yaml).
+# The study's three grids as Hydra multiruns (grid definitions: conf/sweep/*.yaml).
 #   ./multirun.sh lr|rank|context|all [overrides...]
 #   ./multirun.sh all model=tiny train.max_steps=20     # smoke-test every grid on a CPU
 # Each grid first prints its planned FLOPs (llmts-flops) and stops if they exceed

@@ -75,7 +75,7 @@ try:
             s = t[p]
             rows.append((f"train {shape} {p} ({s['attn_implementation']}, {s['loss']}, {s['dtype']})",
                          f"{s['ms_per_step']:.1f} ms/step, {s['tokens_per_s']:.0f} tok/s, "
-                         f"{s['achieved_tflops_report']:.1f} TFLOP/s, MFU {pct(s['mfu_report'])} "
+                         f"{s['achieved_tflops_study']:.1f} TFLOP/s, MFU {pct(s['mfu_study'])} "
                          f"(gqa {pct(s['mfu_gqa'])}), {s['peak_memory_mb']:.0f} MB"))
         if "speedup" in t:
             rows.append((f"train {shape} speedup (fast/naive)", f"{t['speedup']:.2f}x"))

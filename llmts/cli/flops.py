@@ -7,7 +7,7 @@
 Composed exactly like ``llmts`` (same config, same overrides) and loads no weights: the ``model``
 group records the architecture numbers. A single run writes ``flops.json`` in its run dir; a
 sweep prints each job's plan and the sum, and exits 1 when the sum exceeds ``train.flop_budget``
-(the report's 1e17 applies to the sweep as a whole). ``bench_json=PATH`` (not a config key) adds
+(the study's 1e17 applies to the sweep as a whole). ``bench_json=PATH`` (not a config key) adds
 each job's and the sweep's estimated wall time on the device that bench was measured on
 (llmts/perf/estimate.py).
 """

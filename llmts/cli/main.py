@@ -35,10 +35,9 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
     from llmts.tracking import tracker as tracking
     from llmts.data.split import make_split
     from llmts.metrics.evaluate import evaluate, results_table, score_untrained, test_series
-    from llmts.config.schema import check
     from llmts.train.loop import make_accelerator, train
 
-    check(cfg)
+    check_run(cfg)
     tracking.check_environment(cfg.logger)
     tokenizer = tokenization.load_tokenizer(cfg.model)
     dataset = data.load_dataset(cfg.data, cfg.seed)
@@ -53,7 +52,7 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
     main = accelerator.is_main_process
     if main:
         write_json(run_dir / "flops.json", plan)
-        log.info("planned training FLOPs (report accounting):\n%s", flops.format_plan(plan))
+        log.info("planned training FLOPs (study accounting):\n%s", flops.format_plan(plan))
         split.save(run_dir / "split.json")
         write_json(run_dir / "data.json", dataset.summary())
     net = model.build_model(cfg.model, cfg.lora, cfg.seed, codec, accelerator.device)
@@ -147,7 +146,17 @@ def main(cfg: DictConfig) -> float:
         sys.exit(2)
 
 
+def check_run(cfg: DictConfig) -> None:
+    """What ``llmts`` checks of every job before any starts: the schema's ranges and rules, and
+    the codec's bounds on them."""
+    from llmts.codec.llmtime import check_context_length
+    from llmts.config.schema import check
+
+    check(cfg)
+    check_context_length(cfg.data)
+
+
 def entry() -> None:
     register_configs("llmts")
-    exit_on_error("llmts", preflight, sys.argv[1:])
+    exit_on_error("llmts", preflight, sys.argv[1:], checker=check_run)
     main()

@@ -56,6 +56,15 @@ def step_tokens(num_vars: int, precision: int, int_digits: int = 1, signed: bool
     return num_vars * (value + 1)
 
 
+def check_context_length(data) -> None:
+    """:class:`LlmtsError` unless ``data.context_length`` tokens hold one time step of one
+    variable (the shortest a codec text has; the run checks again once D is known)."""
+    from llmts.config.choices import require
+
+    require(data.context_length >= step_tokens(1, data.precision), "data.context_length",
+            data.context_length, "too small to hold one time step")
+
+
 def scales_of(x: np.ndarray, percentile: float = 95.0, per_variable: bool = False) -> np.ndarray:
     """(D,) α for series ``x`` (T, D): one joint α repeated, or each variable's own."""
     x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)

@@ -46,7 +46,7 @@ HELP = {
               "text (LLMTIME),\nforecast the test split, score it beside physical baselines and "
               "log everything to W&B.\n\n  llmts experiment=demo                 # minutes on a "
               "CPU, no download\n  llmts model=tiny train.max_steps=100 decoding=sampling\n"
-              "  llmts -m sweep=lr                     # the report's grids (also ./multirun.sh)"),
+              "  llmts -m sweep=lr                     # the study's grids (also ./multirun.sh)"),
     "llmts-forecast": ("llmts-forecast: forecast your own series (a file) with a trained run or "
                        "checkpoint.\n\n  llmts-forecast run=outputs/runs/DATE input=series.csv "
                        "horizon=20 output=forecast.csv\n  llmts-forecast checkpoint=RUN/checkpoints/"
@@ -54,7 +54,7 @@ HELP = {
     "llmts-bench": ("llmts-bench: what llmts's speed choices buy, measured on this machine "
                     "(training steps by B x L, decoding engines); writes bench.json.\n\n"
                     "  llmts-bench model=tiny                        # minutes on a CPU\n"
-                    "  llmts-bench model=qwen2.5-0.5b-arch bench=gpu  # the report's sizes"),
+                    "  llmts-bench model=qwen2.5-0.5b-arch bench=gpu  # the study's sizes"),
     "llmts-flops": ("llmts-flops: the training-FLOPs plan of a run or a sweep, before spending "
                     "any (loads no weights).\n\n  llmts-flops lora.r=8 train.max_steps=2000\n"
                     "  llmts-flops -m sweep=lr               # every job, the total, the budget"),

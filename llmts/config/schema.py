@@ -65,7 +65,7 @@ class LoraConfig:
     lora_dropout: float = option(0.0, "dropout on the LoRA input, in [0, 1)")
     target_modules: List[LoraTarget] = option([LoraTarget.q_proj, LoraTarget.v_proj],
                                           "projections that get adapters")
-    lm_head_bias: bool = option(True, "the report's trainable output bias (tied head stays shared)")
+    lm_head_bias: bool = option(True, "the study's trainable output bias (tied head stays shared)")
 
     @staticmethod
     def check(c: Any) -> None:
@@ -193,7 +193,7 @@ class TrainConfig:
                                "checkpoints/step-N path")
     precision: Precision = option(Precision.auto, "autocast: auto (bf16 on a GPU that has it, else "
                               "fp32), no, bf16 or fp16")
-    flop_budget: Optional[float] = option(1e17, "training FLOPs allowed (report accounting); "
+    flop_budget: Optional[float] = option(1e17, "training FLOPs allowed (study accounting); "
                                       "null: no limit")
     chunked_loss: bool = option(True, "cross-entropy without materialising full fp32 logits")
     compile: Compile = option(Compile.none, "none | regions: torch.compile each decoder layer "
@@ -226,7 +226,7 @@ class EvalConfig:
     batch_size: int = option(256, "rows (series x samples) decoded together")
     point: Point = option(Point.median, "point forecast over samples")
     baselines: bool = option(True, "also score persistence and the Lotka-Volterra ODE fit")
-    untrained: bool = option(False, "also score the model before training (report Table 2's row)")
+    untrained: bool = option(False, "also score the model before training (the study's Table 2 row)")
     plot_series: int = option(5, "series plotted")
     checkpoint: Optional[str] = option(None, "evaluate this saved checkpoint")
     bootstrap: int = option(1000, "resamples of the test series for every 95% interval; 0: none")

@@ -1,6 +1,6 @@
-"""Series in, validated: HDF5 files in the report's format, or simulated Lotka-Volterra.
+"""Series in, validated: HDF5 files in the study's format, or simulated Lotka-Volterra.
 
-File format (the report's): dataset ``trajectories`` float (N, T, D) and ``time`` (T,), increasing.
+File format (the study's): dataset ``trajectories`` float (N, T, D) and ``time`` (T,), increasing.
 D is anything >= 1; Lotka-Volterra has D = 2 (prey, predator). Variable names come from
 ``data.variables``, else a ``variables`` attribute on ``trajectories``, else ``var0, var1, ...``.
 NaN marks a missing value, allowed with ``data.missing=encode``; ``data.missing_frac`` knocks

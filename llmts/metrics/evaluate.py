@@ -31,7 +31,7 @@ def context_steps(cfg, num_vars: int) -> int:
     """``eval.context_steps``, or when null as many whole steps as fit in ``data.context_length``
     tokens: a step of D values with one integer digit is D·(1 + 1 + precision) + D tokens
     (digits, '.', separators), 10 for Lotka-Volterra at 2 decimals → 12 / 51 / 76 steps for
-    128 / 512 / 768 tokens, the report's Table 10 contexts."""
+    128 / 512 / 768 tokens, the study's Table 10 contexts."""
     per_step = step_tokens(num_vars, cfg.data.precision)
     if cfg.data.context_length < per_step:
         raise LlmtsError(f"data.context_length={cfg.data.context_length}: too small to hold one "

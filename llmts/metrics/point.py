@@ -1,8 +1,8 @@
 """Forecast metrics (public API), all in the series' original units.
 
-Point metrics are the six of the report's Tables 2 and 11 (MSE, RMSE, MAE, R², NRMSE %, MAPE %),
-pooled over every series, forecast step and variable, as the report computes them on the
-flattened forecast. Sample metrics add the report's "Avg. Unc." (Table 12) plus two proper
+Point metrics are the six of the study's Tables 2 and 11 (MSE, RMSE, MAE, R², NRMSE %, MAPE %),
+pooled over every series, forecast step and variable, as the study computes them on the
+flattened forecast. Sample metrics add the study's "Avg. Unc." (Table 12) plus two proper
 probabilistic scores (CRPS, 80 % interval coverage and width).
 
 Every function returns plain Python floats (or ints for counts) that are finite, so a result dict
@@ -155,7 +155,7 @@ def sample_metrics(truth: np.ndarray, samples: np.ndarray) -> dict[str, float]:
     """Probabilistic metrics of s sampled forecasts per series: truth (n, h, D), samples
     (n, s, h, D), original units.
 
-    * ``avg_uncertainty`` — the report's "Avg. Unc.": mean over series, steps and variables of the
+    * ``avg_uncertainty`` — the study's "Avg. Unc.": mean over series, steps and variables of the
       per-point standard deviation across the s samples (population std, ddof = 0)      [units]
     * ``crps`` — mean over points of the empirical CRPS (see ``crps_from_samples``); equals MAE
       when all samples agree                                                          [units]

@@ -1,5 +1,5 @@
 """Models: Qwen2.5 from the hub (or a local folder), or a Qwen2-architecture model built in code
-with seeded random weights; LoRA via peft and the report's trainable lm_head bias.
+with seeded random weights; LoRA via peft and the study's trainable lm_head bias.
 
 The bias: Qwen2.5-0.5B ties lm_head to the input embeddings, so the head has no weight of its own
 to train. A zero-initialised ``bias`` Parameter is added to the existing ``lm_head`` Linear; its
@@ -108,7 +108,7 @@ def build_on_device(cfg: ModelConfig, seed: int, device: torch.device) -> PreTra
 
 
 class BiasedHead(nn.Linear):
-    """The lm_head with the report's trainable bias: it shares the (tied) weight Parameter of the
+    """The lm_head with the study's trainable bias: it shares the (tied) weight Parameter of the
     Linear it replaces, and keeps the bias in fp32 (optimizer precision) even on a bf16 base,
     casting it to the weight's dtype in the forward, so the model also runs without autocast."""
 

@@ -5,13 +5,13 @@ number is the median of ``bench.repeats`` device-synchronised repeats after ``be
 
 train (llmts/perf/train_bench.py): the production ``train_step`` at each B x L of
 ``bench.train_shapes``, for each of ``bench.paths``: NAIVE (fp32, eager attention, full-vocab
-logits: the report's setup) vs FAST (the run's config: sdpa, chunked CE; on CUDA bf16 autocast,
+logits: the study's setup) vs FAST (the run's config: sdpa, chunked CE; on CUDA bf16 autocast,
 and with LoRA the frozen base stored in bf16) vs COMPILED (fast + ``train.compile``, its
 compiling first step apart), same seeded weights.
 eval: sequential greedy (a ``forecast`` per series) vs batched greedy and sampling with llmts's
 decode loop vs HF ``generate`` with the static and the dynamic KV cache (batches halved on CUDA
 OOM, batch recorded), on simulated Lotka-Volterra. MFU is null unless bf16 on a GPU of known
-peak (``mfu_note`` says why); "rep"/"gqa" divide the analytic FLOPs of a full step (report /
+peak (``mfu_note`` says why); "stdy"/"gqa" divide the analytic FLOPs of a full step (study /
 true shapes), "cnt" those FlopCounterMode counted in one production step (LoRA's true cost, so
 lower). Memory:
 CUDA max allocated or peak RSS (per phase via /proc/self/clear_refs where allowed). Writes
@@ -131,7 +131,7 @@ SECTIONS = ("train", "eval")
 class BenchConfig:
     """``bench``: what ``llmts-bench`` times (after ``warmup`` untimed repeats, the median of
     ``repeats``). The defaults finish in minutes on a 2-core CPU with ``model=tiny``;
-    ``bench=gpu`` has the report's sizes."""
+    ``bench=gpu`` has the study's sizes."""
     sections: List[str] = option(list(SECTIONS), "sections to run, in order: train, eval")
     paths: List[str] = option(["naive", "fast"], "training paths: naive, fast, compiled")
     train_shapes: List[List[int]] = option([[4, 512], [32, 512]], "B x L of the train section")

@@ -1,4 +1,4 @@
-"""Training-compute accounting for Qwen2-style decoders with LoRA (report §3.3, §4.7, §4.8).
+"""Training-compute accounting for Qwen2-style decoders with LoRA (the study's §3.3, §4.7, §4.8).
 
 Units: every number is a count of floating-point operations (FLOPs, one multiply or one add each;
 a multiply-accumulate is 2 FLOPs), *not* FLOP/s. ``B`` is the batch size in sequences, ``L`` the
@@ -7,11 +7,11 @@ sequence length in tokens, ``d`` the hidden size, ``d_ff`` the MLP width, ``V`` 
 
 Two accountings of the same forward pass are offered and must not be confused:
 
-* ``gqa=False`` -- the **report's accounting** (§3.3.5). GQA is simplified to MHA, i.e. k_proj
+* ``gqa=False`` -- the **study's accounting** (§3.3.5). GQA is simplified to MHA, i.e. k_proj
   and v_proj are counted as d→d. With α=4 this reproduces Table 3 (forward B=4, L=512) and the
-  Qwen column of Table 13. Use it to compare with the report and for the training budget.
+  Qwen column of Table 13. Use it to compare with the study and for the training budget.
 * ``gqa=True`` -- the **true Qwen2 shapes**: k_proj/v_proj are d→h_kv·d_head (896→128 for
-  Qwen2.5-0.5B). This is what the model really computes; it is smaller than the report's number.
+  Qwen2.5-0.5B). This is what the model really computes; it is smaller than the study's number.
   Several public implementations mix the two (MHA shapes for the base model, yet quote GQA
   numbers, or vice versa); this module keeps them apart by name.
 
@@ -27,7 +27,7 @@ attention-score term is missing there; on the ``meta`` device SDPA decomposes to
 counted. Measured with ``meta`` tensors (no weights needed, a few seconds) for the full-size
 Qwen2.5-0.5B at B=4, L=512: forward 2.1135e12 FLOPs, forward+backward 6.3404e12 (exactly 3×,
 since every weight requires grad), equal to the GQA-true matmul terms of the analytic formula.
-Dropping the attention-score bmm gives 2.0233e12 / 6.070e12, consistent with the report's
+Dropping the attention-score bmm gives 2.0233e12 / 6.070e12, consistent with the study's
 calflops figures (Table 4), which evidently did not see the SDPA call.
 """
 
@@ -66,12 +66,12 @@ def forward_breakdown(arch: Any, batch: int, seq_len: int, *, gqa: bool = False,
 
     * ``embedding`` = 0 (a table lookup)
     * ``norms`` = (2N + 1)·α·B·L·d (two RMSNorms per layer plus the final one)
-    * ``attn_proj`` = N·[2·2BLd² (q, o) + 2·2BLd·w_kv (k, v)], w_kv = d (report) or
-      h_kv·d_head (``gqa=True``); with w_kv = d this is the report's 8BLd²
+    * ``attn_proj`` = N·[2·2BLd² (q, o) + 2·2BLd·w_kv (k, v)], w_kv = d (the study) or
+      h_kv·d_head (``gqa=True``); with w_kv = d this is the study's 8BLd²
     * ``attn_scores`` = N·4BL²d (QKᵀ and AV, full L², no causal halving; unchanged by GQA
       because every query head still attends over L keys of width d_head)
     * ``mlp_proj`` = N·6BLd·d_ff (gate, up, down); ``mlp_act`` = N·14BL·d_ff (SiLU and gating)
-    * ``positional`` = B·L·d (the report's RoPE term); ``lm_head`` = 2BLdV
+    * ``positional`` = B·L·d (the study's RoPE term); ``lm_head`` = 2BLdV
     """
     d, d_ff, n, v, kv, _ = _dims(arch)
     bl = float(batch) * float(seq_len)  # floats: no integer overflow surprises, exact to 2^53
@@ -90,11 +90,11 @@ def forward_breakdown(arch: Any, batch: int, seq_len: int, *, gqa: bool = False,
 
 def forward_flops(arch: Any, batch: int, seq_len: int, *, gqa: bool = False,
                   rms_alpha: float = 4.0) -> float:
-    """Analytic forward FLOPs (report §3.3.5):
+    """Analytic forward FLOPs (the study's §3.3.5):
 
     BLd + αBLd + 2BLdV + N·[2αBLd + 8BLd² + 4BL²d + 6BLd·d_ff + 14BL·d_ff]
 
-    ``gqa=False`` is the report's accounting (k/v as d→d; α=4 gives Table 3). ``gqa=True``
+    ``gqa=False`` is the study's accounting (k/v as d→d; α=4 gives Table 3). ``gqa=True``
     replaces the k/v part of 8BLd² by 4BLd·h_kv·d_head (true GQA widths). ``arch`` needs
     ``hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
     num_key_value_heads, vocab_size``.
@@ -104,10 +104,10 @@ def forward_flops(arch: Any, batch: int, seq_len: int, *, gqa: bool = False,
 
 def train_step_flops(arch: Any, batch: int, seq_len: int, *, gqa: bool = False,
                      rms_alpha: float = 4.0) -> float:
-    """FLOPs of one training step = 3 × forward (report §3.3.6: backward ≈ 2 × forward).
+    """FLOPs of one training step = 3 × forward (the study's §3.3.6: backward ≈ 2 × forward).
 
     This is the full-fine-tuning convention. With a frozen base (LoRA) the weight gradients of
-    the base are skipped, so the real cost is nearer 2 × forward; the report keeps 3× (an upper
+    the base are skipped, so the real cost is nearer 2 × forward; the study keeps 3× (an upper
     bound), and so does this function.
     """
     return 3.0 * forward_flops(arch, batch, seq_len, gqa=gqa, rms_alpha=rms_alpha)
@@ -115,7 +115,7 @@ def train_step_flops(arch: Any, batch: int, seq_len: int, *, gqa: bool = False,
 
 def lora_step_flops(arch: Any, batch: int, seq_len: int, r: int,
                     target_modules: Iterable[str]) -> float:
-    """Extra FLOPs per training step from LoRA adapters (report §4.7):
+    """Extra FLOPs per training step from LoRA adapters (the study's §4.7):
 
     N · Σ_targets 6·B·L·r·(d_in + d_out)
 
@@ -141,7 +141,7 @@ def flops_plan(model_cfg: Any, lora_cfg: Any, batch_size: int, seq_len: int,
 
     Keys: ``forward, step, lora_step, steps, total_base (= steps·step), total_lora
     (= steps·lora_step, 0 when ``lora_cfg.enabled`` is False), total, log10_total`` in the
-    report's accounting (Table 13), and the same keys prefixed ``gqa/`` with true k/v widths.
+    study's accounting (Table 13), and the same keys prefixed ``gqa/`` with true k/v widths.
     ``batch_size`` is sequences per optimizer step (micro-batch × gradient accumulation):
     FLOPs are linear in B, so accumulation changes nothing else.
     """
@@ -175,20 +175,20 @@ def counted_flops(fn: Callable[[], Any]) -> float:
 
 
 def format_plan(plan: Dict[str, float]) -> str:
-    """A small table: report accounting vs GQA-true, FLOPs in scientific notation and log10."""
+    """A small table: study accounting vs GQA-true, FLOPs in scientific notation and log10."""
     def cell(x: float) -> str:
         return f"{x:10.3e} ({math.log10(x):6.3f})" if x > 0 else f"{0:10.3e} ({'-':>6})"
 
     rows = ["forward", "step", "lora_step", "total_base", "total_lora", "total"]
     lines = [f"FLOPs over {int(plan['steps'])} steps",
-             f"{'':<11} {'report accounting':>21}   {'GQA-true':>21}"]
+             f"{'':<11} {'study accounting':>21}   {'GQA-true':>21}"]
     for key in rows:
         lines.append(f"{key:<11} {cell(plan[key]):>21}   {cell(plan['gqa/' + key]):>21}")
     return "\n".join(lines)
 
 
 def check_budget(plan: Dict[str, float], budget: float | None) -> None:
-    """Refuse a run whose planned FLOPs (report accounting) exceed ``budget``."""
+    """Refuse a run whose planned FLOPs (study accounting) exceed ``budget``."""
     from llmts.errors import LlmtsError
 
     if budget is not None and plan["total"] > budget:

@@ -37,7 +37,7 @@ def train_section(cfg: DictConfig, fresh, fast_cfg, name: str) -> dict:
             res["compile_speedup"] = res["compiled"]["tokens_per_s"] / res["fast"]["tokens_per_s"]
         shapes.append(res)
     first = shapes[0].get("fast") or shapes[0][cfg.bench.paths[0]]
-    return {"train_speedup": shapes[0].get("speedup"), "mfu": first["mfu_report"],
+    return {"train_speedup": shapes[0].get("speedup"), "mfu": first["mfu_study"],
             "mfu_gqa": first["mfu_gqa"], "dtype": first["dtype"],
             "train": {"paths": list(cfg.bench.paths), "shapes": shapes}}
 
@@ -95,7 +95,7 @@ def bench_train(cfg: DictConfig, net, path: str, shape: list[int], accelerator,
            "compiled": compiled != "none", "compile_mode": compiled, "ms_per_step": 1e3 * med,
            "ms_all": [1e3 * s for s in secs], "tokens_per_s": bsz * seq / med,
            "peak_memory_mb": peak_mb(device)}
-    for acc, gqa in (("report", False), ("gqa", True)):
+    for acc, gqa in (("study", False), ("gqa", True)):
         flops = train_step_flops(cfg.model, bsz, seq, gqa=gqa)
         out[f"achieved_tflops_{acc}"] = flops / med / 1e12
         out[f"mfu_{acc}"] = flops / med / peak if peak else None
@@ -109,13 +109,13 @@ def train_lines(r: dict) -> list[str]:
     out = []
     for t in r["train"]["shapes"]:
         head = f"train step, B={t['batch_size']} L={t['seq_len']}"
-        out.append(f"{head:<39}{'ms/step':>9}{'tokens/s':>11}{'TFLOP/s':>9}{'MFU rep':>9}"
+        out.append(f"{head:<39}{'ms/step':>9}{'tokens/s':>11}{'TFLOP/s':>9}{'MFU stdy':>9}"
                    f"{'MFU gqa':>9}{'MFU cnt':>9}{'peak MB':>9}")
         for path in [k for k in PATHS if k in t]:
             p = t[path]
             what = f"{path} ({p['attn_implementation']}, {p['loss'].split(' (')[0]}, {p['dtype']})"
             out.append(f"  {what:<37}{p['ms_per_step']:9.1f}{p['tokens_per_s']:11.0f}"
-                       f"{p['achieved_tflops_report']:9.2f}{pct(p['mfu_report']):>9}"
+                       f"{p['achieved_tflops_study']:9.2f}{pct(p['mfu_study']):>9}"
                        f"{pct(p['mfu_gqa']):>9}{pct(p.get('mfu_counted')):>9}"
                        f"{p['peak_memory_mb']:9.0f}")
         if "speedup" in t:

@@ -1,4 +1,4 @@
-"""Sweep report: a Hydra multirun dir -> the report's Tables 6-10 and 13 with 95 % intervals and
+"""Sweep report: a Hydra multirun dir -> the study's Tables 6-10 and 13 with 95 % intervals and
 paired differences, skill and physical checks, CSVs (``summary.csv``: one row per job) and plots.
 
 ``llmts-report DIR`` or ``SweepReportCallback``. A job dir holds ``.hydra/*.yaml``, ``metrics.json``,

@@ -1,4 +1,4 @@
-"""Figures (matplotlib, Agg): true vs forecast per series (report Figures 1, 10, 11) with the
+"""Figures (matplotlib, Agg): true vs forecast per series (the study's Figures 1, 10, 11) with the
 10–90% sample band and a few sample paths when sampling, and error by forecast step."""
 
 from __future__ import annotations

@@ -389,12 +389,13 @@ def test_bad_config_value_is_one_line_naming_the_key(override, key):
     """``preflight`` is every entry point's first call (before Hydra makes a run dir), so an
     LlmtsError here is exactly the CLI's one line + exit 2 + no run dir (shown end to end below
     and in test_cli for each entry point)."""
+    from llmts.cli.main import check_run
     from llmts.config.compose import preflight, register_configs
     from llmts.errors import LlmtsError
 
     register_configs()
     with pytest.raises(LlmtsError) as err:
-        preflight(["experiment=smoke", override])
+        preflight(["experiment=smoke", override], checker=check_run)
     assert key in str(err.value) and "\n" not in str(err.value), str(err.value)
 
 

@@ -8,7 +8,7 @@ from llmts.metrics.baselines import OdeFitResult, ode_fit, persistence
 from llmts.data.series import lotka_volterra, simulate_lotka_volterra
 from llmts.codec.llmtime import scale_of
 
-TIME = np.linspace(0.0, 200.0, 100)  # the report's grid
+TIME = np.linspace(0.0, 200.0, 100)  # the study's grid
 CTX, HOR = 51, 20
 
 

@@ -44,7 +44,7 @@ def test_r2_pooled_mean_and_perfect():
     assert point_metrics(truth, truth)["r2"] == 1.0
     # predicting the pooled mean everywhere gives exactly R² = 0
     assert point_metrics(truth, np.full_like(truth, 2.5))["r2"] == pytest.approx(0.0)
-    # worse than the mean → negative (the report's untrained model: −6.66)
+    # worse than the mean → negative (the study's untrained model: −6.66)
     assert point_metrics(truth, truth + 3)["r2"] == pytest.approx(1 - 36 / 5)
 
 

@@ -22,7 +22,7 @@ from llmts.train.loss import CausalLMLoss
 TOP_KEYS = {"device", "dtype", "torch", "transformers", "train_speedup", "eval_speedup_greedy",
             "eval_speedup_sampling", "mfu", "mfu_note", "train", "eval", "sections"}
 TRAIN_KEYS = {"attn_implementation", "loss", "dtype", "initial_loss", "ms_per_step",
-              "tokens_per_s", "achieved_tflops_report", "achieved_tflops_gqa", "mfu_report",
+              "tokens_per_s", "achieved_tflops_study", "achieved_tflops_gqa", "mfu_study",
               "mfu_gqa", "counted_flops_per_step", "mfu_counted", "peak_memory_mb"}
 EVAL_KEYS = {"series", "rows", "batch_rows", "s_per_repeat", "series_per_s", "new_tokens",
              "new_tokens_per_s", "parse_rate", "peak_memory_mb"}

@@ -1,6 +1,6 @@
 """FLOPs accounting against the report (Tables 3, 4, 13; §3.3, §4.7, §4.8) and FlopCounterMode.
 
-The report's figures are typed in here on purpose; ``llmts.perf.flops`` must derive them from formulas.
+The study's figures are typed in here on purpose; ``llmts.perf.flops`` must derive them from formulas.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def test_sweep_total_log10() -> None:
 
     It is the exact sum of the nine report-accounting totals (Qwen 3×forward + LoRA with true
     shapes): 9.9892e16, log10 = 16.99953 → 16.9995 to 4 decimals. Qwen alone gives 16.99923
-    (16.9992), so the report's figure includes the LoRA term; summing the rounded Table 13
+    (16.9992), so the study's figure includes the LoRA term; summing the rounded Table 13
     totals instead would give 16.99947, also 16.9995. Reproduced exactly at 4 decimals.
     """
     arch = ModelConfig()
@@ -215,7 +215,7 @@ def test_tiny_model_measured_vs_analytic(attn: str) -> None:
 def test_tiny_model_frozen_base_step_is_cheaper() -> None:
     """A frozen base (as under LoRA) skips weight-gradient matmuls: with only the first layer's
     q_proj trainable, input gradients still flow through every layer, so the measured step is
-    ≈ 2 × forward (2.04× here), not the report's 3×, which is therefore an upper bound."""
+    ≈ 2 × forward (2.04× here), not the study's 3×, which is therefore an upper bound."""
     cfg, model = _tiny("eager")
     for name, p in model.named_parameters():
         p.requires_grad_("layers.0.self_attn.q_proj" in name)

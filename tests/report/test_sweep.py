@@ -224,7 +224,8 @@ def _scored(root: Path, num: str, lr: str, seed: int, shift: float, noise_seed: 
     extra.update({f"physics/{k}": v for k, v in
                   evaluate.physics_checks(context, truth, point, None, idx, out).items()})
     evaluate.write_forecasts(d / "forecasts.h5", evaluate.Evaluation(
-        np.arange(N), context, truth, point, res, base, {}, extra, ("prey", "predator")))
+        np.arange(N), np.full(N, context.shape[1]), context, truth, point, res, base, {}, extra,
+        ("prey", "predator")))
     (d / "metrics.json").write_text(json.dumps(out))
     return d
 
