@@ -1,8 +1,10 @@
 """llmts: forecasting numeric time series with a small LLM (LLMTIME encoding, Qwen2.5 + LoRA).
 
-The data flows one way, a module per stage: data → encoding → tokenization → model → train →
-forecast → metrics → tracking → report. Importing llmts has no side effects (``Forecaster``,
-the Python API of :mod:`llmts.api`, is imported on first use).
+The data flows one way, a subpackage per stage: data → codec → model → train → forecast →
+metrics → report, with config (every schema) below them all, tracking (W&B, progress, plots,
+atomic files) beside them, perf (FLOPs, estimates, bench) and cli (every entry point) on top.
+Importing llmts has no side effects (``Forecaster``, the Python API of :mod:`llmts.api`, is
+imported on first use).
 """
 
 __version__ = "0.1.0"
