@@ -10,6 +10,7 @@ weight stays the very same tensor as the embeddings (no 136M-parameter copy, unl
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -211,7 +212,11 @@ def build_model(model_cfg: ModelConfig, lora_cfg: LoraConfig, seed: int,
             r=lora_cfg.r, lora_alpha=lora_cfg.lora_alpha, lora_dropout=lora_cfg.lora_dropout,
             target_modules=list(lora_cfg.target_modules), bias="none", task_type="CAUSAL_LM",
         )
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            # peft reads transformers' deprecated ``is_gradient_checkpointing`` alias while
+            # wrapping (not our call to change); silence that one FutureWarning here only.
+            warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated",
+                                    category=FutureWarning)
             torch.manual_seed(seed + 1)
             model = get_peft_model(model, peft_cfg)
     if lora_cfg.lm_head_bias:  # after peft, which would freeze it

@@ -23,3 +23,23 @@ def test_disabled_progress_says_nothing(caplog):
     bar = Progress("forecast", total=3, enabled=False)
     bar.update(3)
     assert caplog.records == []
+
+
+def test_pytest_status_lines_are_said_once(tmp_path):
+    """The repo's pytest options (xdist workers) print each worker status line once: under an
+    ``-q`` in addopts xdist printed ``bringing up nodes...`` twice and never the worker count."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    (tmp_path / "test_one.py").write_text("def test_one():\n    pass\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    out = subprocess.run([sys.executable, "-m", "pytest", "-c", str(REPO / "pyproject.toml"),
+                          "--rootdir", str(tmp_path), "-p", "no:cacheprovider", "-n", "2",
+                          str(tmp_path / "test_one.py")],
+                         capture_output=True, text=True, env=env, timeout=120).stdout
+    assert "1 passed" in out
+    assert out.count("bringing up nodes...") <= 1
+    assert "2 workers [1 item]" in out

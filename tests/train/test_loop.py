@@ -379,3 +379,18 @@ def test_one_process_can_train_at_another_precision_next():
     bf16 = make_accelerator("bf16")
     assert bf16.mixed_precision == "bf16" and bf16.native_amp
     assert make_accelerator("no").mixed_precision == "no"
+
+
+def test_lora_build_and_train_step_raise_no_future_warning(tmp_path, windows):
+    """Every LoRA run printed transformers' `is_gradient_checkpointing` deprecation (peft reads
+    the alias while wrapping); llmts's own build and step show no FutureWarning."""
+    import warnings
+
+    cfg = compose("model=tiny", "train.max_steps=1", "train.batch_size=2", "train.eval_every=0")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = build_model(cfg.model, cfg.lora, cfg.seed)
+        train(model, windows[0], windows[1], cfg.train, cfg.optimizer, cfg.seed, tmp_path,
+              NullTracker(), make_accelerator("no"), flops_per_step=1.0)
+    assert cfg.lora.enabled
+    assert [str(w.message) for w in caught if issubclass(w.category, FutureWarning)] == []
