@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from llmts.data.readers import check_values
 from llmts.errors import LlmtsError, first_line
 
 if TYPE_CHECKING:
@@ -193,14 +194,8 @@ def as_series(x, gaps: bool) -> tuple[list[np.ndarray], bool]:
     if len({s.shape[1] for s in series}) > 1:
         raise LlmtsError(f"input: series have different numbers of variables "
                          f"{sorted({s.shape[1] for s in series})}")
+    check_values(series, "input", gaps)
     for i, s in enumerate(series):
-        bad = np.argwhere(np.isinf(s) | (np.isnan(s) & (not gaps)))
-        if len(bad):
-            j, k = bad[0]
-            hint = ("" if np.isinf(s[j, k]) else
-                    "; this model was set up without gaps: use data.missing=encode to write them")
-            raise LlmtsError(f"input: non-finite value {s[j, k]} in series {i} at step {j}, "
-                             f"variable {k}{hint}")
         if np.isnan(s).all():
             raise LlmtsError(f"input: series {i} has no observed value")
     return series, one
