@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import math
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,6 +28,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import REPO, compose, make_h5
+from tests.helpers.checkpoints import damaged_copy, save_pristine_checkpoint
 
 ENTRY = "from llmts.cli.main import entry; entry()"
 ENV = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "OMP_NUM_THREADS": "1",
@@ -165,159 +164,13 @@ def test_sigkill_mid_training_then_resume_auto_equals_uninterrupted_run(full_run
 
 
 # --------------------------------------------------------------------------------------------
-# 2. Killed during a checkpoint write: the partial folder is ignored, reported, never loaded
-#    (through the CLI in the test above; here the rule itself)
-
-
-def _fake_checkpoint(folder: Path, step: int, state: bool = True) -> Path:
-    folder.mkdir(parents=True)
-    (folder / "trainable.safetensors").write_bytes(b"x")
-    if state:
-        (folder / "state.json").write_text(json.dumps({"step": step, "history": []}))
-    return folder
-
-
-def test_find_latest_skips_and_reports_an_interrupted_tmp_folder(tmp_path, caplog):
-    from llmts.train.checkpoint import find_latest
-
-    root = tmp_path / "checkpoints"
-    _fake_checkpoint(root / "step-5", 5)
-    _fake_checkpoint(root / "step-10", 10)
-    _fake_checkpoint(root / ".tmp-step-15-abc", 15)
-    with caplog.at_level(logging.WARNING):
-        assert find_latest(tmp_path) == root / "step-10"
-    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    assert any(".tmp-step-15-abc" in w for w in warnings), warnings
-
-
-def test_find_latest_skips_and_reports_a_step_folder_without_state(tmp_path, caplog):
-    """``step-N`` lacking state.json is incomplete: skipped (it is) and reported (it is not)."""
-    from llmts.train.checkpoint import find_latest
-
-    root = tmp_path / "checkpoints"
-    _fake_checkpoint(root / "step-10", 10)
-    _fake_checkpoint(root / "step-20", 20, state=False)
-    with caplog.at_level(logging.WARNING):
-        assert find_latest(tmp_path) == root / "step-10"
-    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    assert any("step-20" in w for w in warnings), f"step-20 (no state.json) skipped silently: {warnings}"
-
-
-# --------------------------------------------------------------------------------------------
-# 3. Damaged checkpoints passed explicitly: one line naming the file, never a traceback
-
-
-class _Evil:
-    """Unpickling this runs ``os.system``: a checkpoint must never be unpickled with code."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
-def _truncate(file: Path) -> None:
-    file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
-
-
-def _torch_save(obj):
-    def damage(file: Path) -> None:
-        import torch
-
-        torch.save(obj, file)
-    return damage
-
-
-DAMAGE = {  # name: (file, how to damage it)
-    "trainable truncated": ("trainable.safetensors", _truncate),
-    "trainable empty": ("trainable.safetensors", lambda f: f.write_bytes(b"")),
-    "trainable garbage": ("trainable.safetensors", lambda f: f.write_bytes(os.urandom(4096))),
-    "trainable missing": ("trainable.safetensors", lambda f: f.unlink()),
-    "optimizer truncated": ("optimizer.pt", _truncate),
-    "optimizer garbage": ("optimizer.pt", lambda f: f.write_bytes(os.urandom(4096))),
-    "optimizer missing": ("optimizer.pt", lambda f: f.unlink()),
-    "optimizer wrong content": ("optimizer.pt", _torch_save({"not": "an optimizer state"})),
-    "scheduler wrong content": ("scheduler.pt", _torch_save({"x": 1})),
-    "rng wrong content": ("rng.pt", _torch_save({"cpu": [0, 1, 2]})),
-    "rng truncated": ("rng.pt", _truncate),
-    "state not json": ("state.json", lambda f: f.write_text('{"step": 5, "hist')),
-    "state binary": ("state.json", lambda f: f.write_bytes(os.urandom(64))),
-    "state empty object": ("state.json", lambda f: f.write_text("{}")),
-    "state history not rows": ("state.json", lambda f: f.write_text('{"step": 5, "history": "abc"}')),
-    "state missing": ("state.json", lambda f: f.unlink()),
-}
-
-
-def _fresh_training_state(cfg):
-    import torch
-
-    from llmts.model.build import build_model
-    from llmts.train.loop import make_scheduler
-
-    model = build_model(cfg.model, cfg.lora, cfg.seed)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=1e-3)
-    return model, optimizer, make_scheduler(optimizer, cfg.optimizer, 10)
+# 2./3. Killed during a checkpoint write, damaged checkpoints passed explicitly: the rules
+#    themselves in tests/train/test_checkpoint.py; here through the CLI
 
 
 @pytest.fixture(scope="module")
 def pristine_checkpoint(tmp_path_factory):
-    """A real checkpoint of the smoke model (with optimizer moments), made in-process."""
-    import torch
-
-    from llmts.train.checkpoint import save_checkpoint
-
-    cfg = compose("experiment=smoke")
-    model, optimizer, scheduler = _fresh_training_state(cfg)
-    for p in optimizer.param_groups[0]["params"]:
-        p.grad = torch.full_like(p, 1e-3)
-    optimizer.step()
-    scheduler.step()
-    run_dir = tmp_path_factory.mktemp("pristine")
-    path = save_checkpoint(run_dir, 5, model, optimizer, scheduler, [{"step": 5, "loss": 1.0}])
-    return cfg, path
-
-
-def _damaged_copy(pristine: Path, where: Path, case: str) -> tuple[Path, str]:
-    file, damage = DAMAGE[case]
-    folder = where / "step-5"
-    shutil.copytree(pristine, folder)
-    damage(folder / file)
-    return folder, file
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("case", DAMAGE)
-def test_damaged_checkpoint_is_one_clear_error(pristine_checkpoint, tmp_path, case):
-    from llmts.train.checkpoint import load_checkpoint
-    from llmts.errors import LlmtsError
-
-    cfg, pristine = pristine_checkpoint
-    folder, file = _damaged_copy(pristine, tmp_path, case)
-    model, optimizer, scheduler = _fresh_training_state(cfg)
-    with pytest.raises(LlmtsError) as err:
-        load_checkpoint(folder, model, optimizer, scheduler)
-    msg = str(err.value)
-    assert "\n" not in msg and str(folder) in msg and file in msg, msg
-
-
-@pytest.mark.slow
-def test_malicious_pickle_in_a_checkpoint_never_runs(pristine_checkpoint, tmp_path):
-    import torch
-
-    from llmts.train.checkpoint import load_checkpoint
-    from llmts.errors import LlmtsError
-
-    cfg, pristine = pristine_checkpoint
-    folder = tmp_path / "step-5"
-    shutil.copytree(pristine, folder)
-    marker = tmp_path / "pwned"
-    torch.save(_Evil(marker), folder / "optimizer.pt")
-    model, optimizer, scheduler = _fresh_training_state(cfg)
-    with pytest.raises(LlmtsError, match="optimizer.pt"):
-        load_checkpoint(folder, model, optimizer, scheduler)
-    assert not marker.exists()
+    return save_pristine_checkpoint(tmp_path_factory.mktemp("pristine"))
 
 
 # Subprocess cases: (overrides, strings the error line must hold, run dir must not exist).
@@ -327,7 +180,7 @@ def _quick_jobs(base: Path, pristine: Path) -> dict[str, tuple[tuple[str, ...], 
     # 3. damaged checkpoint through train.resume / eval.checkpoint
     for name, case, key in (("resume truncated trainable", "trainable truncated", "train.resume"),
                             ("eval damaged state", "state not json", "eval.checkpoint")):
-        folder, file = _damaged_copy(pristine, base / name.replace(" ", "_"), case)
+        folder, file = damaged_copy(pristine, base / name.replace(" ", "_"), case)
         steps = "train.max_steps=8" if key == "train.resume" else "train.max_steps=0"
         jobs[name] = ((*smoke, steps, f"{key}={folder}"), (str(folder), file), False)
     # 7. a bad config value (the others: test_bad_config_value_is_one_line_naming_the_key)
