@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from llmts.errors import LlmtsError, first_line
-from llmts.tracking.files import write_json
+from llmts.tracking.files import share_tree, write_json
 
 log = logging.getLogger(__name__)
 STEP_DIR = re.compile(r"step-(\d+)")
@@ -49,6 +49,7 @@ def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module, optimizer,
     torch.save(rng, tmp / "rng.pt")
     # state.json last: its presence marks the folder complete even before the rename.
     write_json(tmp / STATE, {"step": step, "history": history})
+    share_tree(tmp)  # mkdtemp's 0700 and safetensors' 0600 would hide it from colleagues
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)

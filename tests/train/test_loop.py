@@ -394,3 +394,20 @@ def test_lora_build_and_train_step_raise_no_future_warning(tmp_path, windows):
               NullTracker(), make_accelerator("no"), flops_per_step=1.0)
     assert cfg.lora.enabled
     assert [str(w.message) for w in caught if issubclass(w.category, FutureWarning)] == []
+
+
+def test_run_files_and_checkpoints_get_the_umask_mode(tmp_path, windows):
+    """Checkpoints were 0700 folders (mkdtemp) of 0600 JSON, and train_history.csv 0600
+    (mkstemp), under umask 022: colleagues on a shared cluster could not read them."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        run_train(tmp_path, windows, "train.max_steps=2")
+    finally:
+        os.umask(old)
+    folder = tmp_path / "checkpoints" / "step-2"
+    assert folder.stat().st_mode & 0o777 == 0o755
+    for path in (folder / ckpt.STATE, folder / ckpt.TRAINABLE_FILE, folder / "optimizer.pt",
+                 tmp_path / "train_history.csv"):
+        assert path.stat().st_mode & 0o777 == 0o644, path.name
