@@ -103,7 +103,9 @@ class WandbTracker:
         directory = Path(self.run.dir).parent
         self.run.finish(exit_code=exit_code)
         if self.mode == "offline":
-            log.info("W&B run logged offline; upload with: wandb sync %s", directory)
+            # ``wandb sync`` needs an API key: without a login it fails with "No API key".
+            log.info("W&B run logged offline; upload it, after `wandb login`, with: wandb sync %s",
+                     directory)
 
 
 def setting_of(name: str) -> str:

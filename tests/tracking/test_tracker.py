@@ -27,3 +27,24 @@ def test_an_invalid_wandb_mode_in_the_environment_is_one_line(monkeypatch):
     for ok in ("offline", "disabled", "online"):
         monkeypatch.setenv("WANDB_MODE", ok)
         check_environment(logger)
+
+
+def test_the_offline_upload_hint_says_to_log_in_first(tmp_path, caplog):
+    """The hint `wandb sync DIR` failed as written without a login ('No API key configured')."""
+    import logging
+
+    from llmts.tracking.tracker import WandbTracker
+
+    class Run:
+        dir = str(tmp_path / "wandb" / "offline-run-1" / "files")
+
+        def finish(self, exit_code=0):
+            pass
+
+    tracker = WandbTracker.__new__(WandbTracker)  # a finished offline run, no W&B process
+    tracker.run, tracker.mode = Run(), "offline"
+    with caplog.at_level(logging.INFO, logger="llmts"):
+        tracker.finish()
+    (line,) = [r.getMessage() for r in caplog.records if "wandb sync" in r.getMessage()]
+    assert "after `wandb login`" in line
+    assert line.endswith(f"wandb sync {tmp_path / 'wandb' / 'offline-run-1'}")
