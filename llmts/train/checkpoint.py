@@ -79,7 +79,11 @@ def resolve(resume: str | None, run_dir: Path) -> Path | None:
     if resume is None:
         return None
     if resume == "auto":
-        return find_latest(run_dir)
+        latest = find_latest(run_dir)
+        if latest is None:  # a new run dir (no hydra.run.dir) never holds one: say so
+            log.info("train.resume=auto found no checkpoint in %s: starting from step 0 "
+                     "(hydra.run.dir=RUN points it at the run to resume)", checkpoint_root(run_dir))
+        return latest
     path = Path(resume).expanduser()
     if not (path / STATE).is_file():
         raise LlmtsError(f"train.resume: {path} is not a complete checkpoint (no {STATE})")

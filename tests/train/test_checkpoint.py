@@ -172,3 +172,18 @@ def test_malicious_pickle_in_a_checkpoint_never_runs(pristine_checkpoint, tmp_pa
     with pytest.raises(LlmtsError, match="optimizer.pt"):
         load_checkpoint(folder, model, optimizer, scheduler)
     assert not marker.exists()
+
+
+def test_resume_auto_without_a_checkpoint_says_so_in_one_line(tmp_path, caplog):
+    """train.resume=auto in a fresh run dir (no hydra.run.dir) silently started from scratch."""
+    from llmts.train.checkpoint import resolve
+
+    with caplog.at_level(logging.INFO, logger="llmts"):
+        assert resolve("auto", tmp_path) is None
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert "resume=auto found no checkpoint in" in line and str(tmp_path) in line
+    assert "hydra.run.dir=RUN" in line
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="llmts"):
+        assert resolve(None, tmp_path) is None  # no resume asked: nothing to say
+    assert caplog.records == []
