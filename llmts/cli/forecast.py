@@ -3,10 +3,11 @@
 
     llmts-forecast run=outputs/runs/DATE input=series.csv horizon=20 output=forecast.csv
 
-Input: ``.h5`` (``trajectories`` (N, T, D) or (T, D), optional ``time`` (T,), optional
-``variables`` attribute), ``.csv`` (one series: rows = time steps, columns = variables, an
-optional header and an optional ``time_column``; empty, ``nan`` or ``NA`` cells are gaps) or
-``.npy`` ((T,), (T, D) or (N, T, D)). Output: ``.h5`` (``point`` (N, h, D), ``samples``
+Input (read by :func:`llmts.data.readers.read_series`): ``.h5`` (``trajectories`` (N, T, D) or
+(T, D), optional ``time`` (T,), optional ``variables`` attribute), ``.csv`` (one series: rows =
+time steps, columns = variables, an optional header and an optional ``time_column``; or many in
+long format ``id_column,time,<variables>``; empty, ``nan`` or ``NA`` cells are gaps), ``.npy``
+((T,), (T, D) or (N, T, D)) or ``.npz``. Output: ``.h5`` (``point`` (N, h, D), ``samples``
 (N, s, h, D), ``quantiles`` (k, N, h, D) at ``quantile_levels``, ``scale`` (N, D), ``time`` when
 the input's steps are evenly spaced) or ``.csv`` (a row per series and step: point and the chosen
 quantiles per variable), plus ``plots/series_<i>.png`` for the first ``plot_series``. A mistake in
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +30,10 @@ from omegaconf import DictConfig, OmegaConf
 from llmts.config.choices import Point, option, require
 from llmts.config.compose import preflight, register_configs
 from llmts.config.schema import CONF_DIR, GROUPS, DataConfig, DecodingConfig, LoraConfig, ModelConfig
-from llmts.errors import LlmtsError, exit_on_error, first_line
+from llmts.data.readers import check_values, read_series
+from llmts.errors import LlmtsError, exit_on_error
 
 log = logging.getLogger("llmts")
-GAPS = {"", "nan", "na", "n/a", "null", "none"}  # CSV cells read as missing (case-insensitive)
 
 
 @dataclass
@@ -49,7 +49,8 @@ class ForecastConfig:
     step: Optional[int] = option(None, "with run=: checkpoints/step-N instead of the newest")
     checkpoint: Optional[str] = option(None, "a checkpoints/step-N folder (instead of run=)")
     input: Optional[str] = option(None, ".h5 (`trajectories`, optional `time`), .csv (one series: "
-                              "rows = steps, columns = variables) or .npy")
+                              "rows = steps, columns = variables; or long id,time,<variables>), "
+                              ".npy or .npz")
     horizon: int = option(20, "steps to forecast")
     output: Optional[str] = option(None, ".h5 (point, samples, quantiles) or .csv (point + "
                                "quantiles); null: forecast.h5 in the run dir")
@@ -59,6 +60,7 @@ class ForecastConfig:
     batch_size: int = option(256, "rows (series x samples) decoded together")
     plot_series: int = option(5, "a plot for each of the first k series")
     time_column: str = option("time", "CSV column holding time (if present)")
+    id_column: str = option("id", "CSV column naming each series (long format: id,time,<vars>)")
     seed: Optional[int] = option(None, "null: the run's (or 42)")
 
     @staticmethod
@@ -67,7 +69,7 @@ class ForecastConfig:
             GROUPS[name].check(c[name])
         require(bool(c.run) != bool(c.checkpoint), "run/checkpoint", (c.run, c.checkpoint),
                  "give exactly one of run=RUN_DIR or checkpoint=CHECKPOINT_DIR")
-        require(bool(c.input), "input", c.input, "input=FILE missing (.h5, .csv or .npy)")
+        require(bool(c.input), "input", c.input, "input=FILE missing (.h5, .csv, .npy or .npz)")
         for key in ("horizon", "batch_size"):
             require(c[key] > 0, key, c[key], "must be > 0")
         require(bool(c.quantiles) and all(0 < q < 1 for q in c.quantiles), "quantiles",
@@ -82,7 +84,10 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> Path:
     from llmts.api import Forecaster, typed_config
 
     ForecastConfig.check(cfg)
-    series, time, names = read_input(Path(cfg.input).expanduser(), cfg.time_column)
+    data = read_series(cfg.input, cfg.time_column, cfg.id_column)
+    series, names = data.series, data.variables
+    shared = data.time and all(np.array_equal(t, data.time[0]) for t in data.time)
+    time = data.time[0] if shared else None  # output times only when all series share them
     if cfg.run:
         keep = [o for o in overrides if o.split("=", 1)[0].startswith(("data.", "model.", "lora."))]
         fc = Forecaster.from_run(cfg.run, cfg.step, keep)
@@ -91,6 +96,7 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> Path:
         fc = Forecaster.build(typed_config(groups), Path(cfg.checkpoint).expanduser())
     fc.cfg.decoding = cfg.decoding
     fc.cfg.eval.batch_size, fc.cfg.eval.point = cfg.batch_size, cfg.point
+    check_values(series, data.source, fc.cfg.data.missing == "encode")
     names = names or tuple(fc.cfg.data.variables or ()) or tuple(f"var{k}" for k in range(series[0].shape[1]))
     if len(names) != series[0].shape[1]:
         raise LlmtsError(f"{cfg.input}: {len(names)} variable names for D={series[0].shape[1]}")
@@ -105,89 +111,6 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> Path:
     print(f"{len(series)} series forecast {cfg.horizon} steps ahead, parse rate "
           f"{pred.parse_rate:.3f}: {out}")
     return out
-
-
-def read_input(path: Path, time_column: str = "time"):
-    """(series: list of (T, D), time (T,) or None, variable names or None); one LlmtsError for
-    anything wrong with the file."""
-    if not path.is_file():
-        raise LlmtsError(f"input: no such file: {path}")
-    suffix = path.suffix.lower()
-    if suffix in (".h5", ".hdf5"):
-        series, time, names = _read_h5(path)
-    elif suffix == ".csv":
-        series, time, names = _read_csv(path, time_column)
-    elif suffix == ".npy":
-        try:
-            series, time, names = np.load(path, allow_pickle=False), None, None
-        except (ValueError, OSError) as exc:
-            raise LlmtsError(f"{path}: not a .npy array ({first_line(exc)})") from None
-    else:
-        raise LlmtsError(f"input: {path.name}: unknown format (use .h5, .csv or .npy)")
-    series = np.asarray(series)
-    if series.dtype.kind not in "fiu" or series.ndim not in (1, 2, 3) or series.size == 0:
-        raise LlmtsError(f"{path}: need numbers shaped (T,), (T, D) or (N, T, D); got "
-                         f"{series.dtype} {series.shape}")
-    series = series.astype(np.float64)
-    series = series[:, None] if series.ndim == 1 else series
-    series = series[None] if series.ndim == 2 else series
-    if time is not None and (time.shape != (series.shape[1],) or not np.all(np.diff(time) > 0)):
-        raise LlmtsError(f"{path}: time must be ({series.shape[1]},) and strictly increasing")
-    return list(series), time, names
-
-
-def _read_h5(path: Path):
-    import h5py
-
-    if not h5py.is_hdf5(path):
-        raise LlmtsError(f"{path}: not an HDF5 file")
-    with h5py.File(path, "r") as f:
-        if not isinstance(f.get("trajectories"), h5py.Dataset):
-            raise LlmtsError(f"{path}: missing dataset 'trajectories' (have: {sorted(f.keys())})")
-        traj = f["trajectories"]
-        raw = traj.attrs.get("variables")
-        names = None if raw is None else tuple(v.decode() if isinstance(v, bytes) else str(v)
-                                               for v in raw)
-        time = np.asarray(f["time"][()], dtype=np.float64) if "time" in f else None
-        return traj[()], time, names
-
-
-def _read_csv(path: Path, time_column: str):
-    """One series from a CSV; a first row that is not all numbers is the header."""
-    with path.open(newline="") as fh:
-        rows = [r for r in csv.reader(fh) if any(c.strip() for c in r)]
-    if not rows:
-        raise LlmtsError(f"{path}: empty CSV")
-    header = None if all(_number(c) is not None for c in rows[0]) else [c.strip() for c in rows[0]]
-    body = rows[1:] if header else rows
-    width = len(header or rows[0])
-    values = np.empty((len(body), width))
-    for i, row in enumerate(body):
-        if len(row) != width:
-            raise LlmtsError(f"{path}: row {i + 1 + bool(header)} has {len(row)} cells, expected {width}")
-        for k, cell in enumerate(row):
-            v = _number(cell)
-            if v is None:
-                raise LlmtsError(f"{path}: row {i + 1 + bool(header)}, column {k + 1}: "
-                                 f"{cell.strip()!r} is not a number")
-            values[i, k] = v
-    lower = [h.lower() for h in header] if header else []
-    if time_column.lower() in lower:
-        t = lower.index(time_column.lower())
-        names = tuple(h for k, h in enumerate(header) if k != t)
-        return np.delete(values, t, axis=1), values[:, t], names
-    return values, None, tuple(header) if header else None
-
-
-def _number(cell: str) -> float | None:
-    """A CSV cell's value: a float, NaN for a gap, None when it is not a number."""
-    text = cell.strip()
-    if text.lower() in GAPS:
-        return math.nan
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 def future_time(time: np.ndarray | None, horizon: int) -> np.ndarray | None:

@@ -1,5 +1,6 @@
-"""``llmts-forecast``: input readers in process; the console entry point in subprocesses (slow),
-on a run trained by ``llmts experiment=smoke`` with gaps and per-variable scaling."""
+"""``llmts-forecast``: future times in process (its reader: tests/data/test_readers.py); the
+console entry point in subprocesses (slow), on a run trained by ``llmts experiment=smoke`` with
+gaps and per-variable scaling."""
 
 from __future__ import annotations
 
@@ -11,47 +12,12 @@ import numpy as np
 import pytest
 
 from tests.helpers import llmts, make_h5
-from llmts.errors import LlmtsError
-from llmts.cli.forecast import future_time, read_input
+from llmts.cli.forecast import future_time
 
 
-def test_csv_header_time_column_and_gaps(tmp_path):
-    path = tmp_path / "s.csv"
-    path.write_text("Time,prey,predator\n0,1.5,2\n2,,3\n4,NaN,4.25\n")
-    series, time, names = read_input(path)
-    assert names == ("prey", "predator") and time.tolist() == [0, 2, 4]
-    assert len(series) == 1 and series[0].shape == (3, 2)
-    assert np.isnan(series[0][1:, 0]).all() and series[0][2, 1] == 4.25
-    path.write_text("1,2\n3,4\n")  # no header, no time
-    series, time, names = read_input(path)
-    assert series[0].tolist() == [[1, 2], [3, 4]] and time is None and names is None
+def test_future_time_only_when_steps_are_even():
     assert future_time(np.array([0.0, 2.0, 4.0]), 3).tolist() == [6.0, 8.0, 10.0]
     assert future_time(np.array([0.0, 1.0, 4.0]), 3) is None  # uneven: no times
-
-
-def test_hdf5_and_npy(tmp_path):
-    traj = np.random.default_rng(0).uniform(1, 2, (3, 30, 2))
-    series, time, _ = read_input(make_h5(tmp_path / "x.h5", traj))
-    assert len(series) == 3 and np.array_equal(series[1], traj[1]) and time.shape == (30,)
-    np.save(tmp_path / "x.npy", traj[0, :, 0])
-    series, time, _ = read_input(tmp_path / "x.npy")
-    assert series[0].shape == (30, 1) and time is None
-
-
-@pytest.mark.parametrize("name, content, message", [
-    ("a.csv", "prey,predator\n1,2\n3,x\n", "row 3, column 2: 'x' is not a number"),
-    ("a.csv", "1,2\n3\n", "row 2 has 1 cells, expected 2"),
-    ("a.csv", "time,v\n2,1\n1,2\n", "strictly increasing"),
-    ("a.txt", "1,2\n", "unknown format"),
-    ("a.h5", "not hdf5", "not an HDF5 file"),
-    ("a.npy", "not npy", "not a .npy array"),
-])
-def test_bad_input_is_one_line(tmp_path, name, content, message):
-    path = tmp_path / name
-    path.write_text(content)
-    with pytest.raises(LlmtsError) as err:
-        read_input(path)
-    assert message in str(err.value) and "\n" not in str(err.value)
 
 
 def forecast_cli(*args):
