@@ -177,6 +177,9 @@ def _read_csv(path: Path, time_column: str, id_column: str) -> SeriesFile:
     lower = [h.lower() for h in header or ()]
     t_col = lower.index(time_column.lower()) if time_column.lower() in lower else None
     id_col = lower.index(id_column.lower()) if id_column.lower() in lower else None
+    if header and "" in header:  # e.g. the unnamed index column pandas writes: not a variable
+        raise LlmtsError(f"{path}: column {header.index('') + 1} has no name in the header (an "
+                         "index column? leave it out)")
     value_cols = [k for k in range(width) if k not in (t_col, id_col)]
     if not value_cols:
         raise LlmtsError(f"{path}: no variable columns (only {', '.join(header)})")
@@ -194,8 +197,11 @@ def _read_csv(path: Path, time_column: str, id_column: str) -> SeriesFile:
             v = _number(cell)
             if v is None or (k == t_col and math.isnan(v)):
                 what = "missing" if v is not None else f"{cell.strip()!r} is not a number"
-                raise LlmtsError(f"{path}: row {line}, column {k + 1}: {what}"
-                                 + (f" (the time column {header[k]!r})" if k == t_col else ""))
+                if k == t_col:
+                    what += f" (the time column {header[k]!r})"
+                elif header and id_col is None and k == 0 and width > 1:  # many series, the id named otherwise
+                    what += f" (if {header[0]!r} names the series, call it {id_column!r})"
+                raise LlmtsError(f"{path}: row {line}, column {k + 1}: {what}")
             values[i, k] = v
     names = tuple(header[k] for k in value_cols) if header else None
     lines = np.array([line for line, _ in body])

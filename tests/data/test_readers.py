@@ -111,6 +111,10 @@ BAD = {
     "time order": (_text("a.csv", "time,v\n2,1\n1,2\n"), "strictly increasing"),
     "time gap": (_text("a.csv", "time,v\n1,1\n,2\n"), "row 3, column 1: missing"),
     "time text": (_text("a.csv", "time,v\n2020-01,1\n"), "'2020-01' is not a number (the time"),
+    "id named otherwise": (_text("a.csv", "series,time,v\na,1,1\n"),
+                           ("row 2, column 1: 'a' is not a number (if 'series' names the "
+                            "series, call it 'id')")),
+    "unnamed column": (_text("a.csv", ",x\n0,1\n1,2\n"), "column 1 has no name in the header"),
     "duplicate": (_text("a.csv", "id,time,v\na,1,1\nb,1,2\na,2,3\na,1,4\n"),
                   "id 'a' has two rows at time 1 (rows 2 and 5)"),
     "empty id": (_text("a.csv", "id,v\na,1\n,2\n"), "row 3, column 1: empty 'id'"),
