@@ -199,7 +199,7 @@ def _read_csv(path: Path, time_column: str, id_column: str) -> SeriesFile:
                 what = "missing" if v is not None else f"{cell.strip()!r} is not a number"
                 if k == t_col:
                     what += f" (the time column {header[k]!r})"
-                elif header and id_col is None and k == 0 and width > 1:  # many series, the id named otherwise
+                elif header and id_col is None and k == 0 and width > 1:  # an id named otherwise
                     what += f" (if {header[0]!r} names the series, call it {id_column!r})"
                 raise LlmtsError(f"{path}: row {line}, column {k + 1}: {what}")
             values[i, k] = v
