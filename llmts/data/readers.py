@@ -219,9 +219,9 @@ def _long(path: Path, values: np.ndarray, ids: list[str], lines: np.ndarray, t_c
     (id, time) is an error naming both rows."""
     index = {x: g for g, x in enumerate(dict.fromkeys(ids))}
     group = np.array([index[x] for x in ids])
+    by_id = np.split(np.argsort(group, kind="stable"), np.cumsum(np.bincount(group))[:-1])
     series, times = [], []
-    for name, g in index.items():
-        rows = np.flatnonzero(group == g)
+    for name, rows in zip(index, by_id):
         if t_col is not None:
             rows = rows[np.argsort(values[rows, t_col], kind="stable")]
             t = values[rows, t_col]
@@ -230,7 +230,7 @@ def _long(path: Path, values: np.ndarray, ids: list[str], lines: np.ndarray, t_c
                 a, b = rows[dup[0]], rows[dup[0] + 1]
                 raise LlmtsError(f"{path}: id {name!r} has two rows at time {time_text[a]} "
                                  f"(rows {lines[min(a, b)]} and {lines[max(a, b)]})")
-            times.append(t)
+            times.append(_check_time(path, t, f"time of id {name!r}"))
         series.append(values[np.ix_(rows, value_cols)])
     return SeriesFile(series, times if t_col is not None else None, names, str(path))
 

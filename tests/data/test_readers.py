@@ -117,6 +117,8 @@ BAD = {
     "unnamed column": (_text("a.csv", ",x\n0,1\n1,2\n"), "column 1 has no name in the header"),
     "duplicate": (_text("a.csv", "id,time,v\na,1,1\nb,1,2\na,2,3\na,1,4\n"),
                   "id 'a' has two rows at time 1 (rows 2 and 5)"),
+    "inf time": (_text("a.csv", "id,time,v\na,1,1\na,inf,2\n"),
+                 "time of id 'a' has a missing or non-finite value at step 1"),
     "empty id": (_text("a.csv", "id,v\na,1\n,2\n"), "row 3, column 1: empty 'id'"),
     "empty": (_text("a.csv", "\n \n"), "empty CSV"),
     "header only": (_text("a.csv", "time,x\n"), "a header and no rows"),
