@@ -262,7 +262,10 @@ def test_unreachable_hub_model_fails_fast_and_suggests_tiny(tmp_path):
     res = llmts("experiment=smoke", "model=qwen2.5-0.5b-instruct", f"hydra.run.dir={run_dir}", env=env)
     line = assert_one_line_error(res, "model=tiny")
     assert "unreachable" in line or "offline" in line, line
-    print(f"unreachable hub: the error after {res.elapsed:.0f} s")  # speed: not asserted
+    # fast by the probe (one connect, 3 s timeout), not after the hub client's retries; the
+    # time itself is printed, not asserted
+    assert "not in the local Hugging Face cache" in line, line
+    print(f"unreachable hub: the error after {res.elapsed:.0f} s")
     assert not run_dir.exists()
 
 
