@@ -104,7 +104,7 @@ def ode_fit(context: np.ndarray, time_context: np.ndarray, time_future: np.ndarr
     forecast = persistence(ctx, h)
     params = np.full((n, 4), np.nan)
     failed = 0
-    bar = Progress("ode_fit", n, "series", every=max(1, n // 10))
+    bar = Progress("baseline ode_fit", n, "series", every=max(1, n // 10))
     for i in range(n):
         out = _fit_one(ctx[i], tc, tf, floor_frac)
         if out is None:

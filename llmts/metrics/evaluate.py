@@ -20,6 +20,7 @@ from llmts.data.split import Split, forecast_rows
 from llmts.errors import LlmtsError
 from llmts.codec.llmtime import step_tokens
 from llmts.tracking.files import atomic_path
+from llmts.tracking.progress import phase
 from llmts.forecast.batch import ForecastResult, forecast, num_samples
 from llmts.tracking.tracker import Tracker
 
@@ -62,8 +63,9 @@ def resamples(ev, n: int) -> np.ndarray | None:
 def score_untrained(model, codec: Codec, dataset: Dataset, split: Split, cfg) -> dict:
     """``untrained/*``: the model's metrics before any training (the study's Table 2 row)."""
     _, _, context, truth = test_series(dataset, split, cfg)
-    res = forecast(model, codec, context, cfg.eval.horizon, cfg.decoding, cfg.eval.batch_size,
-                   cfg.seed)
+    with phase("untrained"):
+        res = forecast(model, codec, context, cfg.eval.horizon, cfg.decoding,
+                       cfg.eval.batch_size, cfg.seed)
     point = metrics.point_forecast(res.samples, cfg.eval.point)
     scored = {f"untrained/{k}": v for k, v in metrics.point_metrics(truth, point).items()
               if k in POINT_KEYS}
@@ -108,9 +110,12 @@ def score(model, codec: Codec, dataset: Dataset, split: Split, cfg) -> tuple[dic
     ev = cfg.eval
     idx, origin, context, truth = test_series(dataset, split, cfg)
     c, h = context.shape[1], ev.horizon
-    log.info("forecasting %d series x %d sample(s), %d -> %d steps", len(idx),
+    # the model scored here: trained in this run or loaded from a checkpoint, else untrained
+    which = "trained" if cfg.train.max_steps > 0 or ev.checkpoint else "untrained"
+    log.info("%s model: forecasting %d series x %d sample(s), %d -> %d steps", which, len(idx),
              num_samples(cfg.decoding), c, h)
-    res = forecast(model, codec, context, h, cfg.decoding, ev.batch_size, cfg.seed)
+    with phase(which):
+        res = forecast(model, codec, context, h, cfg.decoding, ev.batch_size, cfg.seed)
     point = metrics.point_forecast(res.samples, ev.point)
     out = dict(metrics.point_metrics(truth, point))
     out.update(metrics.per_variable(truth, point, dataset.variables))

@@ -194,6 +194,8 @@ def train(model: nn.Module, windows: dict, val_windows: dict, cfg: TrainConfig,
     def validate(step: int) -> float:
         val = evaluate_loss(parts.loss_model, val_windows, cfg.batch_size, cfg.val_batches,
                             accelerator, val_lengths)
+        if main:
+            log.info("validation at step %d: val_loss=%.4f", step, val)
         history.append({"step": step, "val_loss": val})
         tracker.log({"val/loss": val, "flops/train_total": step * flops_per_step}, step=step)
         return val
@@ -202,7 +204,7 @@ def train(model: nn.Module, windows: dict, val_windows: dict, cfg: TrainConfig,
         validate(0)
     # a tqdm bar in a terminal; else (SLURM, nohup) a log line every log_every steps with ETA
     bar = Progress("train", cfg.max_steps, "steps", every=cfg.log_every, initial=start,
-                   enabled=main)
+                   enabled=main, after=0)  # a line every train.log_every steps, as asked
     val, pending, t0 = None, [], time.perf_counter()
     for step in range(start + 1, cfg.max_steps + 1):
         micro = [((step - 1) * cfg.grad_accum + m) * world + rank for m in range(cfg.grad_accum)]
@@ -225,7 +227,9 @@ def train(model: nn.Module, windows: dict, val_windows: dict, cfg: TrainConfig,
         if cfg.eval_every > 0 and (step % cfg.eval_every == 0 or step == cfg.max_steps):
             val = validate(step)
         if main and (step % cfg.save_every == 0 or step == cfg.max_steps):
-            ckpt.save_checkpoint(run_dir, step, model, parts.optimizer, parts.scheduler, history)
+            saved = ckpt.save_checkpoint(run_dir, step, model, parts.optimizer, parts.scheduler,
+                                         history)
+            log.info("saved checkpoint %s", saved)
         if main:
             write_history(run_dir / "train_history.csv", history)
         accelerator.wait_for_everyone()
@@ -268,14 +272,19 @@ def evaluate_loss(loss_model: nn.Module, windows: dict, batch_size: int, max_bat
     loss_model.eval()
     n = len(windows["input_ids"])
     starts = list(range(0, n, batch_size))[: max_batches or None]
+    mine = starts[accelerator.process_index::accelerator.num_processes]
     total = torch.zeros(2, device=accelerator.device)
-    for i in starts[accelerator.process_index::accelerator.num_processes]:
+    # lines only for a validation that takes seconds; each batch's loss stays on the device
+    bar = Progress("validation", len(mine), "batches", enabled=accelerator.is_main_process)
+    for i in mine:
         batch = device_batch(windows, list(range(i, min(i + batch_size, n))), lengths,
                              accelerator.device)
         with accelerator.autocast():
             loss = loss_model(**batch)
         rows = len(batch["input_ids"])
         total += torch.stack([loss.float() * rows, torch.tensor(float(rows), device=total.device)])
+        bar.update()
+    bar.close()
     total = accelerator.reduce(total, reduction="sum")
     return float(total[0] / total[1].clamp(min=1))
 

@@ -111,3 +111,33 @@ def test_ode_fit_uses_the_observed_points_only():
     assert gaps.failed == 0 and np.isfinite(gaps.forecast).all()
     np.testing.assert_allclose(gaps.params, full.params, rtol=0.05)
     assert np.mean((gaps.forecast - truth) ** 2) < 0.01 * np.mean((persistence(gappy, HOR) - truth) ** 2)
+
+
+def test_a_quick_ode_fit_logs_no_progress(caplog):
+    """Fitting 5 series (a fraction of a second) logged a progress line per 10 %."""
+    import logging
+
+    series, time = simulate_lotka_volterra(5, 100, 200.0, seed=3)
+    with caplog.at_level(logging.INFO, logger="llmts"):
+        ode_fit(series[:, :CTX].astype(np.float64), time[:CTX], time[CTX:CTX + HOR])
+    assert [r.getMessage() for r in caplog.records if "ode_fit" in r.getMessage()] == []
+
+
+def test_a_long_ode_fit_names_its_phase(caplog, monkeypatch):
+    import logging
+
+    from llmts.tracking import progress
+
+    class Clock:  # each reading 10 s later: a slow fit, without waiting for one
+        now = 0.0
+
+        def perf_counter(self):
+            self.now += 10.0
+            return self.now
+
+    monkeypatch.setattr(progress, "time", Clock())
+    series, time = simulate_lotka_volterra(3, 100, 200.0, seed=3)
+    with caplog.at_level(logging.INFO, logger="llmts"):
+        ode_fit(series[:, :CTX].astype(np.float64), time[:CTX], time[CTX:CTX + HOR])
+    lines = [r.getMessage() for r in caplog.records if "ode_fit" in r.getMessage()]
+    assert lines and all(ln.startswith("baseline ode_fit ") for ln in lines)

@@ -7,7 +7,7 @@ from llmts.tracking.progress import Progress
 
 def test_log_lines_when_not_a_terminal(caplog):
     caplog.set_level(logging.INFO, logger="llmts")
-    bar = Progress("train", total=10, unit="steps", every=4)  # pytest's stderr is no TTY
+    bar = Progress("train", total=10, unit="steps", every=4, after=0)  # pytest's stderr: no TTY
     for step in range(10):
         bar.update(loss=1.0 / (step + 1))
     bar.close()
@@ -16,6 +16,60 @@ def test_log_lines_when_not_a_terminal(caplog):
                                                     "train 10/10 steps"]
     assert "ETA" in lines[0] and "steps/s" in lines[0] and "loss=0.25" in lines[0]
     assert lines[-1].startswith("train 10/10 steps (100.0%)")
+
+
+class Clock:
+    """A perf_counter that moves only when told (no wall-clock in the tests)."""
+
+    def __init__(self):
+        self.now = 100.0
+
+    def perf_counter(self):
+        return self.now
+
+
+def test_work_of_under_after_seconds_shows_no_progress(caplog, monkeypatch):
+    """The ODE fit of 5 series (0.1 s) logged a line per 10 %; quick work now logs nothing."""
+    from llmts.tracking import progress
+
+    clock = Clock()
+    monkeypatch.setattr(progress, "time", clock)
+    caplog.set_level(logging.INFO, logger="llmts")
+    bar = Progress("baseline ode_fit", total=5, unit="series", after=2.0)
+    for _ in range(5):
+        clock.now += 0.02
+        bar.update()
+    assert caplog.records == []
+
+
+def test_long_work_logs_at_most_one_line_per_after_seconds(caplog, monkeypatch):
+    from llmts.tracking import progress
+
+    clock = Clock()
+    monkeypatch.setattr(progress, "time", clock)
+    caplog.set_level(logging.INFO, logger="llmts")
+    bar = Progress("validation", total=10, unit="batches", after=2.0)
+    for _ in range(10):
+        clock.now += 1.0
+        bar.update()
+    lines = [r.getMessage().split(" (")[0] for r in caplog.records]
+    assert lines == ["validation 2/10 batches", "validation 4/10 batches",
+                     "validation 6/10 batches", "validation 8/10 batches",
+                     "validation 10/10 batches"]
+
+
+def test_each_line_names_the_phase_it_is_in(caplog):
+    """`forecast 100/100 rows` did not say it was the untrained model's forecast."""
+    from llmts.tracking.progress import phase
+
+    caplog.set_level(logging.INFO, logger="llmts")
+    with phase("untrained"):
+        Progress("forecast", total=2, unit="rows", after=0).update(2)
+    with phase("trained"):
+        Progress("forecast", total=2, unit="rows", after=0).update(2)
+    Progress("forecast", total=2, unit="rows", after=0).update(2)
+    assert [r.getMessage().split(" (")[0] for r in caplog.records] == [
+        "untrained forecast 2/2 rows", "trained forecast 2/2 rows", "forecast 2/2 rows"]
 
 
 def test_disabled_progress_says_nothing(caplog):

@@ -411,3 +411,18 @@ def test_run_files_and_checkpoints_get_the_umask_mode(tmp_path, windows):
     for path in (folder / ckpt.STATE, folder / ckpt.TRAINABLE_FILE, folder / "optimizer.pt",
                  tmp_path / "train_history.csv"):
         assert path.stat().st_mode & 0o777 == 0o644, path.name
+
+
+def test_validation_loss_and_checkpoint_saves_are_logged_one_line_each(tmp_path, windows,
+                                                                       caplog):
+    """The validation loss reached only train_history.csv and checkpoint saves were silent."""
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="llmts"):
+        _, result = run_train(tmp_path, windows, "train.max_steps=4", "train.save_every=2")
+    lines = [r.getMessage() for r in caplog.records]
+    vals = [r["val_loss"] for r in result.history if "val_loss" in r]
+    assert [ln for ln in lines if ln.startswith("validation at step")] == [
+        f"validation at step {s}: val_loss={v:.4f}" for s, v in zip((0, 2, 4), vals)]
+    assert [ln for ln in lines if ln.startswith("saved checkpoint")] == [
+        f"saved checkpoint {tmp_path / 'checkpoints' / f'step-{s}'}" for s in (2, 4)]
