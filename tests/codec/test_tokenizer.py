@@ -24,7 +24,8 @@ def test_tiny_tokenizer_reproduces_table1_ids(tiny_tokenizer, text):
     assert tiny_tokenizer.decode(tiny_tokenizer(text)["input_ids"]) == text
 
 
-@pytest.mark.skipif(not QWEN_TOKENIZER.is_dir(), reason=f"real Qwen tokenizer absent: {QWEN_TOKENIZER}")
+@pytest.mark.skipif(not QWEN_TOKENIZER.is_dir(),
+                    reason=f"real Qwen tokenizer not found at {QWEN_TOKENIZER}")
 @pytest.mark.parametrize("text", TABLE1_IDS)
 def test_real_qwen_tokenizer_reproduces_table1_ids(text):
     from llmts.config.schema import ModelConfig
@@ -58,7 +59,7 @@ def test_the_tiny_and_qwen_tokenizers_keep_codec_characters_apart(tiny_tokenizer
     tok = tiny_tokenizer
     check_codec_tokens(tok, signed=True, missing=True)
     if not QWEN_TOKENIZER.is_dir():
-        pytest.skip(f"{QWEN_TOKENIZER} not present")
+        pytest.skip(f"real Qwen tokenizer not found at {QWEN_TOKENIZER}")
     qwen = AutoTokenizer.from_pretrained(str(QWEN_TOKENIZER))
     check_codec_tokens(qwen, signed=False, missing=True)  # 'NaN' is one Qwen token, never merged
     with pytest.raises(LlmtsError) as err:  # Qwen writes ',-' and ';-' as one token each

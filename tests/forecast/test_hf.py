@@ -241,7 +241,8 @@ def test_steps_done_stops_early(tok, model):
         assert _full(text, horizon), text
 
 
-@pytest.mark.skipif(not QWEN_TOKENIZER.is_dir(), reason=f"{QWEN_TOKENIZER} not present")
+@pytest.mark.skipif(not QWEN_TOKENIZER.is_dir(),
+                    reason=f"real Qwen tokenizer not found at {QWEN_TOKENIZER}")
 def test_qwen_tokenizer_masks_only_grammar_ids():
     from transformers import AutoTokenizer
 
