@@ -1,8 +1,10 @@
-"""Series in, validated: HDF5 files in the study's format, or simulated Lotka-Volterra.
+"""Series in, validated: a file (HDF5 in the study's format, CSV, NPY/NPZ: see
+:mod:`llmts.data.readers`), or simulated Lotka-Volterra.
 
-File format (the study's): dataset ``trajectories`` float (N, T, D) and ``time`` (T,), increasing.
-D is anything >= 1; Lotka-Volterra has D = 2 (prey, predator). Variable names come from
-``data.variables``, else a ``variables`` attribute on ``trajectories``, else ``var0, var1, ...``.
+The study's format: dataset ``trajectories`` float (N, T, D) and ``time`` (T,), increasing. D is
+anything >= 1; Lotka-Volterra has D = 2 (prey, predator). Variable names come from
+``data.variables``, else the file (a ``variables`` attribute, a CSV header), else
+``var0, var1, ...``.
 NaN marks a missing value, allowed with ``data.missing=encode``; ``data.missing_frac`` knocks
 values of the simulated dataset out at random (seeded), so the gap path runs offline.
 """
@@ -17,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from llmts.config.schema import DataConfig
+from llmts.data.readers import check_values, read_series
 from llmts.errors import LlmtsError
 from llmts.tracking.files import atomic_path
 
@@ -98,38 +101,35 @@ def simulated_path(cfg: DataConfig, seed: int) -> Path:
 
 
 def load_dataset(cfg: DataConfig, seed: int, min_steps: int = 1) -> Dataset:
-    """Load and validate ``cfg.path`` (or the cached simulation); any problem is one LlmtsError."""
+    """Read and validate ``cfg.path`` (any format :func:`llmts.data.readers.read_series` reads)
+    or the cached simulation; any problem is one LlmtsError. Series of different lengths are
+    kept (NaN past each one's end, ``lengths`` says where) for ``data.split=time``, which cuts
+    each series by its own length; ``data.split=series`` needs equal lengths."""
     path = Path(cfg.path).expanduser() if cfg.path else simulated_path(cfg, seed)
-    series, time, names = _read_h5(path)
-    _validate(path, series, time, min_steps, cfg.missing == "encode")
+    if not path.is_file():
+        raise LlmtsError(f"data.path: no such file: {path}")
+    file = read_series(path)
+    check_values(file.series, str(path), cfg.missing == "encode")
+    lengths = np.array([len(s) for s in file.series])
+    check_length(path, int(lengths.min()), min_steps)
+    if cfg.split == "series" and lengths.min() != lengths.max():
+        raise LlmtsError(f"{path}: series have {lengths.min()} to {lengths.max()} steps; "
+                         "data.split=series needs equal lengths (data.split=time cuts each "
+                         "series by its own)")
+    series = np.full((len(lengths), int(lengths.max()), file.series[0].shape[1]), np.nan)
+    for i, s in enumerate(file.series):
+        series[i, :len(s)] = s
+    longest = int(np.argmax(lengths))
+    time = file.time[longest] if file.time is not None else np.arange(lengths[longest], dtype=float)
     if cfg.missing_frac > 0 and not cfg.path:
         series = knock_out(series, cfg.missing_frac, seed)
-    variables = tuple(cfg.variables) if cfg.variables else names
+    variables = tuple(cfg.variables) if cfg.variables else file.variables
     if variables is None:
         variables = tuple(f"var{i}" for i in range(series.shape[2]))
     if len(variables) != series.shape[2]:
         raise LlmtsError(f"{path}: data.variables names {len(variables)} variables, "
                          f"the file has D={series.shape[2]}")
-    return Dataset(series, time, variables, str(path))
-
-
-def _read_h5(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...] | None]:
-    import h5py
-
-    if not path.is_file():
-        raise LlmtsError(f"data.path: no such file: {path}")
-    if not h5py.is_hdf5(path):
-        raise LlmtsError(f"{path}: not an HDF5 file")
-    with h5py.File(path, "r") as f:
-        for key in ("trajectories", "time"):
-            if key not in f or not isinstance(f[key], h5py.Dataset):
-                raise LlmtsError(f"{path}: missing dataset '{key}' (have: {sorted(f.keys())})")
-        traj = f["trajectories"]
-        raw = traj.attrs.get("variables")
-        names = tuple(str(v.decode() if isinstance(v, bytes) else v) for v in raw) if raw is not None else None
-        if traj.dtype.kind not in "fiu":
-            raise LlmtsError(f"{path}: 'trajectories' must be numeric, got {traj.dtype}")
-        return np.asarray(traj[()], dtype=np.float64), np.asarray(f["time"][()], dtype=np.float64), names
+    return Dataset(series, time, variables, str(path), lengths)
 
 
 def knock_out(series: np.ndarray, frac: float, seed: int) -> np.ndarray:
@@ -137,28 +137,6 @@ def knock_out(series: np.ndarray, frac: float, seed: int) -> np.ndarray:
     gone = np.random.default_rng((seed, 13)).random(series.shape) < frac
     log.info("data.missing_frac=%g: %d of %d values knocked out", frac, gone.sum(), gone.size)
     return np.where(gone, np.nan, series)
-
-
-def _validate(path: Path, series: np.ndarray, time: np.ndarray, min_steps: int,
-              gaps: bool = False) -> None:
-    if series.ndim != 3:
-        raise LlmtsError(f"{path}: 'trajectories' must have shape (N, T, D), got {series.shape}")
-    n, t, d = series.shape
-    if n == 0 or t == 0 or d == 0:
-        raise LlmtsError(f"{path}: 'trajectories' is empty, shape {series.shape}")
-    bad = np.argwhere(np.isinf(series) | (np.isnan(series) & (not gaps)))
-    if len(bad):
-        i, j, k = bad[0]
-        hint = "" if gaps or np.isinf(series[i, j, k]) else "; set data.missing=encode for gaps"
-        raise LlmtsError(f"{path}: non-finite value in 'trajectories' at series {i}, step {j}, "
-                         f"variable {k} ({len(bad)} in all){hint}")
-    if time.shape != (t,):
-        raise LlmtsError(f"{path}: 'time' must have shape ({t},) to match T, got {time.shape}")
-    if t > 1 and not np.all(np.diff(time) > 0):
-        raise LlmtsError(f"{path}: 'time' must be strictly increasing")
-    check_length(path, t, min_steps)
-    if (series < 0).any():
-        log.warning("%s: negative values present; they are encoded with a '-' sign", path)
 
 
 def check_length(path, num_steps: int, min_steps: int) -> None:

@@ -43,10 +43,9 @@ BAD = {
     "missing file": (lambda p: p / "nope.h5", "no such file"),
     "not hdf5": (lambda p: (p / "x.h5").write_text("hello") and p / "x.h5", "not an HDF5 file"),
     "no trajectories": (lambda p: make_h5(p / "x.h5", traj=False), "missing dataset 'trajectories'"),
-    "no time": (lambda p: make_h5(p / "x.h5", time=False), "missing dataset 'time'"),
-    "wrong rank": (lambda p: make_h5(p / "x.h5", np.ones((5, 80))), "shape (N, T, D)"),
+    "wrong rank": (lambda p: make_h5(p / "x.h5", np.ones((2, 5, 80, 2))), "(N, T, D)"),
     "nan": (lambda p: make_h5(p / "x.h5", np.where(np.arange(5 * 80 * 2).reshape(5, 80, 2) == 17, np.nan, 1.0)),
-            "non-finite value in 'trajectories' at series 0, step 8, variable 1"),
+            "non-finite value nan in series 0 at step 8, variable 1"),
     "inf": (lambda p: make_h5(p / "x.h5", np.full((2, 80, 2), np.inf)), "non-finite"),
     "too short": (lambda p: make_h5(p / "x.h5", np.ones((5, 30, 2))), "fewer than the 71 needed"),
     "time length": (lambda p: make_h5(p / "x.h5", time=np.arange(79.0)), "'time' must have shape (80,)"),
@@ -102,3 +101,21 @@ def test_gaps_need_missing_encode_and_missing_frac_knocks_simulated_values_out(t
     full = load_dataset(DataConfig(cache_dir=str(tmp_path), num_series=20, num_steps=50), seed=1)
     seen = ~np.isnan(a.series)
     assert np.array_equal(a.series[seen], full.series[seen])  # only knocked out, never moved
+
+
+def test_a_file_without_time_counts_steps_and_one_series_needs_no_n_axis(tmp_path):
+    ds = load(make_h5(tmp_path / "x.h5", np.ones((80, 2)) * 3, time=False))
+    assert ds.series.shape == (1, 80, 2) and ds.time.tolist() == list(range(80))
+
+
+def test_series_of_different_lengths_need_the_time_split(tmp_path):
+    rows = ["id,time,x"] + [f"a,{t},{1 + t % 5}" for t in range(90)] + [
+        f"b,{t},{2 + t % 3}" for t in range(120)]
+    path = tmp_path / "long.csv"
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(LlmtsError, match="series have 90 to 120 steps; data.split=series needs"):
+        load(path)
+    ds = load_dataset(DataConfig(path=str(path), split="time"), seed=0, min_steps=71)
+    assert ds.lengths.tolist() == [90, 120] and ds.series.shape == (2, 120, 1)
+    assert np.isnan(ds.series[0, 90:]).all() and not np.isnan(ds.series[1]).any()
+    assert ds.variables == ("x",)
