@@ -69,6 +69,7 @@ def score_untrained(model, codec: Codec, dataset: Dataset, split: Split, cfg) ->
     point = metrics.point_forecast(res.samples, cfg.eval.point)
     scored = {f"untrained/{k}": v for k, v in metrics.point_metrics(truth, point).items()
               if k in POINT_KEYS}
+    scored["untrained/constant_forecasts"] = metrics.constant_share(point)
     nll = likelihood.nll_metrics(model, codec, context, truth, cfg)
     scored["untrained/nll_per_dim"] = nll["nll_per_dim"]
     if (idx := resamples(cfg.eval, len(truth))) is not None:
@@ -118,6 +119,10 @@ def score(model, codec: Codec, dataset: Dataset, split: Split, cfg) -> tuple[dic
         res = forecast(model, codec, context, h, cfg.decoding, ev.batch_size, cfg.seed)
     point = metrics.point_forecast(res.samples, ev.point)
     out = dict(metrics.point_metrics(truth, point))
+    out["constant_forecasts"] = metrics.constant_share(point)
+    if note := metrics.degenerate_note(out):  # numbers alone would pass it unflagged
+        out["degenerate"] = note
+        log.warning("%s model: degenerate forecasts: %s", which, note)
     out.update(metrics.per_variable(truth, point, dataset.variables))
     out.update(parse_rate=res.parse_rate, filled_steps=res.filled_steps,
                malformed_steps=res.malformed_steps, num_series=len(idx), context_steps=c,

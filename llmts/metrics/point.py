@@ -96,6 +96,34 @@ def point_metrics(truth: np.ndarray, pred: np.ndarray) -> dict[str, float]:
             "mape": mape, "mape_excluded": excluded}
 
 
+def constant_share(pred: np.ndarray) -> float:
+    """Share of the forecasts ``pred`` (n, h, D) that are constant: the same value at every one of
+    the h steps in every variable (max − min = 0), as a model that repeats one value (often 0)
+    writes. Pooled metrics such as MSE or a parse rate of 1 do not show it. With h = 1 every
+    forecast is trivially constant and the share is 0."""
+    p = np.asarray(pred, dtype=np.float64)
+    if p.ndim != 3:
+        raise ValueError(f"need (n, h, D) forecasts, got {p.shape}")
+    if p.shape[1] < 2 or len(p) == 0:
+        return 0.0
+    flat = (p.max(axis=1) == p.min(axis=1)).all(axis=1)  # (n,) constant in every variable
+    return float(flat.mean())
+
+
+def degenerate_note(m: dict, prefix: str = "") -> str | None:
+    """Words for scores of a degenerate forecast (None when there is nothing to say), from a
+    metrics dict's ``<prefix>constant_forecasts`` (:func:`constant_share`) and ``<prefix>mape``:
+    a MAPE of exactly 100 % means the forecast is 0 at every scored point (|truth − 0| / |truth|
+    = 1 everywhere), not a 100 % error of a real forecast."""
+    notes = []
+    if share := m.get(f"{prefix}constant_forecasts"):
+        notes.append(f"{100 * share:.0f} % of the forecasts are constant over the horizon")
+    mape = m.get(f"{prefix}mape")
+    if isinstance(mape, float) and abs(mape - 100.0) < 1e-9:
+        notes.append("MAPE is exactly 100 %: the forecast is 0 wherever it is scored")
+    return "; ".join(notes) or None
+
+
 def per_variable(truth: np.ndarray, pred: np.ndarray, names: Sequence[str]) -> dict[str, float]:
     """``point_metrics`` for each variable alone, keyed ``"<name>/<metric>"`` (e.g. ``prey/mse``,
     ``predator/r2``). ``names`` gives the D variable names in order. R², NRMSE and MAPE use that

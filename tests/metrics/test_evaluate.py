@@ -85,3 +85,27 @@ def test_score_writes_nothing_and_write_saves_what_was_scored(tiny_tokenizer, tm
         np.testing.assert_array_equal(f["baselines/persistence"][:], done.base["persistence"])
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
         "per_horizon_mse.png", "series_0.png", "skill.png"]
+
+
+def test_constant_zero_forecasts_are_flagged_in_the_metrics(tiny_tokenizer, monkeypatch,
+                                                            caplog):
+    """Every forecast constant zeros: metrics.json said MSE, MAPE 100, parse rate 1 and no more."""
+    import logging
+
+    from llmts.forecast.batch import ForecastResult
+    from llmts.metrics import evaluate
+
+    cfg = compose("experiment=smoke", "eval.context_steps=12", "eval.horizon=4",
+                  "eval.num_series=3", "eval.baselines=false")
+    series, time = simulate_lotka_volterra(5, 16, 32.0, seed=1)
+    data = Dataset(series, time, ("prey", "predator"), "simulated")
+    zeros = lambda model, codec, ctx, h, *a, **k: ForecastResult(  # noqa: E731
+        np.zeros((len(ctx), 1, h, 2)), len(ctx) * h, 0, [""] * len(ctx))
+    monkeypatch.setattr(evaluate, "forecast", zeros)
+    monkeypatch.setattr(evaluate.likelihood, "nll_metrics", lambda *a, **k: {})  # needs a model
+    with caplog.at_level(logging.WARNING, logger="llmts"):
+        out, _ = evaluate.score(None, Codec.build(cfg.data, tiny_tokenizer), data,
+                                Split(np.arange(0), np.arange(0), np.arange(5)), cfg)
+    assert out["constant_forecasts"] == 1.0 and out["mape"] == 100.0
+    assert "constant" in out["degenerate"] and "MAPE is exactly 100" in out["degenerate"]
+    assert any("degenerate forecasts" in r.getMessage() for r in caplog.records)

@@ -191,3 +191,23 @@ def test_missing_truth_points_are_skipped_everywhere():
         point_metrics(np.full((1, 2, 1), np.nan), np.zeros((1, 2, 1)))
     with pytest.raises(ValueError):
         point_metrics(np.full((1, 2, 1), np.inf), np.zeros((1, 2, 1)))
+
+
+def test_constant_forecasts_are_counted_and_explained():
+    """A sweep whose forecasts were all constant zeros reported MSE and MAPE 100 unflagged."""
+    from llmts.metrics.point import constant_share, degenerate_note
+
+    rng = np.random.default_rng(0)
+    pred = rng.normal(size=(4, 5, 2))
+    pred[0] = 0.0  # all zeros
+    pred[1] = [3.0, -1.0]  # one value per variable, repeated
+    pred[2, :, 0] = 7.0  # constant in one variable only: not a constant forecast
+    assert constant_share(pred) == 0.5
+    assert constant_share(pred[:, :1]) == 0.0  # one step: trivially constant, not flagged
+    truth = np.abs(rng.normal(size=(3, 5, 2))) + 0.5
+    zeros = point_metrics(truth, np.zeros_like(truth))
+    assert zeros["mape"] == 100.0
+    note = degenerate_note({**zeros, "constant_forecasts": 1.0})
+    assert note == ("100 % of the forecasts are constant over the horizon; MAPE is exactly "
+                    "100 %: the forecast is 0 wherever it is scored")
+    assert degenerate_note({**point_metrics(truth, truth + 0.1), "constant_forecasts": 0.0}) is None
