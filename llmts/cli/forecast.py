@@ -19,63 +19,19 @@ from __future__ import annotations
 import csv
 import logging
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Optional
 
 import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from llmts.config.choices import Point, option, require
-from llmts.config.compose import preflight, register_configs
-from llmts.config.schema import CONF_DIR, GROUPS, DataConfig, DecodingConfig, LoraConfig, ModelConfig
+from llmts.config.compose import preflight
+from llmts.config.forecast import ForecastConfig, register
+from llmts.config.schema import CONF_DIR
 from llmts.data.readers import check_values, read_series
 from llmts.errors import LlmtsError, exit_on_error
 
 log = logging.getLogger("llmts")
-
-
-@dataclass
-class ForecastConfig:
-    """``llmts-forecast`` (``conf/forecast.yaml``): forecast a file of series with a trained run
-    (``run=``: its config and checkpoint) or a checkpoint (``checkpoint=``, with this config's
-    ``model``/``lora``/``data``). ``decoding`` always comes from here."""
-    model: ModelConfig = field(default_factory=ModelConfig)
-    lora: LoraConfig = field(default_factory=LoraConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    decoding: DecodingConfig = field(default_factory=DecodingConfig)
-    run: Optional[str] = option(None, "a run dir of `llmts` (its config + newest complete checkpoint)")
-    step: Optional[int] = option(None, "with run=: checkpoints/step-N instead of the newest")
-    checkpoint: Optional[str] = option(None, "a checkpoints/step-N folder (instead of run=)")
-    input: Optional[str] = option(None, ".h5 (`trajectories`, optional `time`), .csv (one series: "
-                              "rows = steps, columns = variables; or long id,time,<variables>), "
-                              ".npy or .npz")
-    horizon: int = option(20, "steps to forecast")
-    output: Optional[str] = option(None, ".h5 (point, samples, quantiles) or .csv (point + "
-                               "quantiles); null: forecast.h5 in the run dir")
-    quantiles: List[float] = option([0.1, 0.5, 0.9], "quantile levels written, in (0, 1)")
-    num_samples: Optional[int] = option(None, "> 1: sample (with decoding's temperature etc.)")
-    point: Point = option(Point.median, "point forecast over samples")
-    batch_size: int = option(256, "rows (series x samples) decoded together")
-    plot_series: int = option(5, "a plot for each of the first k series")
-    time_column: str = option("time", "CSV column holding time (if present)")
-    id_column: str = option("id", "CSV column naming each series (long format: id,time,<vars>)")
-    seed: Optional[int] = option(None, "null: the run's (or 42)")
-
-    @staticmethod
-    def check(c: Any) -> None:
-        for name in ("model", "lora", "data", "decoding"):
-            GROUPS[name].check(c[name])
-        require(bool(c.run) != bool(c.checkpoint), "run/checkpoint", (c.run, c.checkpoint),
-                 "give exactly one of run=RUN_DIR or checkpoint=CHECKPOINT_DIR")
-        require(bool(c.input), "input", c.input, "input=FILE missing (.h5, .csv, .npy or .npz)")
-        for key in ("horizon", "batch_size"):
-            require(c[key] > 0, key, c[key], "must be > 0")
-        require(bool(c.quantiles) and all(0 < q < 1 for q in c.quantiles), "quantiles",
-                 list(c.quantiles), "must be levels in (0, 1)")
-        if c.num_samples is not None:
-            require(c.num_samples >= 1, "num_samples", c.num_samples, "must be >= 1")
 
 
 def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> Path:
@@ -173,11 +129,6 @@ def main(cfg: DictConfig) -> None:
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     exit_on_error("llmts-forecast", run, cfg, run_dir, list(hc.overrides.task))
-
-
-def register() -> None:
-    """``conf/forecast.yaml``'s schema and the help page."""
-    register_configs("llmts-forecast", ForecastConfig, "forecast_schema")
 
 
 def entry() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import MISSING as NO_DEFAULT
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from llmts.config.choices import Choice
@@ -37,10 +38,31 @@ def _plain(value: Any) -> str:
     return "null" if value is None else str(value).replace("'", "")
 
 
-# Each group's default option is its dataclass (no YAML restates the defaults).
-DEFAULT_OPTION = {"model": "qwen2.5-0.5b-instruct", "lora": "default", "data": "lotka_volterra",
-                  "decoding": "greedy", "optimizer": "adamw", "train": "default",
-                  "eval": "default", "logger": "wandb"}
+def default_options(config_name: str = "config") -> dict[str, str]:
+    """group -> its default option, as ``conf/<config_name>.yaml``'s defaults list names it (the
+    one place that names them); each is stored as that group's dataclass (no YAML restates the
+    defaults)."""
+    from omegaconf import OmegaConf
+
+    listed = OmegaConf.load(Path(CONF_DIR) / f"{config_name}.yaml").defaults
+    return {k: v for entry in listed if OmegaConf.is_dict(entry) for k, v in entry.items()
+            if k in GROUPS}
+
+
+def primary_defaults(schema_name: str, replace: dict[str, Any] | None = None) -> list[Any]:
+    """``conf/config.yaml``'s defaults list over another schema (an entry point that composes a
+    run's config plus its own keys), with the entries of ``replace`` replaced (by key)."""
+    from omegaconf import OmegaConf
+
+    listed = OmegaConf.to_container(OmegaConf.load(Path(CONF_DIR) / "config.yaml").defaults)
+    replace = replace or {}
+    out: list[Any] = [schema_name]
+    for entry in listed[1:]:  # the first is llmts's schema
+        key = next(iter(entry)) if isinstance(entry, dict) else None
+        out.append({key: replace[key]} if key in replace else entry)
+    return out
+
+
 HELP = {
     "llmts": ("llmts: fine-tune a small LLM (Qwen2.5 + LoRA) on numeric time series written as "
               "text (LLMTIME),\nforecast the test split, score it beside physical baselines and "
@@ -69,8 +91,8 @@ def register_configs(app: str = "llmts", schema: type = Config,
 
     store = ConfigStore.instance()
     store.store(name=schema_name, node=schema)
-    for name, group in GROUPS.items():
-        store.store(group=name, name=DEFAULT_OPTION[name], node=group)
+    for name, option in default_options().items():
+        store.store(group=name, name=option, node=GROUPS[name])
     keys = "\n".join(describe(schema)).replace("$", "$$")  # $ starts a variable in the template
     store.store(group="hydra/help", name="llmts", node={
         "app_name": app, "header": HELP.get(app, app),
@@ -97,73 +119,129 @@ def llmts_hydra() -> Iterator[None]:
             GlobalHydra.instance().initialize(outer)
 
 
-# Hydra flags after which nothing runs (help, config printing) or that take a value.
-_NO_RUN = ("-h", "--help", "--hydra-help", "-c", "--cfg", "-i", "--info", "--shell-completion",
-           "-sc")
-# Flags that point Hydra at another config tree than llmts's: the run itself still checks it.
-_OTHER_CONFIG = ("-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir")
-_VALUED = ("-c", "--cfg", "-p", "--package", "-cp", "--config-path", "-cn", "--config-name",
-           "-cd", "--config-dir", "-i", "--info", "-sc", "--shell-completion")
-
-
 def preflight(args: list[str], config_name: str = "config",
               checker: Callable[[Any], None] = check) -> None:
     """Compose and check (``checker``) the config of every job the command line asks for,
     before Hydra runs any: a typo, a bad choice or an out-of-range value — in a sweep, in any
-    job — is one :class:`LlmtsError` naming it. Help and config-printing flags are left to
-    Hydra, and so is a command line naming its own config tree (``-cp``/``-cd``/``-cn``)."""
-    flags = _NO_RUN + _OTHER_CONFIG
-    if any(a.split("=", 1)[0] in flags or a.startswith(("--cfg=", "--info=")) for a in args):
-        return
+    job — is one :class:`LlmtsError` naming it. A sweeper that enumerates its jobs (Hydra's basic
+    sweeper) has each of them checked here; one that chooses them as it goes (optuna:
+    ``interval``, ``tag``) has the shared config and its keys checked here, and each job is then
+    checked by the run itself as it starts. A command line with any Hydra flag but ``-m``
+    (help, config printing, another config tree) is left to Hydra, and to the run's own check."""
     from hydra import compose
+    from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
     from hydra.types import RunMode
     from omegaconf.errors import OmegaConfBaseException
 
     from llmts.config import sweeps
 
-    overrides = [a for i, a in enumerate(args)
-                 if not a.startswith("-") and (i == 0 or args[i - 1] not in _VALUED)]
-    multirun = "-m" in args or "--multirun" in args
+    flags = {a for a in args if a.startswith("-")}
+    if flags - {"-m", "--multirun"}:
+        return
+    overrides = [a for a in args if a not in flags]
     try:
         with llmts_hydra():
-            shared = sweeps.fixed(overrides)
+            parsed = OverridesParser.create().parse_overrides(overrides)
+            shared = [a for a, o in zip(overrides, parsed) if not o.is_sweep_override()]
             base = compose(config_name, overrides=shared, return_hydra_config=True)
-            if multirun or base.hydra.mode == RunMode.MULTIRUN:  # -m, or a sweep= config
-                for _, cfg in job_configs(overrides, config_name, base):
-                    checker(cfg)
+            if flags or base.hydra.mode == RunMode.MULTIRUN:  # -m, or a sweep= config
+                jobs = sweeps.jobs(overrides, base.hydra.sweeper)
+                if jobs is None:  # the sweeper picks the jobs: their keys must exist
+                    for key in sweeps.swept_overrides(overrides, base.hydra.sweeper):
+                        _check_key(base, key)
+                    checker(base)
+                for job in jobs or ():
+                    checker(compose(config_name, overrides=job))
             elif shared == overrides:  # one run: base is its config
                 checker(base)
             else:  # a sweep without -m: composing it says so
                 checker(compose(config_name, overrides=overrides))
     except (HydraException, OmegaConfBaseException) as exc:
-        raise LlmtsError(composition_error(exc)) from None
+        raise LlmtsError(composition_error(exc, config_name)) from None
+
+
+def _check_key(cfg: Any, key: str) -> None:
+    """``key`` (an override's key: ``optimizer.lr``, ``+extra``, ``model``) names a key of
+    ``cfg`` or one of its groups; else one line with the nearest key."""
+    from omegaconf import OmegaConf
+
+    bare = key.lstrip("+~")
+    if key.startswith(("+", "~")) or "/" in bare or bare in cfg.hydra.runtime.choices:
+        return
+    if bare.startswith("hydra.") or OmegaConf.select(cfg, bare, default=_ABSENT) is not _ABSENT:
+        return
+    raise LlmtsError(f"Key '{bare}' is not in the config{_did_you_mean(bare, cfg)}")
+
+
+_ABSENT = object()
 
 
 def job_configs(overrides: list[str], config_name: str = "config",
                 base: Any = None) -> Iterator[tuple[list[str], Any]]:
-    """(overrides, composed config) of each job of a sweep: the command line's sweeps times a
-    ``sweep=`` config's ``hydra.sweeper.params``, as Hydra's basic sweeper expands them.
-    ``base``: the sweep's shared config with its ``hydra`` node, if composed already. Call
-    inside :func:`llmts_hydra`."""
+    """(overrides, composed config) of each job of a sweep, as the sweeper the config names
+    (Hydra's basic sweeper) enumerates them: the command line's sweeps times a ``sweep=``
+    config's ``hydra.sweeper.params``. ``base``: the sweep's shared config with its ``hydra``
+    node, if composed already. Call inside :func:`llmts_hydra`."""
     from hydra import compose
 
     from llmts.config import sweeps
 
     if base is None:
         base = compose(config_name, overrides=sweeps.fixed(overrides), return_hydra_config=True)
-    for job in sweeps.expand(overrides, base.hydra.sweeper.get("params")):
+    jobs = sweeps.jobs(overrides, base.hydra.sweeper)
+    if jobs is None:
+        raise LlmtsError(f"{base.hydra.sweeper._target_.rsplit('.', 1)[-1]} picks its jobs as it "
+                         "runs: they cannot be listed beforehand")
+    for job in jobs:
         yield job, compose(config_name, overrides=job)
 
 
-def composition_error(exc: BaseException) -> str:
-    """One line from Hydra's/OmegaConf's chained, multi-line composition errors."""
+def composition_error(exc: BaseException, config_name: str = "config") -> str:
+    """One line from Hydra's/OmegaConf's chained, multi-line composition errors, keeping what
+    Hydra knows: a group's available options, the ``-m`` hint for a sweep given without it, and
+    the nearest schema key to a misspelt one ("did you mean")."""
+    from hydra.errors import MissingConfigException
+
     from llmts.errors import first_line
 
     parts: list[str] = []
-    while exc is not None:
-        line = first_line(exc).rstrip(".")
+    hint, cause = "", exc
+    while cause is not None:
+        line = first_line(cause).rstrip(".")
         if line and line not in parts:
             parts.append(line)
-        exc = exc.__cause__  # type: ignore[assignment]
-    return ": ".join(parts)
+        text = str(cause)
+        if isinstance(cause, MissingConfigException) and cause.options:
+            group = (cause.missing_cfg_file or "").rsplit("/", 1)[0]
+            hint = f" (available options in '{group}': {', '.join(cause.options)})"
+        elif "add --multirun" in text:
+            hint = (" (to sweep over it, add -m (--multirun); a list is key=[a,b], a string "
+                    "key='a,b')")
+        elif getattr(cause, "full_key", None) and " not in " in first_line(cause):
+            hint = _did_you_mean(str(cause.full_key), None, config_name)
+        cause = cause.__cause__  # type: ignore[assignment]
+    return ": ".join(parts) + hint
+
+
+def _did_you_mean(key: str, cfg: Any = None, config_name: str = "config") -> str:
+    """``"; did you mean optimizer.lr?"`` — the schema's key nearest to ``key`` (difflib)."""
+    import difflib
+
+    if cfg is None:
+        from hydra import compose
+
+        with llmts_hydra():
+            cfg = compose(config_name)
+    near = difflib.get_close_matches(key, list(_keys(cfg)), n=1)
+    return f"; did you mean {near[0]}?" if near else ""
+
+
+def _keys(node: Any, prefix: str = "") -> Iterator[str]:
+    """Every dotted leaf key of a composed config (its ``hydra`` node left out)."""
+    from omegaconf import DictConfig
+
+    for k, v in node.items_ex(resolve=False) if isinstance(node, DictConfig) else ():
+        if k == "hydra":
+            continue
+        yield from _keys(v, f"{prefix}{k}.") if isinstance(v, DictConfig) else [f"{prefix}{k}"]

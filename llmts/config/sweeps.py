@@ -2,29 +2,44 @@
 
 One definition serves every place that needs it (the W&B run name of a sweep job, the
 ``llmts-flops -m`` table, the sweep report): a key is *swept* when its value differs between
-jobs. Jobs are expanded as Hydra's basic sweeper expands them — the cartesian product of the
-command line's sweeps (``lora.r=2,4,8``, ``range(…)``) and the ``hydra.sweeper.params`` of a
-``sweep=`` config, the command line winning for a key given in both — using only Hydra's public
-override parser.
+jobs. The jobs are the ones the sweeper the config names enumerates — Hydra's basic sweeper,
+through its own ``split_arguments``: the command line's sweeps (``lora.r=2,4,8``, ``range(…)``)
+times a ``sweep=`` config's ``hydra.sweeper.params``. A sweeper that picks its jobs as it runs
+(optuna) enumerates none: its swept keys are the ones its sweeps name.
 """
 
 from __future__ import annotations
 
-import itertools
 from typing import Iterable, Mapping
 
 
-def expand(overrides: Iterable[str], params: Mapping[str, str] | None = None) -> list[list[str]]:
-    """Each job's overrides, in Hydra's order (the last key varies fastest)."""
+def _arguments(overrides: Iterable[str], sweeper: Any) -> list[str]:
+    """The sweeper's ``params`` then the command line, as Hydra's sweepers read them."""
+    params = sweeper.get("params") or {}
+    return [f"{k}={v}" for k, v in params.items()] + list(overrides)
+
+
+def jobs(overrides: Iterable[str], sweeper: Mapping) -> list[list[str]] | None:
+    """Each job's overrides, in Hydra's order, as the sweeper config ``sweeper`` (a composed
+    ``hydra.sweeper``) enumerates them; None when that sweeper picks its jobs as it runs (its
+    class has no ``split_arguments``)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.utils import get_class
+
+    split = getattr(get_class(sweeper["_target_"]), "split_arguments", None)
+    if split is None:
+        return None
+    parsed = OverridesParser.create().parse_overrides(_arguments(overrides, sweeper))
+    return [job for batch in split(parsed, None) for job in batch]
+
+
+def swept_overrides(overrides: Iterable[str], sweeper: Mapping) -> list[str]:
+    """The keys the sweeps of the command line and of the sweeper's ``params`` name (whatever
+    their syntax: ``2,4``, ``range``, ``interval``, ``tag``)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    given = list(overrides)
-    keys_given = {o.split("=", 1)[0].lstrip("+~") for o in given}
-    args = [f"{k}={v}" for k, v in (params or {}).items() if k not in keys_given] + given
-    choices = [[f"{o.get_key_element()}={v}" for v in (
-        o.sweep_string_iterator() if o.is_sweep_override() else [o.get_value_element_as_str()])]
-        for o in OverridesParser.create().parse_overrides(args)]
-    return [list(job) for job in itertools.product(*choices)]
+    parsed = OverridesParser.create().parse_overrides(_arguments(overrides, sweeper))
+    return list(dict.fromkeys(o.get_key_element() for o in parsed if o.is_sweep_override()))
 
 
 def fixed(overrides: Iterable[str]) -> list[str]:
@@ -82,6 +97,8 @@ def job_identity(name: str, group: str | None) -> tuple[str, str | None, bool]:
         task = list(OmegaConf.load(Path(hc.sweep.dir) / "multirun.yaml").hydra.overrides.task)
     except (OSError, ValueError, AttributeError):
         task = list(hc.overrides.task)
-    keys = swept_keys(values(job) for job in expand(task, hc.sweeper.get("params")))
+    listed = jobs(task, hc.sweeper)
+    keys = ([k.lstrip("+~") for k in swept_overrides(task, hc.sweeper)] if listed is None
+            else swept_keys(values(job) for job in listed))
     return (label(hc.overrides.task, keys) or hc.job.override_dirname or name,
             group or Path(hc.sweep.dir).name, True)

@@ -1,5 +1,5 @@
-"""``llmts-bench`` (or ``python -m llmts.perf.bench``): its own primary config (``conf/bench.yaml``:
-a run's groups plus ``bench``); what llmts's speed choices buy, measured in one process; every
+"""The benchmark behind ``llmts-bench`` (:mod:`llmts.cli.bench`; schema
+:mod:`llmts.config.bench`): what llmts's speed choices buy, measured in one process; every
 number is the median of ``bench.repeats`` device-synchronised repeats after ``bench.warmup``.
 ``bench.sections`` chooses and orders the sections; ``bench.json`` is rewritten after each.
 
@@ -25,25 +25,18 @@ import math
 import os
 import platform
 import statistics
-import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import List
 
-import hydra
 import torch
 import transformers
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from llmts.config.compose import preflight, register_configs
-from llmts.config.choices import option
-from llmts.config.schema import CONF_DIR, Config, check
-from llmts.errors import LlmtsError, exit_on_error
+from llmts.config.bench import BenchRunConfig
 from llmts.perf.estimate import architecture
 from llmts.tracking.files import write_json
 from llmts.perf.measure import device_name, peak_flops, peak_mb, reset_peak, timed
-from llmts.perf.train_bench import PATHS, train_lines, train_section
+from llmts.perf.train_bench import train_section
 
 log = logging.getLogger("llmts.perf.bench")
 
@@ -124,53 +117,6 @@ def bench_eval(cfg: DictConfig, net, codec, device) -> dict:
     return out
 
 
-SECTIONS = ("train", "eval")
-
-
-@dataclass
-class BenchConfig:
-    """``bench``: what ``llmts-bench`` times (after ``warmup`` untimed repeats, the median of
-    ``repeats``). The defaults finish in minutes on a 2-core CPU with ``model=tiny``;
-    ``bench=gpu`` has the study's sizes."""
-    sections: List[str] = option(list(SECTIONS), "sections to run, in order: train, eval")
-    paths: List[str] = option(["naive", "fast"], "training paths: naive, fast, compiled")
-    train_shapes: List[List[int]] = option([[4, 512], [32, 512]], "B x L of the train section")
-    warmup: int = option(1, "untimed repeats first")
-    repeats: int = option(3, "timed repeats (median reported)")
-    eval_series: int = option(10, "series forecast in the eval section")
-    eval_samples: int = option(2, "sampled forecasts per series (batched sampling)")
-    sequential_series: int = option(1, "series timed one at a time")
-    horizon: int = option(10, "steps forecast")
-    context_steps: int = option(51, "steps of context")
-    hf_sampling: bool = option(False, "also time sampling with HF generate (slow)")
-
-
-@dataclass
-class BenchRunConfig(Config):
-    """``llmts-bench``'s primary config (``conf/bench.yaml``): a run's groups + ``bench``."""
-    bench: BenchConfig = field(default_factory=BenchConfig)
-
-
-def check_all(cfg: DictConfig) -> None:
-    check(cfg)
-    check_bench(cfg.bench)
-
-
-def check_bench(b: DictConfig) -> None:
-    """Sizes and names, before any work: one line naming what is wrong."""
-    sizes = {k: v for k, v in b.items() if isinstance(v, int) and not isinstance(v, bool)}
-    bad = [k for k, v in sizes.items() if v < (k != "warmup")]
-    if bad or b.sequential_series > b.eval_series:
-        raise LlmtsError(f"bench: {', '.join(bad) or 'sequential_series'} out of range (all >= 1, "
-                         "warmup >= 0, sequential_series <= eval_series)")
-    for key, allowed in (("sections", SECTIONS), ("paths", PATHS)):
-        if not b[key] or set(b[key]) - set(allowed):
-            raise LlmtsError(f"bench.{key}: {list(b[key])} (choose from {list(allowed)})")
-    if not b.train_shapes or any(len(s) != 2 or min(s) < 1 for s in b.train_shapes):
-        raise LlmtsError(f"bench.train_shapes: {OmegaConf.to_container(b.train_shapes)} "
-                         "(a list of [batch_size, seq_len], each >= 1)")
-
-
 def run(cfg: DictConfig, out_dir: Path | None = None) -> dict:
     """The chosen sections in order; ``bench.json`` is (re)written in ``out_dir`` after each,
     so a run cut short keeps what it measured."""
@@ -180,7 +126,7 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict:
     from llmts.codec.tokenizer import load_tokenizer
 
     b = cfg.bench
-    check_all(cfg)
+    BenchRunConfig.check(cfg)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     name = device_name(device)
     codec = Codec.build(cfg.data, load_tokenizer(cfg.model))
@@ -221,60 +167,3 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict:
         if out_dir is not None:
             write_json(out_dir / "bench.json", result)
     return result
-
-
-def format_table(r: dict) -> str:
-    out = [f"llmts-bench: {r['model']} on {r['device']} (torch {r['torch']}, transformers "
-           f"{r['transformers']})"] + (train_lines(r) if "train" in r else [])
-    if "eval" not in r:
-        return "\n".join(out + [f"{r['mfu_note']}; memory: {r['memory']}"])
-    e = r["eval"]
-    head = f"eval, {e['context_steps']} -> {e['horizon']} steps"
-    out.append(f"{head:<46}{'s/repeat':>9}{'series/s':>11}{'tokens/s':>11}{'parse':>7}"
-               f"{'peak MB':>9}")
-    labels = {"sequential_greedy": "sequential greedy",
-              "batched_greedy": "batched greedy, llmts engine",
-              "batched_greedy_hf_static": "batched greedy, hf static",
-              "batched_greedy_hf_dynamic": "batched greedy, hf dynamic",
-              "batched_sampling": f"batched sampling x{e['samples']}, llmts",
-              "batched_sampling_hf_static": f"batched sampling x{e['samples']}, hf static"}
-    for key, label in labels.items():
-        if key not in e:
-            continue
-        m = e[key]
-        what = f"{label} ({m['series']} series, bs {m['batch_rows']})"
-        out.append(f"  {what:<44}{m['s_per_repeat']:9.3f}{m['series_per_s']:11.2f}"
-                   f"{m['new_tokens_per_s']:11.0f}{m['parse_rate']:7.0%}{m['peak_memory_mb']:9.0f}")
-    engine = f"greedy {e['engine_speedup_greedy']:.2f}x" + (
-        f", sampling {e['engine_speedup_sampling']:.2f}x" if "engine_speedup_sampling" in e else "")
-    out.append(f"  speedup vs sequential (series/s): greedy {e['speedup_greedy']:.1f}x, "
-               f"sampling {e['speedup_sampling']:.1f}x; llmts engine / hf static: {engine}; "
-               f"hf static / dynamic KV cache {e['static_cache_speedup']:.2f}x")
-    return "\n".join(out + [f"{r['mfu_note']}; memory: {r['memory']}"])
-
-
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="bench")
-def main(cfg: DictConfig) -> dict:
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    result = exit_on_error("llmts-bench", run, cfg, run_dir)
-    print(format_table(result))
-    print(f"wrote {run_dir / 'bench.json'}")
-    return result
-
-
-def register() -> None:
-    """``conf/bench.yaml``'s schema, the ``bench`` group's default option, the help page."""
-    from hydra.core.config_store import ConfigStore
-
-    register_configs("llmts-bench", BenchRunConfig, "llmts_bench_schema")
-    ConfigStore.instance().store(group="bench", name="default", node=BenchConfig)
-
-
-def entry() -> None:
-    register()
-    exit_on_error("llmts-bench", preflight, sys.argv[1:], "bench", check_all)
-    main()
-
-
-if __name__ == "__main__":
-    entry()

@@ -1,19 +1,18 @@
 """Sweep report: a Hydra multirun dir -> the study's Tables 6-10 and 13 with 95 % intervals and
 paired differences, skill and physical checks, CSVs (``summary.csv``: one row per job) and plots.
 
-``llmts-report DIR`` or ``SweepReportCallback``. A job dir holds ``.hydra/*.yaml``, ``metrics.json``,
+``SweepReportCallback`` (after ``llmts -m``) or ``llmts-report dir=DIR`` (llmts/cli/report.py).
+A job dir holds ``.hydra/*.yaml``, ``metrics.json``,
 ``forecasts.h5``, ``train_history.csv`` and ``flops.json``; one without ``metrics.json`` is reported
 as incomplete. Jobs that differ only in ``seed`` are aggregated (see ``llmts.report.compare``).
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import logging
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -258,24 +257,6 @@ def format_table(jobs: list[Job]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, width)).rstrip() for r in [head] + rows)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="llmts-report", description="Tables and plots for a Hydra sweep.")
-    ap.add_argument("dirs", nargs="+", metavar="DIR", help="multirun dir(s) or job run dir(s)")
-    ap.add_argument("--out", help="output dir (default: DIR if one is given, else the current dir)")
-    ap.add_argument("--bootstrap", type=int, metavar="B", help="resamples of the test series for "
-                    "the intervals (default: the jobs' eval.bootstrap; 0: none)")
-    args = ap.parse_args(argv)
-    try:
-        jobs = collect(args.dirs)
-        path = write_report(jobs, args.out or (args.dirs[0] if len(args.dirs) == 1 else "."),
-                            args.bootstrap)
-    except (LlmtsError, OSError) as e:
-        print(f"llmts-report: error: {e}", file=sys.stderr)
-        return 2
-    print(f"{format_table(jobs)}\nreport: {path}")
-    return 0
-
-
 class SweepReportCallback(Callback):
     """Hydra callback: after a multirun, write the report into ``hydra.sweep.dir``. Never raises."""
 
@@ -288,6 +269,3 @@ class SweepReportCallback(Callback):
         except Exception as e:  # a report failure must not fail the sweep
             log.warning("sweep report not written: %s: %s", type(e).__name__, first_line(e))
 
-
-if __name__ == "__main__":
-    sys.exit(main())

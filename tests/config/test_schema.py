@@ -6,13 +6,13 @@ from hydra.errors import ConfigCompositionException
 
 from tests.helpers import REPO, compose
 
-from llmts.config.compose import DEFAULT_OPTION
+from llmts.config.compose import default_options
 from llmts.errors import LlmtsError
 from llmts.config.schema import GROUPS, check
 
 YAML_OPTIONS = [(p.parent.name, p.stem) for p in sorted((REPO / "conf").glob("*/*.yaml"))
                 if p.parent.name not in ("hydra", "bench")]  # bench: llmts-bench's own group
-OPTIONS = sorted(set(YAML_OPTIONS) | set(DEFAULT_OPTION.items()))
+OPTIONS = sorted(set(YAML_OPTIONS) | set(default_options().items()))
 BENCH = sorted(p.stem for p in (REPO / "conf" / "bench").glob("*.yaml")) + ["default"]
 
 
@@ -26,23 +26,25 @@ def entry_points():
     """(entry point, primary config, checker, extra args, option) for every option each entry
     point composes: llmts and llmts-flops share `config`; llmts-bench adds its `bench` group;
     llmts-forecast takes the model/lora/data/decoding groups."""
-    from llmts.perf import bench
-    from llmts.cli import forecast as forecast_cli
+    from llmts.config import bench, flops, forecast
     from llmts.config.compose import register_configs
 
     bench.register()
-    forecast_cli.register()
+    forecast.register()
+    flops.register()
     register_configs()
     cases = []
     for group, option in OPTIONS:
-        for app in ("llmts", "llmts-flops"):
-            cases.append((app, "config", check, [], f"{group}={option}"))
+        cases.append(("llmts", "config", check, [], f"{group}={option}"))
+        cases.append(("llmts-flops", "flops", flops.FlopsConfig.check, [], f"{group}={option}"))
         if group in GROUPS:
-            cases.append(("llmts-bench", "bench", bench.check_all, [], f"{group}={option}"))
+            cases.append(("llmts-bench", "bench", bench.BenchRunConfig.check, [],
+                          f"{group}={option}"))
         if group in ("model", "lora", "data", "decoding"):
-            cases.append(("llmts-forecast", "forecast", forecast_cli.ForecastConfig.check,
+            cases.append(("llmts-forecast", "forecast", forecast.ForecastConfig.check,
                           ["checkpoint=/ckpt", "input=/series.csv"], f"{group}={option}"))
-    cases += [("llmts-bench", "bench", bench.check_all, [], f"bench={o}") for o in BENCH]
+    cases += [("llmts-bench", "bench", bench.BenchRunConfig.check, [], f"bench={o}")
+              for o in BENCH]
     return cases
 
 
@@ -127,3 +129,48 @@ def test_preflight_leaves_another_config_tree_to_hydra_and_the_run(args):
     preflight(args)
     with pytest.raises(LlmtsError, match="model"):  # the same overrides without the flag
         preflight(["model=mine"])
+
+
+def test_default_options_are_named_once_in_config_yaml():
+    """Each group's default option is the name config.yaml's defaults list gives (compose.py
+    names none), stored as that group's dataclass."""
+    from omegaconf import OmegaConf
+
+    named = {k: v for e in OmegaConf.load(REPO / "conf" / "config.yaml").defaults
+             if OmegaConf.is_dict(e) for k, v in e.items() if k in GROUPS}
+    assert default_options() == named and set(named) == set(GROUPS)
+    assert "qwen2.5-0.5b-instruct" not in (REPO / "llmts" / "config" / "compose.py").read_text()
+
+
+def test_preflight_lets_another_sweepers_syntax_through_and_checks_its_keys():
+    """optuna's interval/tag is no basic-sweeper grid: the preflight checks the shared config
+    and the swept keys, and leaves the jobs to the run's own check as each starts."""
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    from llmts.config.compose import preflight
+
+    seen = []
+    preflight(["-m", "hydra/sweeper=optuna", "optimizer.lr=tag(log,interval(1e-4,1e-2))",
+               "model=tiny"], checker=lambda cfg: seen.append(cfg.model.name))
+    assert seen == ["tiny-qwen2"]  # the shared config, once
+    with pytest.raises(LlmtsError, match=r"optimizer.learning_rate.*did you mean optimizer.lr\?"):
+        preflight(["-m", "hydra/sweeper=optuna", "optimizer.learning_rate=interval(1e-4,1e-2)"])
+    with pytest.raises(LlmtsError, match="train.max_steps=-1: must be >= 0"):
+        preflight(["-m", "hydra/sweeper=optuna", "optimizer.lr=interval(1e-4,1e-2)",
+                   "train.max_steps=-1"])
+    with pytest.raises(LlmtsError, match="BasicSweeper does not support sweep type"):
+        preflight(["-m", "optimizer.lr=interval(1e-4,1e-2)"])  # the basic sweeper cannot
+
+
+@pytest.mark.parametrize("args, message", [
+    (["model=tinyy"], "Could not find 'model/tinyy' (available options in 'model': "),
+    (["model=tinyy"], "qwen2.5-0.5b-instruct, tiny)"),
+    (["optimizer.lr=1e-4,1e-3"], "to sweep over it, add -m (--multirun)"),
+    (["optimizer.learning_rate=1e-3"], "not in 'OptimizerConfig'; did you mean optimizer.lr?"),
+    (["lora.rank=4"], "did you mean lora.r?"),
+])
+def test_composition_errors_keep_hydras_hints_in_one_line(args, message):
+    from llmts.config.compose import preflight
+
+    with pytest.raises(LlmtsError) as err:
+        preflight(args)
+    assert message in str(err.value) and "\n" not in str(err.value)

@@ -194,12 +194,26 @@ def test_shared_gpu_launcher_runs_submitit_jobs_side_by_side_with_their_own_thre
 
 def test_flops_cli_gives_table13_best_row(tmp_path):
     res = llmts("model=qwen2.5-0.5b-instruct", "train.batch_size=4", "data.context_length=512",
-                "lora.r=8", "train.max_steps=2000", f"hydra.run.dir={tmp_path}", tool="llmts-flops")
+                "lora.r=8", "train.max_steps=2000", f"output={tmp_path / 'flops.json'}",
+                tool="llmts-flops")
     assert res.returncode == 0, res.stderr
     plan = json.loads((tmp_path / "flops.json").read_text())
     assert round(plan["log10_total"], 3) == 16.131
     assert set(plan) >= {"forward", "step", "lora_step", "steps", "total_base", "total_lora",
                          "total", "log10_total", "gqa/total"}
+
+
+def test_flops_cli_writes_a_file_only_when_asked(tmp_path):
+    """No run dir, no log, no flops.json unless output= names one (issue 22: every call left
+    outputs/runs/<date>/flops.json behind)."""
+    res = llmts("model=tiny", "train.max_steps=10", cwd=tmp_path, tool="llmts-flops")
+    assert res.returncode == 0 and "FLOPs over 10 steps" in res.stdout, res.stderr
+    assert list(tmp_path.iterdir()) == []
+    res = llmts("-m", "model=tiny", "lora.r=2,4", f"output={tmp_path / 'sweep.json'}",
+                cwd=tmp_path, tool="llmts-flops")
+    assert res.returncode == 0 and f"wrote {tmp_path / 'sweep.json'}" in res.stdout, res.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["sweep.json"]
+    assert len(json.loads((tmp_path / "sweep.json").read_text())["jobs"]) == 2
 
 
 def test_flops_cli_sweep_total_and_budget():

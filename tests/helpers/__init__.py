@@ -23,19 +23,18 @@ def llmts(*args: str, cwd=REPO, env=None, tool: str = "llmts", timeout: int = 60
 
 
 def compose(*overrides: str, config_name: str = "config"):
-    """The config ``llmts`` (``config_name="bench"``/``"forecast"``: ``llmts-bench`` /
-    ``llmts-forecast``) would run with these overrides (no run dir, no side effects)."""
+    """The config ``llmts`` (``config_name="bench"``/``"forecast"``/``"flops"``/``"report"``: that
+    entry point) would run with these overrides (no run dir, no side effects)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
     from llmts.config.compose import register_configs
 
     register_configs()
-    if config_name in ("bench", "forecast"):  # the entry points' own schemas
-        from llmts.perf import bench
-        from llmts.cli import forecast as forecast_cli
+    if config_name in ("bench", "forecast", "flops", "report"):  # the entry points' own schemas
+        from importlib import import_module
 
-        (bench if config_name == "bench" else forecast_cli).register()
+        import_module(f"llmts.config.{config_name}").register()
     with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
         return hydra_compose(config_name=config_name, overrides=list(overrides))
 

@@ -12,7 +12,8 @@ import torch
 from omegaconf import OmegaConf
 
 from tests.helpers import REPO, compose
-from llmts.perf.bench import format_table, run
+from llmts.cli.bench import format_table
+from llmts.perf.bench import run
 from llmts.errors import LlmtsError
 from llmts.perf.flops import forward_flops
 from llmts.perf.measure import peak_flops
@@ -36,7 +37,7 @@ def bench(tmp_path_factory):
     env = dict(os.environ, LLMTS_CACHE=str(out / "cache"), CUDA_VISIBLE_DEVICES="",
                OMP_NUM_THREADS="1", WANDB_MODE="offline")
     proc = subprocess.run(
-        [sys.executable, "-c", "from llmts.perf.bench import entry; entry()", "model=tiny", "logger=none",
+        [sys.executable, "-c", "from llmts.cli.bench import entry; entry()", "model=tiny", "logger=none",
          "bench.repeats=2", "bench.warmup=1", "bench.train_shapes=[[4,128],[8,64]]",
          "bench.eval_series=40",
          "bench.eval_samples=4", "bench.sequential_series=3", "bench.context_steps=6",

@@ -1,4 +1,5 @@
-"""Sweep report: synthetic Hydra multirun dirs -> tables, CSVs, plots, CLI and callback."""
+"""Sweep report: synthetic Hydra multirun dirs -> tables, CSVs, plots and the callback (the
+``llmts-report`` entry point: tests/cli/test_report.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from omegaconf import OmegaConf
 
 from llmts.report import sweep as report
 from llmts.forecast.batch import ForecastResult
-from llmts.report.sweep import SweepReportCallback, collect, format_table, main, write_report
+from llmts.report.sweep import SweepReportCallback, collect, format_table, write_report
 
 FLOPS = {"0": 2.0e15, "1": 3.0e15}
 
@@ -122,21 +123,6 @@ def test_format_table(sweep):
     assert lines[0].split() == ["job", "status", "mse", "r2", "val_loss", "log10_flops"]
     assert lines[2].split() == ["lr=1e-4", "ok", "0.1000", "0.8000", "0.2500", f"{math.log10(3e15):.3f}"]
     assert lines[3].split()[:2] == ["lr=5e-5", "failed"]
-
-
-def test_main(sweep, tmp_path, capsys):
-    assert main([str(sweep)]) == 0
-    out = capsys.readouterr().out
-    assert "lr=1e-4" in out and str(sweep / "report.md") in out
-    assert (sweep / "report.md").is_file()
-    assert main([str(sweep / "0"), str(sweep / "1"), "--out", str(tmp_path / "two")]) == 0
-    assert (tmp_path / "two" / "report.md").is_file()
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    assert main([str(empty)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("llmts-report: error:") and "empty" in err[0]
-    assert main([str(tmp_path / "missing")]) == 2
 
 
 def test_import_has_no_side_effects():
@@ -301,7 +287,7 @@ def test_report_bootstrap_off(tmp_path):
     root = tmp_path / "m"
     _scored(root, "0", "1e-5", 1, 0.0, noise_seed=1)
     _scored(root, "1", "1e-4", 1, 0.5, noise_seed=1)
-    assert main([str(root), "--bootstrap", "0", "--out", str(tmp_path / "o")]) == 0
+    write_report(collect(root), tmp_path / "o", 0)  # llmts-report bootstrap=0
     md = (tmp_path / "o" / "report.md").read_text()
     assert "Difference to the best" not in md
     # a lone job's interval still comes from its metrics.json
