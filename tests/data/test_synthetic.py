@@ -1,0 +1,46 @@
+"""The synthetic pretraining corpus: shapes, seeding, positivity, every family, no Lotka-Volterra."""
+
+import numpy as np
+
+from llmts.data.series import simulate_lotka_volterra
+from llmts.data.synthetic import FAMILIES, generate
+
+
+def lv_fit(x: np.ndarray) -> float:
+    """How well (x, y) obeys Lotka-Volterra: d ln x/dt = a − b·y and d ln y/dt = d·x − g, so
+    each log-derivative is linear in the other variable; the smaller of the two R² (≈ 1 for an
+    LV trajectory, up to the finite-difference error)."""
+    g = np.gradient(np.log(x), axis=0)
+    fits = []
+    for i, j in ((0, 1), (1, 0)):
+        a = np.stack([np.ones(len(x)), x[:, j]], 1)
+        coef, *_ = np.linalg.lstsq(a, g[:, i], rcond=None)
+        fits.append(1 - (g[:, i] - a @ coef).var() / g[:, i].var())
+    return min(fits)
+
+
+def test_shapes_positive_and_every_family():
+    corpus = generate(400, 120, seed=0)
+    assert len(corpus.series) >= 390 and len(corpus.family) == len(corpus.series)
+    assert {s.shape[0] for s in corpus.series} == {120}
+    assert {s.shape[1] for s in corpus.series} == {1, 2, 3}
+    assert all(s.dtype == np.float32 and np.isfinite(s).all() and (s > 0).all()
+               for s in corpus.series)
+    assert set(corpus.counts()) == set(FAMILIES)
+
+
+def test_seeded():
+    a, b, c = generate(60, 80, seed=3), generate(60, 80, seed=3), generate(60, 80, seed=4)
+    assert a.family == b.family
+    assert all(np.array_equal(x, y) for x, y in zip(a.series, b.series))
+    assert not all(x.shape == y.shape and np.allclose(x, y) for x, y in zip(a.series, c.series))
+    val = generate(60, 80, seed=3, part=1)  # the validation draw differs from training's
+    assert not all(x.shape == y.shape and np.allclose(x, y) for x, y in zip(a.series, val.series))
+
+
+def test_no_lotka_volterra():
+    lv, _ = simulate_lotka_volterra(30, 100, 200.0, seed=0)
+    assert min(lv_fit(s.astype(float)) for s in lv) > 0.98  # the check recognises LV
+    pairs = [s.astype(float) for s in generate(1000, 160, seed=0).series if s.shape[1] == 2]
+    assert len(pairs) > 300
+    assert max(lv_fit(s) for s in pairs) < 0.98
