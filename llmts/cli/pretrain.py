@@ -1,0 +1,51 @@
+"""``llmts-pretrain``: pretrain a small Qwen2-architecture model on the synthetic corpus (no
+Lotka-Volterra) and write it as a Hugging Face folder with a model card::
+
+    llmts-pretrain                                   # the shipped mini model's settings
+    llmts-pretrain train.max_steps=20 output=/tmp/m  # any key of conf/pretrain.yaml
+
+The settings are ``conf/pretrain.yaml`` over the schema in :mod:`llmts.config.pretrain`
+(``llmts-pretrain --help`` lists every key). A mistake is one line,
+``llmts-pretrain: error: ...``, and exit status 2, before any work.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from llmts.config.compose import preflight
+from llmts.config.pretrain import PretrainConfig, register
+from llmts.config.schema import CONF_DIR
+from llmts.errors import exit_on_error
+
+APP = "llmts-pretrain"
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict:
+    """The FLOPs plan (checked against ``train.flop_budget``), then :func:`pretrain`."""
+    from llmts.config.schema import LoraConfig
+    from llmts.perf import flops
+    from llmts.train.pretrain import pretrain
+
+    PretrainConfig.check(cfg)
+    plan = flops.flops_plan(cfg.model, LoraConfig(enabled=False), flops.global_batch(cfg.train, 1),
+                            cfg.data.context_length, cfg.train.max_steps)
+    flops.check_budget(plan, cfg.train.flop_budget)
+    return pretrain(cfg, run_dir, plan["step"])
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="pretrain")
+def main(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    exit_on_error(APP, run, cfg, Path(HydraConfig.get().runtime.output_dir))
+
+
+def entry() -> None:
+    register()
+    exit_on_error(APP, preflight, sys.argv[1:], "pretrain", PretrainConfig.check)
+    main()
