@@ -201,4 +201,4 @@ def plot_skill(jobs: list, out: Path, ref: str = "persistence") -> Path | None:
             continue
         lines.append((j.label, np.arange(1, len(values) + 1), values))
     return plot_lines(out, lines, "forecast step", f"skill = 1 − MSE / MSE_{ref}",
-                      f"Skill over {ref} by forecast step", "symlog", "o", top=1.1) if lines else None
+                      f"Skill over {ref} by forecast step", "symlog", "o") if lines else None

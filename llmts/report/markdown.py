@@ -6,10 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from llmts.metrics import bootstrap as stats
+from llmts.metrics.point import degenerate_note
+from llmts.tracking.plots import SKILL_FLOOR
 from llmts.report.compare import Bootstrap, Cell, Setting, cell, difference, useful_steps
 
 # Skill and physical checks: (metrics.json key, column title); "@" marks the useful-steps column
-CHECKS = [("skill/persistence", "Skill vs persistence"), ("@persistence", "Steps skill > 0"),
+CHECKS = [("constant_forecasts", "Constant forecasts (share)"),
+          ("skill/persistence", "Skill vs persistence"), ("@persistence", "Steps skill > 0"),
           ("skill/ode_fit", "Skill vs ODE fit"), ("physics/negative_share", "Negative share"),
           ("physics/invariant_drift", "Invariant drift"),
           ("physics/invariant_drift_truth", "Invariant drift (truth)"),
@@ -110,11 +113,26 @@ def checks_table(title: str, sets: list[Setting], boot: Bootstrap) -> list[str]:
     cols = [(k, t) for k, t in CHECKS if k in have or (k[0] == "@" and f"skill/{k[1:]}" in have)]
     notes = sorted({f"{k}: {v}" for s in sets for j in s.jobs for k, v in j.metrics.items()
                     if k.startswith("physics/") and k.endswith("skipped")})
+    # degenerate forecasts first: they explain every other number of their row
+    notes = [f"**degenerate** `{j.label}`: {note}" for s in sets for j in s.jobs
+             if (note := degenerate_note(j.metrics))] + notes
     if not cols:
         return ["## Skill and physical checks", ""] + [f"- {n}" for n in notes] + ([""] if notes else [])
-    rows = [[s.label] + [text(useful_steps(s, k[1:], boot), count=True) if k[0] == "@"
-                         else text(cell(s, k, boot)) for k, _ in cols] for s in sets]
+    def shown(s: Setting, k: str) -> str:
+        if k[0] == "@":
+            return text(useful_steps(s, k[1:], boot), count=True)
+        c = cell(s, k, boot)
+        if k.startswith("skill/") and c.mean is not None and c.mean < SKILL_FLOOR:
+            notes.append(f"`{s.label}`: skill vs {k[6:]} is {fmt(c.mean)}: the {k[6:]} "
+                         "forecast is near-exact, so its skill says nothing about the model "
+                         "(shown as n/a)")
+            return "n/a"
+        return text(c)
+
+    rows = [[s.label] + [shown(s, k) for k, _ in cols] for s in sets]
     return ["## Skill and physical checks", "",
+            "*Constant forecasts*: the share of forecasts with one value over the whole horizon in "
+            "every variable (a degenerate model); "
             "Skill = 1 − MSE / MSE of the baseline (1 exact, 0 as good as the baseline, < 0 worse); "
             "*Steps skill > 0*: the last forecast step whose skill over persistence is above 0 with "
             "95 % confidence; physical checks of the forecast as Lotka-Volterra populations "

@@ -73,8 +73,30 @@ def _pretty(v: str) -> str:
     f = sweeps.number(v)
     if not _ok(f) or v.lstrip("-").isdigit() or f == 0 or 1e-3 <= abs(f) < 1e5:
         return v
+    return _sci(f)
+
+
+def _sci(f: float) -> str:
     m, e = f"{f:e}".split("e")
     return f"{m.rstrip('0').rstrip('.')}e{int(e)}"
+
+
+def _pretty_column(values: list[str]) -> list[str]:
+    """One format per swept parameter: when any of its values is written in e-notation, every
+    number of it is (``lr = 1e-4`` beside ``lr = 1e-3``, not ``lr = 0.001``)."""
+    out = [_pretty(v) for v in values]
+    if any("e" in p and _ok(sweeps.number(p)) for p in out):
+        out = [_sci(f) if _ok(f := sweeps.number(v)) and f != 0 and not v.lstrip("-").isdigit()
+               else p for v, p in zip(values, out)]
+    return out
+
+
+def applies(job: Job, key: str) -> bool:
+    """Whether the setting ``key`` acts in ``job``: LoRA's own settings (``lora.r``, …) do not in
+    a full fine-tuning job (``lora.enabled=false``)."""
+    if key.startswith("lora.") and key not in ("lora.enabled", "lora.lm_head_bias"):
+        return str(job.value("lora.enabled")).lower() != "false"
+    return True
 
 
 def _ok(v: Any) -> bool:
@@ -139,10 +161,17 @@ def collect(paths: list[str | Path] | str | Path) -> list[Job]:
     swept = sweeps.swept_keys({k: j.value(k) for k in keys} for j in jobs)
     shorts = [SHORT.get(k, k.rsplit(".", 1)[-1]) for k in swept]
     shorts = [s if shorts.count(s) == 1 else k for s, k in zip(shorts, swept)]
-    for j in jobs:
-        j.swept = {s: _pretty(j.value(k) or "-") for s, k in zip(shorts, swept)}
+    columns = {k: _pretty_column([j.value(k) or "-" if applies(j, k) else "-" for j in jobs])
+               for k in swept}
+    for n, j in enumerate(jobs):
+        j.swept = {s: columns[k][n] for s, k in zip(shorts, swept)}
         j.label = ",".join(f"{s}={v}" for s, v in j.swept.items()) or j.dir.name
     return jobs
+
+
+def model_name(job: Job) -> str:
+    """The base model a job trained: its ``model`` group option (``tiny``), else ``model.name``."""
+    return str(job.choices.get("model") or job.value("model.name") or "base model")
 
 
 def _log10(v: Any) -> float | None:
@@ -217,13 +246,18 @@ def write_report(jobs: list[Job], out_dir: str | Path, bootstrap: int | None = N
         md += ["![Skill over persistence by forecast step](skill.png)", ""]
     fkeys = ["forward", "step", "lora_step", "total_base", "total_lora"]
     frows = [[j.label, j.status, j.flops.get("steps", j.value("train.max_steps")),
-              j.value("data.context_length"), j.value("lora.r")]
+              j.value("data.context_length"), j.value("lora.r") if applies(j, "lora.r") else None]
              + [j.flops.get(k) for k in fkeys] + [j.total_flops()] for j in jobs]
     total = sum(r[-1] or 0.0 for r in frows)
+    models = [model_name(j) for j in jobs]
+    one = len(set(models)) == 1  # one base model: name it in the header, else a column
     md += ["## Training FLOPs", "", _md(
-        ["Experiment", "Steps", "L", "r", "log10(LoRA FLOPs)", "log10(Qwen FLOPs)", "log10(Total FLOPs)"],
-        [[r[0] + ("" if r[1] == "ok" else f" ({r[1]})")] + ["-" if v is None else str(v) for v in r[2:5]]
-         + [_fmt(_log10(v), 3) for v in (r[-2], r[-3], r[-1])] for r in frows]), "",
+        ["Experiment"] + ([] if one else ["Model"]) + ["Steps", "L", "r", "log10(LoRA FLOPs)",
+         f"log10({models[0] if one else 'base model'} FLOPs)", "log10(Total FLOPs)"],
+        [[r[0] + ("" if r[1] == "ok" else f" ({r[1]})")] + ([] if one else [m])
+         + ["-" if v is None else str(v) for v in r[2:5]]
+         + [_fmt(_log10(v), 3) for v in (r[-2], r[-3], r[-1])] for r, m in zip(frows, models)]),
+        "",
         f"Sweep total: {total:.4e} FLOPs, log10(Total FLOPs) = {_fmt(_log10(total), 4)} (every job with "
         "a flops.json or train_flops; failed jobs count their planned FLOPs)." if total
         else "Sweep total: unknown (no FLOPs recorded).", ""]
@@ -268,4 +302,3 @@ class SweepReportCallback(Callback):
             print(f"{format_table(jobs)}\nreport: {path}")
         except Exception as e:  # a report failure must not fail the sweep
             log.warning("sweep report not written: %s: %s", type(e).__name__, first_line(e))
-

@@ -7,6 +7,31 @@ from pathlib import Path
 
 import numpy as np
 
+# Skill 1 − MSE/MSE_ref below this says only that the reference is (near-)exact (an ODE fit of
+# noiseless data: MSE_ref ~ 1e-13 gave skill −5.6e13), nothing about the model: such a curve is
+# a note in the plot, not 13 decades of axis, and the report omits its value.
+SKILL_FLOOR = -1e3
+
+
+def _integer_steps(ax, x=None) -> None:
+    """Ticks at whole steps only (no 2.5 or 7.5 on a step axis); ``x``: only if all are whole."""
+    from matplotlib.ticker import MaxNLocator
+
+    if x is None or (len(x) and np.all(np.mod(np.asarray(x, dtype=float), 1) == 0)):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _pad_y(ax, frac: float = 0.05) -> None:
+    """Room of ``frac`` of the axis beyond the lowest and highest data, measured on the axis's
+    own scale: matplotlib pads a symlog axis in data units, so a point at −1e6 sat on the edge."""
+    lo, hi = ax.dataLim.intervaly
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return
+    scale = ax.yaxis.get_transform()
+    a, b = scale.transform([lo, hi])
+    pad = frac * (b - a) if b > a else 0.5
+    ax.set_ylim(*scale.inverted().transform([a - pad, b + pad]))
+
 
 def _pyplot():
     import matplotlib
@@ -57,6 +82,7 @@ def plot_horizon(path: Path, errors: dict[str, np.ndarray], metric: str = "mse")
     for name, values in errors.items():
         ax.plot(np.arange(1, len(values) + 1), values, marker="o", ms=3, label=name)
     ax.set_xlabel("forecast step")
+    _integer_steps(ax)
     ax.set_ylabel(metric.upper())
     ax.set_yscale("log")
     ax.legend(fontsize=8)
@@ -68,21 +94,33 @@ def plot_horizon(path: Path, errors: dict[str, np.ndarray], metric: str = "mse")
 
 
 def plot_skill(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray | None]]) -> Path:
-    """Skill 1 − MSE/MSE_ref by forecast step against each reference, with its 95 % band."""
+    """Skill 1 − MSE/MSE_ref by forecast step against each reference, with its 95 % band: one
+    panel per reference, each on its own axis; a reference the model trails by more than
+    :data:`SKILL_FLOOR` (a near-exact fit) is a note in its panel instead of a curve."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for j, (name, (values, band)) in enumerate(curves.items()):
+    fig, axes = plt.subplots(len(curves), 1, figsize=(6, 2.8 * len(curves)), sharex=True,
+                             squeeze=False)
+    for j, (ax, (name, (values, band))) in enumerate(zip(axes[:, 0], curves.items())):
         steps = np.arange(1, len(values) + 1)
+        ax.set_ylabel(f"skill vs {name}")
+        _integer_steps(ax, steps)
+        if np.nanmin(values) < SKILL_FLOOR:
+            ax.set_xlim(0.5, len(values) + 0.5)
+            ax.set_yticks([])
+            ax.text(0.5, 0.5, f"{name} is near-exact (skill down to {np.nanmin(values):.3g}):\n"
+                    "the skill says nothing about the model, not drawn", ha="center",
+                    va="center", transform=ax.transAxes, fontsize=9)
+            continue
         ax.plot(steps, values, marker="o", ms=3, color=f"C{j}", label=f"vs {name}")
         if band is not None:
             ax.fill_between(steps, band[0], band[1], color=f"C{j}", alpha=0.2)
-    ax.axhline(0.0, color="0.5", lw=0.8)
-    ax.set_xlabel("forecast step")
-    ax.set_ylabel("skill = 1 − MSE / MSE_ref")
-    ax.set_yscale("symlog", linthresh=1.0)  # skill is ≤ 1 but can be far below 0
-    ax.set_ylim(top=1.1)
-    ax.legend(fontsize=8)
-    ax.set_title("Skill by forecast step (95 % band over test series)")
+        ax.axhline(0.0, color="0.5", lw=0.8)
+        if np.nanmin(values if band is None else band[0]) < -1.0:
+            ax.set_yscale("symlog", linthresh=1.0)  # skill is ≤ 1 but can be far below 0
+        _pad_y(ax)
+    axes[-1, 0].set_xlabel("forecast step")
+    axes[0, 0].set_title("Skill = 1 − MSE / MSE_ref by forecast step (95 % band over test "
+                         "series)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -90,8 +128,7 @@ def plot_skill(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray | None
 
 
 def plot_lines(path: Path, lines: list[tuple[str, np.ndarray, np.ndarray]], xlabel: str,
-               ylabel: str, title: str, yscale: str = "linear", marker: str | None = None,
-               top: float | None = None) -> Path:
+               ylabel: str, title: str, yscale: str = "linear", marker: str | None = None) -> Path:
     """One labelled line per (label, x, y); PNG via the Agg canvas (no pyplot, no backend switch:
     safe inside a Hydra callback). ``symlog`` draws a 0 line and is linear within ±1."""
     from matplotlib.figure import Figure
@@ -106,7 +143,8 @@ def plot_lines(path: Path, lines: list[tuple[str, np.ndarray, np.ndarray]], xlab
     else:
         ax.set_yscale(yscale)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    ax.set_ylim(top=top)
+    _integer_steps(ax, np.concatenate([np.asarray(x, dtype=float) for _, x, _ in lines]))
+    _pad_y(ax)
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=120)
     return path

@@ -89,7 +89,7 @@ def test_write_report(sweep, tmp_path):
     assert "baseline persistence" in md
     # Table 13 style FLOPs and the sweep total
     total = sum(FLOPS.values())
-    assert "| Experiment | Steps | L | r | log10(LoRA FLOPs) | log10(Qwen FLOPs) | log10(Total FLOPs) |" in md
+    assert "| Experiment | Steps | L | r | log10(LoRA FLOPs) | log10(tiny FLOPs) | log10(Total FLOPs) |" in md
     assert f"| lr=1e-4 | 20 | 128 | 4 | {math.log10(3e12):.3f} |" in md
     assert f"log10(Total FLOPs) = {math.log10(total):.4f}" in md
     assert "## Failed jobs" in md and "lr=5e-5" in md and "CUDA out of memory" in md
@@ -320,3 +320,46 @@ def test_nll_per_dim_is_a_column_where_jobs_have_it(tmp_path):
     assert table["lr = 1e-5"][-1] == "**-1.2500** [-1.5000, -1.0000]" and table["lr = 1e-4"][-1] == "0.5000"
     _job(tmp_path / "old", "0", "1e-5", metrics=base)  # runs from before NLL/D: no column
     assert "NLL/D" not in write_report(collect(tmp_path / "old"), tmp_path / "p").read_text()
+
+
+def test_constant_forecasts_are_flagged_in_the_report(sweep, tmp_path):
+    """A sweep whose jobs forecast constant zeros showed MAPE 100 and parse rate 1, no word more."""
+    path = sweep / "0" / "metrics.json"
+    m = json.loads(path.read_text())
+    path.write_text(json.dumps({**m, "mape": 100.0, "constant_forecasts": 1.0}))
+    md = write_report(collect(sweep), tmp_path / "out").read_text()
+    assert "Constant forecasts (share)" in md
+    (line,) = [ln for ln in md.splitlines() if ln.startswith("- **degenerate**")]
+    assert "`lr=1e-5`" in line and "100 % of the forecasts are constant" in line
+    assert "MAPE is exactly 100 %" in line
+
+
+def test_only_what_applies_in_one_format_per_column(tmp_path):
+    """A full fine-tuning job showed LoRA's rank r, the tiny model's FLOPs were 'Qwen FLOPs', and
+    labels mixed lr = 1e-4 with lr = 0.001."""
+    root = tmp_path / "multirun"
+    ok = dict(status="ok", mse=0.5, rmse=0.7071, mae=0.4, r2=0.2, nrmse=8.0, mape=40.0)
+    _job(root, "0", "1e-4", metrics=ok)
+    full = _job(root, "1", "0.001", metrics=ok)
+    cfg = yaml.safe_load((full / ".hydra" / "config.yaml").read_text())
+    cfg["lora"] = {"enabled": False, "r": 4}
+    (full / ".hydra" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    jobs = collect(root)
+    assert [j.label for j in jobs] == ["lr=1e-4", "lr=1e-3"]
+    md = write_report(jobs, tmp_path / "out").read_text()
+    assert "| lr = 1e-3 |" in md and "0.001" not in md
+    assert "Qwen" not in md and "log10(tiny FLOPs)" in md
+    assert "| lr=1e-4 | 20 | 128 | 4 |" in md and "| lr=1e-3 | 20 | 128 | - |" in md
+    assert report.applies(jobs[0], "lora.r") and not report.applies(jobs[1], "lora.r")
+
+
+def test_skill_over_a_near_exact_ode_fit_is_not_reported_as_a_number(sweep, tmp_path):
+    """'Skill vs ODE fit' held -5.578e+13 (an ODE fit of noiseless data, MSE ~ 1e-13)."""
+    for num, skill in (("0", -5.578e13), ("1", 0.25)):
+        path = sweep / num / "metrics.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "skill/ode_fit": skill}))
+    md = write_report(collect(sweep), tmp_path / "out").read_text()
+    assert "e+13" not in md.replace("-5.578e+13: the", "")  # only in the note that explains it
+    (row,) = [ln for ln in md.splitlines() if ln.startswith("| lr = 1e-5 |") and "n/a" in ln]
+    assert [ln for ln in md.splitlines() if ln.startswith("| lr = 1e-4 |") and "0.2500" in ln]
+    assert any("near-exact" in ln and "`lr = 1e-5`" in ln for ln in md.splitlines())
