@@ -90,24 +90,34 @@ class Forecaster:
         return fc
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, model: str = "qwen2.5-0.5b-instruct",
-                        lora: str = "default", overrides: Sequence[str] = ()) -> Forecaster:
-        """A checkpoint folder (``.../checkpoints/step-N``) with the model and LoRA it was
-        trained with, named as the ``model=`` / ``lora=`` config options; ``overrides`` are
-        Hydra overrides (``data.scale=per_variable``) over llmts's composed config."""
+    def from_checkpoint(cls, path: str | Path, model: str | None = None, lora: str | None = None,
+                        overrides: Sequence[str] = ()) -> Forecaster:
+        """A checkpoint folder (``RUN/checkpoints/step-N``) with the model, LoRA and data settings
+        saved with its run (``RUN/.hydra/config.yaml``); where none is saved, ``model`` / ``lora``
+        name llmts's config options it was trained with (default: ``qwen2.5-0.5b-instruct``,
+        ``default``). ``model``/``lora`` and ``overrides`` (Hydra overrides over llmts's
+        composed config: ``["data.scale=per_variable"]``) win over the saved settings."""
         from hydra import compose
         from hydra.errors import HydraException
         from omegaconf.errors import OmegaConfBaseException
 
-        from llmts.config.compose import composition_error, llmts_hydra, register_configs
+        from llmts.config.compose import (as_trained, composition_error, llmts_hydra,
+                                          register_configs)
 
+        given = [*([f"model={model}"] if model else []), *([f"lora={lora}"] if lora else []),
+                 *overrides]
         register_configs()
         try:  # llmts's own configs, also from inside another Hydra app
             with llmts_hydra():
-                cfg = compose("config", overrides=[f"model={model}", f"lora={lora}", *overrides])
+                cfg = compose("config", overrides=given)
         except (HydraException, OmegaConfBaseException) as exc:
             raise LlmtsError(f"config: {composition_error(exc)}") from None
-        return cls.build(typed_config(cfg), Path(path).expanduser())
+        path = Path(path).expanduser()
+        cfg, run = as_trained(cfg, path, given)
+        fc = cls.build(typed_config(cfg), path)
+        if run is not None and (run / "data.json").is_file():
+            fc.variables = tuple(json.loads((run / "data.json").read_text())["variables"])
+        return fc
 
     @classmethod
     def build(cls, cfg: DictConfig, checkpoint: Path | None) -> Forecaster:
@@ -123,6 +133,7 @@ class Forecaster:
         net = build_model(cfg.model, cfg.lora, cfg.seed, codec)
         if checkpoint is not None:
             load_checkpoint(checkpoint, net)
+            log.info("loaded checkpoint %s", checkpoint)
         return cls(net.to("cuda" if torch.cuda.is_available() else "cpu"), codec, cfg)
 
     def predict(self, x, horizon: int, num_samples: int | None = None,

@@ -25,7 +25,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from llmts.config.compose import preflight
+from llmts.config.compose import as_trained, preflight
 from llmts.config.forecast import ForecastConfig, register
 from llmts.config.schema import CONF_DIR
 from llmts.data.readers import check_values, read_series
@@ -49,6 +49,7 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> Path:
         fc = Forecaster.from_run(cfg.run, cfg.step, keep)
     else:
         groups = OmegaConf.masked_copy(cfg, ["model", "lora", "data", "decoding"])
+        groups, _ = as_trained(groups, cfg.checkpoint, overrides)  # as its run saved them
         fc = Forecaster.build(typed_config(groups), Path(cfg.checkpoint).expanduser())
     fc.cfg.decoding = cfg.decoding
     fc.cfg.eval.batch_size, fc.cfg.eval.point = cfg.batch_size, cfg.point

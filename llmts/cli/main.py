@@ -14,7 +14,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from llmts.config import sweeps
-from llmts.config.compose import preflight, register_configs
+from llmts.config.compose import as_trained, preflight, register_configs
 from llmts.config.schema import CONF_DIR
 from llmts.errors import LlmtsError, exit_on_error
 from llmts.tracking.files import write_json
@@ -52,12 +52,14 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
     main = accelerator.is_main_process
     if main:
         write_json(run_dir / "flops.json", plan)
-        log.info("planned training FLOPs (study accounting):\n%s", flops.format_plan(plan))
+        if cfg.train.max_steps > 0:  # evaluation only: nothing to plan
+            log.info("planned training FLOPs (study accounting):\n%s", flops.format_plan(plan))
         split.save(run_dir / "split.json")
         write_json(run_dir / "data.json", dataset.summary())
     net = model.build_model(cfg.model, cfg.lora, cfg.seed, codec, accelerator.device)
     if cfg.eval.checkpoint:
         checkpoint.load_checkpoint(Path(cfg.eval.checkpoint).expanduser(), net)
+        log.info("loaded checkpoint %s", Path(cfg.eval.checkpoint).expanduser())
     net = net.to(accelerator.device)
     kernels.apply_kernels(net, cfg.train.kernels)
     config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
@@ -136,6 +138,13 @@ def main(cfg: DictConfig) -> float:
     name, group, multirun = sweeps.job_identity(cfg.name, cfg.logger.group)
     try:
         check_direction(str(cfg.objective), hc.sweeper.get("direction"))
+        if cfg.eval.checkpoint:  # evaluated as trained; the command line still wins
+            cfg, trained = as_trained(cfg, cfg.eval.checkpoint, list(hc.overrides.task))
+            if trained is not None:
+                log.info("eval.checkpoint: model, lora and data as trained (%s)",
+                         trained / ".hydra" / "config.yaml")
+                if (run_dir / ".hydra" / "config.yaml").is_file():  # what this run used
+                    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
         return objective_value(run(cfg, run_dir, name, group), str(cfg.objective))
     except Exception as exc:  # noqa: BLE001 - every failure ends as one line (+ metrics.json)
         fail(run_dir, exc, multirun)

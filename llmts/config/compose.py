@@ -245,3 +245,43 @@ def _keys(node: Any, prefix: str = "") -> Iterator[str]:
         if k == "hydra":
             continue
         yield from _keys(v, f"{prefix}{k}.") if isinstance(v, DictConfig) else [f"{prefix}{k}"]
+
+
+TRAINED = ("model", "lora", "data")  # what a checkpoint's weights and its codec depend on
+
+
+def as_trained(cfg: Any, checkpoint: str | Path,
+               overrides: list[str] | tuple[str, ...] = ()) -> tuple[Any, Path | None]:
+    """(``cfg`` with its ``model``/``lora``/``data`` as saved with the run ``checkpoint`` came
+    from, that run's ``.hydra/config.yaml``), for ``RUN/checkpoints/step-N``; ``(cfg, None)``
+    when no saved config is beside it. What ``overrides`` (the command line) sets of those
+    groups still wins: a group option (``model=tiny``) keeps the composed group, a key
+    (``model.dtype=float32``) its composed value. Keys a run no longer has are dropped."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf, open_dict
+
+    path = Path(checkpoint).expanduser()
+    saved = path.parent.parent / ".hydra" / "config.yaml"
+    if path.parent.name != "checkpoints" or not saved.is_file():
+        return cfg, None
+    from omegaconf.errors import OmegaConfBaseException
+
+    from llmts.errors import first_line
+
+    given = [o.key_or_group for o in OverridesParser.create().parse_overrides(list(overrides))]
+    cfg = cfg.copy()
+    try:
+        raw = OmegaConf.to_container(OmegaConf.load(saved), resolve=False)
+        for group in TRAINED:
+            if group in given or not isinstance(raw.get(group), dict):
+                continue
+            node = cfg[group].copy()
+            with open_dict(node):
+                node.merge_with({k: v for k, v in raw[group].items() if k in node})
+            for key in (k for k in given if k.startswith(f"{group}.")):
+                OmegaConf.update(node, key.split(".", 1)[1], OmegaConf.select(cfg, key),
+                                 merge=False)
+            cfg[group] = node
+    except (OSError, ValueError, OmegaConfBaseException) as exc:
+        raise LlmtsError(f"{saved}: {first_line(exc)}") from None
+    return cfg, saved.parent.parent

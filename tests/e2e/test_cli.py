@@ -82,6 +82,35 @@ def test_evaluate_a_saved_checkpoint_reproduces_the_forecast(smoke_run, tmp_path
         assert "log10_total" in strict or "log10_train_flops" in strict
 
 
+def test_the_readmes_evaluate_a_checkpoint_command_uses_the_runs_settings(smoke_run, tmp_path):
+    """`llmts train.max_steps=0 eval.checkpoint=RUN/checkpoints/step-N`, nothing else: the
+    tiny model, its LoRA and data as the run saved them (it used the hub model); the loaded
+    checkpoint is named, no FLOPs plan over 0 steps is printed."""
+    run_dir, _ = smoke_run
+    ckpt = run_dir / "checkpoints" / "step-4"
+    out = tmp_path / "eval"
+    res = llmts("train.max_steps=0", f"eval.checkpoint={ckpt}", "logger=none",
+                "eval.num_series=4", "eval.baselines=false", "eval.plot_series=0",
+                f"hydra.run.dir={out}")
+    assert res.returncode == 0, res.stderr[-3000:]
+    log = (out / "llmts.log").read_text()
+    assert f"loaded checkpoint {ckpt}" in log and "as trained" in log
+    assert "planned training FLOPs" not in res.stdout + log
+    with h5py.File(run_dir / "forecasts.h5") as a, h5py.File(out / "forecasts.h5") as b:
+        assert (a["forecast"][()] == b["forecast"][()]).all()
+
+
+def test_forecaster_from_checkpoint_reads_the_runs_settings(smoke_run):
+    from llmts import Forecaster
+
+    run_dir, _ = smoke_run
+    fc = Forecaster.from_checkpoint(run_dir / "checkpoints" / "step-4")
+    assert fc.cfg.model.name == "tiny-qwen2" and fc.cfg.data.context_length == 128
+    with h5py.File(run_dir / "forecasts.h5") as f:
+        context, evaluated = f["context"][()], f["forecast"][()]
+    assert (fc.predict(context, 20).point == evaluated).all()
+
+
 def test_cfg_job_prints_resolved_config():
     res = llmts("--cfg", "job", "model=tiny")
     assert res.returncode == 0 and "context_length: 512" in res.stdout and "name: tiny-qwen2" in res.stdout
