@@ -26,7 +26,8 @@ class ForecastConfig:
     step: Optional[int] = option(None, "with run=: checkpoints/step-N instead of the newest")
     checkpoint: Optional[str] = option(None, "a checkpoints/step-N folder (instead of run=)")
     input: Optional[str] = option(None, ".h5 (`trajectories`, optional `time`), .csv (one series: "
-                                  "rows = steps, columns = variables) or .npy")
+                                  "rows = steps, columns = variables; or long id,time,<variables>), "
+                                  ".npy or .npz")
     horizon: int = option(20, "steps to forecast")
     output: Optional[str] = option(None, ".h5 (point, samples, quantiles) or .csv (point; + "
                                    "quantiles when sampled), by its suffix; null: forecast.h5 "
@@ -38,6 +39,7 @@ class ForecastConfig:
     batch_size: int = option(256, "rows (series x samples) decoded together")
     plot_series: int = option(5, "a plot for each of the first k series")
     time_column: str = option("time", "CSV column holding time (if present)")
+    id_column: str = option("id", "CSV column naming each series (long format: id,time,<vars>)")
     seed: Optional[int] = option(None, "null: the run's (or 42)")
 
     @staticmethod
@@ -46,7 +48,7 @@ class ForecastConfig:
             GROUPS[name].check(c[name])
         require(bool(c.run) != bool(c.checkpoint), "run/checkpoint", (c.run, c.checkpoint),
                 "give exactly one of run=RUN_DIR or checkpoint=CHECKPOINT_DIR")
-        require(bool(c.input), "input", c.input, "input=FILE missing (.h5, .csv or .npy)")
+        require(bool(c.input), "input", c.input, "input=FILE missing (.h5, .csv, .npy or .npz)")
         if c.output:
             require(Path(c.output).suffix.lower() in OUTPUTS, "output", c.output,
                     f"unknown format: the suffix says which ({', '.join(OUTPUTS)})")
