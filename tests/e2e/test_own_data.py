@@ -85,3 +85,25 @@ def test_negative_values_with_qwens_tokenizer_need_and_get_the_affine_scaler(tmp
         offset, forecast, context = f["offset"][()], f["forecast"][()], f["context"][()]
     assert (offset < context.min(axis=1)).all()  # below each context's minimum, per variable
     assert (forecast[..., 1] < 0).all()  # y lies in [-5.5, -4.5]: its forecasts come back < 0
+
+
+def test_an_optuna_study_of_three_trials_completes(tmp_path):
+    """The task function returns the objective, so Optuna's sweeper runs unchanged over
+    continuous and choice parameters; the sweep report takes its non-grid values."""
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper",
+                        reason="hydra-optuna-sweeper not installed (pip install -e '.[optuna]')")
+    sweep = tmp_path / "study"
+    res = llmts("-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=3",
+                "hydra.sweeper.sampler.seed=0", "optimizer.lr=tag(log,interval(1e-5,1e-3))",
+                "lora.r=choice(2,4,8)", "experiment=smoke", f"hydra.sweep.dir={sweep}")
+    assert res.returncode == 0, res.stderr[-3000:]
+    import yaml
+
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    jobs = [json.loads((sweep / str(i) / "metrics.json").read_text()) for i in range(3)]
+    assert all(j["status"] == "ok" for j in jobs)
+    assert best["best_value"] == pytest.approx(min(j["final_val_loss"] for j in jobs))
+    assert 1e-5 <= best["best_params"]["optimizer.lr"] <= 1e-3
+    assert best["best_params"]["lora.r"] in (2, 4, 8)
+    report = (sweep / "report.md").read_text()
+    assert "optimizer.lr" in report or "lr" in report
