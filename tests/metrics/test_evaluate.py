@@ -51,7 +51,7 @@ def test_untrained_row_scores_the_model_as_it_is(tiny_tokenizer):
     want = point_metrics(series[:3, 12:16], point_forecast(res.samples, cfg.eval.point))
     names = ("mse", "rmse", "mae", "r2", "nrmse", "mape")
     assert set(row) == {f"untrained/{k}{ci}" for k in names for ci in ("", "_ci")} | {
-        "untrained/nll_per_dim"}
+        "untrained/nll_per_dim", "untrained/constant_forecasts"}
     assert np.isfinite(row["untrained/nll_per_dim"])
     for key in names:
         assert row[f"untrained/{key}"] == pytest.approx(want[key])
