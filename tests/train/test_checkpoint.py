@@ -12,11 +12,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers import compose
-from tests.helpers.checkpoints import (DAMAGE, Evil, damaged_copy, fresh_training_state,
-                                       save_pristine_checkpoint)
-from llmts.train.checkpoint import load_trainable, save_trainable
 from llmts.model.build import build_model
+from llmts.train.checkpoint import load_trainable, save_trainable
+from tests.helpers import compose
+from tests.helpers.checkpoints import (
+    DAMAGE,
+    Evil,
+    damaged_copy,
+    fresh_training_state,
+    save_pristine_checkpoint,
+)
 
 X = torch.tensor([[15, 13, 18, 18, 11, 15, 13, 18, 21, 26, 15, 13, 17, 21, 11]])
 
@@ -58,6 +63,8 @@ with torch.no_grad():
     assert torch.equal(got, expected)
 
 
+# peft's own loader reads transformers' deprecated alias (as get_peft_model does, filtered there)
+@pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
 def test_peft_adapter_round_trip_and_merge(tmp_path):
     from peft import PeftModel
 
@@ -71,7 +78,8 @@ def test_peft_adapter_round_trip_and_merge(tmp_path):
     base = load_base_model(cfg.model, cfg.seed)
     add_lm_head_bias(base)
     reloaded = PeftModel.from_pretrained(base, str(tmp_path / "adapter"))
-    load_trainable_bias = {k: v for k, v in model.state_dict().items() if k.endswith("lm_head.bias")}
+    load_trainable_bias = {k: v for k, v in model.state_dict().items()
+                           if k.endswith("lm_head.bias")}
     reloaded.load_state_dict(load_trainable_bias, strict=False)
     with torch.no_grad():
         assert torch.allclose(reloaded(X).logits, expected, atol=1e-6)
@@ -129,7 +137,8 @@ def test_find_latest_skips_and_reports_a_step_folder_without_state(tmp_path, cap
     with caplog.at_level(logging.WARNING):
         assert find_latest(tmp_path) == root / "step-10"
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    assert any("step-20" in w for w in warnings), f"step-20 (no state.json) skipped silently: {warnings}"
+    assert any("step-20" in w for w in warnings), \
+        f"step-20 (no state.json) skipped silently: {warnings}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -144,8 +153,8 @@ def pristine_checkpoint(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("case", DAMAGE)
 def test_damaged_checkpoint_is_one_clear_error(pristine_checkpoint, tmp_path, case):
-    from llmts.train.checkpoint import load_checkpoint
     from llmts.errors import LlmtsError
+    from llmts.train.checkpoint import load_checkpoint
 
     cfg, pristine = pristine_checkpoint
     folder, file = damaged_copy(pristine, tmp_path, case)
@@ -160,8 +169,8 @@ def test_damaged_checkpoint_is_one_clear_error(pristine_checkpoint, tmp_path, ca
 def test_malicious_pickle_in_a_checkpoint_never_runs(pristine_checkpoint, tmp_path):
     import torch
 
-    from llmts.train.checkpoint import load_checkpoint
     from llmts.errors import LlmtsError
+    from llmts.train.checkpoint import load_checkpoint
 
     cfg, pristine = pristine_checkpoint
     folder = tmp_path / "step-5"
