@@ -3,7 +3,7 @@
 #
 #   bash scripts/gpu_check.sh [OUT_DIR]          # from the repo root; OUT_DIR default outputs/gpu_check/<time>
 #
-# 1. llmts-bench (python -m llmts.perf.bench) bench=gpu on model=qwen2.5-0.5b-arch: the real
+# 1. llmts-bench (python -m llmts.cli.bench) bench=gpu on model=qwen2.5-0.5b-arch: the real
 #    Qwen2.5-0.5B shapes with seeded random weights (no download): naive vs fast training step
 #    (the production train_step) at B4 and B32 x L512, sequential vs batched greedy (static and
 #    dynamic KV cache) vs batched sampling, MFU                      -> OUT_DIR/bench/bench.json
@@ -45,7 +45,7 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,dri
 # one at a time.
 t0=$(date +%s.%N)
 # shellcheck disable=SC2086  # BENCH_ARGS is a list of overrides
-timeout "${BENCH_TIMEOUT:-200}" "$PY" -m llmts.perf.bench $MODEL bench=gpu \
+timeout "${BENCH_TIMEOUT:-200}" "$PY" -m llmts.cli.bench $MODEL bench=gpu \
     bench.warmup=1 bench.repeats=2 bench.sequential_series=2 bench.eval_samples=10 \
     ${BENCH_ARGS:-} hydra.run.dir="$OUT_DIR/bench" 2>&1 | tee "$OUT_DIR/bench.log"
 bench_rc=${PIPESTATUS[0]}

@@ -9,8 +9,9 @@ time steps, columns = variables, an optional header and an optional ``time_colum
 long format ``id_column,time,<variables>``; empty, ``nan`` or ``NA`` cells are gaps), ``.npy``
 ((T,), (T, D) or (N, T, D)) or ``.npz``. Output: ``.h5`` (``point`` (N, h, D), ``samples``
 (N, s, h, D), ``quantiles`` (k, N, h, D) at ``quantile_levels``, ``scale`` (N, D), ``time`` when
-the input's steps are evenly spaced) or ``.csv`` (a row per series and step: point and the chosen
-quantiles per variable), plus ``plots/series_<i>.png`` for the first ``plot_series``. A mistake in
+the input's steps are evenly spaced) or ``.csv`` (a row per series and step: the point at the
+codec's precision and, when sampled, the chosen quantiles per variable), by the output's suffix,
+plus ``plots/series_<i>.png`` for the first ``plot_series``. A mistake in
 the input or the settings is one line, ``llmts-forecast: error: ...``, and exit status 2.
 """
 
@@ -61,12 +62,15 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> Path:
     levels = list(cfg.quantiles)
     future = future_time(time, cfg.horizon)
     out = Path(cfg.output).expanduser() if cfg.output else run_dir / "forecast.h5"
-    (write_csv if out.suffix.lower() == ".csv" else write_h5)(out, pred, levels, names, future)
-    plot(run_dir / "plots", series, pred, names, cfg.plot_series)
+    if out.suffix.lower() == ".csv":  # the suffix says which (ForecastConfig.check: .h5 or .csv)
+        write_csv(out, pred, levels, names, future, fc.cfg.data.precision)
+    else:
+        write_h5(out, pred, levels, names, future)
+    plots = plot(run_dir / "plots", series, pred, names, cfg.plot_series)
     log.info("forecast of %d series x %d steps (parse rate %.3f) -> %s", len(series),
              cfg.horizon, pred.parse_rate, out)
     print(f"{len(series)} series forecast {cfg.horizon} steps ahead, parse rate "
-          f"{pred.parse_rate:.3f}: {out}")
+          f"{pred.parse_rate:.3f}: {out}" + (f"; plots in {plots}" if plots else ""))
     return out
 
 
@@ -93,34 +97,54 @@ def write_h5(path: Path, pred, levels: list[float], names, time) -> None:
             f["time"] = time
 
 
-def write_csv(path: Path, pred, levels: list[float], names, time) -> None:
+def decimals(scales: np.ndarray, precision: int) -> np.ndarray:
+    """Decimals that write a forecast at the codec's precision in original units: a value is
+    written as ``precision`` decimals of x / α, so its resolution is α·10^-precision and
+    ``ceil(precision - log10 α)`` decimals (at least 0) hold it; same shape as ``scales``."""
+    safe = np.where(np.isfinite(scales) & (scales > 0), scales, 1.0)
+    return np.maximum(0, np.ceil(precision - np.log10(safe) - 1e-9)).astype(int)
+
+
+def _number(value: float, places: int) -> str:
+    """``value`` rounded to ``places`` decimals, shortest form (``1.52``, ``3``, ``nan``)."""
+    return np.format_float_positional(value, precision=places, unique=True, trim="-")
+
+
+def write_csv(path: Path, pred, levels: list[float], names, time, precision: int) -> None:
     """A row per series and forecast step: series, step (1..h), time, then each variable's
-    point forecast and its quantiles (``<name>_q<level>``)."""
+    point forecast and, for sampled forecasts, its quantiles (``<name>_q<level>``); values at
+    the codec's precision (:func:`decimals`: ``data.precision`` decimals of the scaled value)."""
     from llmts.tracking.files import atomic_path
 
-    q = pred.quantiles(levels)  # (k, n, h, D)
-    head = ["series", "step"] + (["time"] if time is not None else []) + [
-        c for name in names for c in [name] + [f"{name}_q{lev:g}" for lev in levels]]
     n, h, d = pred.point.shape
+    sampled = pred.samples.shape[1] > 1  # greedy: every quantile would be the point
+    q = pred.quantiles(levels) if sampled else np.empty((0, n, h, d))  # (k, n, h, D)
+    places = decimals(pred.scales, precision)  # (n, D)
+    head = ["series", "step"] + (["time"] if time is not None else []) + [
+        c for name in names for c in [name] + [f"{name}_q{lev:g}" for lev in levels if sampled]]
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(head)
         for i in range(n):
             for j in range(h):
-                w.writerow([i, j + 1] + ([repr(float(time[j]))] if time is not None else []) + [
-                    repr(float(v)) for k in range(d) for v in [pred.point[i, j, k], *q[:, i, j, k]]])
+                when = [_number(float(time[j]), 10)] if time is not None else []
+                w.writerow([i, j + 1] + when + [
+                    _number(float(v), int(places[i, k])) for k in range(d)
+                    for v in [pred.point[i, j, k], *q[:, i, j, k]]])
 
 
-def plot(folder: Path, series, pred, names, k: int) -> None:
+def plot(folder: Path, series, pred, names, k: int) -> Path | None:
+    """Plots of the first ``k`` series in ``folder`` (returned; None when ``k`` is 0)."""
     from llmts.tracking.plots import plot_series
 
     if k <= 0:
-        return
+        return None
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(min(k, len(series))):
         samples = pred.samples[i] if pred.samples.shape[1] > 1 else None
         plot_series(folder / f"series_{i}.png", i, series[i], None, pred.point[i], samples,
                     tuple(names), title="series {index}: forecast")
+    return folder
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="forecast")

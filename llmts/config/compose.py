@@ -94,12 +94,23 @@ def register_configs(app: str = "llmts", schema: type = Config,
     for name, option in default_options().items():
         store.store(group=name, name=option, node=GROUPS[name])
     keys = "\n".join(describe(schema)).replace("$", "$$")  # $ starts a variable in the template
+    groups = "$APP_CONFIG_GROUPS" if issubclass(schema, Config) else _groups_of(schema)
     store.store(group="hydra/help", name="llmts", node={
         "app_name": app, "header": HELP.get(app, app),
         "footer": "Override any key as key=value; -m runs a sweep. Hydra: --cfg job, --info.",
         "template": "${hydra.help.header}\n\n== Config groups (group=option) ==\n"
-                    f"$APP_CONFIG_GROUPS\n== Keys (key=default [choices]: help) =={keys}\n\n"
+                    f"{groups}\n== Keys (key=default [choices]: help) =={keys}\n\n"
                     "${hydra.help.footer}\n"})
+
+
+def _groups_of(schema: type) -> str:
+    """``group: option, …`` of the groups ``schema`` reads (Hydra's $APP_CONFIG_GROUPS lists
+    every group of the config tree, training's too), as Hydra writes that list."""
+    named = default_options()
+    lines = [f"{f.name}: " + ", ".join(sorted({named[f.name]} | {
+        p.stem for p in (Path(CONF_DIR) / f.name).glob("*.yaml")}))
+        for f in fields(schema) if f.name in named]
+    return "\n".join(lines) + "\n"
 
 
 @contextmanager

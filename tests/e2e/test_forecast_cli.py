@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import llmts, make_h5
-from llmts.cli.forecast import future_time
+from llmts.cli.forecast import decimals, future_time
 
 
 def test_future_time_only_when_steps_are_even():
@@ -64,11 +64,16 @@ def test_api_and_cli_forecast_csv_and_hdf5_with_and_without_gaps(gap_run, tmp_pa
                        f"output={tmp_path / 'out.csv'}", f"hydra.run.dir={tmp_path / 'f1'}")
     assert res.returncode == 0, res.stderr[-3000:]
     lines = (tmp_path / "out.csv").read_text().splitlines()
-    assert lines[0] == ("series,step,time,prey,prey_q0.1,prey_q0.5,prey_q0.9,"
-                        "predator,predator_q0.1,predator_q0.5,predator_q0.9")
+    assert lines[0] == "series,step,time,prey,predator"  # greedy: no quantile columns
     first = [float(v) for v in lines[1].split(",")]
     assert len(lines) == 21 and first[2] == 2 * 51  # the step after the last input time
-    np.testing.assert_allclose([first[3], first[7]], fc.predict(context[1], 20).point[0])
+    pred = fc.predict(context[1], 20)
+    places = decimals(pred.scales, fc.cfg.data.precision)  # the codec's precision
+    for row in lines[1:]:
+        for cell, k in zip(row.split(",")[3:], places):
+            assert len(cell.partition(".")[2]) <= k, row  # no float noise (1.5204280000000001)
+    np.testing.assert_allclose([first[3], first[4]], pred.point[0], rtol=0,
+                               atol=0.5 * 10.0 ** -places.min())
     make_h5(tmp_path / "in.h5", np.nan_to_num(context, nan=1.0), np.arange(51.0))
     res = forecast_cli(f"run={gap_run}", f"input={tmp_path / 'in.h5'}", "horizon=20",
                        "decoding=sampling", "decoding.num_samples=3", "plot_series=2",
@@ -79,6 +84,7 @@ def test_api_and_cli_forecast_csv_and_hdf5_with_and_without_gaps(gap_run, tmp_pa
         assert f["quantiles"].shape == (3, 4, 20, 2) and f["scale"].shape == (4, 2)
         assert f["time"][0] == 51.0
     assert len(list((tmp_path / "f2" / "plots").glob("series_*.png"))) == 2
+    assert res.stdout.strip().splitlines()[-1].endswith(f"; plots in {tmp_path / 'f2' / 'plots'}")
 
 
 @pytest.mark.slow
@@ -91,3 +97,25 @@ def test_bad_cli_input_is_one_line_and_exit_2(gap_run, tmp_path):
         assert res.returncode == 2, res.stderr[-2000:]
         err = [line for line in res.stderr.splitlines() if line.startswith("llmts-forecast: error:")]
         assert len(err) == 1 and message in err[0], res.stderr[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("output", ["out.txt", "forecast"])
+def test_an_unknown_output_suffix_is_one_line_before_any_work(tmp_path, output):
+    """`output=out.txt` silently wrote HDF5: the suffix says the format, or it is refused."""
+    res = forecast_cli("checkpoint=/ckpt", "input=/series.csv", f"output={tmp_path / output}",
+                       f"hydra.run.dir={tmp_path / 'run'}")
+    assert res.returncode == 2 and res.stdout == "", res.stderr
+    assert res.stderr.startswith("llmts-forecast: error: output=") and res.stderr.count("\n") == 1
+    assert "unknown format" in res.stderr and ".csv" in res.stderr
+    assert not (tmp_path / "run").exists() and not (tmp_path / output).exists()
+
+
+@pytest.mark.slow
+def test_help_lists_only_what_it_reads():
+    res = forecast_cli("--help")
+    assert res.returncode == 0 and res.stdout.startswith("llmts-forecast: ")
+    groups = res.stdout.split("== Config groups", 1)[1].split("== Keys", 1)[0]
+    assert "model:" in groups and "decoding:" in groups
+    for training in ("experiment", "sweep", "optimizer", "train", "logger"):
+        assert f"{training}:" not in groups and f"  {training}." not in res.stdout, training
