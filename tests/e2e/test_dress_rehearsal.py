@@ -63,8 +63,14 @@ def test_full_size_lora_run_in_bf16_trains_and_scores_finite_metrics(runs):
         assert str(QWEN_TOKENIZER) in config and "vocab_size: 151936" in config, engine
 
 
+def forecasts(run_dir):
+    """``(forecast (N, H, D), series_index (N,))`` of a run's forecasts.h5."""
+    with h5py.File(run_dir / "forecasts.h5") as f:
+        return f["forecast"][()], f["series_index"][()]
+
+
 def test_both_engines_give_the_same_greedy_forecast(runs):
-    with h5py.File(runs["llmts"] / "forecasts.h5") as a, h5py.File(runs["hf"] / "forecasts.h5") as b:
-        assert a["forecast"].shape == b["forecast"].shape == (2, 3, 2)
-        assert (a["forecast"][()] == b["forecast"][()]).all(), (a["forecast"][()], b["forecast"][()])
-        assert (a["series_index"][()] == b["series_index"][()]).all()
+    (ours, rows), (theirs, their_rows) = forecasts(runs["llmts"]), forecasts(runs["hf"])
+    assert ours.shape == theirs.shape == (2, 3, 2)
+    assert (ours == theirs).all(), (ours, theirs)
+    assert (rows == their_rows).all()
