@@ -5,6 +5,9 @@
 from llmts.config.schema import (CONF_DIR, Config, DataConfig, DecodingConfig, EvalConfig,
                                  LoggerConfig, LoraConfig, ModelConfig, OptimizerConfig,
                                  TrainConfig, check)
+from llmts.config.weights import register_resolver
+
+register_resolver()  # ${llmts.weights:NAME}: a model shipped in the package (conf/model/mini.yaml)
 
 __all__ = ["CONF_DIR", "Config", "DataConfig", "DecodingConfig", "EvalConfig", "LoggerConfig",
            "LoraConfig", "ModelConfig", "OptimizerConfig", "TrainConfig", "check"]

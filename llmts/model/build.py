@@ -60,6 +60,7 @@ def load_base_model(cfg: ModelConfig, seed: int, lora: bool = False,
     """The base causal LM: ``from_pretrained`` for ``source=pretrained``, else random weights
     (built on ``device`` when it is not the CPU); in ``model.dtype`` (``auto`` resolved for a
     LoRA base when ``lora``)."""
+    from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM
 
     dtype = resolve_dtype(cfg.dtype, lora)
@@ -71,6 +72,11 @@ def load_base_model(cfg: ModelConfig, seed: int, lora: bool = False,
             where, dtype=dtype, attn_implementation=str(cfg.attn_implementation),
             revision=cfg.revision, trust_remote_code=False,
         )
+    except SafetensorError as exc:  # a damaged or truncated weights file
+        files = sorted(Path(where).expanduser().glob("*.safetensors")) or [Path(where)]
+        raise LlmtsError(f"model: cannot read the weights {', '.join(map(str, files))} "
+                         f"({first_line(exc)}): the file is damaged; restore or re-download "
+                         "it") from None
     except (OSError, ValueError) as exc:
         raise LlmtsError(f"model: cannot load '{where}' ({first_line(exc)}); offline? "
                          "try model=tiny, or model.path=/local/folder") from None
