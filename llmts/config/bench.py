@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, List
 
 from llmts.config.choices import option, require
-from llmts.config.schema import Config, check
+from llmts.config.schema import GROUPS, Config, check
 
 SECTIONS = ("train", "eval")
 PATHS = ("naive", "fast", "compiled")  # llmts.perf.train_bench times each of these
@@ -57,10 +57,14 @@ class BenchRunConfig(Config):
 
 
 def register() -> None:
-    """``conf/bench.yaml``'s schema, the ``bench`` group's default option, the help page."""
+    """``conf/bench.yaml``'s schema, the ``bench`` group's default option, the help page, and
+    its defaults (``llmts_bench_defaults``: config.yaml's groups, ``logger=none``, ``bench``)."""
     from hydra.core.config_store import ConfigStore
 
-    from llmts.config.compose import register_configs
+    from llmts.config.compose import primary_defaults, register_configs
 
     register_configs("llmts-bench", BenchRunConfig, "llmts_bench_schema")
-    ConfigStore.instance().store(group="bench", name="default", node=BenchConfig)
+    store = ConfigStore.instance()
+    store.store(group="bench", name="default", node=BenchConfig)
+    store.store(name="llmts_bench_defaults", node={"defaults": primary_defaults(
+        "llmts_bench_schema", {"logger": "none"}, tuple(GROUPS), ({"bench": "default"},))})

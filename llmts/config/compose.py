@@ -49,9 +49,12 @@ def default_options(config_name: str = "config") -> dict[str, str]:
             if k in GROUPS}
 
 
-def primary_defaults(schema_name: str, replace: dict[str, Any] | None = None) -> list[Any]:
-    """``conf/config.yaml``'s defaults list over another schema (an entry point that composes a
-    run's config plus its own keys), with the entries of ``replace`` replaced (by key)."""
+def primary_defaults(schema_name: str, replace: dict[str, Any] | None = None,
+                     groups: tuple[str, ...] | None = None, extra: tuple[Any, ...] = ()) -> list[Any]:
+    """``conf/config.yaml``'s defaults list over another schema, for an entry point that
+    composes (part of) a run's config plus its own keys — the one place that names the default
+    options: the entries of ``replace`` replaced (by key), only ``groups`` kept (None: every
+    one), ``extra`` added before the overrides."""
     from omegaconf import OmegaConf
 
     listed = OmegaConf.to_container(OmegaConf.load(Path(CONF_DIR) / "config.yaml").defaults)
@@ -59,6 +62,12 @@ def primary_defaults(schema_name: str, replace: dict[str, Any] | None = None) ->
     out: list[Any] = [schema_name]
     for entry in listed[1:]:  # the first is llmts's schema
         key = next(iter(entry)) if isinstance(entry, dict) else None
+        if key is not None and not key.startswith("override ") and groups is not None \
+                and key not in groups:
+            continue
+        if key is not None and key.startswith("override ") and extra:
+            out += list(extra)
+            extra = ()
         out.append({key: replace[key]} if key in replace else entry)
     return out
 

@@ -61,7 +61,12 @@ class ForecastConfig:
 
 
 def register() -> None:
-    """``conf/forecast.yaml``'s schema and the help page."""
-    from llmts.config.compose import register_configs
+    """``conf/forecast.yaml``'s schema, the help page and its defaults
+    (``llmts_forecast_defaults``: config.yaml's options of the groups it reads)."""
+    from hydra.core.config_store import ConfigStore
+
+    from llmts.config.compose import primary_defaults, register_configs
 
     register_configs("llmts-forecast", ForecastConfig, "forecast_schema")
+    ConfigStore.instance().store(name="llmts_forecast_defaults", node={"defaults": primary_defaults(
+        "forecast_schema", groups=("model", "lora", "data", "decoding"))})

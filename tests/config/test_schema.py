@@ -140,6 +140,12 @@ def test_default_options_are_named_once_in_config_yaml():
              if OmegaConf.is_dict(e) for k, v in e.items() if k in GROUPS}
     assert default_options() == named and set(named) == set(GROUPS)
     assert "qwen2.5-0.5b-instruct" not in (REPO / "llmts" / "config" / "compose.py").read_text()
+    for other in (REPO / "conf" / "bench.yaml", REPO / "conf" / "forecast.yaml"):
+        listed = OmegaConf.load(other).get("defaults") or []
+        again = [e for e in listed if OmegaConf.is_dict(e) and set(e) & set(GROUPS)]
+        assert again == [], f"{other.name} names default options again: {again}"
+    bench = compose(config_name="bench")
+    assert bench.model.name == compose().model.name and bench.logger.name == "none"
 
 
 def test_preflight_lets_another_sweepers_syntax_through_and_checks_its_keys():
