@@ -1,4 +1,4 @@
-"""The one entry point: ``llmts`` (also ``python -m llmts``). ``@hydra.main`` wraps the pure
+"""``llmts`` (also ``python -m llmts``), the training run. ``@hydra.main`` wraps the pure
 ``run(cfg, run_dir) -> metrics``, which composes data → encoding → tokenization → model (+LoRA)
 → train → forecast → metrics → tracking."""
 

@@ -173,6 +173,21 @@ def test_sweep_one_wandb_run_per_job_failures_do_not_stop_it_and_seeds_aggregate
     assert len(summary) == 1 + 4 and sum(",failed," in r for r in summary) == 2  # every job
 
 
+def test_an_optuna_sweep_gets_past_the_preflight_and_each_job_is_checked_as_it_starts(tmp_path):
+    """`llmts -m hydra/sweeper=optuna 'optimizer.lr=tag(log,interval(1e-4,1e-2))'` stopped at
+    once ('Can only enumerate CHOICE and RANGE sweeps'): optuna picks the jobs, each runs."""
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    sweep = tmp_path / "sweep"
+    res = llmts("-m", "hydra/sweeper=optuna", "optimizer.lr=tag(log,interval(1e-4,1e-2))",
+                *SMOKE, "hydra.sweeper.n_trials=1", f"hydra.sweep.dir={sweep}", timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    m = json.loads((sweep / "0" / "metrics.json").read_text())
+    assert m["status"] == "ok" and m["final_val_loss"] is not None
+    lr = float(next(o for o in (sweep / "0" / ".hydra" / "overrides.yaml").read_text().split()
+                    if o.startswith("optimizer.lr=")).split("=")[1])
+    assert 1e-4 <= lr <= 1e-2
+
+
 def test_launchers_compose_to_submitit_and_shared_gpu_to_local_jobs_on_gpu_0():
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
