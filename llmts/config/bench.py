@@ -63,7 +63,7 @@ def register() -> None:
 
     from llmts.config.compose import primary_defaults, register_configs
 
-    register_configs("llmts-bench", BenchRunConfig, "llmts_bench_schema")
+    register_configs("llmts-bench", BenchRunConfig, "llmts_bench_schema", {"bench": "default"})
     store = ConfigStore.instance()
     store.store(group="bench", name="default", node=BenchConfig)
     store.store(name="llmts_bench_defaults", node={"defaults": primary_defaults(

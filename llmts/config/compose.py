@@ -86,6 +86,10 @@ HELP = {
                     "(training steps by B x L, decoding engines); writes bench.json.\n\n"
                     "  llmts-bench model=tiny                        # minutes on a CPU\n"
                     "  llmts-bench model=qwen2.5-0.5b-arch bench=gpu  # the study's sizes"),
+    "llmts-report": ("llmts-report: the sweep report (tables with 95 % intervals, CSVs, plots) of "
+                     "a Hydra multirun dir; `llmts -m` writes it itself.\n\n"
+                     "  llmts-report dir=outputs/multirun/DATE\n"
+                     "  llmts-report dirs=[RUN_A,RUN_B] out=compare bootstrap=0"),
     "llmts-flops": ("llmts-flops: the training-FLOPs plan of a run or a sweep, before spending "
                     "any (loads no weights).\n\n  llmts-flops lora.r=8 train.max_steps=2000\n"
                     "  llmts-flops -m sweep=lr               # every job, the total, the budget"),
@@ -93,33 +97,33 @@ HELP = {
 
 
 def register_configs(app: str = "llmts", schema: type = Config,
-                     schema_name: str = "llmts_schema") -> None:
+                     schema_name: str = "llmts_schema",
+                     groups: dict[str, str] | None = None) -> None:
     """Register ``schema`` (the first default of the app's primary config), each group's
-    dataclass as that group's default option, and ``app``'s ``--help`` page."""
+    dataclass as that group's default option, and ``app``'s ``--help`` page, which lists the
+    config groups the app reads: ``schema``'s, plus ``groups`` (group -> its stored default
+    option, e.g. ``{"bench": "default"}``), plus ``experiment`` and ``sweep`` for a run's."""
     from hydra.core.config_store import ConfigStore
 
     store = ConfigStore.instance()
     store.store(name=schema_name, node=schema)
-    for name, option in default_options().items():
+    named = default_options()
+    for name, option in named.items():
         store.store(group=name, name=option, node=GROUPS[name])
+    read = {f.name: named[f.name] for f in fields(schema) if f.name in named}
+    read.update(groups or {})
+    if issubclass(schema, Config) and not groups:  # llmts, llmts-flops: also the run's presets
+        read.update(experiment="", sweep="")
+    listing = "".join(f"{g}: " + ", ".join(sorted({o for o in [option] if o} | {
+        p.stem for p in (Path(CONF_DIR) / g).glob("*.yaml")})) + "\n" for g, option in read.items())
     keys = "\n".join(describe(schema)).replace("$", "$$")  # $ starts a variable in the template
-    groups = "$APP_CONFIG_GROUPS" if issubclass(schema, Config) else _groups_of(schema)
     store.store(group="hydra/help", name="llmts", node={
         "app_name": app, "header": HELP.get(app, app),
         "footer": "Override any key as key=value; -m runs a sweep. Hydra: --cfg job, --info.",
-        "template": "${hydra.help.header}\n\n== Config groups (group=option) ==\n"
-                    f"{groups}\n== Keys (key=default [choices]: help) =={keys}\n\n"
+        "template": "${hydra.help.header}\n\n"
+                    + (f"== Config groups (group=option) ==\n{listing}\n" if listing else "")
+                    + f"== Keys (key=default [choices]: help) ==\n{keys.lstrip(chr(10))}\n\n"
                     "${hydra.help.footer}\n"})
-
-
-def _groups_of(schema: type) -> str:
-    """``group: option, …`` of the groups ``schema`` reads (Hydra's $APP_CONFIG_GROUPS lists
-    every group of the config tree, training's too), as Hydra writes that list."""
-    named = default_options()
-    lines = [f"{f.name}: " + ", ".join(sorted({named[f.name]} | {
-        p.stem for p in (Path(CONF_DIR) / f.name).glob("*.yaml")}))
-        for f in fields(schema) if f.name in named]
-    return "\n".join(lines) + "\n"
 
 
 @contextmanager
