@@ -102,7 +102,7 @@ class Forecaster:
         from omegaconf.errors import OmegaConfBaseException
 
         from llmts.config.compose import (as_trained, composition_error, llmts_hydra,
-                                          register_configs)
+                                          register_configs, trained_hint)
 
         given = [*([f"model={model}"] if model else []), *([f"lora={lora}"] if lora else []),
                  *overrides]
@@ -114,7 +114,11 @@ class Forecaster:
             raise LlmtsError(f"config: {composition_error(exc)}") from None
         path = Path(path).expanduser()
         cfg, run = as_trained(cfg, path, given)
-        fc = cls.build(typed_config(cfg), path)
+        try:
+            fc = cls.build(typed_config(cfg), path)
+        except LlmtsError as exc:
+            hint = trained_hint(path, "pass the model= and lora= options it was trained with")
+            raise LlmtsError(f"{exc}{hint}") from None
         if run is not None and (run / "data.json").is_file():
             fc.variables = tuple(json.loads((run / "data.json").read_text())["variables"])
         return fc

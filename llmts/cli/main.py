@@ -14,7 +14,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from llmts.config import sweeps
-from llmts.config.compose import as_trained, preflight, register_configs
+from llmts.config.compose import as_trained, preflight, register_configs, trained_hint
 from llmts.config.schema import CONF_DIR
 from llmts.errors import LlmtsError, exit_on_error
 from llmts.tracking.files import write_json
@@ -58,8 +58,13 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
         write_json(run_dir / "data.json", dataset.summary())
     net = model.build_model(cfg.model, cfg.lora, cfg.seed, codec, accelerator.device)
     if cfg.eval.checkpoint:
-        checkpoint.load_checkpoint(Path(cfg.eval.checkpoint).expanduser(), net)
-        log.info("loaded checkpoint %s", Path(cfg.eval.checkpoint).expanduser())
+        path = Path(cfg.eval.checkpoint).expanduser()
+        try:
+            checkpoint.load_checkpoint(path, net)
+        except LlmtsError as exc:
+            hint = trained_hint(path, "give the model= and lora= it was trained with")
+            raise LlmtsError(f"{exc}{hint}") from None
+        log.info("loaded checkpoint %s", path)
     net = net.to(accelerator.device)
     kernels.apply_kernels(net, cfg.train.kernels)
     config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)

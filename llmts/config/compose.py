@@ -50,7 +50,8 @@ def default_options(config_name: str = "config") -> dict[str, str]:
 
 
 def primary_defaults(schema_name: str, replace: dict[str, Any] | None = None,
-                     groups: tuple[str, ...] | None = None, extra: tuple[Any, ...] = ()) -> list[Any]:
+                     groups: tuple[str, ...] | None = None,
+                     extra: tuple[Any, ...] = ()) -> list[Any]:
     """``conf/config.yaml``'s defaults list over another schema, for an entry point that
     composes (part of) a run's config plus its own keys — the one place that names the default
     options: the entries of ``replace`` replaced (by key), only ``groups`` kept (None: every
@@ -284,9 +285,8 @@ def as_trained(cfg: Any, checkpoint: str | Path,
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf, open_dict
 
-    path = Path(checkpoint).expanduser()
-    saved = path.parent.parent / ".hydra" / "config.yaml"
-    if path.parent.name != "checkpoints" or not saved.is_file():
+    saved = as_trained_config(Path(checkpoint).expanduser())
+    if saved is None:
         return cfg, None
     from omegaconf.errors import OmegaConfBaseException
 
@@ -309,3 +309,18 @@ def as_trained(cfg: Any, checkpoint: str | Path,
     except (OSError, ValueError, OmegaConfBaseException) as exc:
         raise LlmtsError(f"{saved}: {first_line(exc)}") from None
     return cfg, saved.parent.parent
+
+
+def trained_hint(checkpoint: str | Path, how: str) -> str:
+    """What to add to a checkpoint that does not fit the model built for it: where no run
+    config is saved beside it, ``how`` to say what it was trained with, in the caller's syntax."""
+    path = Path(checkpoint).expanduser()
+    if as_trained_config(path) is not None:
+        return ""
+    return f" (no run config beside it says how it was trained: {how})"
+
+
+def as_trained_config(checkpoint: Path) -> Path | None:
+    """``RUN/.hydra/config.yaml`` of ``RUN/checkpoints/step-N``, when it is there."""
+    saved = checkpoint.parent.parent / ".hydra" / "config.yaml"
+    return saved if checkpoint.parent.name == "checkpoints" and saved.is_file() else None

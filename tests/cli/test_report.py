@@ -44,6 +44,7 @@ def test_console_script_is_one_line_and_makes_no_run_dir(sweep, tmp_path):  # no
     assert res.returncode == 0 and "report:" in res.stdout, res.stderr
     assert list(tmp_path.iterdir()) == [tmp_path / "multirun"]  # no outputs/, no log file
     res = llmts("bootstrap=-1", f"dir={sweep}", cwd=tmp_path, tool="llmts-report")
-    assert res.returncode == 2 and res.stderr == "llmts-report: error: bootstrap=-1: must be >= 0 (0: no intervals)\n"
+    assert res.returncode == 2
+    assert res.stderr == "llmts-report: error: bootstrap=-1: must be >= 0 (0: no intervals)\n"
     res = llmts(cwd=tmp_path, tool="llmts-report")
     assert res.returncode == 2 and "dir=SWEEP_DIR missing" in res.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from llmts.config.compose import as_trained
+from llmts.config.compose import as_trained, trained_hint
 from llmts.errors import LlmtsError
 from tests.helpers import compose
 
@@ -51,3 +51,9 @@ def test_without_a_saved_config_nothing_changes(tmp_path, trained):
     (trained / ".hydra" / "config.yaml").write_text("model: [not, a, group]\nlora: {r: x}\n")
     with pytest.raises(LlmtsError, match="config.yaml"):
         as_trained(cfg, trained / "checkpoints" / "step-4")
+
+
+def test_a_hint_only_where_no_run_config_says_how_it_was_trained(tmp_path, trained):
+    assert trained_hint(trained / "checkpoints" / "step-4", "give model=") == ""
+    hint = trained_hint(tmp_path / "copied" / "step-4", "give model=")
+    assert hint == " (no run config beside it says how it was trained: give model=)"

@@ -11,6 +11,7 @@ import h5py
 import pytest
 
 from tests.helpers import REPO, llmts
+from llmts.errors import LlmtsError
 from tests.helpers.wandb_reader import find_runs, read_run
 
 pytestmark = pytest.mark.slow  # every test here runs the CLI in a subprocess
@@ -100,7 +101,7 @@ def test_the_readmes_evaluate_a_checkpoint_command_uses_the_runs_settings(smoke_
         assert (a["forecast"][()] == b["forecast"][()]).all()
 
 
-def test_forecaster_from_checkpoint_reads_the_runs_settings(smoke_run):
+def test_forecaster_from_checkpoint_reads_the_runs_settings(smoke_run, tmp_path):
     from llmts import Forecaster
 
     run_dir, _ = smoke_run
@@ -109,6 +110,11 @@ def test_forecaster_from_checkpoint_reads_the_runs_settings(smoke_run):
     with h5py.File(run_dir / "forecasts.h5") as f:
         context, evaluated = f["context"][()], f["forecast"][()]
     assert (fc.predict(context, 20).point == evaluated).all()
+    import shutil
+
+    copied = shutil.copytree(run_dir / "checkpoints" / "step-4", tmp_path / "copied" / "step-4")
+    with pytest.raises(LlmtsError, match="does not match.*pass the model= and lora= options"):
+        Forecaster.from_checkpoint(copied, model="tiny", lora="none")  # trained with LoRA
 
 
 def test_cfg_job_prints_resolved_config():
