@@ -58,8 +58,9 @@ class Prediction:
 class Forecaster:
     """A trained model with its codec (and the codec's tokenizer), ready to forecast arrays."""
 
-    def __init__(self, model, codec: Codec, cfg: DictConfig,
-                 variables: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, model, codec: Codec, cfg: DictConfig, variables: Sequence[str] | None = None
+    ) -> None:
         self.model, self.codec, self.cfg = model, codec, cfg
         self.variables = tuple(variables) if variables is not None else None  # as trained
         self.decoders: dict = {}  # the last decode loop (and CUDA graph), reused by predict
@@ -69,8 +70,9 @@ class Forecaster:
         return self.codec.tokenizer
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, step: int | None = None,
-                 overrides: Sequence[str] = ()) -> Forecaster:
+    def from_run(
+        cls, run_dir: str | Path, step: int | None = None, overrides: Sequence[str] = ()
+    ) -> Forecaster:
         """The run's saved ``.hydra/config.yaml`` and its newest complete checkpoint (``step``:
         ``checkpoints/step-N``); ``overrides``: dotlist, e.g. ``["decoding.num_samples=20"]``."""
         from llmts.train.checkpoint import checkpoint_root, find_latest
@@ -80,8 +82,9 @@ class Forecaster:
         if not saved.is_file():
             raise LlmtsError(f"{run_dir}: not an llmts run dir (no .hydra/config.yaml)")
         cfg = typed_config(OmegaConf.load(saved), overrides)
-        path = (checkpoint_root(run_dir) / f"step-{step}" if step is not None
-                else find_latest(run_dir))
+        path = (
+            checkpoint_root(run_dir) / f"step-{step}" if step is not None else find_latest(run_dir)
+        )
         if path is None:
             raise LlmtsError(f"{run_dir}: no complete checkpoint in {checkpoint_root(run_dir)}")
         fc = cls.build(cfg, path)
@@ -90,8 +93,13 @@ class Forecaster:
         return fc
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, model: str | None = None, lora: str | None = None,
-                        overrides: Sequence[str] = ()) -> Forecaster:
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        model: str | None = None,
+        lora: str | None = None,
+        overrides: Sequence[str] = (),
+    ) -> Forecaster:
         """A checkpoint folder (``RUN/checkpoints/step-N``) with the model, LoRA and data settings
         saved with its run (``RUN/.hydra/config.yaml``); where none is saved, ``model`` / ``lora``
         name llmts's config options it was trained with (default: ``qwen2.5-0.5b-instruct``,
@@ -101,11 +109,19 @@ class Forecaster:
         from hydra.errors import HydraException
         from omegaconf.errors import OmegaConfBaseException
 
-        from llmts.config.compose import (as_trained, composition_error, llmts_hydra,
-                                          register_configs, trained_hint)
+        from llmts.config.compose import (
+            as_trained,
+            composition_error,
+            llmts_hydra,
+            register_configs,
+            trained_hint,
+        )
 
-        given = [*([f"model={model}"] if model else []), *([f"lora={lora}"] if lora else []),
-                 *overrides]
+        given = [
+            *([f"model={model}"] if model else []),
+            *([f"lora={lora}"] if lora else []),
+            *overrides,
+        ]
         register_configs()
         try:  # llmts's own configs, also from inside another Hydra app
             with llmts_hydra():
@@ -140,8 +156,9 @@ class Forecaster:
             log.info("loaded checkpoint %s", checkpoint)
         return cls(net.to("cuda" if torch.cuda.is_available() else "cpu"), codec, cfg)
 
-    def predict(self, x, horizon: int, num_samples: int | None = None,
-                seed: int | None = None) -> Prediction:
+    def predict(
+        self, x, horizon: int, num_samples: int | None = None, seed: int | None = None
+    ) -> Prediction:
         """Forecast ``horizon`` steps after ``x``: one series (T, D) or (T,), many (n, T, D), or a
         list of (T_i, D) of different lengths. ``num_samples`` > 1 samples (with the decoding's
         temperature / top-k / top-p); default: as ``decoding`` says. ``seed``: default the run's."""
@@ -158,16 +175,36 @@ class Forecaster:
             dec.num_samples, dec.do_sample = num_samples, num_samples > 1 or dec.do_sample
         d = series[0].shape[1]
         if self.variables is not None and d != len(self.variables):
-            log.warning("this model was trained on D=%d variables (%s); the input has D=%d: its "
-                        "forecasts may not mean much", len(self.variables),
-                        ", ".join(self.variables), d)
+            log.warning(
+                "this model was trained on D=%d variables (%s); the input has D=%d: its "
+                "forecasts may not mean much",
+                len(self.variables),
+                ", ".join(self.variables),
+                d,
+            )
         codec = self.codec.for_series(series)  # a sign where the input needs one
-        res = forecast(self.model, codec, series, horizon, dec, self.cfg.eval.batch_size,
-                       self.cfg.seed if seed is None else seed, self.decoders)
+        res = forecast(
+            self.model,
+            codec,
+            series,
+            horizon,
+            dec,
+            self.cfg.eval.batch_size,
+            self.cfg.seed if seed is None else seed,
+            self.decoders,
+        )
         point = point_forecast(res.samples, self.cfg.eval.point)
         first = (lambda a: a[0]) if single else (lambda a: a)  # noqa: E731
-        return Prediction(first(res.samples), first(point), first(res.scales), res.parsed_steps,
-                          res.malformed_steps, res.filled_steps, res.texts, first(res.offsets))
+        return Prediction(
+            first(res.samples),
+            first(point),
+            first(res.scales),
+            res.parsed_steps,
+            res.malformed_steps,
+            res.filled_steps,
+            res.texts,
+            first(res.offsets),
+        )
 
 
 def typed_config(raw: DictConfig, overrides: Sequence[str] = ()) -> DictConfig:
@@ -204,11 +241,15 @@ def as_series(x, gaps: bool) -> tuple[list[np.ndarray], bool]:
         raise LlmtsError(f"input: not numeric ({str(exc).splitlines()[0]})") from None
     series = [s[:, None] if s.ndim == 1 else s for s in series]
     if not series or any(s.ndim != 2 or len(s) == 0 or s.shape[1] == 0 for s in series):
-        raise LlmtsError("input: need one series (T, D), many (n, T, D) or a list of (T_i, D), "
-                         f"non-empty; got shapes {[s.shape for s in series[:3]]}")
+        raise LlmtsError(
+            "input: need one series (T, D), many (n, T, D) or a list of (T_i, D), "
+            f"non-empty; got shapes {[s.shape for s in series[:3]]}"
+        )
     if len({s.shape[1] for s in series}) > 1:
-        raise LlmtsError(f"input: series have different numbers of variables "
-                         f"{sorted({s.shape[1] for s in series})}")
+        raise LlmtsError(
+            f"input: series have different numbers of variables "
+            f"{sorted({s.shape[1] for s in series})}"
+        )
     check_values(series, "input", gaps)
     for i, s in enumerate(series):
         if np.isnan(s).all():

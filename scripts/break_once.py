@@ -29,8 +29,9 @@ def main(wanted: list[str]) -> int:
     survived = 0
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp) / "tree"
-        subprocess.run(["git", "worktree", "add", "--detach", "-q", str(scratch), "HEAD"],
-                       cwd=REPO, check=True)
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", "-q", str(scratch), "HEAD"], cwd=REPO, check=True
+        )
         try:
             passing: dict[tuple, bool] = {}  # tests -> do they pass on the unbroken tree
             for m in mutants:
@@ -64,9 +65,13 @@ def run_one(tree: Path, m: dict) -> str:
 
 def pytest(tree: Path, tests: list[str]) -> subprocess.CompletedProcess:
     """The scratch tree comes first on sys.path: ``python -m pytest`` puts the cwd there."""
-    return subprocess.run([sys.executable, "-m", "pytest", "-n", "0", "-p", "no:cacheprovider",
-                           "-x", "-q", *tests], cwd=tree, capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "0", "-p", "no:cacheprovider", "-x", "-q", *tests],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 if __name__ == "__main__":

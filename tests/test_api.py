@@ -8,9 +8,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from tests.helpers import compose
 from llmts import Forecaster
 from llmts.errors import LlmtsError
+from tests.helpers import compose
 
 OVERRIDES = ("experiment=smoke", "data.missing=encode", "data.scale=per_variable")
 
@@ -19,10 +19,10 @@ OVERRIDES = ("experiment=smoke", "data.missing=encode", "data.scale=per_variable
 def run_dir(tmp_path_factory):
     """A run dir as ``llmts`` leaves it: .hydra/config.yaml and checkpoints/step-4 whose lm_head
     bias differs from the untrained model's (so loading it changes the forecasts)."""
-    from llmts.train.checkpoint import save_checkpoint
-    from llmts.model.build import build_model
     from llmts.codec.codec import Codec
     from llmts.codec.tokenizer import build_tiny_tokenizer
+    from llmts.model.build import build_model
+    from llmts.train.checkpoint import save_checkpoint
 
     cfg = compose(*OVERRIDES)
     d = tmp_path_factory.mktemp("run")
@@ -86,8 +86,11 @@ def test_gaps_in_the_input_and_from_checkpoint(run_dir, series):
     gappy[-1] = np.nan
     a = Forecaster.from_run(run_dir).predict(gappy, 6)
     assert np.isfinite(a.point).all() and a.parse_rate == 1.0
-    b = Forecaster.from_checkpoint(run_dir / "checkpoints" / "step-4", model="tiny",
-                                   overrides=["data.missing=encode", "data.scale=per_variable"])
+    b = Forecaster.from_checkpoint(
+        run_dir / "checkpoints" / "step-4",
+        model="tiny",
+        overrides=["data.missing=encode", "data.scale=per_variable"],
+    )
     np.testing.assert_array_equal(b.predict(gappy, 6).point, a.point)
 
 
@@ -106,16 +109,27 @@ def test_a_run_saved_before_the_new_keys_still_loads(run_dir, tmp_path, series):
         fc.predict(np.where(np.arange(40)[:, None] == 3, np.nan, series[0]), 5)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda d: Forecaster.from_run(d / "nope"), "not an llmts run dir"),
-    (lambda d: Forecaster.from_run(d, step=99), "not a checkpoint"),
-    (lambda d: Forecaster.from_checkpoint(d, model="tinyy"), "Could not find 'model/tinyy'"),
-    (lambda d: Forecaster.from_run(d, overrides=["data.scale=both"]), "data.scale: Invalid value 'both'"),
-    (lambda d: Forecaster.from_run(d).predict(np.full((5, 2), np.inf), 3), "non-finite value inf"),
-    (lambda d: Forecaster.from_run(d).predict([np.ones((5, 2)), np.ones((5, 3))], 3),
-     "different numbers of variables"),
-    (lambda d: Forecaster.from_run(d).predict(np.ones((5, 2)), 0), "horizon=0"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda d: Forecaster.from_run(d / "nope"), "not an llmts run dir"),
+        (lambda d: Forecaster.from_run(d, step=99), "not a checkpoint"),
+        (lambda d: Forecaster.from_checkpoint(d, model="tinyy"), "Could not find 'model/tinyy'"),
+        (
+            lambda d: Forecaster.from_run(d, overrides=["data.scale=both"]),
+            "data.scale: Invalid value 'both'",
+        ),
+        (
+            lambda d: Forecaster.from_run(d).predict(np.full((5, 2), np.inf), 3),
+            "non-finite value inf",
+        ),
+        (
+            lambda d: Forecaster.from_run(d).predict([np.ones((5, 2)), np.ones((5, 3))], 3),
+            "different numbers of variables",
+        ),
+        (lambda d: Forecaster.from_run(d).predict(np.ones((5, 2)), 0), "horizon=0"),
+    ],
+)
 def test_mistakes_are_one_line(run_dir, make, message):
     with pytest.raises(LlmtsError) as err:
         make(run_dir)
@@ -140,15 +154,19 @@ def test_from_checkpoint_inside_another_hydra_app(run_dir, series, tmp_path):
 
     (tmp_path / "config.yaml").write_text("mine: 1\n")
     with initialize_config_dir(version_base="1.3", config_dir=str(tmp_path)):
-        fc = Forecaster.from_checkpoint(run_dir / "checkpoints" / "step-4", model="tiny",
-                                        overrides=["data.missing=encode", "data.scale=per_variable"])
+        fc = Forecaster.from_checkpoint(
+            run_dir / "checkpoints" / "step-4",
+            model="tiny",
+            overrides=["data.missing=encode", "data.scale=per_variable"],
+        )
         assert compose("config").mine == 1
     want = Forecaster.from_run(run_dir).predict(series[0], 6).point
     np.testing.assert_array_equal(fc.predict(series[0], 6).point, want)
 
 
-def test_forecasting_another_number_of_variables_than_trained_warns(run_dir, series, tmp_path,
-                                                                     caplog):
+def test_forecasting_another_number_of_variables_than_trained_warns(
+    run_dir, series, tmp_path, caplog
+):
     import json
     import shutil
 

@@ -9,8 +9,21 @@ from pathlib import Path
 from tests.helpers import REPO
 
 # Lowest first. tracking (W&B, progress lines, plots, atomic files) sits under every stage.
-LAYERS = ("errors", "config", "tracking", "data", "codec", "model", "train", "forecast",
-          "metrics", "report", "perf", "api", "cli")
+LAYERS = (
+    "errors",
+    "config",
+    "tracking",
+    "data",
+    "codec",
+    "model",
+    "train",
+    "forecast",
+    "metrics",
+    "report",
+    "perf",
+    "api",
+    "cli",
+)
 # Top-level modules that are not a layer of their own: the package's lazy re-export of the
 # Python API, ``python -m llmts``, and the documented ``llmts.encoding`` path of the codec.
 TOP_LEVEL = {"llmts": "api", "llmts.__main__": "cli", "llmts.encoding": "codec"}
@@ -44,8 +57,10 @@ def imported_modules(path: Path, module: str, root: Path):
                 base = ".".join(package + ([node.module] if node.module else []))
             else:
                 base = node.module or ""
-            targets = [f"{base}.{alias.name}" if is_module(f"{base}.{alias.name}", root) else base
-                       for alias in node.names]
+            targets = [
+                f"{base}.{alias.name}" if is_module(f"{base}.{alias.name}", root) else base
+                for alias in node.names
+            ]
         else:
             continue
         for target in targets:
@@ -75,8 +90,7 @@ def violations(root: Path) -> list[str]:
 
 def test_every_import_follows_the_stage_order():
     found = violations(REPO / "llmts")
-    assert not found, ("imports against the layer order "
-                       f"{' < '.join(LAYERS)}:\n" + "\n".join(found))
+    assert not found, f"imports against the layer order {' < '.join(LAYERS)}:\n" + "\n".join(found)
 
 
 def test_the_contract_sees_function_level_and_relative_imports(tmp_path):
@@ -87,7 +101,8 @@ def test_the_contract_sees_function_level_and_relative_imports(tmp_path):
     (root / "__init__.py").write_text("")
     (root / "codec" / "llmtime.py").write_text("from llmts.config import schema\n")
     (root / "config" / "schema.py").write_text(
-        "def check():\n    from llmts.codec.llmtime import encode\n")
+        "def check():\n    from llmts.codec.llmtime import encode\n"
+    )
     (root / "tracking" / "plots.py").write_text("from ..codec import llmtime\nimport llmts.cli\n")
     found = violations(root)
     assert found == [

@@ -35,32 +35,42 @@ def format_table(r: dict) -> str:
     """The printed table: the train section's lines, then each eval mode's row."""
     from llmts.perf.train_bench import train_lines
 
-    out = [f"llmts-bench: {r['model']} on {r['device']} (torch {r['torch']}, transformers "
-           f"{r['transformers']})"] + (train_lines(r) if "train" in r else [])
+    out = [
+        f"llmts-bench: {r['model']} on {r['device']} (torch {r['torch']}, transformers "
+        f"{r['transformers']})"
+    ] + (train_lines(r) if "train" in r else [])
     if "eval" not in r:
         return "\n".join(out + [f"{r['mfu_note']}; memory: {r['memory']}"])
     e = r["eval"]
     head = f"eval, {e['context_steps']} -> {e['horizon']} steps"
-    out.append(f"{head:<46}{'s/repeat':>9}{'series/s':>11}{'tokens/s':>11}{'parse':>7}"
-               f"{'peak MB':>9}")
-    labels = {"sequential_greedy": "sequential greedy",
-              "batched_greedy": "batched greedy, llmts engine",
-              "batched_greedy_hf_static": "batched greedy, hf static",
-              "batched_greedy_hf_dynamic": "batched greedy, hf dynamic",
-              "batched_sampling": f"batched sampling x{e['samples']}, llmts",
-              "batched_sampling_hf_static": f"batched sampling x{e['samples']}, hf static"}
+    out.append(
+        f"{head:<46}{'s/repeat':>9}{'series/s':>11}{'tokens/s':>11}{'parse':>7}{'peak MB':>9}"
+    )
+    labels = {
+        "sequential_greedy": "sequential greedy",
+        "batched_greedy": "batched greedy, llmts engine",
+        "batched_greedy_hf_static": "batched greedy, hf static",
+        "batched_greedy_hf_dynamic": "batched greedy, hf dynamic",
+        "batched_sampling": f"batched sampling x{e['samples']}, llmts",
+        "batched_sampling_hf_static": f"batched sampling x{e['samples']}, hf static",
+    }
     for key, label in labels.items():
         if key not in e:
             continue
         m = e[key]
         what = f"{label} ({m['series']} series, bs {m['batch_rows']})"
-        out.append(f"  {what:<44}{m['s_per_repeat']:9.3f}{m['series_per_s']:11.2f}"
-                   f"{m['new_tokens_per_s']:11.0f}{m['parse_rate']:7.0%}{m['peak_memory_mb']:9.0f}")
+        out.append(
+            f"  {what:<44}{m['s_per_repeat']:9.3f}{m['series_per_s']:11.2f}"
+            f"{m['new_tokens_per_s']:11.0f}{m['parse_rate']:7.0%}{m['peak_memory_mb']:9.0f}"
+        )
     engine = f"greedy {e['engine_speedup_greedy']:.2f}x" + (
-        f", sampling {e['engine_speedup_sampling']:.2f}x" if "engine_speedup_sampling" in e else "")
-    out.append(f"  speedup vs sequential (series/s): greedy {e['speedup_greedy']:.1f}x, "
-               f"sampling {e['speedup_sampling']:.1f}x; llmts engine / hf static: {engine}; "
-               f"hf static / dynamic KV cache {e['static_cache_speedup']:.2f}x")
+        f", sampling {e['engine_speedup_sampling']:.2f}x" if "engine_speedup_sampling" in e else ""
+    )
+    out.append(
+        f"  speedup vs sequential (series/s): greedy {e['speedup_greedy']:.1f}x, "
+        f"sampling {e['speedup_sampling']:.1f}x; llmts engine / hf static: {engine}; "
+        f"hf static / dynamic KV cache {e['static_cache_speedup']:.2f}x"
+    )
     return "\n".join(out + [f"{r['mfu_note']}; memory: {r['memory']}"])
 
 

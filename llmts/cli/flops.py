@@ -57,8 +57,10 @@ def single(cfg: DictConfig) -> dict:
         else:
             est = job_seconds(cfg, rates)
             plan["estimated_s"] = est
-            print(f"{source_line(rates, cfg.bench_json)}\n≈ {minutes(est['total'])} min "
-                  f"(train {minutes(est['train'])}, forecasts {minutes(est['eval'])})")
+            print(
+                f"{source_line(rates, cfg.bench_json)}\n≈ {minutes(est['total'])} min "
+                f"(train {minutes(est['train'])}, forecasts {minutes(est['eval'])})"
+            )
     if cfg.output:
         out = Path(cfg.output).expanduser()
         write_json(out, plan)
@@ -66,8 +68,9 @@ def single(cfg: DictConfig) -> dict:
     return plan
 
 
-def plan_sweep(overrides: list[str], rates=None) -> tuple[list[tuple[list[str], dict]], float,
-                                                           float | None]:
+def plan_sweep(
+    overrides: list[str], rates=None
+) -> tuple[list[tuple[list[str], dict]], float, float | None]:
     """[(job overrides, plan)], the summed total FLOPs and the budget in force; with ``rates``
     (llmts.perf.estimate.Rates) each plan also holds ``estimated_s``."""
     from llmts.config.compose import job_configs, llmts_hydra
@@ -100,17 +103,23 @@ def sweep_main(overrides: list[str], bench_json: str | None = None) -> int:
     warnings = sorted({p.get("estimate_warning") for _, p in jobs} - {None})
     timed = rates is not None and not warnings  # an estimate for every job, or none at all
     est = f" {'est. min':>9}" if timed else ""
-    print(f"{'job':<40} {'steps':>6} {'log10 LoRA':>11} {'log10 base':>11} {'log10 total':>12}{est}")
+    print(
+        f"{'job':<40} {'steps':>6} {'log10 LoRA':>11} {'log10 base':>11} {'log10 total':>12}{est}"
+    )
     for job, p in jobs:
         label = sweeps.label(job, swept) or "(defaults)"
         est = f" {minutes(p['estimated_s']['total']):>9}" if timed else ""
-        print(f"{label:<40} {int(p['steps']):>6} {_log(p['total_lora']):>11} "
-              f"{_log(p['total_base']):>11} {_log(p['total']):>12}{est}")
+        print(
+            f"{label:<40} {int(p['steps']):>6} {_log(p['total_lora']):>11} "
+            f"{_log(p['total_base']):>11} {_log(p['total']):>12}{est}"
+        )
     print(f"sweep total: {total:.4e} FLOPs (log10 {_log(total)}) over {len(jobs)} jobs")
     if timed:
         wall = sum(p["estimated_s"]["total"] for _, p in jobs)
-        print(f"{source_line(rates, bench_json)}\nsweep ≈ {minutes(wall)} min with the jobs one "
-              "after another on one such device")
+        print(
+            f"{source_line(rates, bench_json)}\nsweep ≈ {minutes(wall)} min with the jobs one "
+            "after another on one such device"
+        )
     for warning in warnings:
         print(warning)
     outputs = [o.split("=", 1)[1] for o in overrides if o.startswith("output=")]
@@ -119,8 +128,10 @@ def sweep_main(overrides: list[str], bench_json: str | None = None) -> int:
         write_json(out, {"jobs": [{"overrides": job, **p} for job, p in jobs], "total": total})
         print(f"wrote {out}")
     if budget is not None and total > budget:
-        print(f"{APP}: error: the sweep's {total:.3e} FLOPs exceed train.flop_budget "
-              f"{budget:.3e}", file=sys.stderr)
+        print(
+            f"{APP}: error: the sweep's {total:.3e} FLOPs exceed train.flop_budget {budget:.3e}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

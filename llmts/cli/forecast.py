@@ -55,7 +55,11 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> Path:
     fc.cfg.decoding = cfg.decoding
     fc.cfg.eval.batch_size, fc.cfg.eval.point = cfg.batch_size, cfg.point
     check_values(series, data.source, fc.cfg.data.missing == "encode")
-    names = names or tuple(fc.cfg.data.variables or ()) or tuple(f"var{k}" for k in range(series[0].shape[1]))
+    names = (
+        names
+        or tuple(fc.cfg.data.variables or ())
+        or tuple(f"var{k}" for k in range(series[0].shape[1]))
+    )
     if len(names) != series[0].shape[1]:
         raise LlmtsError(f"{cfg.input}: {len(names)} variable names for D={series[0].shape[1]}")
     pred = fc.predict(series, cfg.horizon, cfg.num_samples, cfg.seed)
@@ -67,10 +71,17 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> Path:
     else:
         write_h5(out, pred, levels, names, future)
     plots = plot(run_dir / "plots", series, pred, names, cfg.plot_series)
-    log.info("forecast of %d series x %d steps (parse rate %.3f) -> %s", len(series),
-             cfg.horizon, pred.parse_rate, out)
-    print(f"{len(series)} series forecast {cfg.horizon} steps ahead, parse rate "
-          f"{pred.parse_rate:.3f}: {out}" + (f"; plots in {plots}" if plots else ""))
+    log.info(
+        "forecast of %d series x %d steps (parse rate %.3f) -> %s",
+        len(series),
+        cfg.horizon,
+        pred.parse_rate,
+        out,
+    )
+    print(
+        f"{len(series)} series forecast {cfg.horizon} steps ahead, parse rate "
+        f"{pred.parse_rate:.3f}: {out}" + (f"; plots in {plots}" if plots else "")
+    )
     return out
 
 
@@ -120,17 +131,26 @@ def write_csv(path: Path, pred, levels: list[float], names, time, precision: int
     sampled = pred.samples.shape[1] > 1  # greedy: every quantile would be the point
     q = pred.quantiles(levels) if sampled else np.empty((0, n, h, d))  # (k, n, h, D)
     places = decimals(pred.scales, precision)  # (n, D)
-    head = ["series", "step"] + (["time"] if time is not None else []) + [
-        c for name in names for c in [name] + [f"{name}_q{lev:g}" for lev in levels if sampled]]
+    head = (
+        ["series", "step"]
+        + (["time"] if time is not None else [])
+        + [c for name in names for c in [name] + [f"{name}_q{lev:g}" for lev in levels if sampled]]
+    )
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(head)
         for i in range(n):
             for j in range(h):
                 when = [_number(float(time[j]), 10)] if time is not None else []
-                w.writerow([i, j + 1] + when + [
-                    _number(float(v), int(places[i, k])) for k in range(d)
-                    for v in [pred.point[i, j, k], *q[:, i, j, k]]])
+                w.writerow(
+                    [i, j + 1]
+                    + when
+                    + [
+                        _number(float(v), int(places[i, k]))
+                        for k in range(d)
+                        for v in [pred.point[i, j, k], *q[:, i, j, k]]
+                    ]
+                )
 
 
 def plot(folder: Path, series, pred, names, k: int) -> Path | None:
@@ -142,8 +162,16 @@ def plot(folder: Path, series, pred, names, k: int) -> Path | None:
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(min(k, len(series))):
         samples = pred.samples[i] if pred.samples.shape[1] > 1 else None
-        plot_series(folder / f"series_{i}.png", i, series[i], None, pred.point[i], samples,
-                    tuple(names), title="series {index}: forecast")
+        plot_series(
+            folder / f"series_{i}.png",
+            i,
+            series[i],
+            None,
+            pred.point[i],
+            samples,
+            tuple(names),
+            title="series {index}: forecast",
+        )
     return folder
 
 

@@ -24,17 +24,17 @@ log = logging.getLogger("llmts")
 
 def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | None = None) -> dict:
     """Train (``train.max_steps`` > 0) and evaluate; writes artifacts into ``run_dir``."""
-    from llmts.train import checkpoint
-    from llmts.data import series as data
-    from llmts.perf import flops
-    from llmts.model import kernels
-    from llmts.model import build as model
     from llmts.codec import tokenizer as tokenization
     from llmts.codec.codec import Codec, has_negatives
     from llmts.codec.windows import training_windows
-    from llmts.tracking import tracker as tracking
+    from llmts.data import series as data
     from llmts.data.split import make_split
     from llmts.metrics.evaluate import evaluate, results_table, score_untrained, test_series
+    from llmts.model import build as model
+    from llmts.model import kernels
+    from llmts.perf import flops
+    from llmts.tracking import tracker as tracking
+    from llmts.train import checkpoint
     from llmts.train.loop import make_accelerator, train
 
     check_run(cfg)
@@ -46,8 +46,9 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
     codec = Codec.build(cfg.data, tokenizer, signed=has_negatives(dataset.series))
     accelerator = make_accelerator(cfg.train.precision)
     batch = flops.global_batch(cfg.train, accelerator.num_processes)
-    plan = flops.flops_plan(cfg.model, cfg.lora, batch, cfg.data.context_length,
-                            cfg.train.max_steps)
+    plan = flops.flops_plan(
+        cfg.model, cfg.lora, batch, cfg.data.context_length, cfg.train.max_steps
+    )
     flops.check_budget(plan, cfg.train.flop_budget)
     main = accelerator.is_main_process
     if main:
@@ -68,8 +69,15 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
     net = net.to(accelerator.device)
     kernels.apply_kernels(net, cfg.train.kernels)
     config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    tracker = tracking.make_tracker(cfg.logger, run_dir, config, job_name, group,
-                                    "train" if cfg.train.max_steps else "eval", main)
+    tracker = tracking.make_tracker(
+        cfg.logger,
+        run_dir,
+        config,
+        job_name,
+        group,
+        "train" if cfg.train.max_steps else "eval",
+        main,
+    )
     ok = False
     try:
         result, before = None, {}
@@ -77,25 +85,46 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
         if main and cfg.eval.untrained and cfg.train.max_steps > 0:
             before = score_untrained(net, codec, dataset, split, cfg)
         if cfg.train.max_steps > 0:
-            windows = {part: training_windows(split.parts(dataset.series, dataset.lengths, part),
-                                              codec, cfg.data, seed)
-                       for part, seed in (("train", cfg.seed), ("val", cfg.seed + 1))}
-            result = train(net, windows["train"], windows["val"], cfg.train, cfg.optimizer,
-                           cfg.seed, run_dir, tracker, accelerator, plan["step"] + plan["lora_step"])
+            windows = {
+                part: training_windows(
+                    split.parts(dataset.series, dataset.lengths, part), codec, cfg.data, seed
+                )
+                for part, seed in (("train", cfg.seed), ("val", cfg.seed + 1))
+            }
+            result = train(
+                net,
+                windows["train"],
+                windows["val"],
+                cfg.train,
+                cfg.optimizer,
+                cfg.seed,
+                run_dir,
+                tracker,
+                accelerator,
+                plan["step"] + plan["lora_step"],
+            )
         metrics = {"status": "ok"}
         if main:
             metrics.update(evaluate(net, codec, dataset, split, cfg, run_dir, tracker))
         metrics.update(before)
-        metrics.update(train_flops=plan["total"], log10_train_flops=plan["log10_total"],
-                       final_val_loss=result.final_val_loss if result else None)
+        metrics.update(
+            train_flops=plan["total"],
+            log10_train_flops=plan["log10_total"],
+            final_val_loss=result.final_val_loss if result else None,
+        )
         if main:
             write_json(run_dir / "metrics.json", metrics)
             tracker.summary(metrics)
-            what = (f"{metrics['num_series']} forecasts (rolling origins of "
-                    f"{metrics['test_series']} series)" if split.by_time else
-                    f"{metrics['num_series']} test series")
-            print(f"\n{results_table(metrics)}\nparse rate {metrics['parse_rate']:.3f} over "
-                  f"{what}; artifacts in {run_dir}")
+            what = (
+                f"{metrics['num_series']} forecasts (rolling origins of "
+                f"{metrics['test_series']} series)"
+                if split.by_time
+                else f"{metrics['num_series']} test series"
+            )
+            print(
+                f"\n{results_table(metrics)}\nparse rate {metrics['parse_rate']:.3f} over "
+                f"{what}; artifacts in {run_dir}"
+            )
         ok = True
         return metrics
     finally:
@@ -146,8 +175,10 @@ def main(cfg: DictConfig) -> float:
         if cfg.eval.checkpoint:  # evaluated as trained; the command line still wins
             cfg, trained = as_trained(cfg, cfg.eval.checkpoint, list(hc.overrides.task))
             if trained is not None:
-                log.info("eval.checkpoint: model, lora and data as trained (%s)",
-                         trained / ".hydra" / "config.yaml")
+                log.info(
+                    "eval.checkpoint: model, lora and data as trained (%s)",
+                    trained / ".hydra" / "config.yaml",
+                )
                 if (run_dir / ".hydra" / "config.yaml").is_file():  # what this run used
                     OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
         return objective_value(run(cfg, run_dir, name, group), str(cfg.objective))

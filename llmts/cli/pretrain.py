@@ -32,8 +32,13 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     from llmts.train.pretrain import pretrain
 
     PretrainConfig.check(cfg)
-    plan = flops.flops_plan(cfg.model, LoraConfig(enabled=False), flops.global_batch(cfg.train, 1),
-                            cfg.data.context_length, cfg.train.max_steps)
+    plan = flops.flops_plan(
+        cfg.model,
+        LoraConfig(enabled=False),
+        flops.global_batch(cfg.train, 1),
+        cfg.data.context_length,
+        cfg.train.max_steps,
+    )
     flops.check_budget(plan, cfg.train.flop_budget)
     return pretrain(cfg, run_dir, plan["step"])
 

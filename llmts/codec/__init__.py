@@ -8,6 +8,16 @@ from llmts.codec.llmtime import decode, decode_forecast, encode, encode_series, 
 from llmts.codec.tokenizer import build_tiny_tokenizer, load_tokenizer
 from llmts.codec.windows import training_windows
 
-__all__ = ["Codec", "build_tiny_tokenizer", "decode", "decode_forecast", "encode",
-           "encode_series", "has_negatives", "load_tokenizer", "scale_of", "scales_of",
-           "training_windows"]
+__all__ = [
+    "Codec",
+    "build_tiny_tokenizer",
+    "decode",
+    "decode_forecast",
+    "encode",
+    "encode_series",
+    "has_negatives",
+    "load_tokenizer",
+    "scale_of",
+    "scales_of",
+    "training_windows",
+]

@@ -19,8 +19,9 @@ only): a value x of variable d is written as (x − o_d) / α_d, read back as v 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -57,12 +58,21 @@ class Codec:
             object.__setattr__(self, "signed", False)
 
     @classmethod
-    def build(cls, data: DataConfig, tokenizer: PreTrainedTokenizerBase,
-              signed: bool = False) -> Codec:
+    def build(
+        cls, data: DataConfig, tokenizer: PreTrainedTokenizerBase, signed: bool = False
+    ) -> Codec:
         """The codec ``data`` describes (``signed``: the series have negative values), after
         checking the tokenizer can write it one token per character (:class:`LlmtsError`)."""
-        codec = cls(tokenizer, data.percentile, data.precision, str(data.scale),
-                    data.missing == "encode", data.digit_separator, signed, data.affine_beta)
+        codec = cls(
+            tokenizer,
+            data.percentile,
+            data.precision,
+            str(data.scale),
+            data.missing == "encode",
+            data.digit_separator,
+            signed,
+            data.affine_beta,
+        )
         codec.check_tokenizer()
         return codec
 
@@ -83,9 +93,11 @@ class Codec:
         """:class:`LlmtsError` when ``series`` hold a negative value this codec has no sign for
         (a forecast would then come back positive: silently wrong)."""
         if not self.signed and self.scale != "affine" and has_negatives(series):
-            raise LlmtsError(f"{where}: the series have negative values, and this codec writes "
-                             "no sign (it was built for non-negative data; data.scale=affine "
-                             "writes data of any sign)")
+            raise LlmtsError(
+                f"{where}: the series have negative values, and this codec writes "
+                "no sign (it was built for non-negative data; data.scale=affine "
+                "writes data of any sign)"
+            )
 
     def scaling(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(α (D,), offset (D,)) of series ``x`` (T, D) from its observed values: a value is
@@ -100,8 +112,9 @@ class Codec:
         offset = lo - self.beta * (hi - lo)
         return llmtime.scales_of(x - offset, self.percentile, per_variable=True), offset
 
-    def encode(self, x: np.ndarray, alpha: float | np.ndarray,
-               offset: float | np.ndarray = 0.0) -> str:
+    def encode(
+        self, x: np.ndarray, alpha: float | np.ndarray, offset: float | np.ndarray = 0.0
+    ) -> str:
         """Text of ``x`` (T, D) as (x − ``offset``) / ``alpha`` (ValueError for what it cannot
         write)."""
         x = np.asarray(x, dtype=np.float64)
@@ -116,16 +129,31 @@ class Codec:
         ``mask_prob`` > 0 each value is first knocked out with that probability (seeded), so
         the model learns to read gaps."""
         rng = np.random.default_rng(seed)
-        return [self.encode_series(llmtime.mask_values(np.asarray(x, dtype=np.float64),
-                                                       mask_prob, rng)) for x in series]
+        return [
+            self.encode_series(llmtime.mask_values(np.asarray(x, dtype=np.float64), mask_prob, rng))
+            for x in series
+        ]
 
-    def decode_forecast(self, text: str, num_vars: int, horizon: int, alpha: float | np.ndarray,
-                        last: np.ndarray, offset: float | np.ndarray = 0.0) -> llmtime.Forecast:
+    def decode_forecast(
+        self,
+        text: str,
+        num_vars: int,
+        horizon: int,
+        alpha: float | np.ndarray,
+        last: np.ndarray,
+        offset: float | np.ndarray = 0.0,
+    ) -> llmtime.Forecast:
         """Exactly ``horizon`` steps in original units, v · ``alpha`` + ``offset`` (malformed
         steps filled as :func:`llmtime.decode_forecast` says, from ``last`` at the latest)."""
         offset = np.broadcast_to(np.asarray(offset, dtype=np.float64), (num_vars,))
-        fc = llmtime.decode_forecast(text, num_vars, horizon, alpha,
-                                     np.asarray(last, dtype=np.float64) - offset, self.separator)
+        fc = llmtime.decode_forecast(
+            text,
+            num_vars,
+            horizon,
+            alpha,
+            np.asarray(last, dtype=np.float64) - offset,
+            self.separator,
+        )
         return replace(fc, values=fc.values + offset)
 
     def integer_digits(self, contexts, alphas: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -135,13 +163,21 @@ class Codec:
 
     def grammar(self, num_vars: int, horizon: int, max_int_digits: int) -> grammar.Grammar:
         """The format automaton of a ``horizon``-step forecast of ``num_vars`` values."""
-        return grammar.Grammar.build(self.tokenizer, num_vars, self.precision, horizon,
-                                     max_int_digits, self.signed, self.separator)
+        return grammar.Grammar.build(
+            self.tokenizer,
+            num_vars,
+            self.precision,
+            horizon,
+            max_int_digits,
+            self.signed,
+            self.separator,
+        )
 
     def max_new_tokens(self, num_vars: int, horizon: int, max_int_digits: int) -> int:
         """The most tokens a constrained forecast can take, its EOS included."""
-        return grammar.max_new_tokens(num_vars, horizon, self.precision, max_int_digits,
-                                      self.signed)
+        return grammar.max_new_tokens(
+            num_vars, horizon, self.precision, max_int_digits, self.signed
+        )
 
     def token_ids(self) -> list[int]:
         """Every token ID a codec text can hold (digits, separators, sign, ``NaN``)."""

@@ -34,14 +34,17 @@ def grammar_token_ids(tokenizer: PreTrainedTokenizerBase, separator: str = "") -
     for ch in GRAMMAR_CHARS:
         pieces = tokenizer.encode(separator + ch, add_special_tokens=False)
         if len(pieces) != 1:
-            raise LlmtsError(f"decoding: tokenizer splits {separator + ch!r} into {len(pieces)} "
-                             "tokens (constrained decoding needs one token per digit/separator)")
+            raise LlmtsError(
+                f"decoding: tokenizer splits {separator + ch!r} into {len(pieces)} "
+                "tokens (constrained decoding needs one token per digit/separator)"
+            )
         ids[ch] = int(pieces[0])
     return ids
 
 
-def max_new_tokens(num_vars: int, horizon: int, precision: int, max_int_digits: int = 3,
-                   allow_sign: bool = False) -> int:
+def max_new_tokens(
+    num_vars: int, horizon: int, precision: int, max_int_digits: int = 3, allow_sign: bool = False
+) -> int:
     """The most tokens a constrained forecast can take: ``horizon`` steps of the longest values,
     plus 1 for the EOS."""
     return horizon * step_tokens(num_vars, precision, max_int_digits, allow_sign) + 1
@@ -68,15 +71,26 @@ class Grammar:
     done: int
 
     @classmethod
-    def build(cls, tokenizer: PreTrainedTokenizerBase, num_vars: int, precision: int,
-              horizon: int, max_int_digits: int = 3, allow_sign: bool = False,
-              separator: str = "") -> Grammar:
+    def build(
+        cls,
+        tokenizer: PreTrainedTokenizerBase,
+        num_vars: int,
+        precision: int,
+        horizon: int,
+        max_int_digits: int = 3,
+        allow_sign: bool = False,
+        separator: str = "",
+    ) -> Grammar:
         if num_vars < 1 or horizon < 1 or precision < 0 or max_int_digits < 1:
-            raise ValueError("Grammar: need num_vars, horizon, max_int_digits >= 1 and "
-                             "precision >= 0")
+            raise ValueError(
+                "Grammar: need num_vars, horizon, max_int_digits >= 1 and precision >= 0"
+            )
         ids = grammar_token_ids(tokenizer, separator)
-        ends = [t for t in dict.fromkeys((tokenizer.eos_token_id, tokenizer.pad_token_id))
-                if t is not None]
+        ends = [
+            t
+            for t in dict.fromkeys((tokenizer.eos_token_id, tokenizer.pad_token_id))
+            if t is not None
+        ]
         if not ends:
             raise LlmtsError("decoding: tokenizer has neither an EOS nor a pad token")
         token_of = {**ids, **{f"<end{i}>": t for i, t in enumerate(ends)}}
@@ -119,9 +133,19 @@ class Grammar:
         col_class = torch.tensor([CLASS_OF.get(n, C_OTHER) for n in names])
         lookup = torch.full((max(token_of.values()) + 2,), C_OTHER, dtype=torch.long)
         lookup[[token_of[n] for n in names]] = col_class
-        return cls(torch.tensor([token_of[n] for n in names]), col_class, trans, allowed,
-                   torch.isin(torch.arange(len(names)), torch.tensor(digits)), lookup,
-                   num_vars, horizon, first_int, first_frac, done)
+        return cls(
+            torch.tensor([token_of[n] for n in names]),
+            col_class,
+            trans,
+            allowed,
+            torch.isin(torch.arange(len(names)), torch.tensor(digits)),
+            lookup,
+            num_vars,
+            horizon,
+            first_int,
+            first_frac,
+            done,
+        )
 
     def to(self, device: torch.device | str) -> Grammar:
         """The same grammar with its tables on ``device``."""
@@ -161,5 +185,3 @@ class Grammar:
 
     def is_done(self, state: State) -> torch.Tensor:
         return state[0] == self.done
-
-

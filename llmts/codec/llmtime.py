@@ -61,8 +61,12 @@ def check_context_length(data) -> None:
     variable (the shortest a codec text has; the run checks again once D is known)."""
     from llmts.config.choices import require
 
-    require(data.context_length >= step_tokens(1, data.precision), "data.context_length",
-            data.context_length, "too small to hold one time step")
+    require(
+        data.context_length >= step_tokens(1, data.precision),
+        "data.context_length",
+        data.context_length,
+        "too small to hold one time step",
+    )
 
 
 def scales_of(x: np.ndarray, percentile: float = 95.0, per_variable: bool = False) -> np.ndarray:
@@ -73,8 +77,13 @@ def scales_of(x: np.ndarray, percentile: float = 95.0, per_variable: bool = Fals
     return np.full(x.shape[1], scale_of(x, percentile))
 
 
-def encode(x: np.ndarray, scale: float | np.ndarray, precision: int = 2, missing: bool = False,
-           separator: str = "") -> str:
+def encode(
+    x: np.ndarray,
+    scale: float | np.ndarray,
+    precision: int = 2,
+    missing: bool = False,
+    separator: str = "",
+) -> str:
     """Text for series ``x`` (T, D) or (T,) in units of ``scale`` (a float or (D,)), each step
     ending with ``;``. ValueError for ±inf, for NaN unless ``missing``, and for a value the
     decoder could not read back."""
@@ -85,11 +94,15 @@ def encode(x: np.ndarray, scale: float | np.ndarray, precision: int = 2, missing
     scaled = np.round(x / np.asarray(scale, dtype=np.float64), precision) + 0.0  # -0.0 → 0.0
     if (big := np.abs(np.nan_to_num(scaled)) > _MAX_ABS).any():
         i, k = np.argwhere(big)[0]
-        raise ValueError(f"encode: value {x[i, k]:g} at step {i}, variable {k} is "
-                         f"{scaled[i, k]:.3g} × α; the codec reads back at most {_MAX_ABS:g} × α")
+        raise ValueError(
+            f"encode: value {x[i, k]:g} at step {i}, variable {k} is "
+            f"{scaled[i, k]:.3g} × α; the codec reads back at most {_MAX_ABS:g} × α"
+        )
     fmt = f"{{:.{precision}f}}"
-    text = "".join(VALUE_SEP.join(MISSING if np.isnan(v) else fmt.format(v) for v in row)
-                   + STEP_SEP for row in scaled)
+    text = "".join(
+        VALUE_SEP.join(MISSING if np.isnan(v) else fmt.format(v) for v in row) + STEP_SEP
+        for row in scaled
+    )
     return spaced(text, separator)
 
 
@@ -109,9 +122,14 @@ def spaced(text: str, separator: str) -> str:
     return units.replace("\0", MISSING)
 
 
-def encode_series(x: np.ndarray, percentile: float = 95.0, precision: int = 2,
-                  per_variable: bool = False, missing: bool = False,
-                  separator: str = "") -> tuple[str, np.ndarray | float]:
+def encode_series(
+    x: np.ndarray,
+    percentile: float = 95.0,
+    precision: int = 2,
+    per_variable: bool = False,
+    missing: bool = False,
+    separator: str = "",
+) -> tuple[str, np.ndarray | float]:
     """``(text, α)`` with α from ``x`` itself (a float, or (D,) when ``per_variable``)."""
     alphas = scales_of(x, percentile, per_variable)
     alpha = alphas if per_variable else float(alphas[0])
@@ -124,8 +142,7 @@ class Decoded:
     malformed: int  # step-shaped pieces that did not parse as D finite numbers
 
 
-def decode(text: str, num_vars: int, max_steps: int | None = None,
-           separator: str = "") -> Decoded:
+def decode(text: str, num_vars: int, max_steps: int | None = None, separator: str = "") -> Decoded:
     """Parse ``a,b;c,d;...`` into (k, D), keeping only the steps that parse; a ``NaN`` field
     reads back as NaN."""
     rows = _parse_pieces(_plain(text, separator), num_vars, max_steps, missing=True)
@@ -138,8 +155,9 @@ def _plain(text: str, separator: str) -> str:
     return text.replace(separator, "") if separator else text
 
 
-def _parse_pieces(text: str, num_vars: int, max_steps: int | None,
-                  missing: bool = False) -> list[list[float] | None]:
+def _parse_pieces(
+    text: str, num_vars: int, max_steps: int | None, missing: bool = False
+) -> list[list[float] | None]:
     """One entry per step position: the parsed row, or None where that step is malformed.
     A step ends with ``;``; a non-empty piece after the last ``;`` (output cut off mid-step) is
     one malformed step, never a value."""
@@ -171,8 +189,14 @@ class Forecast:
     malformed: int
 
 
-def decode_forecast(text: str, num_vars: int, horizon: int, scale: float | np.ndarray,
-                    last: np.ndarray, separator: str = "") -> Forecast:
+def decode_forecast(
+    text: str,
+    num_vars: int,
+    horizon: int,
+    scale: float | np.ndarray,
+    last: np.ndarray,
+    separator: str = "",
+) -> Forecast:
     """Exactly ``horizon`` steps in original units, always finite. A malformed or missing step
     (a ``NaN`` field in a forecast is malformed) is filled with the last valid value before it
     (a parsed step, else ``last``, the final observed context values); steps keep their
@@ -204,15 +228,26 @@ def mask_values(x: np.ndarray, prob: float, rng: np.random.Generator) -> np.ndar
     return np.where(rng.random(x.shape) < prob, np.nan, x) if prob > 0 else x
 
 
-def encode_all(series: np.ndarray, percentile: float = 95.0, precision: int = 2,
-               per_variable: bool = False, missing: bool = False, separator: str = "",
-               mask_prob: float = 0.0, seed: int = 0) -> list[str]:
+def encode_all(
+    series: np.ndarray,
+    percentile: float = 95.0,
+    precision: int = 2,
+    per_variable: bool = False,
+    missing: bool = False,
+    separator: str = "",
+    mask_prob: float = 0.0,
+    seed: int = 0,
+) -> list[str]:
     """Each series (N, T, D) encoded with its own α (training data: the whole series is seen);
     with ``mask_prob`` > 0 each value is first knocked out with that probability (seeded), so
     the model learns to read gaps."""
     rng = np.random.default_rng(seed)
-    return [encode_series(mask_values(x, mask_prob, rng), percentile, precision, per_variable,
-                          missing, separator)[0] for x in series]
+    return [
+        encode_series(
+            mask_values(x, mask_prob, rng), percentile, precision, per_variable, missing, separator
+        )[0]
+        for x in series
+    ]
 
 
 def integer_digits(contexts, scales: np.ndarray) -> np.ndarray:

@@ -17,7 +17,6 @@ from llmts.codec.llmtime import MISSING
 from llmts.errors import LlmtsError, first_line
 
 if TYPE_CHECKING:
-    import torch
     from transformers import PreTrainedTokenizerBase
 
     from llmts.config.schema import ModelConfig
@@ -72,8 +71,9 @@ def _pretrained_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
     where = cfg.tokenizer_path or cfg.path or cfg.name
     require_obtainable(where, cfg.revision)
     try:  # the same revision as the weights
-        tok = AutoTokenizer.from_pretrained(where, revision=cfg.revision, trust_remote_code=False,
-                                            padding_side="left")
+        tok = AutoTokenizer.from_pretrained(
+            where, revision=cfg.revision, trust_remote_code=False, padding_side="left"
+        )
     except (OSError, ValueError) as exc:
         raise LlmtsError(
             f"model: cannot load tokenizer '{where}' ({first_line(exc)}); offline? "
@@ -96,7 +96,9 @@ def require_obtainable(where: str, revision: str | None = None) -> None:
     if Path(where).expanduser().exists():
         return
     if where.startswith(("/", ".", "~")):
-        raise LlmtsError(f"model: no such folder '{where}'; try model=tiny, or model.path=/local/folder")
+        raise LlmtsError(
+            f"model: no such folder '{where}'; try model=tiny, or model.path=/local/folder"
+        )
     from huggingface_hub import constants, try_to_load_from_cache
 
     if isinstance(try_to_load_from_cache(where, "config.json", revision=revision), str):
@@ -106,15 +108,19 @@ def require_obtainable(where: str, revision: str | None = None) -> None:
     try:
         if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
             raise OSError("HF_HUB_OFFLINE is set")
-        socket.create_connection((host, url.port or (80 if url.scheme == "http" else 443)),
-                                 timeout=3).close()
+        socket.create_connection(
+            (host, url.port or (80 if url.scheme == "http" else 443)), timeout=3
+        ).close()
     except OSError as exc:
-        raise LlmtsError(f"model: '{where}' is not in the local Hugging Face cache and {host} is "
-                         f"unreachable ({exc}); try model=tiny, or model.path=/local/folder") from None
+        raise LlmtsError(
+            f"model: '{where}' is not in the local Hugging Face cache and {host} is "
+            f"unreachable ({exc}); try model=tiny, or model.path=/local/folder"
+        ) from None
 
 
-def codec_token_ids(tokenizer: PreTrainedTokenizerBase, separator: str = "",
-                    missing: bool = False) -> list[int]:
+def codec_token_ids(
+    tokenizer: PreTrainedTokenizerBase, separator: str = "", missing: bool = False
+) -> list[int]:
     """Every token ID a codec text can hold: the grammar's, plus the missing field's."""
     ids = list(grammar_token_ids(tokenizer, separator).values())
     if missing:
@@ -125,13 +131,23 @@ def codec_token_ids(tokenizer: PreTrainedTokenizerBase, separator: str = "",
 def _follows(signed: bool, missing: bool) -> dict[str, tuple[str, ...]]:
     """Which codec unit can come right after which (the pairs a codec text can hold)."""
     starts = DIGITS + ("-",) * signed + (MISSING,) * missing
-    pairs = {**{d: DIGITS + (".", ",", ";") for d in DIGITS}, ".": DIGITS, ",": starts,
-             ";": starts, "-": DIGITS, MISSING: (",", ";")}
+    pairs = {
+        **{d: DIGITS + (".", ",", ";") for d in DIGITS},
+        ".": DIGITS,
+        ",": starts,
+        ";": starts,
+        "-": DIGITS,
+        MISSING: (",", ";"),
+    }
     return {a: b for a, b in pairs.items() if (a != "-" or signed) and (a != MISSING or missing)}
 
 
-def check_codec_tokens(tokenizer: PreTrainedTokenizerBase, separator: str = "",
-                       signed: bool = True, missing: bool = False) -> None:
+def check_codec_tokens(
+    tokenizer: PreTrainedTokenizerBase,
+    separator: str = "",
+    signed: bool = True,
+    missing: bool = False,
+) -> None:
     """Stop with one line unless the codec's text tokenises one character at a time: each of
     ``0-9 , . ; -`` (after ``separator``) is one token, and for every pair of units a codec text
     can hold side by side (``12``, ``5;``, ``;-``, ``,NaN``, ...) the pair's tokens are the two
@@ -142,27 +158,36 @@ def check_codec_tokens(tokenizer: PreTrainedTokenizerBase, separator: str = "",
     split, merged = _token_problems(tokenizer, separator, signed, missing)
     if not split and not merged:
         return
-    what = (f"splits {', '.join(map(repr, split[:6]))} into several tokens" if split else
-            f"merges {', '.join(map(repr, merged[:6]))}{' ...' if len(merged) > 6 else ''} "
-            f"({len(merged)} pairs of codec characters)")
+    what = (
+        f"splits {', '.join(map(repr, split[:6]))} into several tokens"
+        if split
+        else f"merges {', '.join(map(repr, merged[:6]))}{' ...' if len(merged) > 6 else ''} "
+        f"({len(merged)} pairs of codec characters)"
+    )
     if not separator and not any(_token_problems(tokenizer, " ", signed, missing)):
         fix = "set data.digit_separator=' ' to write the characters apart"
     elif signed and not any(_token_problems(tokenizer, separator, False, missing)):
-        fix = ("the data has negative values: set data.scale=affine (every value is then "
-               "written >= 0, without a sign)")
+        fix = (
+            "the data has negative values: set data.scale=affine (every value is then "
+            "written >= 0, without a sign)"
+        )
     else:
         fix = "no data.digit_separator fixes this tokenizer; use another one"
     raise LlmtsError(f"tokenizer {what}: the codec needs one token per character; {fix}")
 
 
-def _token_problems(tokenizer: PreTrainedTokenizerBase, separator: str, signed: bool,
-                    missing: bool) -> tuple[list[str], list[str]]:
+def _token_problems(
+    tokenizer: PreTrainedTokenizerBase, separator: str, signed: bool, missing: bool
+) -> tuple[list[str], list[str]]:
     """(units that are not one token, adjacent pairs whose tokens merge)."""
     follows = _follows(signed, missing)
     units = {u: separator + u for u in follows}
-    single = dict(zip(units, tokenizer(list(units.values()), add_special_tokens=False)["input_ids"]))
+    single = dict(
+        zip(units, tokenizer(list(units.values()), add_special_tokens=False)["input_ids"])
+    )
     split = [units[u] for u, t in single.items() if len(t) != 1 and u != MISSING]
     pairs = [(a, b) for a, after in follows.items() for b in after]
     enc = tokenizer([units[a] + units[b] for a, b in pairs], add_special_tokens=False)["input_ids"]
-    return split, [units[a] + units[b] for (a, b), ids in zip(pairs, enc)
-                   if ids != single[a] + single[b]]
+    return split, [
+        units[a] + units[b] for (a, b), ids in zip(pairs, enc) if ids != single[a] + single[b]
+    ]

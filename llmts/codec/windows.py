@@ -19,7 +19,10 @@ log = logging.getLogger(__name__)
 
 
 def make_windows(
-    texts: list[str], tokenizer: PreTrainedTokenizerBase, context_length: int, stride: int,
+    texts: list[str],
+    tokenizer: PreTrainedTokenizerBase,
+    context_length: int,
+    stride: int,
     separator: str = "",
 ) -> dict[str, torch.Tensor]:
     """Training windows: each text tokenised, cut into ``context_length``-token windows every
@@ -45,12 +48,21 @@ def _windows(input_ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.
     import torch
 
     mask = (torch.arange(input_ids.shape[1]) < lengths[:, None]).long()
-    return {"input_ids": input_ids, "attention_mask": mask,
-            "labels": input_ids.masked_fill(mask == 0, -100)}
+    return {
+        "input_ids": input_ids,
+        "attention_mask": mask,
+        "labels": input_ids.masked_fill(mask == 0, -100),
+    }
 
 
-def cached_windows(texts: list[str], tokenizer: PreTrainedTokenizerBase, context_length: int,
-                   stride: int, cache: Path, separator: str = "") -> dict[str, torch.Tensor]:
+def cached_windows(
+    texts: list[str],
+    tokenizer: PreTrainedTokenizerBase,
+    context_length: int,
+    stride: int,
+    cache: Path,
+    separator: str = "",
+) -> dict[str, torch.Tensor]:
     """:func:`make_windows`, kept on disk in ``cache`` under a SHA-256 of everything the windows
     depend on: the texts (hence data, split and encoding), the tokenizer's serialised form and pad
     ID, the context length and stride. A run with the same data, tokenizer and windows reloads
@@ -71,16 +83,22 @@ def cached_windows(texts: list[str], tokenizer: PreTrainedTokenizerBase, context
     windows = make_windows(texts, tokenizer, context_length, stride, separator)
     try:
         with atomic_path(path) as tmp:
-            torch.save({"input_ids": windows["input_ids"].int(),
-                        "lengths": windows["attention_mask"].sum(1).int()}, tmp)
+            torch.save(
+                {
+                    "input_ids": windows["input_ids"].int(),
+                    "lengths": windows["attention_mask"].sum(1).int(),
+                },
+                tmp,
+            )
         log.info("tokenised windows: %d x %d -> %s", *windows["input_ids"].shape, path)
     except OSError as exc:  # a cache is an optimisation: a read-only disk must not stop a run
         log.warning("tokenised windows: not cached (%s: %s)", type(exc).__name__, exc)
     return windows
 
 
-def window_key(texts: list[str], tokenizer: PreTrainedTokenizerBase, context_length: int,
-               stride: int) -> str:
+def window_key(
+    texts: list[str], tokenizer: PreTrainedTokenizerBase, context_length: int, stride: int
+) -> str:
     """Hex digest naming a window cache entry (see :func:`cached_windows`)."""
     import hashlib
 
@@ -110,7 +128,7 @@ def _cut(ids: list[int], step_id: int, length: int, stride: int) -> list[list[in
     while True:
         start = max((b for b in boundaries if nominal - stride < b <= nominal), default=nominal)
         if start > prev:
-            out.append(ids[start:start + length])
+            out.append(ids[start : start + length])
             prev = start
         if start + length >= len(ids):
             return out
@@ -125,5 +143,11 @@ def training_windows(series, codec: Codec, data_cfg: DataConfig, seed: int = 0) 
 
     texts = codec.training_texts(series, data_cfg.mask_prob, seed)
     stride = data_cfg.stride or data_cfg.context_length // 2
-    return cached_windows(texts, codec.tokenizer, data_cfg.context_length, stride,
-                          cache_dir(data_cfg) / "windows", codec.separator)
+    return cached_windows(
+        texts,
+        codec.tokenizer,
+        data_cfg.context_length,
+        stride,
+        cache_dir(data_cfg) / "windows",
+        codec.separator,
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List
+from typing import Any
 
 from llmts.config.choices import option, require
 from llmts.config.schema import GROUPS, Config, check
@@ -17,9 +17,10 @@ class BenchConfig:
     """``bench``: what ``llmts-bench`` times (after ``warmup`` untimed repeats, the median of
     ``repeats``). The defaults finish in minutes on a 2-core CPU with ``model=tiny``;
     ``bench=gpu`` has the study's sizes."""
-    sections: List[str] = option(list(SECTIONS), "sections to run, in order: train, eval")
-    paths: List[str] = option(["naive", "fast"], "training paths: naive, fast, compiled")
-    train_shapes: List[List[int]] = option([[4, 512], [32, 512]], "B x L of the train section")
+
+    sections: list[str] = option(list(SECTIONS), "sections to run, in order: train, eval")
+    paths: list[str] = option(["naive", "fast"], "training paths: naive, fast, compiled")
+    train_shapes: list[list[int]] = option([[4, 512], [32, 512]], "B x L of the train section")
     warmup: int = option(1, "untimed repeats first")
     repeats: int = option(3, "timed repeats (median reported)")
     eval_series: int = option(10, "series forecast in the eval section")
@@ -32,22 +33,41 @@ class BenchConfig:
     @staticmethod
     def check(c: Any) -> None:
         require(c.warmup >= 0, "bench.warmup", c.warmup, "must be >= 0")
-        for key in ("repeats", "eval_series", "eval_samples", "sequential_series", "horizon",
-                    "context_steps"):
+        for key in (
+            "repeats",
+            "eval_series",
+            "eval_samples",
+            "sequential_series",
+            "horizon",
+            "context_steps",
+        ):
             require(c[key] >= 1, f"bench.{key}", c[key], "must be >= 1")
-        require(c.sequential_series <= c.eval_series, "bench.sequential_series",
-                c.sequential_series, "must be <= bench.eval_series")
+        require(
+            c.sequential_series <= c.eval_series,
+            "bench.sequential_series",
+            c.sequential_series,
+            "must be <= bench.eval_series",
+        )
         for key, allowed in (("sections", SECTIONS), ("paths", PATHS)):
-            require(bool(c[key]) and set(c[key]) <= set(allowed), f"bench.{key}", list(c[key]),
-                    f"choose from {list(allowed)}")
+            require(
+                bool(c[key]) and set(c[key]) <= set(allowed),
+                f"bench.{key}",
+                list(c[key]),
+                f"choose from {list(allowed)}",
+            )
         shapes = [list(s) for s in c.train_shapes]
-        require(bool(shapes) and all(len(s) == 2 and min(s) >= 1 for s in shapes),
-                "bench.train_shapes", shapes, "a list of [batch_size, seq_len], each >= 1")
+        require(
+            bool(shapes) and all(len(s) == 2 and min(s) >= 1 for s in shapes),
+            "bench.train_shapes",
+            shapes,
+            "a list of [batch_size, seq_len], each >= 1",
+        )
 
 
 @dataclass
 class BenchRunConfig(Config):
     """``llmts-bench``'s primary config: a run's groups + ``bench``."""
+
     bench: BenchConfig = field(default_factory=BenchConfig)
 
     @staticmethod
@@ -66,5 +86,11 @@ def register() -> None:
     register_configs("llmts-bench", BenchRunConfig, "llmts_bench_schema", {"bench": "default"})
     store = ConfigStore.instance()
     store.store(group="bench", name="default", node=BenchConfig)
-    store.store(name="llmts_bench_defaults", node={"defaults": primary_defaults(
-        "llmts_bench_schema", {"logger": "none"}, tuple(GROUPS), ({"bench": "default"},))})
+    store.store(
+        name="llmts_bench_defaults",
+        node={
+            "defaults": primary_defaults(
+                "llmts_bench_schema", {"logger": "none"}, tuple(GROUPS), ({"bench": "default"},)
+            )
+        },
+    )

@@ -1,4 +1,5 @@
-"""The building blocks of the config schemas (:mod:`llmts.config.schema`): the allowed values of every
+"""The building blocks of the config schemas (:mod:`llmts.config.schema`): the allowed values of
+every
 choice key as Enum types (Hydra rejects any other value at composition, naming the choices), a
 field with its help text, and the one-line range check."""
 
@@ -29,8 +30,9 @@ Source = _choice("Source", "pretrained", "random")
 Dtype = _choice("Dtype", "auto", "float32", "bfloat16", "float16")
 AttnImplementation = _choice("AttnImplementation", "sdpa", "eager", "flash_attention_2")
 OutputVocab = _choice("OutputVocab", "full", "numeric")
-LoraTarget = _choice("LoraTarget", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
-                     "up_proj", "down_proj")
+LoraTarget = _choice(
+    "LoraTarget", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"
+)
 Engine = _choice("Engine", "llmts", "hf")
 CacheImplementation = _choice("CacheImplementation", "static", "dynamic")
 Schedule = _choice("Schedule", "constant", "cosine", "linear")
@@ -41,9 +43,17 @@ Point = _choice("Point", "median", "mean")
 Scale = _choice("Scale", "joint", "per_variable", "affine")
 SplitBy = _choice("SplitBy", "series", "time")
 # What a sweeper optimises (the task function's return value), and which way.
-OBJECTIVE_DIRECTION = {"val_loss": "minimize", "mse": "minimize", "rmse": "minimize",
-                       "mae": "minimize", "nrmse": "minimize", "mape": "minimize",
-                       "r2": "maximize", "nll_per_dim": "minimize", "crps": "minimize"}
+OBJECTIVE_DIRECTION = {
+    "val_loss": "minimize",
+    "mse": "minimize",
+    "rmse": "minimize",
+    "mae": "minimize",
+    "nrmse": "minimize",
+    "mape": "minimize",
+    "r2": "maximize",
+    "nll_per_dim": "minimize",
+    "crps": "minimize",
+}
 Objective = _choice("Objective", *OBJECTIVE_DIRECTION)
 Missing = _choice("Missing", "error", "encode")
 LoggerName = _choice("LoggerName", "wandb", "none")

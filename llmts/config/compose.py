@@ -4,11 +4,12 @@ a mistake is one line and exit 2 before Hydra makes a run dir or any job starts.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import MISSING as NO_DEFAULT
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from llmts.config.choices import Choice
 from llmts.config.schema import CONF_DIR, GROUPS, Config, check
@@ -24,12 +25,18 @@ def describe(schema: type = Config, prefix: str = "") -> list[str]:
         if f.name in GROUPS and hints[f.name] is GROUPS[f.name]:
             lines += [""] + describe(GROUPS[f.name], f"{f.name}.")
             continue
-        default = (f.default_factory() if f.default_factory is not NO_DEFAULT  # type: ignore[misc]
-                   else f.default)
+        default = (
+            f.default_factory()
+            if f.default_factory is not NO_DEFAULT  # type: ignore[misc]
+            else f.default
+        )
         shown = [str(v) for v in default] if isinstance(default, list) else default
         tp = hints[f.name]
-        choices = (f" [{'|'.join(m.value for m in tp)}]"
-                   if isinstance(tp, type) and issubclass(tp, Choice) else "")
+        choices = (
+            f" [{'|'.join(m.value for m in tp)}]"
+            if isinstance(tp, type) and issubclass(tp, Choice)
+            else ""
+        )
         lines.append(f"  {prefix}{f.name}={_plain(shown)}{choices}: {f.metadata.get('help', '')}")
     return lines
 
@@ -45,13 +52,21 @@ def default_options(config_name: str = "config") -> dict[str, str]:
     from omegaconf import OmegaConf
 
     listed = OmegaConf.load(Path(CONF_DIR) / f"{config_name}.yaml").defaults
-    return {k: v for entry in listed if OmegaConf.is_dict(entry) for k, v in entry.items()
-            if k in GROUPS}
+    return {
+        k: v
+        for entry in listed
+        if OmegaConf.is_dict(entry)
+        for k, v in entry.items()
+        if k in GROUPS
+    }
 
 
-def primary_defaults(schema_name: str, replace: dict[str, Any] | None = None,
-                     groups: tuple[str, ...] | None = None,
-                     extra: tuple[Any, ...] = ()) -> list[Any]:
+def primary_defaults(
+    schema_name: str,
+    replace: dict[str, Any] | None = None,
+    groups: tuple[str, ...] | None = None,
+    extra: tuple[Any, ...] = (),
+) -> list[Any]:
     """``conf/config.yaml``'s defaults list over another schema, for an entry point that
     composes (part of) a run's config plus its own keys — the one place that names the default
     options: the entries of ``replace`` replaced (by key), only ``groups`` kept (None: every
@@ -63,8 +78,12 @@ def primary_defaults(schema_name: str, replace: dict[str, Any] | None = None,
     out: list[Any] = [schema_name]
     for entry in listed[1:]:  # the first is llmts's schema
         key = next(iter(entry)) if isinstance(entry, dict) else None
-        if key is not None and not key.startswith("override ") and groups is not None \
-                and key not in groups:
+        if (
+            key is not None
+            and not key.startswith("override ")
+            and groups is not None
+            and key not in groups
+        ):
             continue
         if key is not None and key.startswith("override ") and extra:
             out += list(extra)
@@ -74,32 +93,45 @@ def primary_defaults(schema_name: str, replace: dict[str, Any] | None = None,
 
 
 HELP = {
-    "llmts": ("llmts: fine-tune a small LLM (Qwen2.5 + LoRA) on numeric time series written as "
-              "text (LLMTIME),\nforecast the test split, score it beside physical baselines and "
-              "log everything to W&B.\n\n  llmts experiment=demo                 # minutes on a "
-              "CPU, no download\n  llmts model=tiny train.max_steps=100 decoding=sampling\n"
-              "  llmts -m sweep=lr                     # the study's grids (also ./multirun.sh)"),
-    "llmts-forecast": ("llmts-forecast: forecast your own series (a file) with a trained run or "
-                       "checkpoint.\n\n  llmts-forecast run=outputs/runs/DATE input=series.csv "
-                       "horizon=20 output=forecast.csv\n  llmts-forecast checkpoint=RUN/checkpoints/"
-                       "step-300 model=tiny lora=none input=series.h5 decoding=sampling"),
-    "llmts-bench": ("llmts-bench: what llmts's speed choices buy, measured on this machine "
-                    "(training steps by B x L, decoding engines); writes bench.json.\n\n"
-                    "  llmts-bench model=tiny                        # minutes on a CPU\n"
-                    "  llmts-bench model=qwen2.5-0.5b-arch bench=gpu  # the study's sizes"),
-    "llmts-report": ("llmts-report: the sweep report (tables with 95 % intervals, CSVs, plots) of "
-                     "a Hydra multirun dir; `llmts -m` writes it itself.\n\n"
-                     "  llmts-report dir=outputs/multirun/DATE\n"
-                     "  llmts-report dirs=[RUN_A,RUN_B] out=compare bootstrap=0"),
-    "llmts-flops": ("llmts-flops: the training-FLOPs plan of a run or a sweep, before spending "
-                    "any (loads no weights).\n\n  llmts-flops lora.r=8 train.max_steps=2000\n"
-                    "  llmts-flops -m sweep=lr               # every job, the total, the budget"),
+    "llmts": (
+        "llmts: fine-tune a small LLM (Qwen2.5 + LoRA) on numeric time series written as "
+        "text (LLMTIME),\nforecast the test split, score it beside physical baselines and "
+        "log everything to W&B.\n\n  llmts experiment=demo                 # minutes on a "
+        "CPU, no download\n  llmts model=tiny train.max_steps=100 decoding=sampling\n"
+        "  llmts -m sweep=lr                     # the study's grids (also ./multirun.sh)"
+    ),
+    "llmts-forecast": (
+        "llmts-forecast: forecast your own series (a file) with a trained run or "
+        "checkpoint.\n\n  llmts-forecast run=outputs/runs/DATE input=series.csv "
+        "horizon=20 output=forecast.csv\n  llmts-forecast checkpoint=RUN/checkpoints/"
+        "step-300 model=tiny lora=none input=series.h5 decoding=sampling"
+    ),
+    "llmts-bench": (
+        "llmts-bench: what llmts's speed choices buy, measured on this machine "
+        "(training steps by B x L, decoding engines); writes bench.json.\n\n"
+        "  llmts-bench model=tiny                        # minutes on a CPU\n"
+        "  llmts-bench model=qwen2.5-0.5b-arch bench=gpu  # the study's sizes"
+    ),
+    "llmts-report": (
+        "llmts-report: the sweep report (tables with 95 % intervals, CSVs, plots) of "
+        "a Hydra multirun dir; `llmts -m` writes it itself.\n\n"
+        "  llmts-report dir=outputs/multirun/DATE\n"
+        "  llmts-report dirs=[RUN_A,RUN_B] out=compare bootstrap=0"
+    ),
+    "llmts-flops": (
+        "llmts-flops: the training-FLOPs plan of a run or a sweep, before spending "
+        "any (loads no weights).\n\n  llmts-flops lora.r=8 train.max_steps=2000\n"
+        "  llmts-flops -m sweep=lr               # every job, the total, the budget"
+    ),
 }
 
 
-def register_configs(app: str = "llmts", schema: type = Config,
-                     schema_name: str = "llmts_schema",
-                     groups: dict[str, str] | None = None) -> None:
+def register_configs(
+    app: str = "llmts",
+    schema: type = Config,
+    schema_name: str = "llmts_schema",
+    groups: dict[str, str] | None = None,
+) -> None:
     """Register ``schema`` (the first default of the app's primary config), each group's
     dataclass as that group's default option, and ``app``'s ``--help`` page, which lists the
     config groups the app reads: ``schema``'s, plus ``groups`` (group -> its stored default
@@ -115,16 +147,30 @@ def register_configs(app: str = "llmts", schema: type = Config,
     read.update(groups or {})
     if issubclass(schema, Config) and not groups:  # llmts, llmts-flops: also the run's presets
         read.update(experiment="", sweep="")
-    listing = "".join(f"{g}: " + ", ".join(sorted({o for o in [option] if o} | {
-        p.stem for p in (Path(CONF_DIR) / g).glob("*.yaml")})) + "\n" for g, option in read.items())
+    listing = "".join(
+        f"{g}: "
+        + ", ".join(
+            sorted(
+                {o for o in [option] if o} | {p.stem for p in (Path(CONF_DIR) / g).glob("*.yaml")}
+            )
+        )
+        + "\n"
+        for g, option in read.items()
+    )
     keys = "\n".join(describe(schema)).replace("$", "$$")  # $ starts a variable in the template
-    store.store(group="hydra/help", name="llmts", node={
-        "app_name": app, "header": HELP.get(app, app),
-        "footer": "Override any key as key=value; -m runs a sweep. Hydra: --cfg job, --info.",
-        "template": "${hydra.help.header}\n\n"
-                    + (f"== Config groups (group=option) ==\n{listing}\n" if listing else "")
-                    + f"== Keys (key=default [choices]: help) ==\n{keys.lstrip(chr(10))}\n\n"
-                    "${hydra.help.footer}\n"})
+    store.store(
+        group="hydra/help",
+        name="llmts",
+        node={
+            "app_name": app,
+            "header": HELP.get(app, app),
+            "footer": "Override any key as key=value; -m runs a sweep. Hydra: --cfg job, --info.",
+            "template": "${hydra.help.header}\n\n"
+            + (f"== Config groups (group=option) ==\n{listing}\n" if listing else "")
+            + f"== Keys (key=default [choices]: help) ==\n{keys.lstrip(chr(10))}\n\n"
+            "${hydra.help.footer}\n",
+        },
+    )
 
 
 @contextmanager
@@ -144,8 +190,9 @@ def llmts_hydra() -> Iterator[None]:
             GlobalHydra.instance().initialize(outer)
 
 
-def preflight(args: list[str], config_name: str = "config",
-              checker: Callable[[Any], None] = check) -> None:
+def preflight(
+    args: list[str], config_name: str = "config", checker: Callable[[Any], None] = check
+) -> None:
     """Compose and check (``checker``) the config of every job the command line asks for,
     before Hydra runs any: a typo, a bad choice or an out-of-range value — in a sweep, in any
     job — is one :class:`LlmtsError` naming it. A sweeper that enumerates its jobs (Hydra's basic
@@ -202,8 +249,9 @@ def _check_key(cfg: Any, key: str) -> None:
 _ABSENT = object()
 
 
-def job_configs(overrides: list[str], config_name: str = "config",
-                base: Any = None) -> Iterator[tuple[list[str], Any]]:
+def job_configs(
+    overrides: list[str], config_name: str = "config", base: Any = None
+) -> Iterator[tuple[list[str], Any]]:
     """(overrides, composed config) of each job of a sweep, as the sweeper the config names
     (Hydra's basic sweeper) enumerates them: the command line's sweeps times a ``sweep=``
     config's ``hydra.sweeper.params``. ``base``: the sweep's shared config with its ``hydra``
@@ -216,8 +264,10 @@ def job_configs(overrides: list[str], config_name: str = "config",
         base = compose(config_name, overrides=sweeps.fixed(overrides), return_hydra_config=True)
     jobs = sweeps.jobs(overrides, base.hydra.sweeper)
     if jobs is None:
-        raise LlmtsError(f"{base.hydra.sweeper._target_.rsplit('.', 1)[-1]} picks its jobs as it "
-                         "runs: they cannot be listed beforehand")
+        raise LlmtsError(
+            f"{base.hydra.sweeper._target_.rsplit('.', 1)[-1]} picks its jobs as it "
+            "runs: they cannot be listed beforehand"
+        )
     for job in jobs:
         yield job, compose(config_name, overrides=job)
 
@@ -241,8 +291,9 @@ def composition_error(exc: BaseException, config_name: str = "config") -> str:
             group = (cause.missing_cfg_file or "").rsplit("/", 1)[0]
             hint = f" (available options in '{group}': {', '.join(cause.options)})"
         elif "add --multirun" in text:
-            hint = (" (to sweep over it, add -m (--multirun); a list is key=[a,b], a string "
-                    "key='a,b')")
+            hint = (
+                " (to sweep over it, add -m (--multirun); a list is key=[a,b], a string key='a,b')"
+            )
         elif getattr(cause, "full_key", None) and " not in " in first_line(cause):
             hint = _did_you_mean(str(cause.full_key), None, config_name)
         cause = cause.__cause__  # type: ignore[assignment]
@@ -275,8 +326,9 @@ def _keys(node: Any, prefix: str = "") -> Iterator[str]:
 TRAINED = ("model", "lora", "data")  # what a checkpoint's weights and its codec depend on
 
 
-def as_trained(cfg: Any, checkpoint: str | Path,
-               overrides: list[str] | tuple[str, ...] = ()) -> tuple[Any, Path | None]:
+def as_trained(
+    cfg: Any, checkpoint: str | Path, overrides: list[str] | tuple[str, ...] = ()
+) -> tuple[Any, Path | None]:
     """(``cfg`` with its ``model``/``lora``/``data`` as saved with the run ``checkpoint`` came
     from, that run's ``.hydra/config.yaml``), for ``RUN/checkpoints/step-N``; ``(cfg, None)``
     when no saved config is beside it. What ``overrides`` (the command line) sets of those
@@ -303,8 +355,9 @@ def as_trained(cfg: Any, checkpoint: str | Path,
             with open_dict(node):
                 node.merge_with({k: v for k, v in raw[group].items() if k in node})
             for key in (k for k in given if k.startswith(f"{group}.")):
-                OmegaConf.update(node, key.split(".", 1)[1], OmegaConf.select(cfg, key),
-                                 merge=False)
+                OmegaConf.update(
+                    node, key.split(".", 1)[1], OmegaConf.select(cfg, key), merge=False
+                )
             cfg[group] = node
     except (OSError, ValueError, OmegaConfBaseException) as exc:
         raise LlmtsError(f"{saved}: {first_line(exc)}") from None

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from llmts.config.choices import option
 from llmts.config.schema import Config, check
@@ -13,11 +13,16 @@ from llmts.config.schema import Config, check
 @dataclass
 class FlopsConfig(Config):
     """``llmts-flops``: a run's keys + ``bench_json`` and ``output``."""
-    bench_json: Optional[str] = option(None, "a bench.json of llmts-bench: adds the estimated "
-                                       "wall time on the device it was measured on (only where "
-                                       "it timed this model's architecture)")
-    output: Optional[str] = option(None, "write the plan as JSON to this file; null: print only "
-                                   "(no file, no run dir)")
+
+    bench_json: str | None = option(
+        None,
+        "a bench.json of llmts-bench: adds the estimated "
+        "wall time on the device it was measured on (only where "
+        "it timed this model's architecture)",
+    )
+    output: str | None = option(
+        None, "write the plan as JSON to this file; null: print only (no file, no run dir)"
+    )
 
     @staticmethod
     def check(c: Any) -> None:
@@ -32,7 +37,12 @@ def register() -> None:
     from llmts.config.compose import primary_defaults, register_configs
 
     register_configs("llmts-flops", FlopsConfig, "llmts_flops_schema")
-    ConfigStore.instance().store(name="flops", node={
-        "defaults": primary_defaults("llmts_flops_schema",
-                                     {"override hydra/job_logging": "disabled"}),
-        "hydra": {"output_subdir": None, "run": {"dir": "."}, "job": {"chdir": False}}})
+    ConfigStore.instance().store(
+        name="flops",
+        node={
+            "defaults": primary_defaults(
+                "llmts_flops_schema", {"override hydra/job_logging": "disabled"}
+            ),
+            "hydra": {"output_subdir": None, "run": {"dir": "."}, "job": {"chdir": False}},
+        },
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 from llmts.config.choices import Point, option, require
 from llmts.config.schema import GROUPS, DataConfig, DecodingConfig, LoraConfig, ModelConfig
@@ -18,44 +18,64 @@ class ForecastConfig:
     """``llmts-forecast``: forecast a file of series with a trained run (``run=``: its config
     and checkpoint) or a checkpoint (``checkpoint=``, with the config saved beside it, or this
     config's ``model``/``lora``/``data``). ``decoding`` always comes from here."""
+
     model: ModelConfig = field(default_factory=ModelConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)
     data: DataConfig = field(default_factory=DataConfig)
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
-    run: Optional[str] = option(None, "a run dir of `llmts` (its config + newest complete checkpoint)")
-    step: Optional[int] = option(None, "with run=: checkpoints/step-N instead of the newest")
-    checkpoint: Optional[str] = option(None, "a checkpoints/step-N folder (instead of run=)")
-    input: Optional[str] = option(None, ".h5 (`trajectories`, optional `time`), .csv (one series: "
-                                  "rows = steps, columns = variables; or long id,time,<variables>), "
-                                  ".npy or .npz")
+    run: str | None = option(None, "a run dir of `llmts` (its config + newest complete checkpoint)")
+    step: int | None = option(None, "with run=: checkpoints/step-N instead of the newest")
+    checkpoint: str | None = option(None, "a checkpoints/step-N folder (instead of run=)")
+    input: str | None = option(
+        None,
+        ".h5 (`trajectories`, optional `time`), .csv (one series: "
+        "rows = steps, columns = variables; or long id,time,<variables>), "
+        ".npy or .npz",
+    )
     horizon: int = option(20, "steps to forecast")
-    output: Optional[str] = option(None, ".h5 (point, samples, quantiles) or .csv (point; + "
-                                   "quantiles when sampled), by its suffix; null: forecast.h5 "
-                                   "in the run dir")
-    quantiles: List[float] = option([0.1, 0.5, 0.9], "quantile levels written when sampling, in "
-                                    "(0, 1)")
-    num_samples: Optional[int] = option(None, "> 1: sample (with decoding's temperature etc.)")
+    output: str | None = option(
+        None,
+        ".h5 (point, samples, quantiles) or .csv (point; + "
+        "quantiles when sampled), by its suffix; null: forecast.h5 "
+        "in the run dir",
+    )
+    quantiles: list[float] = option(
+        [0.1, 0.5, 0.9], "quantile levels written when sampling, in (0, 1)"
+    )
+    num_samples: int | None = option(None, "> 1: sample (with decoding's temperature etc.)")
     point: Point = option(Point.median, "point forecast over samples")
     batch_size: int = option(256, "rows (series x samples) decoded together")
     plot_series: int = option(5, "a plot for each of the first k series")
     time_column: str = option("time", "CSV column holding time (if present)")
     id_column: str = option("id", "CSV column naming each series (long format: id,time,<vars>)")
-    seed: Optional[int] = option(None, "null: the run's (or 42)")
+    seed: int | None = option(None, "null: the run's (or 42)")
 
     @staticmethod
     def check(c: Any) -> None:
         for name in ("model", "lora", "data", "decoding"):
             GROUPS[name].check(c[name])
-        require(bool(c.run) != bool(c.checkpoint), "run/checkpoint", (c.run, c.checkpoint),
-                "give exactly one of run=RUN_DIR or checkpoint=CHECKPOINT_DIR")
+        require(
+            bool(c.run) != bool(c.checkpoint),
+            "run/checkpoint",
+            (c.run, c.checkpoint),
+            "give exactly one of run=RUN_DIR or checkpoint=CHECKPOINT_DIR",
+        )
         require(bool(c.input), "input", c.input, "input=FILE missing (.h5, .csv, .npy or .npz)")
         if c.output:
-            require(Path(c.output).suffix.lower() in OUTPUTS, "output", c.output,
-                    f"unknown format: the suffix says which ({', '.join(OUTPUTS)})")
+            require(
+                Path(c.output).suffix.lower() in OUTPUTS,
+                "output",
+                c.output,
+                f"unknown format: the suffix says which ({', '.join(OUTPUTS)})",
+            )
         for key in ("horizon", "batch_size"):
             require(c[key] > 0, key, c[key], "must be > 0")
-        require(bool(c.quantiles) and all(0 < q < 1 for q in c.quantiles), "quantiles",
-                list(c.quantiles), "must be levels in (0, 1)")
+        require(
+            bool(c.quantiles) and all(0 < q < 1 for q in c.quantiles),
+            "quantiles",
+            list(c.quantiles),
+            "must be levels in (0, 1)",
+        )
         if c.num_samples is not None:
             require(c.num_samples >= 1, "num_samples", c.num_samples, "must be >= 1")
 
@@ -68,5 +88,11 @@ def register() -> None:
     from llmts.config.compose import primary_defaults, register_configs
 
     register_configs("llmts-forecast", ForecastConfig, "forecast_schema")
-    ConfigStore.instance().store(name="llmts_forecast_defaults", node={"defaults": primary_defaults(
-        "forecast_schema", groups=("model", "lora", "data", "decoding"))})
+    ConfigStore.instance().store(
+        name="llmts_forecast_defaults",
+        node={
+            "defaults": primary_defaults(
+                "forecast_schema", groups=("model", "lora", "data", "decoding")
+            )
+        },
+    )

@@ -6,7 +6,7 @@ Hugging Face folder. ``model``, ``data`` (the codec's settings and the window le
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from llmts.config.choices import option, require
 from llmts.config.schema import DataConfig, ModelConfig, OptimizerConfig, TrainConfig
@@ -24,8 +24,12 @@ class CorpusConfig:
     def check(c: Any) -> None:
         for key in ("num_series", "val_series", "num_steps"):
             require(c[key] > 0, f"corpus.{key}", c[key], "must be > 0")
-        require(0 < c.min_period <= c.max_period, "corpus.min_period", c.min_period,
-                "must be in (0, corpus.max_period]")
+        require(
+            0 < c.min_period <= c.max_period,
+            "corpus.min_period",
+            c.min_period,
+            "must be in (0, corpus.max_period]",
+        )
 
 
 @dataclass
@@ -36,8 +40,9 @@ class PretrainConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     seed: int = option(0, "seeds the corpus, the weights and the batch order")
-    output: Optional[str] = option(None, "the Hugging Face folder written; null: model/ in the "
-                                   "run dir")
+    output: str | None = option(
+        None, "the Hugging Face folder written; null: model/ in the run dir"
+    )
 
     @staticmethod
     def check(c: Any) -> None:
@@ -46,12 +51,19 @@ class PretrainConfig:
         OptimizerConfig.check(c.optimizer)
         TrainConfig.check(c.train)
         CorpusConfig.check(c.corpus)
-        require(c.model.source == "random", "model.source", str(c.model.source),
-                "llmts-pretrain trains a model from random weights (model.source=random)")
+        require(
+            c.model.source == "random",
+            "model.source",
+            str(c.model.source),
+            "llmts-pretrain trains a model from random weights (model.source=random)",
+        )
         require(c.train.max_steps > 0, "train.max_steps", c.train.max_steps, "must be > 0")
-        require(c.data.context_length <= c.model.max_position_embeddings, "data.context_length",
-                c.data.context_length,
-                f"exceeds model.max_position_embeddings={c.model.max_position_embeddings}")
+        require(
+            c.data.context_length <= c.model.max_position_embeddings,
+            "data.context_length",
+            c.data.context_length,
+            f"exceeds model.max_position_embeddings={c.model.max_position_embeddings}",
+        )
 
 
 def register() -> None:

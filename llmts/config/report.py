@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, List, Optional
+from typing import Any
 
 from llmts.config.choices import option, require
 
@@ -12,12 +12,16 @@ from llmts.config.choices import option, require
 class ReportConfig:
     """``llmts-report dir=outputs/multirun/DATE``: the sweep report of a Hydra multirun dir (or
     of job run dirs, ``dirs=[A,B]``)."""
-    dir: Optional[str] = option(None, "a multirun dir or a job's run dir")
-    dirs: List[str] = option([], "more dirs, reported together")
-    out: Optional[str] = option(None, "output dir; null: dir when one dir is given, else the "
-                                "current dir")
-    bootstrap: Optional[int] = option(None, "resamples of the test series for the intervals; "
-                                      "null: the jobs' eval.bootstrap; 0: none")
+
+    dir: str | None = option(None, "a multirun dir or a job's run dir")
+    dirs: list[str] = option([], "more dirs, reported together")
+    out: str | None = option(
+        None, "output dir; null: dir when one dir is given, else the current dir"
+    )
+    bootstrap: int | None = option(
+        None,
+        "resamples of the test series for the intervals; null: the jobs' eval.bootstrap; 0: none",
+    )
 
     @staticmethod
     def check(c: Any) -> None:
@@ -33,7 +37,15 @@ def register() -> None:
     from llmts.config.compose import register_configs
 
     register_configs("llmts-report", ReportConfig, "report_schema")
-    ConfigStore.instance().store(name="report", node={
-        "defaults": ["report_schema", {"override hydra/job_logging": "disabled"},
-                     {"override hydra/help": "llmts"}, "_self_"],
-        "hydra": {"output_subdir": None, "run": {"dir": "."}, "job": {"chdir": False}}})
+    ConfigStore.instance().store(
+        name="report",
+        node={
+            "defaults": [
+                "report_schema",
+                {"override hydra/job_logging": "disabled"},
+                {"override hydra/help": "llmts"},
+                "_self_",
+            ],
+            "hydra": {"output_subdir": None, "run": {"dir": "."}, "job": {"chdir": False}},
+        },
+    )

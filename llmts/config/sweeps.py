@@ -10,7 +10,8 @@ times a ``sweep=`` config's ``hydra.sweeper.params``. A sweeper that picks its j
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 
 def _arguments(overrides: Iterable[str], sweeper: Any) -> list[str]:
@@ -98,7 +99,13 @@ def job_identity(name: str, group: str | None) -> tuple[str, str | None, bool]:
     except (OSError, ValueError, AttributeError):
         task = list(hc.overrides.task)
     listed = jobs(task, hc.sweeper)
-    keys = ([k.lstrip("+~") for k in swept_overrides(task, hc.sweeper)] if listed is None
-            else swept_keys(values(job) for job in listed))
-    return (label(hc.overrides.task, keys) or hc.job.override_dirname or name,
-            group or Path(hc.sweep.dir).name, True)
+    keys = (
+        [k.lstrip("+~") for k in swept_overrides(task, hc.sweeper)]
+        if listed is None
+        else swept_keys(values(job) for job in listed)
+    )
+    return (
+        label(hc.overrides.task, keys) or hc.job.override_dirname or name,
+        group or Path(hc.sweep.dir).name,
+        True,
+    )

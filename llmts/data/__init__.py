@@ -7,5 +7,14 @@ from llmts.data.readers import SeriesFile, check_values, read_series
 from llmts.data.series import Dataset, load_dataset, simulate_lotka_volterra
 from llmts.data.split import Split, forecast_rows, make_split
 
-__all__ = ["Dataset", "SeriesFile", "Split", "check_values", "forecast_rows", "load_dataset",
-           "make_split", "read_series", "simulate_lotka_volterra"]
+__all__ = [
+    "Dataset",
+    "SeriesFile",
+    "Split",
+    "check_values",
+    "forecast_rows",
+    "load_dataset",
+    "make_split",
+    "read_series",
+    "simulate_lotka_volterra",
+]

@@ -39,6 +39,7 @@ GAP_FIX = "set data.missing=encode for gaps"
 @dataclass(frozen=True)
 class SeriesFile:
     """What a file holds: N series, their times and variable names."""
+
     series: list[np.ndarray]  # N arrays, each (T_i, D) float64; NaN = gap; D equal for all
     time: list[np.ndarray] | None  # N arrays (T_i,), each strictly increasing; None: no time
     variables: tuple[str, ...] | None  # names from the header / `variables` attribute
@@ -73,8 +74,10 @@ def check_values(series: Sequence[np.ndarray], where: str, gaps: bool) -> None:
     j, k = np.argwhere(bad[first].reshape(s.shape))[0]
     total = sum(int(b.sum()) for b in bad)
     fix = "" if np.isinf(s[j, k]) else f"; {GAP_FIX}"
-    raise LlmtsError(f"{where}: non-finite value {s[j, k]} in series {first} at step {j}, "
-                     f"variable {k} ({total} in all){fix}")
+    raise LlmtsError(
+        f"{where}: non-finite value {s[j, k]} in series {first} at step {j}, "
+        f"variable {k} ({total} in all){fix}"
+    )
 
 
 def _read_h5(path: Path) -> SeriesFile:
@@ -87,8 +90,11 @@ def _read_h5(path: Path) -> SeriesFile:
             raise LlmtsError(f"{path}: missing dataset 'trajectories' (have: {sorted(f.keys())})")
         traj = f["trajectories"]
         raw = traj.attrs.get("variables")
-        names = None if raw is None else tuple(
-            v.decode() if isinstance(v, bytes) else str(v) for v in np.atleast_1d(raw))
+        names = (
+            None
+            if raw is None
+            else tuple(v.decode() if isinstance(v, bytes) else str(v) for v in np.atleast_1d(raw))
+        )
         if "time" in f and not isinstance(f["time"], h5py.Dataset):
             raise LlmtsError(f"{path}: 'time' must be a dataset")
         time = f["time"][()] if "time" in f else None
@@ -108,13 +114,17 @@ def _read_numpy(path: Path) -> SeriesFile:
         data = [k for k in keys if k not in ("time", "variables")]
         key = "trajectories" if "trajectories" in keys else data[0] if len(data) == 1 else None
         if key is None:
-            raise LlmtsError(f"{path}: need an array 'trajectories' or a single array (have: "
-                             f"{sorted(keys)})")
+            raise LlmtsError(
+                f"{path}: need an array 'trajectories' or a single array (have: {sorted(keys)})"
+            )
         try:
             traj = z[key]
             time = z["time"] if "time" in keys else None
-            names = (tuple(str(v) for v in np.atleast_1d(z["variables"]))
-                     if "variables" in keys else None)
+            names = (
+                tuple(str(v) for v in np.atleast_1d(z["variables"]))
+                if "variables" in keys
+                else None
+            )
         except ValueError as exc:  # an object array, which allow_pickle=False refuses
             raise LlmtsError(f"{path}: not a .npz of plain arrays ({first_line(exc)})") from None
     return _from_array(path, key, traj, time, names)
@@ -126,8 +136,9 @@ def _from_array(path: Path, key: str, values: np.ndarray, time, names) -> Series
     if values.dtype.kind not in "fiu":
         raise LlmtsError(f"{path}: '{key}' must be numeric, got {values.dtype}")
     if values.ndim not in (1, 2, 3):
-        raise LlmtsError(f"{path}: '{key}' must have shape (T,), (T, D) or (N, T, D), got "
-                         f"{values.shape}")
+        raise LlmtsError(
+            f"{path}: '{key}' must have shape (T,), (T, D) or (N, T, D), got {values.shape}"
+        )
     if values.size == 0:
         raise LlmtsError(f"{path}: '{key}' is empty, shape {values.shape}")
     values = values.astype(np.float64)
@@ -148,12 +159,16 @@ def _from_array(path: Path, key: str, values: np.ndarray, time, names) -> Series
 
 def _check_time(path: Path, time: np.ndarray, what: str = "'time'") -> np.ndarray:
     if not np.isfinite(time).all():
-        raise LlmtsError(f"{path}: {what} has a missing or non-finite value at step "
-                         f"{int(np.argmin(np.isfinite(time)))}")
+        raise LlmtsError(
+            f"{path}: {what} has a missing or non-finite value at step "
+            f"{int(np.argmin(np.isfinite(time)))}"
+        )
     if not np.all(np.diff(time) > 0):
         j = int(np.argmin(np.diff(time) > 0))
-        raise LlmtsError(f"{path}: {what} must be strictly increasing (step {j + 1}: "
-                         f"{time[j + 1]:g} after {time[j]:g})")
+        raise LlmtsError(
+            f"{path}: {what} must be strictly increasing (step {j + 1}: "
+            f"{time[j + 1]:g} after {time[j]:g})"
+        )
     return time
 
 
@@ -178,8 +193,10 @@ def _read_csv(path: Path, time_column: str, id_column: str) -> SeriesFile:
     t_col = lower.index(time_column.lower()) if time_column.lower() in lower else None
     id_col = lower.index(id_column.lower()) if id_column.lower() in lower else None
     if header and "" in header:  # e.g. the unnamed index column pandas writes: not a variable
-        raise LlmtsError(f"{path}: column {header.index('') + 1} has no name in the header (an "
-                         "index column? leave it out)")
+        raise LlmtsError(
+            f"{path}: column {header.index('') + 1} has no name in the header (an "
+            "index column? leave it out)"
+        )
     value_cols = [k for k in range(width) if k not in (t_col, id_col)]
     if not value_cols:
         raise LlmtsError(f"{path}: no variable columns (only {', '.join(header)})")
@@ -207,14 +224,31 @@ def _read_csv(path: Path, time_column: str, id_column: str) -> SeriesFile:
     lines = np.array([line for line, _ in body])
     if id_col is None:
         time = None if t_col is None else _check_time(path, values[:, t_col], f"{header[t_col]!r}")
-        return SeriesFile([values[:, value_cols]], None if time is None else [time], names,
-                          str(path))
-    return _long(path, values, ids, lines, t_col, value_cols, names,
-                 [row[t_col].strip() for _, row in body] if t_col is not None else None)
+        return SeriesFile(
+            [values[:, value_cols]], None if time is None else [time], names, str(path)
+        )
+    return _long(
+        path,
+        values,
+        ids,
+        lines,
+        t_col,
+        value_cols,
+        names,
+        [row[t_col].strip() for _, row in body] if t_col is not None else None,
+    )
 
 
-def _long(path: Path, values: np.ndarray, ids: list[str], lines: np.ndarray, t_col: int | None,
-          value_cols: list[int], names, time_text: list[str] | None) -> SeriesFile:
+def _long(
+    path: Path,
+    values: np.ndarray,
+    ids: list[str],
+    lines: np.ndarray,
+    t_col: int | None,
+    value_cols: list[int],
+    names,
+    time_text: list[str] | None,
+) -> SeriesFile:
     """Long format: a series per id (first appearance order), each sorted by time; a duplicate
     (id, time) is an error naming both rows."""
     index = {x: g for g, x in enumerate(dict.fromkeys(ids))}
@@ -228,8 +262,10 @@ def _long(path: Path, values: np.ndarray, ids: list[str], lines: np.ndarray, t_c
             dup = np.flatnonzero(np.diff(t) == 0)
             if len(dup):
                 a, b = rows[dup[0]], rows[dup[0] + 1]
-                raise LlmtsError(f"{path}: id {name!r} has two rows at time {time_text[a]} "
-                                 f"(rows {lines[min(a, b)]} and {lines[max(a, b)]})")
+                raise LlmtsError(
+                    f"{path}: id {name!r} has two rows at time {time_text[a]} "
+                    f"(rows {lines[min(a, b)]} and {lines[max(a, b)]})"
+                )
             times.append(_check_time(path, t, f"time of id {name!r}"))
         series.append(values[np.ix_(rows, value_cols)])
     return SeriesFile(series, times if t_col is not None else None, names, str(path))

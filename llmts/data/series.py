@@ -45,8 +45,12 @@ class Dataset:
 
     def summary(self) -> dict:
         """What a run saves of its data (``data.json``): source, variable names, sizes."""
-        return {"source": self.source, "variables": list(self.variables),
-                "num_series": len(self.series), "max_steps": int(self.lengths.max())}
+        return {
+            "source": self.source,
+            "variables": list(self.variables),
+            "num_series": len(self.series),
+            "max_steps": int(self.lengths.max()),
+        }
 
 
 def lotka_volterra(t: float, z: np.ndarray, a, b, d, g) -> np.ndarray:
@@ -64,12 +68,22 @@ def simulate_lotka_volterra(
     from scipy.integrate import solve_ivp
 
     rng = np.random.default_rng(seed)
-    a, g, b, d = (rng.uniform(lo, hi, num_series) for lo, hi in
-                  ((0.1, 0.3), (0.1, 0.3), (0.05, 0.2), (0.05, 0.2)))
+    a, g, b, d = (
+        rng.uniform(lo, hi, num_series)
+        for lo, hi in ((0.1, 0.3), (0.1, 0.3), (0.05, 0.2), (0.05, 0.2))
+    )
     z0 = rng.uniform(0.5, 2.5, size=(2, num_series)).ravel()
     time = np.linspace(0.0, t_max, num_steps)
-    sol = solve_ivp(lotka_volterra, (0.0, t_max), z0, t_eval=time, args=(a, b, d, g),
-                    method="RK45", rtol=1e-7, atol=1e-9)
+    sol = solve_ivp(
+        lotka_volterra,
+        (0.0, t_max),
+        z0,
+        t_eval=time,
+        args=(a, b, d, g),
+        method="RK45",
+        rtol=1e-7,
+        atol=1e-9,
+    )
     series = sol.y.reshape(2, num_series, num_steps).transpose(1, 2, 0)
     return series.astype(np.float32), time
 
@@ -113,12 +127,14 @@ def load_dataset(cfg: DataConfig, seed: int, min_steps: int = 1) -> Dataset:
     lengths = np.array([len(s) for s in file.series])
     check_length(path, int(lengths.min()), min_steps)
     if cfg.split == "series" and lengths.min() != lengths.max():
-        raise LlmtsError(f"{path}: series have {lengths.min()} to {lengths.max()} steps; "
-                         "data.split=series needs equal lengths (data.split=time cuts each "
-                         "series by its own)")
+        raise LlmtsError(
+            f"{path}: series have {lengths.min()} to {lengths.max()} steps; "
+            "data.split=series needs equal lengths (data.split=time cuts each "
+            "series by its own)"
+        )
     series = np.full((len(lengths), int(lengths.max()), file.series[0].shape[1]), np.nan)
     for i, s in enumerate(file.series):
-        series[i, :len(s)] = s
+        series[i, : len(s)] = s
     longest = int(np.argmax(lengths))
     time = file.time[longest] if file.time is not None else np.arange(lengths[longest], dtype=float)
     if cfg.missing_frac > 0 and not cfg.path:
@@ -127,8 +143,10 @@ def load_dataset(cfg: DataConfig, seed: int, min_steps: int = 1) -> Dataset:
     if variables is None:
         variables = tuple(f"var{i}" for i in range(series.shape[2]))
     if len(variables) != series.shape[2]:
-        raise LlmtsError(f"{path}: data.variables names {len(variables)} variables, "
-                         f"the file has D={series.shape[2]}")
+        raise LlmtsError(
+            f"{path}: data.variables names {len(variables)} variables, "
+            f"the file has D={series.shape[2]}"
+        )
     return Dataset(series, time, variables, str(path), lengths)
 
 
@@ -141,8 +159,10 @@ def knock_out(series: np.ndarray, frac: float, seed: int) -> np.ndarray:
 
 def check_length(path, num_steps: int, min_steps: int) -> None:
     if num_steps < min_steps:
-        raise LlmtsError(f"{path}: series have T={num_steps} steps, fewer than the {min_steps} "
-                         "needed (eval.context_steps + eval.horizon)")
+        raise LlmtsError(
+            f"{path}: series have T={num_steps} steps, fewer than the {min_steps} "
+            "needed (eval.context_steps + eval.horizon)"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

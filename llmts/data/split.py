@@ -41,10 +41,13 @@ class Split:
         """The (T_i, D) arrays of ``part`` (``train`` or ``val``) that training reads."""
         idx = getattr(self, part)
         if not self.by_time:
-            return [series[i, :lengths[i]] for i in idx]
-        lo, hi = ((np.zeros_like(self.val_start), self.val_start) if part == "train"
-                  else (self.val_start, self.test_start))
-        return [series[i, lo[i]:hi[i]] for i in idx if hi[i] > lo[i]]
+            return [series[i, : lengths[i]] for i in idx]
+        lo, hi = (
+            (np.zeros_like(self.val_start), self.val_start)
+            if part == "train"
+            else (self.val_start, self.test_start)
+        )
+        return [series[i, lo[i] : hi[i]] for i in idx if hi[i] > lo[i]]
 
     def save(self, path: Path) -> None:
         from llmts.tracking.files import write_json
@@ -59,8 +62,11 @@ def split_indices(n: int, cfg: DataConfig, seed: int) -> Split:
     perm = np.random.default_rng(seed).permutation(n)
     n_train = int(round(n * cfg.train_frac))
     n_val = int(round(n * cfg.val_frac))
-    return Split(np.sort(perm[:n_train]), np.sort(perm[n_train:n_train + n_val]),
-                 np.sort(perm[n_train + n_val:]))
+    return Split(
+        np.sort(perm[:n_train]),
+        np.sort(perm[n_train : n_train + n_val]),
+        np.sort(perm[n_train + n_val :]),
+    )
 
 
 def split_time(lengths: np.ndarray, cfg: DataConfig) -> Split:
@@ -80,9 +86,16 @@ def make_split(lengths: np.ndarray, cfg: DataConfig, seed: int) -> Split:
     return split_indices(len(lengths), cfg, seed)
 
 
-def forecast_rows(split: Split, lengths: np.ndarray, context: int, horizon: int,
-              num_series: int | None = None, origins: int | None = None,
-              stride: int | None = None, source: str = "data") -> tuple[np.ndarray, np.ndarray]:
+def forecast_rows(
+    split: Split,
+    lengths: np.ndarray,
+    context: int,
+    horizon: int,
+    num_series: int | None = None,
+    origins: int | None = None,
+    stride: int | None = None,
+    source: str = "data",
+) -> tuple[np.ndarray, np.ndarray]:
     """(series index, origin) of every forecast the evaluation makes: per test series (the first
     ``num_series``), origin ``context`` (``split=series``) or the rolling origins of its test
     part (``split=time``; ``origins``: at most that many, None: all that fit; ``stride``: steps
@@ -90,8 +103,10 @@ def forecast_rows(split: Split, lengths: np.ndarray, context: int, horizon: int,
     idx = split.test[:num_series] if num_series else split.test
     if not split.by_time:
         if len(idx) and (short := int(lengths[idx].min())) < context + horizon:
-            raise LlmtsError(f"{source}: series have T={short} steps, fewer than the "
-                             f"{context + horizon} needed (eval.context_steps + eval.horizon)")
+            raise LlmtsError(
+                f"{source}: series have T={short} steps, fewer than the "
+                f"{context + horizon} needed (eval.context_steps + eval.horizon)"
+            )
         return idx, np.full(len(idx), context)
     stride = stride or horizon
     rows, starts = [], []
@@ -99,15 +114,19 @@ def forecast_rows(split: Split, lengths: np.ndarray, context: int, horizon: int,
         first, last = int(split.test_start[i]), int(lengths[i]) - horizon  # o + h <= T_i
         found = list(range(first, last + 1, stride))[:origins]
         if first < context:
-            raise LlmtsError(f"{source}: series {i} ({lengths[i]} steps): its test part starts at "
-                             f"step {first}, before the {context} context steps a forecast needs "
-                             "(lower eval.context_steps or data.test_frac)")
+            raise LlmtsError(
+                f"{source}: series {i} ({lengths[i]} steps): its test part starts at "
+                f"step {first}, before the {context} context steps a forecast needs "
+                "(lower eval.context_steps or data.test_frac)"
+            )
         if not found or (origins and len(found) < origins):
-            raise LlmtsError(f"{source}: series {i} ({lengths[i]} steps) is too short for "
-                             f"{origins or 1} origin(s) {stride} steps apart with a {horizon}-step "
-                             f"horizon in its test part (steps {first}..{lengths[i] - 1}); lower "
-                             "eval.origins, eval.origin_stride or eval.horizon, or raise "
-                             "data.test_frac")
+            raise LlmtsError(
+                f"{source}: series {i} ({lengths[i]} steps) is too short for "
+                f"{origins or 1} origin(s) {stride} steps apart with a {horizon}-step "
+                f"horizon in its test part (steps {first}..{lengths[i] - 1}); lower "
+                "eval.origins, eval.origin_stride or eval.horizon, or raise "
+                "data.test_frac"
+            )
         rows += [i] * len(found)
         starts += found
     return np.array(rows, dtype=int), np.array(starts, dtype=int)

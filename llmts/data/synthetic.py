@@ -21,8 +21,8 @@ Periods are drawn between ``min_period`` and ``max_period`` steps. Families (wei
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -82,7 +82,7 @@ def ar(rng: np.random.Generator, n: int, steps: int, lo: float, hi: float) -> np
     radius = rng.uniform(0.9, 0.995, n)
     periodic = rng.random(n) < 2 / 3
     a1 = np.where(periodic, 2 * radius * np.cos(theta), 1 - rng.uniform(0, 0.1, n))
-    a2 = np.where(periodic, -radius ** 2, 0.0)
+    a2 = np.where(periodic, -(radius**2), 0.0)
     drift = np.where(periodic, 0.0, rng.normal(0, 0.05, n))
     eps = rng.standard_normal((n, total))
     x = np.zeros((n, total))
@@ -99,8 +99,7 @@ def ar(rng: np.random.Generator, n: int, steps: int, lo: float, hi: float) -> np
     return out * gain + noise * rng.standard_normal(out.shape)
 
 
-def _rk4(f: Callable, z: np.ndarray, dt: np.ndarray, steps: int, sub: int,
-         burn: int) -> np.ndarray:
+def _rk4(f: Callable, z: np.ndarray, dt: np.ndarray, steps: int, sub: int, burn: int) -> np.ndarray:
     """Integrate dz/dt = f(t, z) for every series at once; z (n, k), dt (n,) per output step;
     ``sub`` RK4 substeps per output step; the first ``burn`` output steps dropped.
     Returns (n, steps, k)."""
@@ -131,8 +130,8 @@ def oscillator(rng: np.random.Generator, n: int, steps: int, lo: float, hi: floa
 
     def f(t, z):
         x, v = z[:, :1], z[:, 1:2]
-        restoring = np.where(pendulum[:, None], np.sin(x), x) * (w0 ** 2)[:, None]
-        drive = (force[:, None] * np.cos(omega[:, None] * t))
+        restoring = np.where(pendulum[:, None], np.sin(x), x) * (w0**2)[:, None]
+        drive = force[:, None] * np.cos(omega[:, None] * t)
         return np.concatenate([v, -2 * zeta[:, None] * v - restoring + drive], axis=1)
 
     z0 = np.stack([rng.uniform(-2.5, 2.5, n), rng.uniform(-1, 1, n)], axis=1)
@@ -148,25 +147,37 @@ def ode(rng: np.random.Generator, n: int, steps: int, lo: float, hi: float) -> n
     kind = rng.integers(0, 4, n)  # 0 VdP, 1 Brusselator, 2 FHN, 3 SIR
     mu = rng.uniform(0.2, 3.0, n)
     a = rng.uniform(0.5, 1.5, n)
-    b = 1 + a ** 2 + rng.uniform(0.2, 1.5, n)
+    b = 1 + a**2 + rng.uniform(0.2, 1.5, n)
     fe, fa, fb = rng.uniform(0.3, 0.7, n), rng.uniform(0.6, 0.8, n), rng.uniform(0.7, 0.9, n)
     tau = rng.uniform(8, 14, n)
-    beta0, gamma, birth = rng.uniform(1.0, 3.0, n), rng.uniform(0.2, 0.5, n), rng.uniform(0.02, 0.1, n)
+    beta0, gamma, birth = (
+        rng.uniform(1.0, 3.0, n),
+        rng.uniform(0.2, 0.5, n),
+        rng.uniform(0.02, 0.1, n),
+    )
     season = rng.uniform(0.0, 0.5, n)
     # natural periods (approximate): the step makes each cycle last P steps
-    natural = np.select([kind == 0, kind == 1, kind == 2, kind == 3],
-                        [TWO_PI + 1.6 * mu, TWO_PI / a * 1.3, 2.2 * tau, TWO_PI / 0.6])
+    natural = np.select(
+        [kind == 0, kind == 1, kind == 2, kind == 3],
+        [TWO_PI + 1.6 * mu, TWO_PI / a * 1.3, 2.2 * tau, TWO_PI / 0.6],
+    )
     dt = natural / _periods(rng, n, lo, hi)
     sir_w = np.full(n, 0.6)  # forcing frequency of SIR
 
     def f(t, z):
         x, y, w = z[:, 0], z[:, 1], z[:, 2]
-        vdp = np.stack([y, mu * (1 - x ** 2) * y - x, np.zeros_like(x)], 1)
-        bru = np.stack([a + x ** 2 * y - (b + 1) * x, b * x - x ** 2 * y, np.zeros_like(x)], 1)
-        fhn = np.stack([x - x ** 3 / 3 - y + fe, (x + fa - fb * y) / tau, np.zeros_like(x)], 1)
+        vdp = np.stack([y, mu * (1 - x**2) * y - x, np.zeros_like(x)], 1)
+        bru = np.stack([a + x**2 * y - (b + 1) * x, b * x - x**2 * y, np.zeros_like(x)], 1)
+        fhn = np.stack([x - x**3 / 3 - y + fe, (x + fa - fb * y) / tau, np.zeros_like(x)], 1)
         beta = beta0 * (1 + season * np.cos(sir_w * t[:, 0]))
-        sir = np.stack([birth * (1 - x) - beta * x * y, beta * x * y - (gamma + birth) * y,
-                        gamma * y - birth * w], 1)
+        sir = np.stack(
+            [
+                birth * (1 - x) - beta * x * y,
+                beta * x * y - (gamma + birth) * y,
+                gamma * y - birth * w,
+            ],
+            1,
+        )
         return np.select([kind[:, None] == k for k in range(4)], [vdp, bru, fhn, sir])
 
     z0 = np.stack([rng.uniform(-2, 2, n), rng.uniform(-2, 2, n), np.zeros(n)], 1)
@@ -181,7 +192,11 @@ def ode(rng: np.random.Generator, n: int, steps: int, lo: float, hi: float) -> n
 
 
 FAMILIES: dict[str, tuple[float, Callable]] = {
-    "kernel": (0.4, kernel), "ar": (0.2, ar), "oscillator": (0.2, oscillator), "ode": (0.2, ode)}
+    "kernel": (0.4, kernel),
+    "ar": (0.2, ar),
+    "oscillator": (0.2, oscillator),
+    "ode": (0.2, ode),
+}
 
 
 def make_positive(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -193,8 +208,14 @@ def make_positive(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (x - lo + floor) * 10 ** rng.uniform(-0.5, 0.5, lo.shape)
 
 
-def generate(num_series: int, num_steps: int, seed: int, min_period: float = 6.0,
-             max_period: float = 50.0, part: int = 0) -> Corpus:
+def generate(
+    num_series: int,
+    num_steps: int,
+    seed: int,
+    min_period: float = 6.0,
+    max_period: float = 50.0,
+    part: int = 0,
+) -> Corpus:
     """``num_series`` series of ``num_steps`` steps drawn from :data:`FAMILIES` by weight, in a
     seeded shuffled order; each keeps its first D variables, D ~ {1: .3, 2: .45, 3: .25}.
     The same arguments give the same corpus; ``part`` draws an independent one from the same

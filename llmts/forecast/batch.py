@@ -1,5 +1,6 @@
 """Forecasting: every (series × sample) decodes together in batches, constrained by the codec's
-grammar, with llmts's own fixed-shape decode loop (:mod:`llmts.forecast.engine`, ``decoding.engine=llmts``)
+grammar, with llmts's own fixed-shape decode loop (:mod:`llmts.forecast.engine`,
+``decoding.engine=llmts``)
 or Hugging Face ``generate`` (``engine=hf``, and always for ``constrained=false``).
 
 Each context is scaled by its own α (percentile of |context| over its observed values, one α or
@@ -56,6 +57,7 @@ def num_samples(cfg: DecodingConfig) -> int:
 class Prompts:
     """What a decoder is asked: each series' prompt text and integer-digit cap, for forecasts of
     ``horizon`` steps of ``num_vars`` values."""
+
     texts: list[str]
     digits: np.ndarray  # (n,) integer digits each series' values may have
     num_vars: int
@@ -63,9 +65,16 @@ class Prompts:
 
 
 @torch.no_grad()
-def forecast(model, codec: Codec, contexts: np.ndarray | Sequence[np.ndarray], horizon: int,
-             dec: DecodingConfig, batch_size: int = 256, seed: int = 0,
-             decoders: dict | None = None) -> ForecastResult:
+def forecast(
+    model,
+    codec: Codec,
+    contexts: np.ndarray | Sequence[np.ndarray],
+    horizon: int,
+    dec: DecodingConfig,
+    batch_size: int = 256,
+    seed: int = 0,
+    decoders: dict | None = None,
+) -> ForecastResult:
     """Forecast ``horizon`` steps after each context: (n, c, D), or a list of (c_i, D) of
     different lengths (one batch: prompts are left-padded anyway); returns all samples.
 
@@ -80,10 +89,14 @@ def forecast(model, codec: Codec, contexts: np.ndarray | Sequence[np.ndarray], h
     scaling = [codec.scaling(c) for c in contexts]
     scales, offsets = (np.array([s[k] for s in scaling]) for k in (0, 1))
     # Each row's integer-digit cap comes from its own series (or decoding.max_int_digits).
-    digits = (np.full(n, dec.max_int_digits) if dec.max_int_digits
-              else codec.integer_digits(contexts, scales, offsets))
-    prompts = Prompts([codec.encode(c, a, o) for c, a, o in zip(contexts, scales, offsets)],
-                      digits, d, horizon)
+    digits = (
+        np.full(n, dec.max_int_digits)
+        if dec.max_int_digits
+        else codec.integer_digits(contexts, scales, offsets)
+    )
+    prompts = Prompts(
+        [codec.encode(c, a, o) for c, a, o in zip(contexts, scales, offsets)], digits, d, horizon
+    )
     device = next(model.parameters()).device
     model.eval()
     with torch.autocast(device.type, enabled=False):
@@ -97,45 +110,70 @@ def forecast(model, codec: Codec, contexts: np.ndarray | Sequence[np.ndarray], h
     parsed = malformed = 0
     for row, text in enumerate(texts):
         i, j = divmod(row, s)
-        fc = codec.decode_forecast(text, d, horizon, scales[i], last_observed(contexts[i]),
-                                   offsets[i])
+        fc = codec.decode_forecast(
+            text, d, horizon, scales[i], last_observed(contexts[i]), offsets[i]
+        )
         out[i, j] = fc.values
         parsed += fc.parsed
         malformed += fc.malformed
     return ForecastResult(out, parsed, malformed, texts, scales, offsets)
 
 
-def engine_texts(model, codec: Codec, prompts: Prompts, dec: DecodingConfig, batch_size: int,
-                 seed: int, decoders: dict | None = None) -> list[str]:
+def engine_texts(
+    model,
+    codec: Codec,
+    prompts: Prompts,
+    dec: DecodingConfig,
+    batch_size: int,
+    seed: int,
+    decoders: dict | None = None,
+) -> list[str]:
     """llmts's decode loop (:mod:`llmts.forecast.engine`): batches of whole series, each
     prefilled once and shared by its samples; on CUDA the step is captured once per decoder and
     batch shape (``decoding.cuda_graphs``). The decoder is taken from (or put in) ``decoders``."""
     from llmts.forecast.engine import Decoder
 
     s, top = num_samples(dec), int(prompts.digits.max())
-    sampling = (dict(temperature=dec.temperature, top_k=dec.top_k, top_p=dec.top_p)
-                if dec.do_sample else None)
+    sampling = (
+        dict(temperature=dec.temperature, top_k=dec.top_k, top_p=dec.top_p)
+        if dec.do_sample
+        else None
+    )
     # Everything the grammar and the decode loop are built from; a kept decoder is reused
     # only for the very model and codec it was built with. One is kept at a time: each holds
     # a KV cache (and a CUDA graph's memory), which varied calls would pile up.
-    key = (prompts.num_vars, prompts.horizon, top, tuple(sorted((sampling or {}).items())),
-           dec.cuda_graphs)
+    key = (
+        prompts.num_vars,
+        prompts.horizon,
+        top,
+        tuple(sorted((sampling or {}).items())),
+        dec.cuda_graphs,
+    )
     decoders = {} if decoders is None else decoders
     built = decoders.get(key)
     if built is None or built[0] is not model or built[1] is not codec:
         decoders.clear()
         grammar = codec.grammar(prompts.num_vars, prompts.horizon, top)
-        built = decoders[key] = (model, codec, Decoder(
-            model, grammar, codec.max_new_tokens(prompts.num_vars, prompts.horizon, top),
-            codec.tokenizer.pad_token_id, sampling, cuda_graph=dec.cuda_graphs))
+        built = decoders[key] = (
+            model,
+            codec,
+            Decoder(
+                model,
+                grammar,
+                codec.max_new_tokens(prompts.num_vars, prompts.horizon, top),
+                codec.tokenizer.pad_token_id,
+                sampling,
+                cuda_graph=dec.cuda_graphs,
+            ),
+        )
     decoder = built[2]
     ids = codec.tokenizer(prompts.texts, add_special_tokens=False)["input_ids"]
     per_batch = max(1, batch_size // s)
     texts: list[str] = []
     bar = Progress("forecast", len(ids) * s, "rows")
     for b, start in enumerate(range(0, len(ids), per_batch)):
-        caps = torch.as_tensor(np.repeat(prompts.digits[start:start + per_batch], s))
-        tokens = decoder.decode(ids[start:start + per_batch], s, caps, seed + b, rows=per_batch)
+        caps = torch.as_tensor(np.repeat(prompts.digits[start : start + per_batch], s))
+        tokens = decoder.decode(ids[start : start + per_batch], s, caps, seed + b, rows=per_batch)
         texts.extend(codec.tokenizer.batch_decode(tokens.cpu(), skip_special_tokens=True))
         bar.update(len(tokens))
     bar.close()

@@ -15,9 +15,11 @@ For a batch of n series × s samples (R = n·s rows):
    done?" is asked every ``check_every`` steps.
 3. On CUDA the step is captured once as a CUDA graph (:class:`CudaGraphStep`: a plain
    ``torch.cuda.CUDAGraph`` over static input buffers, so no compiler runs: two warm-up steps,
-   the capture and one eager step to check it); batches are then padded to one shape (rows, and a prompt width
+   the capture and one eager step to check it); batches are then padded to one shape (rows, and a
+   prompt width
    rounded up to ``PROMPT_BUCKET``) and the static cache is reused, so one capture serves
-   every batch, and every later ``forecast`` call given the same kept ``decoders`` dict. The captured step is checked against the eager one once; on any failure llmts warns and
+   every batch, and every later ``forecast`` call given the same kept ``decoders`` dict. The
+   captured step is checked against the eager one once; on any failure llmts warns and
    decodes eagerly. On CPU the step runs eagerly.
 
 Everything runs in the model's own dtype (no autocast), so the KV cache holds one dtype. The
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -47,8 +49,14 @@ def model_dtype(model: nn.Module) -> torch.dtype:
     return model.get_input_embeddings().weight.dtype
 
 
-def pick_columns(scores: torch.Tensor, ok: torch.Tensor, noise: torch.Tensor | None,
-                 temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+def pick_columns(
+    scores: torch.Tensor,
+    ok: torch.Tensor,
+    noise: torch.Tensor | None,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+) -> torch.Tensor:
     """(R,) the column each row emits, from its scores (R, C) over the allowed columns ``ok``.
 
     ``noise`` None: greedy (argmax; ties go to the lowest column, as a full-vocabulary argmax).
@@ -71,8 +79,9 @@ def pick_columns(scores: torch.Tensor, ok: torch.Tensor, noise: torch.Tensor | N
     return (scores.softmax(-1) / noise).argmax(-1)
 
 
-def exponential_noise(rows: int, steps: int, columns: int, seed: int,
-                      device: torch.device) -> torch.Tensor:
+def exponential_noise(
+    rows: int, steps: int, columns: int, seed: int, device: torch.device
+) -> torch.Tensor:
     """(rows, steps, columns) Exp(1) draws from a CPU generator seeded with ``seed``: the same
     draws on every device, no RNG state shared with anything else, and a row's draws do not
     depend on how many rows follow it (padding a batch changes no forecast)."""
@@ -88,18 +97,30 @@ class Decoder:
     prove the step has no graph break). Either one pads batches to fixed shapes.
     """
 
-    def __init__(self, model: nn.Module, grammar: Grammar, max_new: int, pad_id: int,
-                 sampling: dict | None = None, compile: dict | None = None,
-                 cuda_graph: bool = False, check_every: int = 8) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        grammar: Grammar,
+        max_new: int,
+        pad_id: int,
+        sampling: dict | None = None,
+        compile: dict | None = None,
+        cuda_graph: bool = False,
+        check_every: int = 8,
+    ) -> None:
         self.net = base_model(model)
         cfg = self.net.config
         if set(getattr(cfg, "layer_types", None) or ["full_attention"]) != {"full_attention"}:
-            raise LlmtsError("decoding.engine=llmts supports full-attention models only "
-                             "(this one has sliding-window layers): use decoding.engine=hf")
+            raise LlmtsError(
+                "decoding.engine=llmts supports full-attention models only "
+                "(this one has sliding-window layers): use decoding.engine=hf"
+            )
         impl = cfg._attn_implementation
         if impl not in ("sdpa", "eager"):
-            raise LlmtsError(f"decoding.engine=llmts needs model.attn_implementation sdpa or "
-                             f"eager, not {impl}: use decoding.engine=hf")
+            raise LlmtsError(
+                f"decoding.engine=llmts needs model.attn_implementation sdpa or "
+                f"eager, not {impl}: use decoding.engine=hf"
+            )
         self.device = next(self.net.parameters()).device
         self.dtype = model_dtype(self.net)
         self.bool_mask = impl == "sdpa"  # eager attention adds the mask: it must be float
@@ -108,17 +129,26 @@ class Decoder:
         self.check_every, self.cuda_graph = check_every, cuda_graph and self.device.type == "cuda"
         self.captured = compile is not None or self.cuda_graph  # fixed shapes
         self._graph_step: Callable | None = None  # the step captured on the current cache
-        self.cache_kw = ("cache" if "cache" in inspect.signature(self.net.forward).parameters
-                         else "past_key_values")  # transformers renamed it in 5.x
+        self.cache_kw = (
+            "cache"
+            if "cache" in inspect.signature(self.net.forward).parameters
+            else "past_key_values"
+        )  # transformers renamed it in 5.x
         self._cache = None  # reused across batches of one shape (one CUDA-graph capture)
         self._step: Callable = torch.compile(self.step, **compile) if compile else self.step
 
-    def forward(self, input_ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor,
-                cache) -> torch.Tensor:
+    def forward(
+        self, input_ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache
+    ) -> torch.Tensor:
         """Float32 scores (B, C) of the grammar's columns at the last position."""
-        out = self.net(input_ids=input_ids, attention_mask={"full_attention": mask},
-                       position_ids=positions, use_cache=True, logits_to_keep=1,
-                       **{self.cache_kw: cache})
+        out = self.net(
+            input_ids=input_ids,
+            attention_mask={"full_attention": mask},
+            position_ids=positions,
+            use_cache=True,
+            logits_to_keep=1,
+            **{self.cache_kw: cache},
+        )
         return out.logits[:, -1, self.grammar.columns].float()
 
     def mask(self, allowed: torch.Tensor) -> torch.Tensor:
@@ -128,18 +158,30 @@ class Decoder:
         zero = torch.zeros((), dtype=self.dtype, device=allowed.device)
         return torch.where(allowed, zero, torch.finfo(self.dtype).min)
 
-    def step(self, cols: torch.Tensor, state: State, pos: torch.Tensor, pad: torch.Tensor,
-             caps: torch.Tensor, noise: torch.Tensor | None) -> tuple[torch.Tensor, State]:
+    def step(
+        self,
+        cols: torch.Tensor,
+        state: State,
+        pos: torch.Tensor,
+        pad: torch.Tensor,
+        caps: torch.Tensor,
+        noise: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, State]:
         """Feed each row's last column ``cols`` at absolute position ``pos`` (0-d) and pick the
         next: fixed shapes, device tensors only."""
         g = self.grammar
         state = g.advance(tuple(state), g.col_class[cols])
         keys = torch.arange(self._cache_len, device=pos.device)
         allowed = (keys >= pad[:, None]) & (keys <= pos)
-        scores = self.forward(g.columns[cols][:, None], self.mask(allowed)[:, None, None, :],
-                              (pos - pad)[:, None], self._cache)
-        return pick_columns(scores, g.allowed_columns(state, caps), noise,
-                            **(self.sampling or {})), state
+        scores = self.forward(
+            g.columns[cols][:, None],
+            self.mask(allowed)[:, None, None, :],
+            (pos - pad)[:, None],
+            self._cache,
+        )
+        return pick_columns(
+            scores, g.allowed_columns(state, caps), noise, **(self.sampling or {})
+        ), state
 
     def static_cache(self, rows: int, length: int):
         """A ``StaticCache`` of ``rows`` × ``length`` in the model's dtype, reused while the
@@ -151,8 +193,9 @@ class Decoder:
             cfg = self.net.config
             head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
             cache = StaticCache(config=cfg, max_cache_len=length)
-            cache.early_initialization(rows, cfg.num_key_value_heads, head_dim, self.dtype,
-                                       self.device)
+            cache.early_initialization(
+                rows, cfg.num_key_value_heads, head_dim, self.dtype, self.device
+            )
             self._cache, self._cache_key, self._cache_len = cache, key, length
             self._graph_step = None  # it was captured on the previous cache's memory
         return self._cache
@@ -168,21 +211,30 @@ class Decoder:
         # A pad position attends to itself only, so its (unused) states stay finite.
         allowed = causal | torch.eye(width, dtype=torch.bool, device=self.device)
         prefix = DynamicCache(config=self.net.config)
-        scores = self.forward(ids, self.mask(allowed)[:, None], (q - pad[:, None]).clamp(min=0),
-                              prefix)
+        scores = self.forward(
+            ids, self.mask(allowed)[:, None], (q - pad[:, None]).clamp(min=0), prefix
+        )
         cache = self.static_cache(n * samples, width + self.max_new)
         for layer, pre in zip(cache.layers, prefix.layers):
             if not hasattr(layer, "cumulative_length"):
-                raise LlmtsError("decoding.engine=llmts: this transformers' StaticCache has no "
-                                 "cumulative_length; use decoding.engine=hf")
+                raise LlmtsError(
+                    "decoding.engine=llmts: this transformers' StaticCache has no "
+                    "cumulative_length; use decoding.engine=hf"
+                )
             layer.keys[:, :, :width].copy_(pre.keys.repeat_interleave(samples, 0))
             layer.values[:, :, :width].copy_(pre.values.repeat_interleave(samples, 0))
             layer.cumulative_length.fill_(width)
         return scores.repeat_interleave(samples, 0)
 
     @torch.no_grad()
-    def decode(self, prompts: list[list[int]], samples: int, caps: torch.Tensor,
-               seed: int = 0, rows: int | None = None) -> torch.Tensor:
+    def decode(
+        self,
+        prompts: list[list[int]],
+        samples: int,
+        caps: torch.Tensor,
+        seed: int = 0,
+        rows: int | None = None,
+    ) -> torch.Tensor:
         """Token IDs (n·samples, max_new) generated after each prompt (pad after the end).
         ``caps`` (n·samples,): each row's integer-digit cap. ``rows``: pad the batch to this many
         series (captured decoding reuses one shape)."""
@@ -194,7 +246,7 @@ class Decoder:
             caps = torch.cat([caps, caps[:1].expand((len(prompts) - n) * samples)])
         ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
         for i, p in enumerate(prompts):
-            ids[i, width - len(p):] = torch.tensor(p)
+            ids[i, width - len(p) :] = torch.tensor(p)
         lengths = torch.tensor([len(p) for p in prompts])
         ids, pad = ids.to(self.device), (width - lengths).to(self.device)
         caps = caps.to(self.device)
@@ -202,27 +254,47 @@ class Decoder:
             out = self._loop(ids, pad, samples, caps, seed)
         return out[: n * samples]
 
-    def _loop(self, ids: torch.Tensor, pad: torch.Tensor, samples: int, caps: torch.Tensor,
-              seed: int) -> torch.Tensor:
+    def _loop(
+        self, ids: torch.Tensor, pad: torch.Tensor, samples: int, caps: torch.Tensor, seed: int
+    ) -> torch.Tensor:
         g, total = self.grammar, len(ids) * samples
         scores = self.prefill(ids, pad, samples)
         pad = pad.repeat_interleave(samples)
-        noise = (exponential_noise(total, self.max_new, len(g.columns), seed, self.device)
-                 if self.sampling is not None else None)
+        noise = (
+            exponential_noise(total, self.max_new, len(g.columns), seed, self.device)
+            if self.sampling is not None
+            else None
+        )
         state = g.init_state(total, self.device)
-        cols = pick_columns(scores, g.allowed_columns(state, caps),
-                            None if noise is None else noise[:, 0], **(self.sampling or {}))
-        out = torch.full((total, self.max_new), len(g.columns), dtype=torch.long,
-                         device=self.device)  # one past the columns: "pad" below
+        cols = pick_columns(
+            scores,
+            g.allowed_columns(state, caps),
+            None if noise is None else noise[:, 0],
+            **(self.sampling or {}),
+        )
+        out = torch.full(
+            (total, self.max_new), len(g.columns), dtype=torch.long, device=self.device
+        )  # one past the columns: "pad" below
         out[:, 0] = cols
         positions = torch.arange(ids.shape[1], ids.shape[1] + self.max_new, device=self.device)
         step = self._step
         if self.cuda_graph:
-            step = self._graph(cols, state, positions[0], pad, caps,
-                               None if noise is None else noise[:, 1], ids.shape[1]) or step
+            step = (
+                self._graph(
+                    cols,
+                    state,
+                    positions[0],
+                    pad,
+                    caps,
+                    None if noise is None else noise[:, 1],
+                    ids.shape[1],
+                )
+                or step
+            )
         for t in range(1, self.max_new):
-            cols, state = step(cols, state, positions[t - 1], pad, caps,
-                               None if noise is None else noise[:, t])
+            cols, state = step(
+                cols, state, positions[t - 1], pad, caps, None if noise is None else noise[:, t]
+            )
             out[:, t] = cols
             if t % self.check_every == 0 and bool(g.is_done(state).all()):  # the only sync
                 break
@@ -234,9 +306,11 @@ class Decoder:
         (with a warning, and eager decoding from then on) when capture fails or disagrees with
         the eager step."""
         if self._graph_step is None:
+
             def rewind() -> None:  # warm-up and check steps must not advance the cache
                 for layer in self._cache.layers:
                     layer.cumulative_length.fill_(width)
+
             args = (cols, tuple(state), pos, pad, caps, noise)
             try:
                 graph = CudaGraphStep(self.step, args, rewind)

@@ -25,8 +25,9 @@ class NumericGrammar(LogitsProcessor):
     prompt_len``, i.e. at the first call of a new ``generate``.
     """
 
-    def __init__(self, grammar: Grammar, prompt_len: int,
-                 row_int_digits: torch.Tensor | None = None) -> None:
+    def __init__(
+        self, grammar: Grammar, prompt_len: int, row_int_digits: torch.Tensor | None = None
+    ) -> None:
         if prompt_len < 0:
             raise ValueError("NumericGrammar: prompt_len must be >= 0")
         self.grammar = grammar
@@ -38,15 +39,21 @@ class NumericGrammar(LogitsProcessor):
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         batch, cur = input_ids.shape
         if cur < self.prompt_len:
-            raise ValueError(f"NumericGrammar: input has {cur} tokens, fewer than "
-                             f"prompt_len={self.prompt_len}")
+            raise ValueError(
+                f"NumericGrammar: input has {cur} tokens, fewer than prompt_len={self.prompt_len}"
+            )
         g = self.grammar
         if g.trans.device != scores.device:  # move the (small) tables once
             self.grammar = g = g.to(scores.device)
             if self.row_int_digits is not None:
                 self.row_int_digits = self.row_int_digits.to(scores.device)
-        if (cur == self.prompt_len or self._state is None or cur < self._seen
-                or self._state[0].shape[0] != batch or self._state[0].device != scores.device):
+        if (
+            cur == self.prompt_len
+            or self._state is None
+            or cur < self._seen
+            or self._state[0].shape[0] != batch
+            or self._state[0].device != scores.device
+        ):
             self._state, self._seen = g.init_state(batch, scores.device), self.prompt_len
         for pos in range(self._seen, cur):  # normally exactly one new token (none at the start)
             self._state = g.advance(self._state, g.classes(input_ids[:, pos]))
@@ -68,26 +75,36 @@ class StepsDone(StoppingCriteria):
     def __init__(self, step_token_id: int, horizon: int, prompt_len: int) -> None:
         self.step_token_id, self.horizon, self.prompt_len = step_token_id, horizon, prompt_len
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor | None = None,
-                 **kwargs: object) -> torch.BoolTensor:
-        new = input_ids[:, self.prompt_len:]
+    def __call__(
+        self, input_ids: torch.LongTensor, scores: torch.FloatTensor | None = None, **kwargs: object
+    ) -> torch.BoolTensor:
+        new = input_ids[:, self.prompt_len :]
         return (new == self.step_token_id).sum(dim=1) >= self.horizon
 
 
-def hf_texts(model, codec: Codec, prompts: Prompts, dec: DecodingConfig, batch_size: int,
-             seed: int) -> list[str]:
+def hf_texts(
+    model, codec: Codec, prompts: Prompts, dec: DecodingConfig, batch_size: int, seed: int
+) -> list[str]:
     """Hugging Face ``generate`` over batches of ``batch_size`` rows (series × samples)."""
     from llmts.forecast.batch import num_samples
 
     s = num_samples(dec)
-    rows = Prompts([p for p in prompts.texts for _ in range(s)], np.repeat(prompts.digits, s),
-                   prompts.num_vars, prompts.horizon)
+    rows = Prompts(
+        [p for p in prompts.texts for _ in range(s)],
+        np.repeat(prompts.digits, s),
+        prompts.num_vars,
+        prompts.horizon,
+    )
     device = next(model.parameters()).device
     texts: list[str] = []
     bar = Progress("forecast", len(rows.texts), "rows")
     for b, start in enumerate(range(0, len(rows.texts), batch_size)):
-        part = Prompts(rows.texts[start:start + batch_size], rows.digits[start:start + batch_size],
-                       rows.num_vars, rows.horizon)
+        part = Prompts(
+            rows.texts[start : start + batch_size],
+            rows.digits[start : start + batch_size],
+            rows.num_vars,
+            rows.horizon,
+        )
         # generate draws from the global RNG: seed it, and restore it afterwards
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed + b)
@@ -103,25 +120,46 @@ def generate_batch(model, codec: Codec, prompts: Prompts, dec: DecodingConfig) -
 
     device = next(model.parameters()).device
     tok = codec.tokenizer
-    enc = tok(prompts.texts, return_tensors="pt", padding=True, padding_side="left",
-              add_special_tokens=False).to(device)
+    enc = tok(
+        prompts.texts,
+        return_tensors="pt",
+        padding=True,
+        padding_side="left",
+        add_special_tokens=False,
+    ).to(device)
     prompt_len = enc["input_ids"].shape[1]
     top = int(prompts.digits.max())
     processors = LogitsProcessorList()
     if dec.constrained:
-        processors.append(NumericGrammar(codec.grammar(prompts.num_vars, prompts.horizon, top),
-                                         prompt_len, torch.as_tensor(prompts.digits)))
-    sampling = (dict(do_sample=True, temperature=dec.temperature, top_k=dec.top_k or None,
-                     top_p=dec.top_p) if dec.do_sample else dict(do_sample=False))
+        processors.append(
+            NumericGrammar(
+                codec.grammar(prompts.num_vars, prompts.horizon, top),
+                prompt_len,
+                torch.as_tensor(prompts.digits),
+            )
+        )
+    sampling = (
+        dict(do_sample=True, temperature=dec.temperature, top_k=dec.top_k or None, top_p=dec.top_p)
+        if dec.do_sample
+        else dict(do_sample=False)
+    )
     gen = GenerationConfig(
-        **sampling, repetition_penalty=1.0, num_beams=1,
+        **sampling,
+        repetition_penalty=1.0,
+        num_beams=1,
         max_new_tokens=codec.max_new_tokens(prompts.num_vars, prompts.horizon, top),
-        pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
         # On CUDA a static cache makes transformers torch.compile the forward, again for each
         # new batch shape; unmeasured here, so llmts keeps generation eager.
-        cache_implementation=str(dec.cache_implementation), disable_compile=True,
+        cache_implementation=str(dec.cache_implementation),
+        disable_compile=True,
     )
     done = StepsDone(codec.step_token_id, prompts.horizon, prompt_len)
-    out = model.generate(**enc, generation_config=gen, logits_processor=processors,
-                         stopping_criteria=StoppingCriteriaList([done]))
+    out = model.generate(
+        **enc,
+        generation_config=gen,
+        logits_processor=processors,
+        stopping_criteria=StoppingCriteriaList([done]),
+    )
     return tok.batch_decode(out[:, prompt_len:], skip_special_tokens=True)

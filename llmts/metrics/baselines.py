@@ -23,8 +23,13 @@ _WINDOWS = (1 / 3, 2 / 3, 1.0)
 # (a, b, d, g), or None for mid-range prior rates; window schedule). The first two fail on
 # different series (full length: a wrong-period minimum; windowed: a rate the first window cannot
 # identify, e.g. d while the predator is rounded to 0 throughout it), so together they cover both.
-_STARTS = (((1.0, 1.0, 1.0, 1.0), (1.0,)), ((1.0, 1.0, 1.0, 1.0), _WINDOWS),
-           ((1.2, 1.0, 1.0, 1.2), _WINDOWS), ((0.8, 1.0, 1.0, 0.8), _WINDOWS), (None, _WINDOWS))
+_STARTS = (
+    ((1.0, 1.0, 1.0, 1.0), (1.0,)),
+    ((1.0, 1.0, 1.0, 1.0), _WINDOWS),
+    ((1.2, 1.0, 1.0, 1.2), _WINDOWS),
+    ((0.8, 1.0, 1.0, 0.8), _WINDOWS),
+    (None, _WINDOWS),
+)
 _MAX_RATE = 5.0  # a·dt, g·dt, b·max(y)·dt, d·max(x)·dt above this are unresolvable by the sampling
 _GOOD_RMS = 0.1  # fit RMS in log(x + c) at or below this: accept, skip the remaining starts
 _MAX_RMS = 0.25  # fit RMS above this = the model does not explain the context → fail
@@ -39,7 +44,9 @@ def persistence(context: np.ndarray, horizon: int) -> np.ndarray:
         raise ValueError(f"context must be (n, T, D) with T >= 1, got {c.shape}")
     seen = ~np.isnan(c)
     last = np.where(seen.any(1), c.shape[1] - 1 - np.argmax(seen[:, ::-1], axis=1), 0)  # (n, D)
-    return np.repeat(np.nan_to_num(np.take_along_axis(c, last[:, None, :], axis=1)), horizon, axis=1)
+    return np.repeat(
+        np.nan_to_num(np.take_along_axis(c, last[:, None, :], axis=1)), horizon, axis=1
+    )
 
 
 @dataclass(frozen=True)
@@ -50,8 +57,9 @@ class OdeFitResult:
     seconds: float  # wall time of the whole fit
 
 
-def ode_fit(context: np.ndarray, time_context: np.ndarray, time_future: np.ndarray,
-            floor_frac: float = 0.01) -> OdeFitResult:
+def ode_fit(
+    context: np.ndarray, time_context: np.ndarray, time_future: np.ndarray, floor_frac: float = 0.01
+) -> OdeFitResult:
     """Fit dx/dt = a·x − b·x·y, dy/dt = d·x·y − g·y to each series' context; integrate onward.
 
     Per series: unknowns θ = log(a, b, d, g, x₀, y₀) (logs keep rates and states positive), x₀, y₀
@@ -95,11 +103,20 @@ def ode_fit(context: np.ndarray, time_context: np.ndarray, time_future: np.ndarr
     tf = np.asarray(time_future, dtype=np.float64)
     if ctx.ndim != 3 or ctx.shape[2] != 2:
         raise ValueError(f"ode_fit is Lotka-Volterra only: need (n, T, 2), got {ctx.shape}")
-    if (ctx.shape[1] < 4 or tc.shape != (ctx.shape[1],) or tf.ndim != 1 or tf.size < 1
-            or not (np.diff(tc) > 0).all() or not (np.diff(tf) > 0).all() or tf[0] <= tc[0]):
-        raise ValueError(f"need T >= 4 context steps, increasing times and future times after "
-                         f"time_context[0]; got context {ctx.shape}, time_context {tc.shape}, "
-                         f"time_future {tf.shape}")
+    if (
+        ctx.shape[1] < 4
+        or tc.shape != (ctx.shape[1],)
+        or tf.ndim != 1
+        or tf.size < 1
+        or not (np.diff(tc) > 0).all()
+        or not (np.diff(tf) > 0).all()
+        or tf[0] <= tc[0]
+    ):
+        raise ValueError(
+            f"need T >= 4 context steps, increasing times and future times after "
+            f"time_context[0]; got context {ctx.shape}, time_context {tc.shape}, "
+            f"time_future {tf.shape}"
+        )
     n, h = ctx.shape[0], tf.shape[0]
     forecast = persistence(ctx, h)
     params = np.full((n, 4), np.nan)
@@ -116,8 +133,9 @@ def ode_fit(context: np.ndarray, time_context: np.ndarray, time_future: np.ndarr
     return OdeFitResult(forecast, params, failed, time.perf_counter() - start)
 
 
-def _fit_one(obs: np.ndarray, tc: np.ndarray, tf: np.ndarray,
-             floor_frac: float) -> tuple[np.ndarray, np.ndarray] | None:
+def _fit_one(
+    obs: np.ndarray, tc: np.ndarray, tf: np.ndarray, floor_frac: float
+) -> tuple[np.ndarray, np.ndarray] | None:
     """(forecast (h, 2), rates (4,)) for one series (T, 2), or None if the fit failed."""
     seen = ~np.isnan(obs)
     if np.isinf(obs).any() or (seen.sum(0) < 4).any():
@@ -180,8 +198,10 @@ def _gradient_match(obs: np.ndarray, tc: np.ndarray, c: float, prior: np.ndarray
     dl = (lg[2:] - lg[:-2]) / (tc[2:] - tc[:-2])[:, None]
     mid = obs[1:-1]
     rates = prior.copy()
-    fx, fy = _line_fit(mid[:, 1], dl[:, 0], mid[:, 0] > 5 * c), _line_fit(
-        mid[:, 0], dl[:, 1], mid[:, 1] > 5 * c)
+    fx, fy = (
+        _line_fit(mid[:, 1], dl[:, 0], mid[:, 0] > 5 * c),
+        _line_fit(mid[:, 0], dl[:, 1], mid[:, 1] > 5 * c),
+    )
     if fx is not None:  # d log x/dt = a + (−b)·y
         rates[0], rates[1] = fx[0], -fx[1]
     if fy is not None:  # d log y/dt = (−g) + d·x
@@ -225,15 +245,17 @@ def _solve_sens(theta: np.ndarray, t: np.ndarray) -> np.ndarray | None:
     z0[:2] = theta[4:]
     z0[6] = 1.0  # ∂u₀/∂u₀
     z0[13] = 1.0  # ∂v₀/∂v₀
-    sol, info = odeint(_rhs_sens, z0, t, args=(a, b, d, g), rtol=1e-8, atol=1e-8,
-                       mxstep=5000, full_output=True)
+    sol, info = odeint(
+        _rhs_sens, z0, t, args=(a, b, d, g), rtol=1e-8, atol=1e-8, mxstep=5000, full_output=True
+    )
     if info["message"] != "Integration successful." or not np.isfinite(sol).all():
         return None
     return sol
 
 
-def _least_squares(theta: np.ndarray, t: np.ndarray, target: np.ndarray, c: float,
-                   lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, float] | None:
+def _least_squares(
+    theta: np.ndarray, t: np.ndarray, target: np.ndarray, c: float, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, float] | None:
     """Fit θ to log(x + c) targets (k, 2) on times t (NaN targets: missing, no residual);
     (θ, cost) or None if integration failed."""
     cache: dict[bytes, np.ndarray | None] = {}
@@ -265,8 +287,9 @@ def _least_squares(theta: np.ndarray, t: np.ndarray, target: np.ndarray, c: floa
         return (w[:, :, None] * s).reshape(-1, 6)
 
     try:
-        res = least_squares(fun, theta, jac=jac, bounds=(lo, hi), method="trf",
-                            x_scale="jac", max_nfev=30)
+        res = least_squares(
+            fun, theta, jac=jac, bounds=(lo, hi), method="trf", x_scale="jac", max_nfev=30
+        )
     except (ValueError, np.linalg.LinAlgError):
         return None
     if not np.isfinite(res.cost):
@@ -281,8 +304,9 @@ def _forecast(theta: np.ndarray, t0: float, tf: np.ndarray) -> np.ndarray | None
     def rhs(_t: float, z: np.ndarray) -> list[float]:
         return [a - b * math.exp(min(z[1], 50.0)), d * math.exp(min(z[0], 50.0)) - g]
 
-    sol = solve_ivp(rhs, (t0, float(tf[-1])), theta[4:], t_eval=tf, method="DOP853",
-                    rtol=1e-9, atol=1e-9)
+    sol = solve_ivp(
+        rhs, (t0, float(tf[-1])), theta[4:], t_eval=tf, method="DOP853", rtol=1e-9, atol=1e-9
+    )
     if not sol.success or sol.y.shape[1] != len(tf):
         return None
     return np.exp(sol.y.T)

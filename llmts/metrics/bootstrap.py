@@ -71,6 +71,7 @@ class SeriesSums:
     Truth is centred on its overall mean μ first (``st``, ``stt`` are Σ(t − μ), Σ(t − μ)²), so
     SS_tot = Σ(t − μ)² − (Σ(t − μ))²/N loses no precision. MAPE keeps the full sample's near-zero
     threshold (1e-8 · max|truth| of all series) in every resample."""
+
     sse: np.ndarray  # Σ e²
     sae: np.ndarray  # Σ |e|
     st: np.ndarray
@@ -95,10 +96,18 @@ def series_sums(truth: np.ndarray, pred: np.ndarray) -> SeriesSums:
     a = np.where(ok, np.abs(t), 0.0)
     keep = a > MAPE_REL_EPS * a.max()
     ape = np.divide(np.abs(e), a, out=np.zeros_like(e), where=keep)
-    return SeriesSums(sse=(e**2).sum(1), sae=np.abs(e).sum(1), st=c.sum(1), stt=(c**2).sum(1),
-                      tmax=np.where(ok, t, -np.inf).max(1), tmin=np.where(ok, t, np.inf).min(1),
-                      peak=a.max(1), ape=ape.sum(1), kept=keep.sum(1).astype(np.float64),
-                      points=ok.sum(1).astype(np.float64))
+    return SeriesSums(
+        sse=(e**2).sum(1),
+        sae=np.abs(e).sum(1),
+        st=c.sum(1),
+        stt=(c**2).sum(1),
+        tmax=np.where(ok, t, -np.inf).max(1),
+        tmin=np.where(ok, t, np.inf).min(1),
+        peak=a.max(1),
+        ape=ape.sum(1),
+        kept=keep.sum(1).astype(np.float64),
+        points=ok.sum(1).astype(np.float64),
+    )
 
 
 def point_draws(s: SeriesSums, idx: np.ndarray) -> dict[str, np.ndarray]:
@@ -112,19 +121,27 @@ def point_draws(s: SeriesSums, idx: np.ndarray) -> dict[str, np.ndarray]:
     mse = sse / big_n
     ss_tot = w @ s.stt - (w @ s.st) ** 2 / big_n
     ss_tot[ss_tot <= 1e-12 * np.maximum(w @ s.stt, 1e-300)] = 0.0  # round-off on a constant truth
-    r2 = np.where(ss_tot > 0, 1.0 - sse / np.where(ss_tot > 0, ss_tot, 1.0),
-                  np.where(sse == 0, 1.0, 0.0))
+    r2 = np.where(
+        ss_tot > 0, 1.0 - sse / np.where(ss_tot > 0, ss_tot, 1.0), np.where(sse == 0, 1.0, 0.0)
+    )
     span = s.tmax[idx].max(1) - s.tmin[idx].min(1)
     peak = s.peak[idx].max(1)
     denom = np.where(span > 0, span, np.where(peak > 0, peak, 1.0))
     kept = w @ s.kept
     mape = 100.0 * np.divide(w @ s.ape, kept, out=np.zeros(len(w)), where=kept > 0)
-    return {"mse": mse, "rmse": np.sqrt(mse), "mae": sae / big_n, "r2": r2,
-            "nrmse": 100.0 * np.sqrt(mse) / denom, "mape": mape}
+    return {
+        "mse": mse,
+        "rmse": np.sqrt(mse),
+        "mae": sae / big_n,
+        "r2": r2,
+        "nrmse": 100.0 * np.sqrt(mse) / denom,
+        "mape": mape,
+    }
 
 
-def point_intervals(truth: np.ndarray, pred: np.ndarray, idx: np.ndarray,
-                    prefix: str = "") -> dict[str, list[float]]:
+def point_intervals(
+    truth: np.ndarray, pred: np.ndarray, idx: np.ndarray, prefix: str = ""
+) -> dict[str, list[float]]:
     """``{"<prefix><metric>_ci": [lo, hi]}`` for the six point metrics (same units as each)."""
     draws = point_draws(series_sums(truth, pred), idx)
     return {f"{prefix}{k}_ci": interval(v).tolist() for k, v in draws.items()}

@@ -9,19 +9,17 @@ from pathlib import Path
 
 import numpy as np
 
-from llmts.metrics import baselines
-from llmts.metrics import likelihood
-from llmts.metrics import point as metrics
-from llmts.metrics import physics
-from llmts.metrics import bootstrap as stats
 from llmts.codec.codec import Codec
+from llmts.codec.llmtime import step_tokens
 from llmts.data.series import Dataset
 from llmts.data.split import Split, forecast_rows
 from llmts.errors import LlmtsError
-from llmts.codec.llmtime import step_tokens
+from llmts.forecast.batch import ForecastResult, forecast, num_samples
+from llmts.metrics import baselines, likelihood, physics
+from llmts.metrics import bootstrap as stats
+from llmts.metrics import point as metrics
 from llmts.tracking.files import atomic_path
 from llmts.tracking.progress import phase
-from llmts.forecast.batch import ForecastResult, forecast, num_samples
 from llmts.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -35,8 +33,10 @@ def context_steps(cfg, num_vars: int) -> int:
     128 / 512 / 768 tokens, the study's Table 10 contexts."""
     per_step = step_tokens(num_vars, cfg.data.precision)
     if cfg.data.context_length < per_step:
-        raise LlmtsError(f"data.context_length={cfg.data.context_length}: too small to hold one "
-                         f"time step ({per_step} tokens for {num_vars} variables)")
+        raise LlmtsError(
+            f"data.context_length={cfg.data.context_length}: too small to hold one "
+            f"time step ({per_step} tokens for {num_vars} variables)"
+        )
     if cfg.eval.context_steps is not None:
         return cfg.eval.context_steps
     return cfg.data.context_length // per_step
@@ -48,15 +48,24 @@ def test_series(dataset: Dataset, split: Split, cfg) -> tuple[np.ndarray, ...]:
     test part with ``data.split=time`` (:func:`llmts.data.split.forecast_rows`)."""
     ev = cfg.eval
     c = context_steps(cfg, dataset.num_vars)
-    idx, origin = forecast_rows(split, dataset.lengths, c, ev.horizon, ev.num_series, ev.origins,
-                            ev.origin_stride, dataset.source)
-    context = np.stack([dataset.series[i, o - c:o] for i, o in zip(idx, origin)])
-    truth = np.stack([dataset.series[i, o:o + ev.horizon] for i, o in zip(idx, origin)])
+    idx, origin = forecast_rows(
+        split,
+        dataset.lengths,
+        c,
+        ev.horizon,
+        ev.num_series,
+        ev.origins,
+        ev.origin_stride,
+        dataset.source,
+    )
+    context = np.stack([dataset.series[i, o - c : o] for i, o in zip(idx, origin)])
+    truth = np.stack([dataset.series[i, o : o + ev.horizon] for i, o in zip(idx, origin)])
     return idx, origin, context, truth
 
 
 def resamples(ev, n: int) -> np.ndarray | None:
-    """The (``eval.bootstrap``, n) series-index matrix every interval of this run uses; None: off."""
+    """The (``eval.bootstrap``, n) series-index matrix every interval of this run uses; None:
+    off."""
     return stats.resample_indices(n, ev.bootstrap, ev.bootstrap_seed) if ev.bootstrap else None
 
 
@@ -64,11 +73,15 @@ def score_untrained(model, codec: Codec, dataset: Dataset, split: Split, cfg) ->
     """``untrained/*``: the model's metrics before any training (the study's Table 2 row)."""
     _, _, context, truth = test_series(dataset, split, cfg)
     with phase("untrained"):
-        res = forecast(model, codec, context, cfg.eval.horizon, cfg.decoding,
-                       cfg.eval.batch_size, cfg.seed)
+        res = forecast(
+            model, codec, context, cfg.eval.horizon, cfg.decoding, cfg.eval.batch_size, cfg.seed
+        )
     point = metrics.point_forecast(res.samples, cfg.eval.point)
-    scored = {f"untrained/{k}": v for k, v in metrics.point_metrics(truth, point).items()
-              if k in POINT_KEYS}
+    scored = {
+        f"untrained/{k}": v
+        for k, v in metrics.point_metrics(truth, point).items()
+        if k in POINT_KEYS
+    }
     scored["untrained/constant_forecasts"] = metrics.constant_share(point)
     nll = likelihood.nll_metrics(model, codec, context, truth, cfg)
     scored["untrained/nll_per_dim"] = nll["nll_per_dim"]
@@ -83,6 +96,7 @@ class Evaluation:
     ``origin`` of each row with its context (n, c, D), truth and point forecast (n, h, D), the
     forecast result, each baseline's forecast, MSE by horizon step per forecaster, and the skill
     curves and per-series physics checks (``extra``)."""
+
     idx: np.ndarray
     origin: np.ndarray
     context: np.ndarray
@@ -95,8 +109,9 @@ class Evaluation:
     variables: tuple[str, ...]
 
 
-def evaluate(model, codec: Codec, dataset: Dataset, split: Split, cfg, run_dir: Path,
-             tracker: Tracker) -> dict:
+def evaluate(
+    model, codec: Codec, dataset: Dataset, split: Split, cfg, run_dir: Path, tracker: Tracker
+) -> dict:
     """Score the test series (:func:`score`), write ``forecasts.h5``, the plots and the W&B
     tables (:func:`write`); returns the flat metrics."""
     out, done = score(model, codec, dataset, split, cfg)
@@ -113,8 +128,14 @@ def score(model, codec: Codec, dataset: Dataset, split: Split, cfg) -> tuple[dic
     c, h = context.shape[1], ev.horizon
     # the model scored here: trained in this run or loaded from a checkpoint, else untrained
     which = "trained" if cfg.train.max_steps > 0 or ev.checkpoint else "untrained"
-    log.info("%s model: forecasting %d series x %d sample(s), %d -> %d steps", which, len(idx),
-             num_samples(cfg.decoding), c, h)
+    log.info(
+        "%s model: forecasting %d series x %d sample(s), %d -> %d steps",
+        which,
+        len(idx),
+        num_samples(cfg.decoding),
+        c,
+        h,
+    )
     with phase(which):
         res = forecast(model, codec, context, h, cfg.decoding, ev.batch_size, cfg.seed)
     point = metrics.point_forecast(res.samples, ev.point)
@@ -124,11 +145,18 @@ def score(model, codec: Codec, dataset: Dataset, split: Split, cfg) -> tuple[dic
         out["degenerate"] = note
         log.warning("%s model: degenerate forecasts: %s", which, note)
     out.update(metrics.per_variable(truth, point, dataset.variables))
-    out.update(parse_rate=res.parse_rate, filled_steps=res.filled_steps,
-               malformed_steps=res.malformed_steps, num_series=len(idx), context_steps=c,
-               horizon=h, num_samples=res.samples.shape[1], test_series=len(set(idx.tolist())),
-               missing_truth=int(np.isnan(truth).sum()),  # points every metric skips
-               missing_context=int(np.isnan(context).sum()))
+    out.update(
+        parse_rate=res.parse_rate,
+        filled_steps=res.filled_steps,
+        malformed_steps=res.malformed_steps,
+        num_series=len(idx),
+        context_steps=c,
+        horizon=h,
+        num_samples=res.samples.shape[1],
+        test_series=len(set(idx.tolist())),
+        missing_truth=int(np.isnan(truth).sum()),  # points every metric skips
+        missing_context=int(np.isnan(context).sum()),
+    )
     out.update(likelihood.nll_metrics(model, codec, context, truth, cfg))
     if res.samples.shape[1] > 1:
         out.update(metrics.sample_metrics(truth, res.samples))
@@ -140,12 +168,17 @@ def score(model, codec: Codec, dataset: Dataset, split: Split, cfg) -> tuple[dic
     if boot is not None:
         add_intervals(out, truth, point, res, base, dataset.variables, boot)
     extra = {f"skill/{k}": v for k, v in skill_curves(truth, point, base, boot, out).items()}
-    extra.update({f"physics/{k}": v for k, v in
-                  physics_checks(context, truth, point, rates, boot, out).items()})
+    extra.update(
+        {
+            f"physics/{k}": v
+            for k, v in physics_checks(context, truth, point, rates, boot, out).items()
+        }
+    )
     horizon_err = {"model": metrics.per_horizon(truth, point)["mse"]}
     horizon_err.update({k: metrics.per_horizon(truth, v)["mse"] for k, v in base.items()})
-    return out, Evaluation(idx, origin, context, truth, point, res, base, horizon_err, extra,
-                           tuple(dataset.variables))
+    return out, Evaluation(
+        idx, origin, context, truth, point, res, base, horizon_err, extra, tuple(dataset.variables)
+    )
 
 
 def write(e: Evaluation, run_dir: Path, plot_series: int, tracker: Tracker) -> None:
@@ -154,14 +187,21 @@ def write(e: Evaluation, run_dir: Path, plot_series: int, tracker: Tracker) -> N
     write_forecasts(run_dir / "forecasts.h5", e)
     write_plots(run_dir / "plots", e, plot_series, tracker)
     write_skill(run_dir / "plots" / "skill.png", e.extra, tracker)
-    per_series = [[int(i), int(o), float(np.nanmean((e.truth[k] - e.point[k]) ** 2)),
-                   float(np.nanmean(np.abs(e.truth[k] - e.point[k])))]
-                  for k, (i, o) in enumerate(zip(e.idx, e.origin))]
+    per_series = [
+        [
+            int(i),
+            int(o),
+            float(np.nanmean((e.truth[k] - e.point[k]) ** 2)),
+            float(np.nanmean(np.abs(e.truth[k] - e.point[k]))),
+        ]
+        for k, (i, o) in enumerate(zip(e.idx, e.origin))
+    ]
     tracker.table("eval/per_series", ["series_index", "origin", "mse", "mae"], per_series)
 
 
-def run_baselines(context: np.ndarray, time: np.ndarray, c: int, h: int, enabled: bool
-                  ) -> tuple[dict[str, np.ndarray], np.ndarray | None, int | None]:
+def run_baselines(
+    context: np.ndarray, time: np.ndarray, c: int, h: int, enabled: bool
+) -> tuple[dict[str, np.ndarray], np.ndarray | None, int | None]:
     """Forecasts of persistence and of the Lotka-Volterra ODE fit (D = 2 only), the fit's rates
     (n, 4) and its number of failed fits (both None without a fit)."""
     if not enabled:
@@ -170,13 +210,20 @@ def run_baselines(context: np.ndarray, time: np.ndarray, c: int, h: int, enabled
     if context.shape[2] != 2:
         log.info("ode_fit baseline skipped: it fits Lotka-Volterra, which needs D = 2")
         return fcs, None, None
-    fit = baselines.ode_fit(context, time[:c], time[c:c + h])
+    fit = baselines.ode_fit(context, time[:c], time[c : c + h])
     fcs["ode_fit"] = fit.forecast
     return fcs, fit.params, fit.failed
 
 
-def add_intervals(out: dict, truth, point, res: ForecastResult, base: dict[str, np.ndarray],
-                  variables, idx: np.ndarray) -> None:
+def add_intervals(
+    out: dict,
+    truth,
+    point,
+    res: ForecastResult,
+    base: dict[str, np.ndarray],
+    variables,
+    idx: np.ndarray,
+) -> None:
     """``<metric>_ci`` for the model's, each variable's, the samples' and each baseline's metrics,
     all from the one resample matrix ``idx`` (so baselines and model are paired)."""
     out.update(stats.point_intervals(truth, point, idx))
@@ -190,8 +237,9 @@ def add_intervals(out: dict, truth, point, res: ForecastResult, base: dict[str, 
         out.update(stats.point_intervals(truth, fc, idx, f"baseline/{name}/"))
 
 
-def skill_curves(truth, point, base: dict[str, np.ndarray], idx: np.ndarray | None,
-                 out: dict) -> dict[str, np.ndarray]:
+def skill_curves(
+    truth, point, base: dict[str, np.ndarray], idx: np.ndarray | None, out: dict
+) -> dict[str, np.ndarray]:
     """Skill 1 − MSE/MSE_ref against each baseline. Into ``out``: ``skill/<ref>`` over the whole
     horizon, and with the bootstrap its ``_ci`` and ``skill/<ref>_horizon`` (last step whose
     interval lies above 0). Returned: the per-step curve ``<ref>`` (h,) and ``<ref>_ci`` (2, h)."""
@@ -204,17 +252,23 @@ def skill_curves(truth, point, base: dict[str, np.ndarray], idx: np.ndarray | No
         out[f"skill/{name}"] = float(stats.skill(model.sum(1), ref.sum(1), one)[0])
         if w is not None:
             curves[f"{name}_ci"] = stats.interval(stats.skill(model, ref, w))
-            out[f"skill/{name}_ci"] = stats.interval(stats.skill(model.sum(1), ref.sum(1), w)).tolist()
+            out[f"skill/{name}_ci"] = stats.interval(
+                stats.skill(model.sum(1), ref.sum(1), w)
+            ).tolist()
             out[f"skill/{name}_horizon"] = stats.useful_horizon(curves[f"{name}_ci"][0])
     return curves
 
 
-def physics_checks(context, truth, point, rates: np.ndarray | None, idx: np.ndarray | None,
-                   out: dict) -> dict[str, np.ndarray]:
-    """``physics/*`` (see ``llmts.metrics.physics``): mean over series and, with the bootstrap, ``_ci``;
+def physics_checks(
+    context, truth, point, rates: np.ndarray | None, idx: np.ndarray | None, out: dict
+) -> dict[str, np.ndarray]:
+    """``physics/*`` (see ``llmts.metrics.physics``): mean over series and, with the bootstrap,
+    ``_ci``;
     returns the per-series values. Lotka-Volterra (D = 2) only; otherwise a note."""
     if context.shape[2] != 2:
-        out["physics/skipped"] = f"Lotka-Volterra checks need D = 2; this data has D = {context.shape[2]}"
+        out["physics/skipped"] = (
+            f"Lotka-Volterra checks need D = 2; this data has D = {context.shape[2]}"
+        )
         log.info("physics checks skipped: %s", out["physics/skipped"])
         return {}
     if rates is None:
@@ -265,12 +319,20 @@ def write_plots(fig_dir: Path, e: Evaluation, k: int, tracker: Tracker) -> None:
         samples = e.res.samples[j] if e.res.samples.shape[1] > 1 else None
         i, o = int(e.idx[j]), int(e.origin[j])
         name = f"series_{i}" if (e.origin == e.origin[0]).all() else f"series_{i}_t{o}"
-        path = plots.plot_series(fig_dir / f"{name}.png", i, e.context[j], e.truth[j],
-                                 e.point[j], samples, e.variables,
-                                 {name: fc[j] for name, fc in e.base.items()})
+        path = plots.plot_series(
+            fig_dir / f"{name}.png",
+            i,
+            e.context[j],
+            e.truth[j],
+            e.point[j],
+            samples,
+            e.variables,
+            {name: fc[j] for name, fc in e.base.items()},
+        )
         tracker.image(f"forecast/{name}", path)
-    tracker.image("eval/per_horizon_mse",
-                  plots.plot_horizon(fig_dir / "per_horizon_mse.png", e.horizon_err))
+    tracker.image(
+        "eval/per_horizon_mse", plots.plot_horizon(fig_dir / "per_horizon_mse.png", e.horizon_err)
+    )
 
 
 def write_skill(path: Path, extra: dict[str, np.ndarray], tracker: Tracker) -> None:
@@ -283,9 +345,18 @@ def write_skill(path: Path, extra: dict[str, np.ndarray], tracker: Tracker) -> N
     curves = {n: (extra[f"skill/{n}"], extra.get(f"skill/{n}_ci")) for n in names}
     tracker.image("eval/skill", plots.plot_skill(path, curves))
     cols = ["step"] + [f"{n}{s}" for n in names for s in ("", "_lo", "_hi")]
-    rows = [[j + 1] + [float(v) for n in names for v in (curves[n][0][j], *(
-        curves[n][1][:, j] if curves[n][1] is not None else (np.nan, np.nan)))]
-            for j in range(len(curves[names[0]][0]))]
+    rows = [
+        [j + 1]
+        + [
+            float(v)
+            for n in names
+            for v in (
+                curves[n][0][j],
+                *(curves[n][1][:, j] if curves[n][1] is not None else (np.nan, np.nan)),
+            )
+        ]
+        for j in range(len(curves[names[0]][0]))
+    ]
     tracker.table("eval/skill", cols, rows)
 
 
@@ -298,5 +369,7 @@ def results_table(m: dict) -> str:
         if f"baseline/{name}/mse" in m:
             rows.append((name, {k: m.get(f"baseline/{name}/{k}") for k in POINT_KEYS}))
     head = f"{'':<12}" + "".join(f"{k.upper() if k != 'r2' else 'R2':>11}" for k in POINT_KEYS)
-    lines = [head] + [f"{name:<12}" + "".join(f"{v:>11.4g}" for v in vals.values()) for name, vals in rows]
+    lines = [head] + [
+        f"{name:<12}" + "".join(f"{v:>11.4g}" for v in vals.values()) for name, vals in rows
+    ]
     return "\n".join(lines)

@@ -27,5 +27,7 @@ def check_direction(name: str, sweeper_direction: object) -> None:
     want = OBJECTIVE_DIRECTION[name]
     given = str(getattr(sweeper_direction, "name", sweeper_direction)).lower()
     if given != want:
-        raise LlmtsError(f"objective={name} is to {want}, but hydra.sweeper.direction={given}; "
-                         f"set hydra.sweeper.direction={want}")
+        raise LlmtsError(
+            f"objective={name} is to {want}, but hydra.sweeper.direction={given}; "
+            f"set hydra.sweeper.direction={want}"
+        )

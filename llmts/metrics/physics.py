@@ -69,8 +69,9 @@ def next_peak(last: float, values: np.ndarray, prominence: float) -> int | None:
     return int(peaks[0]) - 1 if peaks.size else None
 
 
-def peak_timing(context: np.ndarray, truth: np.ndarray,
-                forecast: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def peak_timing(
+    context: np.ndarray, truth: np.ndarray, forecast: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(``peak_phase_error`` (n,), ``peak_missed`` (n,)) as defined in the module docstring; both
     NaN for a series whose truth has no peak in the horizon (phase error also where every truth
     peak was missed)."""
@@ -81,8 +82,11 @@ def peak_timing(context: np.ndarray, truth: np.ndarray,
         for k in range(dims):
             prom = PEAK_PROMINENCE * float(np.ptp(context[i, :, k]))
             gaps = np.isnan(truth[i, :, k]).any()  # context gaps: prom is NaN, skipped too
-            t_peak = (next_peak(context[i, -1, k], truth[i, :, k], prom)
-                      if prom > 0 and not gaps else None)
+            t_peak = (
+                next_peak(context[i, -1, k], truth[i, :, k], prom)
+                if prom > 0 and not gaps
+                else None
+            )
             if t_peak is None:
                 continue
             f_peak = next_peak(context[i, -1, k], forecast[i, :, k], prom)
@@ -96,12 +100,16 @@ def peak_timing(context: np.ndarray, truth: np.ndarray,
     return err, missed
 
 
-def lv_checks(context: np.ndarray, truth: np.ndarray, forecast: np.ndarray,
-              rates: np.ndarray | None) -> dict[str, np.ndarray]:
+def lv_checks(
+    context: np.ndarray, truth: np.ndarray, forecast: np.ndarray, rates: np.ndarray | None
+) -> dict[str, np.ndarray]:
     """Every check per series {name: (n,)}; the invariant ones only with fitted ``rates`` (n, 4)."""
     err, missed = peak_timing(context, truth, forecast)
-    out = {"negative_share": negative_share(forecast), "peak_phase_error": err,
-           "peak_missed": missed}
+    out = {
+        "negative_share": negative_share(forecast),
+        "peak_phase_error": err,
+        "peak_missed": missed,
+    }
     if rates is not None:
         out["invariant_drift"] = invariant_drift(context, forecast, rates)
         out["invariant_drift_truth"] = invariant_drift(context, truth, rates)

@@ -92,8 +92,15 @@ def point_metrics(truth: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     excluded = int(t.size - keep.sum())
     mape = float(100.0 * np.mean(np.abs(err[keep]) / np.abs(t[keep]))) if keep.any() else 0.0
 
-    return {"mse": mse, "rmse": rmse, "mae": mae, "r2": float(r2), "nrmse": float(nrmse),
-            "mape": mape, "mape_excluded": excluded}
+    return {
+        "mse": mse,
+        "rmse": rmse,
+        "mae": mae,
+        "r2": float(r2),
+        "nrmse": float(nrmse),
+        "mape": mape,
+        "mape_excluded": excluded,
+    }
 
 
 def constant_share(pred: np.ndarray) -> float:
@@ -130,8 +137,9 @@ def per_variable(truth: np.ndarray, pred: np.ndarray, names: Sequence[str]) -> d
     variable's own mean, range and peak."""
     t, p = _pair(truth, pred)
     if t.ndim != 3 or len(names) != t.shape[2]:
-        raise ValueError(f"need (n, h, D) arrays and D names; got shape {t.shape}, "
-                         f"{len(names)} names")
+        raise ValueError(
+            f"need (n, h, D) arrays and D names; got shape {t.shape}, {len(names)} names"
+        )
     out: dict[str, float] = {}
     for k, name in enumerate(names):
         for key, val in point_metrics(t[..., k], p[..., k]).items():
@@ -148,15 +156,20 @@ def per_horizon(truth: np.ndarray, pred: np.ndarray) -> dict[str, np.ndarray]:
         raise ValueError(f"need (n, h, D) arrays, got {t.shape}")
     err = t - p
     n = np.maximum((~np.isnan(err)).sum(axis=(0, 2)), 1)  # a step with no observed truth: 0
-    return {"mse": np.nansum(err**2, axis=(0, 2)) / n, "mae": np.nansum(np.abs(err), axis=(0, 2)) / n}
+    return {
+        "mse": np.nansum(err**2, axis=(0, 2)) / n,
+        "mae": np.nansum(np.abs(err), axis=(0, 2)) / n,
+    }
 
 
 def _samples(truth: np.ndarray, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     t = np.asarray(truth, dtype=np.float64)
     s = np.asarray(samples, dtype=np.float64)
     if s.ndim != 4 or t.ndim != 3 or s.shape[:1] + s.shape[2:] != t.shape or s.shape[1] < 1:
-        raise ValueError(f"need truth (n, h, D) and samples (n, s, h, D) with s >= 1; got "
-                         f"{t.shape} and {s.shape}")
+        raise ValueError(
+            f"need truth (n, h, D) and samples (n, s, h, D) with s >= 1; got "
+            f"{t.shape} and {s.shape}"
+        )
     if np.isinf(t).any() or not np.isfinite(s).all():
         raise ValueError("truth and samples must be finite (truth may be NaN where missing)")
     return t, s
@@ -202,8 +215,10 @@ def sample_metrics_per_series(truth: np.ndarray, samples: np.ndarray) -> dict[st
 
     with warnings.catch_warnings():  # a series without observed truth is a documented NaN
         warnings.simplefilter("ignore", RuntimeWarning)
-        return {k: np.nanmean(v.reshape(len(v), -1), axis=1)
-                for k, v in _per_point(truth, samples).items()}
+        return {
+            k: np.nanmean(v.reshape(len(v), -1), axis=1)
+            for k, v in _per_point(truth, samples).items()
+        }
 
 
 def _per_point(truth: np.ndarray, samples: np.ndarray) -> dict[str, np.ndarray]:
@@ -211,10 +226,12 @@ def _per_point(truth: np.ndarray, samples: np.ndarray) -> dict[str, np.ndarray]:
     t, s = _samples(truth, samples)
     lo, hi = np.quantile(s, [0.1, 0.9], axis=1)
     gap = np.isnan(t)
-    per_point = {"avg_uncertainty": np.std(s, axis=1, ddof=0),
-                 "crps": crps_from_samples(np.nan_to_num(t), s),
-                 "coverage_80": ((t >= lo) & (t <= hi)).astype(np.float64),
-                 "interval_width_80": hi - lo}
+    per_point = {
+        "avg_uncertainty": np.std(s, axis=1, ddof=0),
+        "crps": crps_from_samples(np.nan_to_num(t), s),
+        "coverage_80": ((t >= lo) & (t <= hi)).astype(np.float64),
+        "interval_width_80": hi - lo,
+    }
     return {k: np.where(gap, np.nan, v) for k, v in per_point.items()}
 
 

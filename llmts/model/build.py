@@ -55,8 +55,9 @@ def resolve_dtype(name: str, lora: bool) -> torch.dtype:
     return torch.bfloat16 if lora and gpu_bf16 else torch.float32
 
 
-def load_base_model(cfg: ModelConfig, seed: int, lora: bool = False,
-                    device=None) -> PreTrainedModel:
+def load_base_model(
+    cfg: ModelConfig, seed: int, lora: bool = False, device=None
+) -> PreTrainedModel:
     """The base causal LM: ``from_pretrained`` for ``source=pretrained``, else random weights
     (built on ``device`` when it is not the CPU); in ``model.dtype`` (``auto`` resolved for a
     LoRA base when ``lora``)."""
@@ -69,17 +70,24 @@ def load_base_model(cfg: ModelConfig, seed: int, lora: bool = False,
     where = cfg.path or cfg.name
     try:
         return AutoModelForCausalLM.from_pretrained(
-            where, dtype=dtype, attn_implementation=str(cfg.attn_implementation),
-            revision=cfg.revision, trust_remote_code=False,
+            where,
+            dtype=dtype,
+            attn_implementation=str(cfg.attn_implementation),
+            revision=cfg.revision,
+            trust_remote_code=False,
         )
     except SafetensorError as exc:  # a damaged or truncated weights file
         files = sorted(Path(where).expanduser().glob("*.safetensors")) or [Path(where)]
-        raise LlmtsError(f"model: cannot read the weights {', '.join(map(str, files))} "
-                         f"({first_line(exc)}): the file is damaged; restore or re-download "
-                         "it") from None
+        raise LlmtsError(
+            f"model: cannot read the weights {', '.join(map(str, files))} "
+            f"({first_line(exc)}): the file is damaged; restore or re-download "
+            "it"
+        ) from None
     except (OSError, ValueError) as exc:
-        raise LlmtsError(f"model: cannot load '{where}' ({first_line(exc)}); offline? "
-                         "try model=tiny, or model.path=/local/folder") from None
+        raise LlmtsError(
+            f"model: cannot load '{where}' ({first_line(exc)}); offline? "
+            "try model=tiny, or model.path=/local/folder"
+        ) from None
 
 
 def random_model(cfg: ModelConfig, seed: int, device=None) -> PreTrainedModel:
@@ -124,8 +132,9 @@ class BiasedHead(nn.Linear):
         """A BiasedHead on ``linear``'s very weight tensor (no copy) with a zero fp32 bias."""
         head = cls(linear.in_features, linear.out_features, bias=False, device="meta")
         head.weight = linear.weight
-        head.bias = nn.Parameter(torch.zeros(linear.out_features, dtype=torch.float32,
-                                             device=linear.weight.device))
+        head.bias = nn.Parameter(
+            torch.zeros(linear.out_features, dtype=torch.float32, device=linear.weight.device)
+        )
         return head
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -199,8 +208,9 @@ def numeric_token_ids(codec: Codec) -> list[int]:
     return [*codec.token_ids(), tok.eos_token_id, tok.pad_token_id]
 
 
-def build_model(model_cfg: ModelConfig, lora_cfg: LoraConfig, seed: int,
-                codec: Codec | None = None, device=None) -> nn.Module:
+def build_model(
+    model_cfg: ModelConfig, lora_cfg: LoraConfig, seed: int, codec: Codec | None = None, device=None
+) -> nn.Module:
     """Base model + (LoRA adapters on ``target_modules``, all base weights frozen | full
     fine-tuning) + optionally the trainable lm_head bias (+ with ``model.output_vocab=numeric``
     the numeric-only head over ``codec``'s tokens). A random base is built on ``device``
@@ -215,21 +225,32 @@ def build_model(model_cfg: ModelConfig, lora_cfg: LoraConfig, seed: int,
         from peft import get_peft_model
 
         peft_cfg = PeftLoraConfig(
-            r=lora_cfg.r, lora_alpha=lora_cfg.lora_alpha, lora_dropout=lora_cfg.lora_dropout,
-            target_modules=list(lora_cfg.target_modules), bias="none", task_type="CAUSAL_LM",
+            r=lora_cfg.r,
+            lora_alpha=lora_cfg.lora_alpha,
+            lora_dropout=lora_cfg.lora_dropout,
+            target_modules=list(lora_cfg.target_modules),
+            bias="none",
+            task_type="CAUSAL_LM",
         )
         with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
             # peft reads transformers' deprecated ``is_gradient_checkpointing`` alias while
             # wrapping (not our call to change); silence that one FutureWarning here only.
-            warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated",
-                                    category=FutureWarning)
+            warnings.filterwarnings(
+                "ignore",
+                message="`is_gradient_checkpointing` is deprecated",
+                category=FutureWarning,
+            )
             torch.manual_seed(seed + 1)
             model = get_peft_model(model, peft_cfg)
     if lora_cfg.lm_head_bias:  # after peft, which would freeze it
         add_lm_head_bias(model)
     trainable, total = count_parameters(model)
-    log.info("trainable parameters: %s of %s (%.4f%%)", f"{trainable:,}", f"{total:,}",
-             100 * trainable / max(total, 1))
+    log.info(
+        "trainable parameters: %s of %s (%.4f%%)",
+        f"{trainable:,}",
+        f"{total:,}",
+        100 * trainable / max(total, 1),
+    )
     return model
 
 

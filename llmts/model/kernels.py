@@ -25,16 +25,24 @@ def apply_kernels(model: nn.Module, name: str) -> None:
     try:
         from liger_kernel.transformers import apply_liger_kernel_to_qwen2
     except ImportError:
-        raise LlmtsError("train.kernels=liger: liger-kernel is not installed "
-                         "(pip install liger-kernel; its kernels need a CUDA GPU)") from None
+        raise LlmtsError(
+            "train.kernels=liger: liger-kernel is not installed "
+            "(pip install liger-kernel; its kernels need a CUDA GPU)"
+        ) from None
     if not torch.cuda.is_available():
         raise LlmtsError("train.kernels=liger: Liger's Triton kernels need a CUDA GPU")
     from transformers.models.qwen2 import modeling_qwen2
 
     saved = dict(vars(modeling_qwen2))
     try:
-        apply_liger_kernel_to_qwen2(rope=False, rms_norm=True, swiglu=True, cross_entropy=False,
-                                    fused_linear_cross_entropy=False, model=base_model(model))
+        apply_liger_kernel_to_qwen2(
+            rope=False,
+            rms_norm=True,
+            swiglu=True,
+            cross_entropy=False,
+            fused_linear_cross_entropy=False,
+            model=base_model(model),
+        )
     finally:  # Liger also swaps the module's classes: models built later stay transformers'
         for name, value in saved.items():
             setattr(modeling_qwen2, name, value)

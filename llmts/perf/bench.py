@@ -34,9 +34,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from llmts.config.bench import BenchRunConfig
 from llmts.perf.estimate import architecture
-from llmts.tracking.files import write_json
 from llmts.perf.measure import device_name, peak_flops, peak_mb, reset_peak, timed
 from llmts.perf.train_bench import train_section
+from llmts.tracking.files import write_json
 
 log = logging.getLogger("llmts.perf.bench")
 
@@ -56,8 +56,9 @@ def bench_eval(cfg: DictConfig, net, codec, device) -> dict:
     base = DecodingConfig(**OmegaConf.to_container(cfg.decoding, resolve=True))
     # The grammar's integer-digit cap is per series, so every mode decodes the same grammar.
     greedy = replace(base, do_sample=False, num_samples=1)
-    sampling = replace(base, do_sample=True, temperature=0.7, top_k=20, top_p=0.8,
-                       num_samples=b.eval_samples)
+    sampling = replace(
+        base, do_sample=True, temperature=0.7, top_k=20, top_p=0.8, num_samples=b.eval_samples
+    )
     net.eval()
 
     def mode(contexts, dec, batch: int, per_series: bool) -> dict:
@@ -65,9 +66,13 @@ def bench_eval(cfg: DictConfig, net, codec, device) -> dict:
         decoders: dict = {}  # as a long-lived Forecaster: CUDA graphs captured while warming up
 
         def call():
-            parts = [contexts[i:i + 1] for i in range(len(contexts))] if per_series else [contexts]
-            last["res"] = [forecast(net, codec, c, b.horizon, dec, batch, cfg.seed, decoders)
-                           for c in parts]
+            parts = (
+                [contexts[i : i + 1] for i in range(len(contexts))] if per_series else [contexts]
+            )
+            last["res"] = [
+                forecast(net, codec, c, b.horizon, dec, batch, cfg.seed, decoders) for c in parts
+            ]
+
         while True:
             reset_peak(device)
             try:
@@ -82,48 +87,74 @@ def bench_eval(cfg: DictConfig, net, codec, device) -> dict:
         med, res = statistics.median(secs), last["res"]
         texts = [t for r in res for t in r.texts]
         new_tokens = sum(map(len, codec.tokenizer(texts, add_special_tokens=False)["input_ids"]))
-        log.info("eval %s: %.3f s for %d series", "sequential" if per_series else
-                 f"batched x{dec.num_samples if dec.do_sample else 1}", med, len(contexts))
-        return {"series": len(contexts), "rows": len(texts), "batch_rows": batch,
-                "s_per_repeat": med, "s_all": secs, "series_per_s": len(contexts) / med,
-                "new_tokens": new_tokens, "new_tokens_per_s": new_tokens / med,
-                "parse_rate": sum(r.parsed_steps for r in res) / sum(r.total_steps for r in res),
-                "peak_memory_mb": peak_mb(device)}
+        log.info(
+            "eval %s: %.3f s for %d series",
+            "sequential" if per_series else f"batched x{dec.num_samples if dec.do_sample else 1}",
+            med,
+            len(contexts),
+        )
+        return {
+            "series": len(contexts),
+            "rows": len(texts),
+            "batch_rows": batch,
+            "s_per_repeat": med,
+            "s_all": secs,
+            "series_per_s": len(contexts) / med,
+            "new_tokens": new_tokens,
+            "new_tokens_per_s": new_tokens / med,
+            "parse_rate": sum(r.parsed_steps for r in res) / sum(r.total_steps for r in res),
+            "peak_memory_mb": peak_mb(device),
+        }
 
     seq = mode(ctx[: b.sequential_series], greedy, 1, per_series=True)
     hf = replace(greedy, engine="hf")
-    rows = {"batched_greedy": mode(ctx, replace(greedy, engine="llmts"), b.eval_series, False),
-            "batched_greedy_hf_static": mode(ctx, replace(hf, cache_implementation="static"),
-                                             b.eval_series, False),
-            "batched_greedy_hf_dynamic": mode(ctx, replace(hf, cache_implementation="dynamic"),
-                                              b.eval_series, False),
-            "batched_sampling": mode(ctx, replace(sampling, engine="llmts"),
-                                     b.eval_series * b.eval_samples, False)}
+    rows = {
+        "batched_greedy": mode(ctx, replace(greedy, engine="llmts"), b.eval_series, False),
+        "batched_greedy_hf_static": mode(
+            ctx, replace(hf, cache_implementation="static"), b.eval_series, False
+        ),
+        "batched_greedy_hf_dynamic": mode(
+            ctx, replace(hf, cache_implementation="dynamic"), b.eval_series, False
+        ),
+        "batched_sampling": mode(
+            ctx, replace(sampling, engine="llmts"), b.eval_series * b.eval_samples, False
+        ),
+    }
     if b.hf_sampling:  # HF generate with 20 samples a series is slow: optional
         rows["batched_sampling_hf_static"] = mode(
-            ctx, replace(sampling, engine="hf", cache_implementation="static"),
-            b.eval_series * b.eval_samples, False)
+            ctx,
+            replace(sampling, engine="hf", cache_implementation="static"),
+            b.eval_series * b.eval_samples,
+            False,
+        )
     per_s = {k: v["series_per_s"] for k, v in rows.items()}
-    out = {"series": b.eval_series, "context_steps": b.context_steps, "horizon": b.horizon,
-           "samples": b.eval_samples, "sequential_greedy": seq, **rows,
-           "speedup_greedy": per_s["batched_greedy"] / seq["series_per_s"],
-           "speedup_sampling": per_s["batched_sampling"] / seq["series_per_s"],
-           "engine_speedup_greedy": per_s["batched_greedy"] / per_s["batched_greedy_hf_static"],
-           "static_cache_speedup": per_s["batched_greedy_hf_static"]
-           / per_s["batched_greedy_hf_dynamic"]}
+    out = {
+        "series": b.eval_series,
+        "context_steps": b.context_steps,
+        "horizon": b.horizon,
+        "samples": b.eval_samples,
+        "sequential_greedy": seq,
+        **rows,
+        "speedup_greedy": per_s["batched_greedy"] / seq["series_per_s"],
+        "speedup_sampling": per_s["batched_sampling"] / seq["series_per_s"],
+        "engine_speedup_greedy": per_s["batched_greedy"] / per_s["batched_greedy_hf_static"],
+        "static_cache_speedup": per_s["batched_greedy_hf_static"]
+        / per_s["batched_greedy_hf_dynamic"],
+    }
     if b.hf_sampling:
-        out["engine_speedup_sampling"] = (per_s["batched_sampling"]
-                                          / per_s["batched_sampling_hf_static"])
+        out["engine_speedup_sampling"] = (
+            per_s["batched_sampling"] / per_s["batched_sampling_hf_static"]
+        )
     return out
 
 
 def run(cfg: DictConfig, out_dir: Path | None = None) -> dict:
     """The chosen sections in order; ``bench.json`` is (re)written in ``out_dir`` after each,
     so a run cut short keeps what it measured."""
-    from llmts.model.kernels import apply_kernels
-    from llmts.model.build import build_model, count_parameters, resolve_dtype
     from llmts.codec.codec import Codec
     from llmts.codec.tokenizer import load_tokenizer
+    from llmts.model.build import build_model, count_parameters, resolve_dtype
+    from llmts.model.kernels import apply_kernels
 
     b = cfg.bench
     BenchRunConfig.check(cfg)
@@ -145,13 +176,20 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict:
     fast_cfg = cfg.model  # model.dtype=auto: on CUDA with LoRA the base in bf16, adapters fp32
     memory = "cuda max_memory_allocated" if device.type == "cuda" else "peak RSS (ru_maxrss)"
     weights = str(resolve_dtype(fast_cfg.dtype, cfg.lora.enabled)).removeprefix("torch.")
-    result = {"device": name, "device_type": device.type, "weights_dtype": weights,
-              "torch": torch.__version__, "transformers": transformers.__version__,
-              "python": platform.python_version(),
-              "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-              "model": cfg.model.name, "architecture": architecture(cfg.model), "sections": [],
-              "memory": memory + (" per phase" if reset_peak(device) else ", whole process so far"),
-              "bench": OmegaConf.to_container(b, resolve=True)}
+    result = {
+        "device": name,
+        "device_type": device.type,
+        "weights_dtype": weights,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+        "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "model": cfg.model.name,
+        "architecture": architecture(cfg.model),
+        "sections": [],
+        "memory": memory + (" per phase" if reset_peak(device) else ", whole process so far"),
+        "bench": OmegaConf.to_container(b, resolve=True),
+    }
     for section in b.sections:
         if section == "train":
             result.update(train_section(cfg, fresh, fast_cfg, name))

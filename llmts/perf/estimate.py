@@ -20,9 +20,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from llmts.errors import LlmtsError
 
-
-ARCH_KEYS = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
-             "num_attention_heads", "num_key_value_heads", "tie_word_embeddings")
+ARCH_KEYS = (
+    "vocab_size",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "tie_word_embeddings",
+)
 
 
 def architecture(model_cfg: DictConfig) -> dict:
@@ -47,24 +53,39 @@ def load_rates(path: str | Path) -> Rates:
         bench = json.loads(Path(path).expanduser().read_text())
     except (OSError, ValueError) as exc:
         raise LlmtsError(f"bench_json: cannot read {path} ({exc})") from None
-    rows = [(t["batch_size"] * t["seq_len"], t["fast"]["tokens_per_s"])
-            for t in bench.get("train", {}).get("shapes", []) if "fast" in t]
+    rows = [
+        (t["batch_size"] * t["seq_len"], t["fast"]["tokens_per_s"])
+        for t in bench.get("train", {}).get("shapes", [])
+        if "fast" in t
+    ]
     if not rows:
-        raise LlmtsError(f"bench_json: {path} has no training rates (run llmts-bench with "
-                         "the train section and the fast path)")
+        raise LlmtsError(
+            f"bench_json: {path} has no training rates (run llmts-bench with "
+            "the train section and the fast path)"
+        )
     rows.sort()
     ev = bench.get("eval", {})
-    rates = {mode: ev[key]["rows"] / ev[key]["s_per_repeat"]
-             for mode, key in (("greedy", "batched_greedy"), ("sampling", "batched_sampling"))
-             if key in ev}
-    return Rates(bench.get("device", "?"), bench.get("dtype", "?"), [r[0] for r in rows],
-                 [r[1] for r in rows], rates, ev.get("horizon"), bench.get("architecture"))
+    rates = {
+        mode: ev[key]["rows"] / ev[key]["s_per_repeat"]
+        for mode, key in (("greedy", "batched_greedy"), ("sampling", "batched_sampling"))
+        if key in ev
+    }
+    return Rates(
+        bench.get("device", "?"),
+        bench.get("dtype", "?"),
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        rates,
+        ev.get("horizon"),
+        bench.get("architecture"),
+    )
 
 
 def tokens_per_s(rates: Rates, tokens_per_step: float) -> float:
     """Measured rate interpolated in log(tokens per step); flat beyond the measured shapes."""
-    return float(np.interp(math.log(tokens_per_step), np.log(rates.tokens_per_step),
-                           rates.tokens_per_s))
+    return float(
+        np.interp(math.log(tokens_per_step), np.log(rates.tokens_per_step), rates.tokens_per_s)
+    )
 
 
 def job_seconds(cfg: DictConfig, rates: Rates) -> dict[str, float | None]:
@@ -90,15 +111,19 @@ def mismatch(cfg: DictConfig, rates: Rates) -> str | None:
     ours = OmegaConf.to_container(cfg.model, resolve=True)
     if rates.architecture and architecture(ours) != rates.architecture:
         a = rates.architecture
-        return (f"warning: the bench timed another architecture (hidden {a['hidden_size']}, "
-                f"{a['num_hidden_layers']} layers, vocab {a['vocab_size']}) than this job's "
-                f"{cfg.model.name}: the estimate does not apply")
+        return (
+            f"warning: the bench timed another architecture (hidden {a['hidden_size']}, "
+            f"{a['num_hidden_layers']} layers, vocab {a['vocab_size']}) than this job's "
+            f"{cfg.model.name}: the estimate does not apply"
+        )
     return None
 
 
 def source_line(rates: Rates, path: str) -> str:
-    return (f"estimated wall time from {path}: measured on {rates.device} ({rates.dtype}); "
-            "training steps + test-set forecasts, without validation or start-up")
+    return (
+        f"estimated wall time from {path}: measured on {rates.device} ({rates.dtype}); "
+        "training steps + test-set forecasts, without validation or start-up"
+    )
 
 
 def minutes(seconds: float | None) -> str:

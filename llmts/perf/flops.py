@@ -34,34 +34,47 @@ calflops figures (Table 4), which evidently did not see the SDPA call.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, Iterable, Tuple
-
-import torch
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from llmts.config.choices import LORA_TARGETS as ALL_LINEAR  # the decoder linears LoRA can wrap
 
 
-def _dims(arch: Any) -> Tuple[int, int, int, int, int, int]:
+def _dims(arch: Any) -> tuple[int, int, int, int, int, int]:
     """``(d, d_ff, N, V, kv_width, d_head)`` read from a ModelConfig / Qwen2Config-like object."""
     d = int(arch.hidden_size)
     heads = int(arch.num_attention_heads)
     # Qwen2Config may carry an explicit head_dim; otherwise it is d / heads as in Qwen2.
     d_head = int(getattr(arch, "head_dim", None) or d // heads)
     kv_width = int(arch.num_key_value_heads) * d_head
-    return (d, int(arch.intermediate_size), int(arch.num_hidden_layers), int(arch.vocab_size),
-            kv_width, d_head)
+    return (
+        d,
+        int(arch.intermediate_size),
+        int(arch.num_hidden_layers),
+        int(arch.vocab_size),
+        kv_width,
+        d_head,
+    )
 
 
-def linear_shapes(arch: Any) -> Dict[str, Tuple[int, int]]:
+def linear_shapes(arch: Any) -> dict[str, tuple[int, int]]:
     """True ``(d_in, d_out)`` of each Qwen2 decoder linear: q/o d→d, k/v d→h_kv·d_head,
     gate/up d→d_ff, down d_ff→d. (q_proj is d→heads·d_head, which equals d in Qwen2.)"""
     d, d_ff, _, _, kv, _ = _dims(arch)
-    return {"q_proj": (d, d), "k_proj": (d, kv), "v_proj": (d, kv), "o_proj": (d, d),
-            "gate_proj": (d, d_ff), "up_proj": (d, d_ff), "down_proj": (d_ff, d)}
+    return {
+        "q_proj": (d, d),
+        "k_proj": (d, kv),
+        "v_proj": (d, kv),
+        "o_proj": (d, d),
+        "gate_proj": (d, d_ff),
+        "up_proj": (d, d_ff),
+        "down_proj": (d_ff, d),
+    }
 
 
-def forward_breakdown(arch: Any, batch: int, seq_len: int, *, gqa: bool = False,
-                      rms_alpha: float = 4.0) -> Dict[str, float]:
+def forward_breakdown(
+    arch: Any, batch: int, seq_len: int, *, gqa: bool = False, rms_alpha: float = 4.0
+) -> dict[str, float]:
     """Forward FLOPs by component (whole model, all N layers), in FLOPs.
 
     * ``embedding`` = 0 (a table lookup)
@@ -88,8 +101,9 @@ def forward_breakdown(arch: Any, batch: int, seq_len: int, *, gqa: bool = False,
     }
 
 
-def forward_flops(arch: Any, batch: int, seq_len: int, *, gqa: bool = False,
-                  rms_alpha: float = 4.0) -> float:
+def forward_flops(
+    arch: Any, batch: int, seq_len: int, *, gqa: bool = False, rms_alpha: float = 4.0
+) -> float:
     """Analytic forward FLOPs (the study's §3.3.5):
 
     BLd + αBLd + 2BLdV + N·[2αBLd + 8BLd² + 4BL²d + 6BLd·d_ff + 14BL·d_ff]
@@ -99,11 +113,14 @@ def forward_flops(arch: Any, batch: int, seq_len: int, *, gqa: bool = False,
     ``hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
     num_key_value_heads, vocab_size``.
     """
-    return float(sum(forward_breakdown(arch, batch, seq_len, gqa=gqa, rms_alpha=rms_alpha).values()))
+    return float(
+        sum(forward_breakdown(arch, batch, seq_len, gqa=gqa, rms_alpha=rms_alpha).values())
+    )
 
 
-def train_step_flops(arch: Any, batch: int, seq_len: int, *, gqa: bool = False,
-                     rms_alpha: float = 4.0) -> float:
+def train_step_flops(
+    arch: Any, batch: int, seq_len: int, *, gqa: bool = False, rms_alpha: float = 4.0
+) -> float:
     """FLOPs of one training step = 3 × forward (the study's §3.3.6: backward ≈ 2 × forward).
 
     This is the full-fine-tuning convention. With a frozen base (LoRA) the weight gradients of
@@ -113,8 +130,9 @@ def train_step_flops(arch: Any, batch: int, seq_len: int, *, gqa: bool = False,
     return 3.0 * forward_flops(arch, batch, seq_len, gqa=gqa, rms_alpha=rms_alpha)
 
 
-def lora_step_flops(arch: Any, batch: int, seq_len: int, r: int,
-                    target_modules: Iterable[str]) -> float:
+def lora_step_flops(
+    arch: Any, batch: int, seq_len: int, r: int, target_modules: Iterable[str]
+) -> float:
     """Extra FLOPs per training step from LoRA adapters (the study's §4.7):
 
     N · Σ_targets 6·B·L·r·(d_in + d_out)
@@ -135,8 +153,9 @@ def lora_step_flops(arch: Any, batch: int, seq_len: int, r: int,
     return n * total
 
 
-def flops_plan(model_cfg: Any, lora_cfg: Any, batch_size: int, seq_len: int,
-               steps: int) -> Dict[str, float]:
+def flops_plan(
+    model_cfg: Any, lora_cfg: Any, batch_size: int, seq_len: int, steps: int
+) -> dict[str, float]:
     """Budget of a training run, in FLOPs.
 
     Keys: ``forward, step, lora_step, steps, total_base (= steps·step), total_lora
@@ -146,20 +165,29 @@ def flops_plan(model_cfg: Any, lora_cfg: Any, batch_size: int, seq_len: int,
     FLOPs are linear in B, so accumulation changes nothing else.
     """
     enabled = bool(getattr(lora_cfg, "enabled", False))
-    lora_step = (lora_step_flops(model_cfg, batch_size, seq_len, int(lora_cfg.r),
-                                 lora_cfg.target_modules) if enabled else 0.0)
-    plan: Dict[str, float] = {}
+    lora_step = (
+        lora_step_flops(model_cfg, batch_size, seq_len, int(lora_cfg.r), lora_cfg.target_modules)
+        if enabled
+        else 0.0
+    )
+    plan: dict[str, float] = {}
     for prefix, gqa in (("", False), ("gqa/", True)):
         fwd = forward_flops(model_cfg, batch_size, seq_len, gqa=gqa)
         step = 3.0 * fwd
         base, extra = steps * step, steps * lora_step
         total = base + extra
-        plan.update({
-            f"{prefix}forward": fwd, f"{prefix}step": step, f"{prefix}lora_step": lora_step,
-            f"{prefix}steps": steps, f"{prefix}total_base": base, f"{prefix}total_lora": extra,
-            f"{prefix}total": total,
-            f"{prefix}log10_total": math.log10(total) if total > 0 else float("-inf"),
-        })
+        plan.update(
+            {
+                f"{prefix}forward": fwd,
+                f"{prefix}step": step,
+                f"{prefix}lora_step": lora_step,
+                f"{prefix}steps": steps,
+                f"{prefix}total_base": base,
+                f"{prefix}total_lora": extra,
+                f"{prefix}total": total,
+                f"{prefix}log10_total": math.log10(total) if total > 0 else float("-inf"),
+            }
+        )
     return plan
 
 
@@ -174,27 +202,32 @@ def counted_flops(fn: Callable[[], Any]) -> float:
     return float(counter.get_total_flops())
 
 
-def format_plan(plan: Dict[str, float]) -> str:
+def format_plan(plan: dict[str, float]) -> str:
     """A small table: study accounting vs GQA-true, FLOPs in scientific notation and log10."""
+
     def cell(x: float) -> str:
         return f"{x:10.3e} ({math.log10(x):6.3f})" if x > 0 else f"{0:10.3e} ({'-':>6})"
 
     rows = ["forward", "step", "lora_step", "total_base", "total_lora", "total"]
-    lines = [f"FLOPs over {int(plan['steps'])} steps",
-             f"{'':<11} {'study accounting':>21}   {'GQA-true':>21}"]
+    lines = [
+        f"FLOPs over {int(plan['steps'])} steps",
+        f"{'':<11} {'study accounting':>21}   {'GQA-true':>21}",
+    ]
     for key in rows:
         lines.append(f"{key:<11} {cell(plan[key]):>21}   {cell(plan['gqa/' + key]):>21}")
     return "\n".join(lines)
 
 
-def check_budget(plan: Dict[str, float], budget: float | None) -> None:
+def check_budget(plan: dict[str, float], budget: float | None) -> None:
     """Refuse a run whose planned FLOPs (study accounting) exceed ``budget``."""
     from llmts.errors import LlmtsError
 
     if budget is not None and plan["total"] > budget:
-        raise LlmtsError(f"train.flop_budget: planned {plan['total']:.3e} FLOPs "
-                         f"(log10 {plan['log10_total']:.3f}) exceed the budget {budget:.3e}; "
-                         "lower train.max_steps or raise train.flop_budget")
+        raise LlmtsError(
+            f"train.flop_budget: planned {plan['total']:.3e} FLOPs "
+            f"(log10 {plan['log10_total']:.3f}) exceed the budget {budget:.3e}; "
+            "lower train.max_steps or raise train.flop_budget"
+        )
 
 
 def global_batch(train_cfg: Any, world: int) -> int:

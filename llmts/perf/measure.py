@@ -8,8 +8,8 @@ import platform
 import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -55,8 +55,9 @@ def device_name(device: torch.device) -> str:
         return torch.cuda.get_device_name(device)
     name = platform.processor()
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as info:
-        name = next((ln.split(":", 1)[1].strip() for ln in info if ln.startswith("model name")),
-                    name)
+        name = next(
+            (ln.split(":", 1)[1].strip() for ln in info if ln.startswith("model name")), name
+        )
     return f"{name or 'cpu'} ({torch.get_num_threads()} threads)"
 
 

@@ -32,26 +32,31 @@ def train_section(cfg: DictConfig, fresh, fast_cfg, name: str) -> dict:
             del net
         if "naive" in res and "fast" in res:
             res["speedup"] = res["fast"]["tokens_per_s"] / res["naive"]["tokens_per_s"]
-            res["initial_loss_diff"] = abs(res["fast"]["initial_loss"] - res["naive"]["initial_loss"])
+            res["initial_loss_diff"] = abs(
+                res["fast"]["initial_loss"] - res["naive"]["initial_loss"]
+            )
         if "compiled" in res and "fast" in res:
             res["compile_speedup"] = res["compiled"]["tokens_per_s"] / res["fast"]["tokens_per_s"]
         shapes.append(res)
     first = shapes[0].get("fast") or shapes[0][cfg.bench.paths[0]]
-    return {"train_speedup": shapes[0].get("speedup"), "mfu": first["mfu_study"],
-            "mfu_gqa": first["mfu_gqa"], "dtype": first["dtype"],
-            "train": {"paths": list(cfg.bench.paths), "shapes": shapes}}
+    return {
+        "train_speedup": shapes[0].get("speedup"),
+        "mfu": first["mfu_study"],
+        "mfu_gqa": first["mfu_gqa"],
+        "dtype": first["dtype"],
+        "train": {"paths": list(cfg.bench.paths), "shapes": shapes},
+    }
 
 
-def bench_train(cfg: DictConfig, net, path: str, shape: list[int], accelerator,
-                name: str) -> dict:
+def bench_train(cfg: DictConfig, net, path: str, shape: list[int], accelerator, name: str) -> dict:
     """Time ``train_step`` (what ``llmts`` runs: Accelerate, autocast, clipping, fused AdamW,
     LR schedule, the batch's copy to the device) on B x L = ``shape`` random digit/separator
     batches for the ``path`` recipe: "fast" (the run's config, uncompiled), "naive" (fp32
     without autocast, full logits) or "compiled" (fast + ``train.compile``'s mode, regions when
     that is none; its first, compiling step reported apart)."""
     from llmts.perf.flops import counted_flops, train_step_flops
-    from llmts.train.loss import CHUNK, make_loss
     from llmts.train.loop import device_batch, make_step_parts, train_step
+    from llmts.train.loss import CHUNK, make_loss
 
     b, fast, device = cfg.bench, path != "naive", accelerator.device
     bsz, seq = shape
@@ -59,22 +64,27 @@ def bench_train(cfg: DictConfig, net, path: str, shape: list[int], accelerator,
     n = b.warmup + b.repeats + 1
     mode = str(cfg.train.compile)  # the compiled path's; regions when the run's is none
     compiled = "none" if path != "compiled" else mode if mode != "none" else "regions"
-    parts, _, _ = make_step_parts(net, cfg.optimizer, n, accelerator, chunked, compiled,
-                                  autocast=fast)
+    parts, _, _ = make_step_parts(
+        net, cfg.optimizer, n, accelerator, chunked, compiled, autocast=fast
+    )
     ids = torch.randint(*TOKENS, (n * bsz, seq), generator=torch.Generator().manual_seed(cfg.seed))
     windows = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids}
     lengths = [seq] * len(ids)
     amp = fast and accelerator.native_amp
     net.train()
     with torch.no_grad(), accelerator.autocast() if amp else contextlib.nullcontext():
-        initial = float(make_loss(net, chunked, compiled="none")(  # uncompiled: step 1 compiles
-            **device_batch(windows, list(range(bsz)), lengths, device)))
+        initial = float(
+            make_loss(net, chunked, compiled="none")(  # uncompiled: step 1 compiles
+                **device_batch(windows, list(range(bsz)), lengths, device)
+            )
+        )
     calls = iter(range(1 << 62))
 
     def step():
         i = next(calls) % n
-        train_step(parts, [device_batch(windows, list(range(i * bsz, (i + 1) * bsz)), lengths,
-                                        device)])
+        train_step(
+            parts, [device_batch(windows, list(range(i * bsz, (i + 1) * bsz)), lengths, device)]
+        )
 
     reset_peak(device)
     first = timed(step, 0, 1, device)[0]
@@ -89,12 +99,20 @@ def bench_train(cfg: DictConfig, net, path: str, shape: list[int], accelerator,
     dtype = dtype if amp else weights
     peak, _ = peak_flops(name, dtype)
     log.info("train %s B%d L%d: %.1f ms/step", path, bsz, seq, 1e3 * med)
-    out = {"attn_implementation": net.config._attn_implementation,
-           "loss": f"chunked CE ({CHUNK})" if chunked else "full logits",
-           "dtype": dtype, "autocast": amp, "initial_loss": initial, "first_step_s": first,
-           "compiled": compiled != "none", "compile_mode": compiled, "ms_per_step": 1e3 * med,
-           "ms_all": [1e3 * s for s in secs], "tokens_per_s": bsz * seq / med,
-           "peak_memory_mb": peak_mb(device)}
+    out = {
+        "attn_implementation": net.config._attn_implementation,
+        "loss": f"chunked CE ({CHUNK})" if chunked else "full logits",
+        "dtype": dtype,
+        "autocast": amp,
+        "initial_loss": initial,
+        "first_step_s": first,
+        "compiled": compiled != "none",
+        "compile_mode": compiled,
+        "ms_per_step": 1e3 * med,
+        "ms_all": [1e3 * s for s in secs],
+        "tokens_per_s": bsz * seq / med,
+        "peak_memory_mb": peak_mb(device),
+    }
     for acc, gqa in (("study", False), ("gqa", True)):
         flops = train_step_flops(cfg.model, bsz, seq, gqa=gqa)
         out[f"achieved_tflops_{acc}"] = flops / med / 1e12
@@ -109,21 +127,29 @@ def train_lines(r: dict) -> list[str]:
     out = []
     for t in r["train"]["shapes"]:
         head = f"train step, B={t['batch_size']} L={t['seq_len']}"
-        out.append(f"{head:<39}{'ms/step':>9}{'tokens/s':>11}{'TFLOP/s':>9}{'MFU stdy':>9}"
-                   f"{'MFU gqa':>9}{'MFU cnt':>9}{'peak MB':>9}")
+        out.append(
+            f"{head:<39}{'ms/step':>9}{'tokens/s':>11}{'TFLOP/s':>9}{'MFU stdy':>9}"
+            f"{'MFU gqa':>9}{'MFU cnt':>9}{'peak MB':>9}"
+        )
         for path in [k for k in PATHS if k in t]:
             p = t[path]
             what = f"{path} ({p['attn_implementation']}, {p['loss'].split(' (')[0]}, {p['dtype']})"
-            out.append(f"  {what:<37}{p['ms_per_step']:9.1f}{p['tokens_per_s']:11.0f}"
-                       f"{p['achieved_tflops_study']:9.2f}{pct(p['mfu_study']):>9}"
-                       f"{pct(p['mfu_gqa']):>9}{pct(p.get('mfu_counted')):>9}"
-                       f"{p['peak_memory_mb']:9.0f}")
+            out.append(
+                f"  {what:<37}{p['ms_per_step']:9.1f}{p['tokens_per_s']:11.0f}"
+                f"{p['achieved_tflops_study']:9.2f}{pct(p['mfu_study']):>9}"
+                f"{pct(p['mfu_gqa']):>9}{pct(p.get('mfu_counted')):>9}"
+                f"{p['peak_memory_mb']:9.0f}"
+            )
         if "speedup" in t:
-            out.append(f"  speedup (fast / naive tokens/s): {t['speedup']:.2f}x; initial loss "
-                       f"naive {t['naive']['initial_loss']:.4f}, fast {t['fast']['initial_loss']:.4f}")
+            out.append(
+                f"  speedup (fast / naive tokens/s): {t['speedup']:.2f}x; initial loss "
+                f"naive {t['naive']['initial_loss']:.4f}, fast {t['fast']['initial_loss']:.4f}"
+            )
         if "compiled" in t:
             c = t["compiled"]
-            out.append(f"  compiled: first step (compiling) {c['first_step_s']:.1f} s"
-                       + (f", then {t['compile_speedup']:.2f}x fast's tokens/s" if "fast" in t else "")
-                       + f"; initial loss {c['initial_loss']:.4f}")
+            out.append(
+                f"  compiled: first step (compiling) {c['first_step_s']:.1f} s"
+                + (f", then {t['compile_speedup']:.2f}x fast's tokens/s" if "fast" in t else "")
+                + f"; initial loss {c['initial_loss']:.4f}"
+            )
     return out

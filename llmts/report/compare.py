@@ -2,7 +2,8 @@
 
 A *setting* is the jobs of a sweep that differ only in ``seed``; its value of a metric is the mean
 over its seeds (± their standard deviation when there are several). Intervals come from the test
-series: every job's ``forecasts.h5`` is rescored on B resamples of its series (``llmts.metrics.bootstrap``),
+series: every job's ``forecasts.h5`` is rescored on B resamples of its series
+(``llmts.metrics.bootstrap``),
 and a setting's draws are the mean of its jobs' draws, so its interval is that of the seed mean.
 
 Jobs whose ``forecasts.h5`` hold the same truth form a *stratum* (same test series: in a sweep,
@@ -40,10 +41,13 @@ class Cell:
 
 
 def setting_label(j, name: str, names: list[str]) -> str:
-    """A job's row label without its seed: ``lr = 1e-4`` when ``name`` is the one swept parameter."""
+    """A job's row label without its seed: ``lr = 1e-4`` when ``name`` is the one swept
+    parameter."""
     if names == [name]:
         return f"{name} = {j.swept[name]}"
-    return ",".join(f"{n}={j.swept[n]}" for n in names) or ("all seeds" if "seed" in j.swept else j.label)
+    return ",".join(f"{n}={j.swept[n]}" for n in names) or (
+        "all seeds" if "seed" in j.swept else j.label
+    )
 
 
 def settings(jobs: list, names: list[str], name: str) -> list[Setting]:
@@ -58,6 +62,7 @@ def settings(jobs: list, names: list[str], name: str) -> list[Setting]:
 @dataclass
 class Bootstrap:
     """Resampled metrics of each job, from its ``forecasts.h5`` (none: ``num`` = 0 or no file)."""
+
     num: int
     seed: int = 0
     strata: dict[str, int] = field(default_factory=dict)
@@ -67,6 +72,7 @@ class Bootstrap:
     def of(cls, jobs: list, num: int | None = None) -> Bootstrap:
         """Resample as the jobs were scored (``eval.bootstrap``, ``eval.bootstrap_seed``; 1000 and
         0 where they do not say), or ``num`` times."""
+
         def said(key: str, default: int) -> int:
             for j in jobs:
                 try:
@@ -74,7 +80,10 @@ class Bootstrap:
                 except (TypeError, ValueError):
                     continue
             return default
-        return cls(said("eval.bootstrap", 1000) if num is None else num, said("eval.bootstrap_seed", 0))
+
+        return cls(
+            said("eval.bootstrap", 1000) if num is None else num, said("eval.bootstrap_seed", 0)
+        )
 
     def job(self, job) -> tuple[str, dict[str, np.ndarray]] | None:
         """(stratum, {metrics.json key: draws (B,) or, for ``skill/<ref>@step``, (B, h)})."""
@@ -99,8 +108,12 @@ class Bootstrap:
         out = stats.point_draws(stats.series_sums(truth, fc), idx)
         model_sse = stats.step_sse(truth, fc)
         for name, b in base.items():
-            out.update({f"baseline/{name}/{k}": v for k, v in
-                        stats.point_draws(stats.series_sums(truth, b), idx).items()})
+            out.update(
+                {
+                    f"baseline/{name}/{k}": v
+                    for k, v in stats.point_draws(stats.series_sums(truth, b), idx).items()
+                }
+            )
             ref_sse = stats.step_sse(truth, b)
             out[f"skill/{name}"] = stats.skill(model_sse.sum(1), ref_sse.sum(1), w)
             out[f"skill/{name}@step"] = stats.skill(model_sse, ref_sse, w)
@@ -108,7 +121,8 @@ class Bootstrap:
         return key, out
 
     def setting(self, s: Setting, key: str, jobs: list | None = None) -> np.ndarray | None:
-        """Draws of the mean over ``jobs`` (default: the setting's) of ``key``; None if any lacks them."""
+        """Draws of the mean over ``jobs`` (default: the setting's) of ``key``; None if any lacks
+        them."""
         got = [self.job(j) for j in (s.jobs if jobs is None else jobs)]
         if not got or any(g is None or key not in g[1] for g in got):
             return None
@@ -133,6 +147,7 @@ def cell(s: Setting, key: str, boot: Bootstrap) -> Cell:
 def difference(a: Setting, best: Setting, key: str, boot: Bootstrap) -> tuple[Cell, bool] | None:
     """(a − best with its interval, paired?) over the strata both have, else unpaired; None
     without draws."""
+
     def by_stratum(s: Setting) -> dict[str, list]:
         out: dict[str, list] = {}
         for j in s.jobs:
@@ -169,16 +184,27 @@ def useful_steps(s: Setting, ref: str, boot: Bootstrap) -> Cell:
 def summary_rows(jobs: list, names: list[str]) -> tuple[list[str], list[list[Any]]]:
     """summary.csv: one row per job — label, dir, status, swept values, seed, then every metric
     with its interval (``<metric>``, ``<metric>_lo``, ``<metric>_hi``)."""
-    keys = sorted({k for j in jobs for k, v in j.metrics.items()
-                   if not k.endswith("_ci") and not isinstance(v, (list, dict))} - {"status", "error"},
-                  key=lambda k: (POINT_METRICS.index(k) if k in POINT_METRICS else len(POINT_METRICS), k))
+    keys = sorted(
+        {
+            k
+            for j in jobs
+            for k, v in j.metrics.items()
+            if not k.endswith("_ci") and not isinstance(v, (list, dict))
+        }
+        - {"status", "error"},
+        key=lambda k: (POINT_METRICS.index(k) if k in POINT_METRICS else len(POINT_METRICS), k),
+    )
     with_ci = {k for k in keys if any(f"{k}_ci" in j.metrics for j in jobs)}
     head = ["label", "dir", "status", "error"] + names + ["seed"]
     for k in keys:
         head += [k] + ([f"{k}_lo", f"{k}_hi"] if k in with_ci else [])
     rows = []
     for j in jobs:
-        row = [j.label, str(j.dir), j.status, j.error] + [j.swept.get(n) for n in names] + [j.value("seed")]
+        row = (
+            [j.label, str(j.dir), j.status, j.error]
+            + [j.swept.get(n) for n in names]
+            + [j.value("seed")]
+        )
         for k in keys:
             ci = j.metrics.get(f"{k}_ci") or [None, None]
             row += [j.metrics.get(k)] + (list(ci) if k in with_ci else [])
@@ -200,5 +226,16 @@ def plot_skill(jobs: list, out: Path, ref: str = "persistence") -> Path | None:
         except (OSError, KeyError):
             continue
         lines.append((j.label, np.arange(1, len(values) + 1), values))
-    return plot_lines(out, lines, "forecast step", f"skill = 1 − MSE / MSE_{ref}",
-                      f"Skill over {ref} by forecast step", "symlog", "o") if lines else None
+    return (
+        plot_lines(
+            out,
+            lines,
+            "forecast step",
+            f"skill = 1 − MSE / MSE_{ref}",
+            f"Skill over {ref} by forecast step",
+            "symlog",
+            "o",
+        )
+        if lines
+        else None
+    )

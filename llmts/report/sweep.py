@@ -19,19 +19,26 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
+from llmts.config import sweeps
+from llmts.errors import LlmtsError, first_line
+from llmts.metrics.point import POINT_METRICS
 from llmts.report import compare
 from llmts.report import markdown as report_md
-from llmts.config import sweeps
 from llmts.report.compare import setting_label
 from llmts.report.markdown import fmt as _fmt
 from llmts.report.markdown import md_table as _md
-from llmts.errors import LlmtsError, first_line
-from llmts.metrics.point import POINT_METRICS
 
 log = logging.getLogger(__name__)
 
-LABELS = {"mse": "MSE", "rmse": "RMSE", "mae": "MAE", "r2": "R²", "nrmse": "NRMSE (%)",
-          "mape": "MAPE (%)", "nll_per_dim": "NLL/D"}
+LABELS = {
+    "mse": "MSE",
+    "rmse": "RMSE",
+    "mae": "MAE",
+    "r2": "R²",
+    "nrmse": "NRMSE (%)",
+    "mape": "MAPE (%)",
+    "nll_per_dim": "NLL/D",
+}
 # NLL/D (llmts.metrics.likelihood): lower is better, its interval from the job's own bootstrap
 METRICS = [(k, LABELS[k]) for k in (*POINT_METRICS, "nll_per_dim")]
 SHORT = {"optimizer.lr": "lr", "lora.r": "r", "data.context_length": "L"}
@@ -62,7 +69,11 @@ class Job:
         return None if node is None or isinstance(node, (dict, list)) else str(node)
 
     def val_losses(self) -> dict[int, float]:
-        return {r["step"]: r["val_loss"] for r in self.history if _ok(r.get("val_loss")) and _ok(r["step"])}
+        return {
+            r["step"]: r["val_loss"]
+            for r in self.history
+            if _ok(r.get("val_loss")) and _ok(r["step"])
+        }
 
     def total_flops(self) -> float | None:
         return self.flops.get("total", self.metrics.get("train_flops"))
@@ -86,8 +97,10 @@ def _pretty_column(values: list[str]) -> list[str]:
     number of it is (``lr = 1e-4`` beside ``lr = 1e-3``, not ``lr = 0.001``)."""
     out = [_pretty(v) for v in values]
     if any("e" in p and _ok(sweeps.number(p)) for p in out):
-        out = [_sci(f) if _ok(f := sweeps.number(v)) and f != 0 and not v.lstrip("-").isdigit()
-               else p for v, p in zip(values, out)]
+        out = [
+            _sci(f) if _ok(f := sweeps.number(v)) and f != 0 and not v.lstrip("-").isdigit() else p
+            for v, p in zip(values, out)
+        ]
     return out
 
 
@@ -110,6 +123,7 @@ def _sort_key(v: str) -> tuple:
 
 def _load_yaml(path: Path) -> Any:
     from omegaconf import OmegaConf
+
     return OmegaConf.to_container(OmegaConf.load(path), resolve=False) if path.is_file() else None
 
 
@@ -130,8 +144,10 @@ def _read_job(d: Path) -> Job:
         job.metrics, job.status, job.error = {}, "failed", f"unreadable metrics.json: {e}"
     if hpath.is_file():
         with hpath.open(newline="", encoding="utf-8") as f:
-            job.history = [{k: None if v in ("", None) else sweeps.number(v) for k, v in row.items()}
-                           for row in csv.DictReader(f)]
+            job.history = [
+                {k: None if v in ("", None) else sweeps.number(v) for k, v in row.items()}
+                for row in csv.DictReader(f)
+            ]
         for r in job.history:
             r["step"] = int(r["step"]) if _ok(r.get("step")) else None
     try:
@@ -156,13 +172,17 @@ def collect(paths: list[str | Path] | str | Path) -> list[Job]:
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     jobs = [_read_job(d) for p in paths for d in find_job_dirs(p)]
     if not jobs:
-        raise LlmtsError(f"no Hydra job dirs (with .hydra/ or metrics.json) in {', '.join(map(str, paths))}")
+        raise LlmtsError(
+            f"no Hydra job dirs (with .hydra/ or metrics.json) in {', '.join(map(str, paths))}"
+        )
     keys = sorted({k for j in jobs for k in j.overrides})
     swept = sweeps.swept_keys({k: j.value(k) for k in keys} for j in jobs)
     shorts = [SHORT.get(k, k.rsplit(".", 1)[-1]) for k in swept]
     shorts = [s if shorts.count(s) == 1 else k for s, k in zip(shorts, swept)]
-    columns = {k: _pretty_column([j.value(k) or "-" if applies(j, k) else "-" for j in jobs])
-               for k in swept}
+    columns = {
+        k: _pretty_column([j.value(k) or "-" if applies(j, k) else "-" for j in jobs])
+        for k in swept
+    }
     for n, j in enumerate(jobs):
         j.swept = {s: columns[k][n] for s, k in zip(shorts, swept)}
         j.label = ",".join(f"{s}={v}" for s, v in j.swept.items()) or j.dir.name
@@ -194,27 +214,44 @@ def _section(name: str, names: list[str], jobs: list[Job], boot: compare.Bootstr
     steps = sorted({s for v in vl.values() for s in v})
     if steps:
         with_v = [j for j in jobs if vl[id(j)]]
-        out += ["Validation loss at each validation step:", "",
-                _md(["Step"] + [lab[id(j)] for j in with_v],
-                    [[str(s)] + _bold_best([vl[id(j)].get(s) for j in with_v], False) for s in steps]), ""]
+        out += [
+            "Validation loss at each validation step:",
+            "",
+            _md(
+                ["Step"] + [lab[id(j)] for j in with_v],
+                [[str(s)] + _bold_best([vl[id(j)].get(s) for j in with_v], False) for s in steps],
+            ),
+            "",
+        ]
     ok = [j for j in jobs if j.status == "ok"]
     if ok:  # NLL/D only where jobs have it (runs before it existed do not)
         cols = [(k, t) for k, t in METRICS if k in POINT_METRICS or any(k in j.metrics for j in ok)]
-        out += report_md.metric_tables(TITLE.get(name, name), compare.settings(ok, names, name),
-                                       boot, cols)
+        out += report_md.metric_tables(
+            TITLE.get(name, name), compare.settings(ok, names, name), boot, cols
+        )
     return out
 
 
 def _plot(jobs: list[Job], out: Path, ykey: str, title: str) -> Path | None:
     """One line per job, sorted by swept value."""
     from llmts.tracking.plots import plot_lines
-    series = [(j.label, [(r["step"], r[ykey]) for r in j.history if _ok(r.get(ykey)) and _ok(r["step"])])
-              for j in sorted(jobs, key=lambda j: [_sort_key(v) for v in j.swept.values()])]
+
+    series = [
+        (j.label, [(r["step"], r[ykey]) for r in j.history if _ok(r.get(ykey)) and _ok(r["step"])])
+        for j in sorted(jobs, key=lambda j: [_sort_key(v) for v in j.swept.values()])
+    ]
     if not (series := [(lab, *zip(*pts)) for lab, pts in series if pts]):
         return None
     log_y = all(y > 0 for _, _, ys in series for y in ys)
-    return plot_lines(out, series, "step", ykey, title, "log" if log_y else "linear",
-                      "o" if ykey == "val_loss" else None)
+    return plot_lines(
+        out,
+        series,
+        "step",
+        ykey,
+        title,
+        "log" if log_y else "linear",
+        "o" if ykey == "val_loss" else None,
+    )
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
@@ -229,66 +266,138 @@ def write_report(jobs: list[Job], out_dir: str | Path, bootstrap: int | None = N
     out.mkdir(parents=True, exist_ok=True)
     swept, n_ok = (list(jobs[0].swept) if jobs else []), sum(j.status == "ok" for j in jobs)
     names, boot = [n for n in swept if n != "seed"], compare.Bootstrap.of(jobs, bootstrap)
-    md = ["# Sweep report", "", f"{len(jobs)} jobs ({n_ok} ok, {len(jobs) - n_ok} failed or incomplete); "
-          f"swept: {', '.join(f'`{n}`' for n in swept) or 'nothing (single configuration)'}.", ""]
+    md = [
+        "# Sweep report",
+        "",
+        f"{len(jobs)} jobs ({n_ok} ok, {len(jobs) - n_ok} failed or incomplete); "
+        f"swept: {', '.join(f'`{n}`' for n in swept) or 'nothing (single configuration)'}.",
+        "",
+    ]
     if "seed" in swept:
-        md += [f"Seeds {', '.join(sorted({j.swept['seed'] for j in jobs}, key=_sort_key))}: jobs that "
-               "differ only in seed are one row (mean ± std across seeds).", ""]
+        md += [
+            f"Seeds {', '.join(sorted({j.swept['seed'] for j in jobs}, key=_sort_key))}: jobs that "
+            "differ only in seed are one row (mean ± std across seeds).",
+            "",
+        ]
     for name in (names or ["job"]) if jobs else []:
         md += _section(name, names, jobs, boot)
     if ok := [j for j in jobs if j.status == "ok"]:
-        md += report_md.checks_table(", ".join(TITLE.get(n, n) for n in names) or "Job",
-                                     compare.settings(ok, names, (names or ["job"])[0]), boot)
-    for png, key, title in [("train_loss.png", "loss", "Training loss"),
-                            ("val_loss.png", "val_loss", "Validation loss")]:
+        md += report_md.checks_table(
+            ", ".join(TITLE.get(n, n) for n in names) or "Job",
+            compare.settings(ok, names, (names or ["job"])[0]),
+            boot,
+        )
+    for png, key, title in [
+        ("train_loss.png", "loss", "Training loss"),
+        ("val_loss.png", "val_loss", "Validation loss"),
+    ]:
         md += [f"![{title}]({png})", ""] if _plot(jobs, out / png, key, title) else []
     if compare.plot_skill(jobs, out / "skill.png"):
         md += ["![Skill over persistence by forecast step](skill.png)", ""]
     fkeys = ["forward", "step", "lora_step", "total_base", "total_lora"]
-    frows = [[j.label, j.status, j.flops.get("steps", j.value("train.max_steps")),
-              j.value("data.context_length"), j.value("lora.r") if applies(j, "lora.r") else None]
-             + [j.flops.get(k) for k in fkeys] + [j.total_flops()] for j in jobs]
+    frows = [
+        [
+            j.label,
+            j.status,
+            j.flops.get("steps", j.value("train.max_steps")),
+            j.value("data.context_length"),
+            j.value("lora.r") if applies(j, "lora.r") else None,
+        ]
+        + [j.flops.get(k) for k in fkeys]
+        + [j.total_flops()]
+        for j in jobs
+    ]
     total = sum(r[-1] or 0.0 for r in frows)
     models = [model_name(j) for j in jobs]
     one = len(set(models)) == 1  # one base model: name it in the header, else a column
-    md += ["## Training FLOPs", "", _md(
-        ["Experiment"] + ([] if one else ["Model"]) + ["Steps", "L", "r", "log10(LoRA FLOPs)",
-         f"log10({models[0] if one else 'base model'} FLOPs)", "log10(Total FLOPs)"],
-        [[r[0] + ("" if r[1] == "ok" else f" ({r[1]})")] + ([] if one else [m])
-         + ["-" if v is None else str(v) for v in r[2:5]]
-         + [_fmt(_log10(v), 3) for v in (r[-2], r[-3], r[-1])] for r, m in zip(frows, models)]),
+    md += [
+        "## Training FLOPs",
         "",
-        f"Sweep total: {total:.4e} FLOPs, log10(Total FLOPs) = {_fmt(_log10(total), 4)} (every job with "
-        "a flops.json or train_flops; failed jobs count their planned FLOPs)." if total
-        else "Sweep total: unknown (no FLOPs recorded).", ""]
+        _md(
+            ["Experiment"]
+            + ([] if one else ["Model"])
+            + [
+                "Steps",
+                "L",
+                "r",
+                "log10(LoRA FLOPs)",
+                f"log10({models[0] if one else 'base model'} FLOPs)",
+                "log10(Total FLOPs)",
+            ],
+            [
+                [r[0] + ("" if r[1] == "ok" else f" ({r[1]})")]
+                + ([] if one else [m])
+                + ["-" if v is None else str(v) for v in r[2:5]]
+                + [_fmt(_log10(v), 3) for v in (r[-2], r[-3], r[-1])]
+                for r, m in zip(frows, models)
+            ],
+        ),
+        "",
+        f"Sweep total: {total:.4e} FLOPs, log10(Total FLOPs) = {_fmt(_log10(total), 4)} "
+        "(every job with "
+        "a flops.json or train_flops; failed jobs count their planned FLOPs)."
+        if total
+        else "Sweep total: unknown (no FLOPs recorded).",
+        "",
+    ]
     bad = [j for j in jobs if j.status != "ok"]
-    md += ["## Failed jobs", ""] + [f"- `{j.label}` ({j.dir}): {j.status}: {j.error or 'no error message'}"
-                                     for j in bad] + [""] if bad else []
+    md += (
+        ["## Failed jobs", ""]
+        + [f"- `{j.label}` ({j.dir}): {j.status}: {j.error or 'no error message'}" for j in bad]
+        + [""]
+        if bad
+        else []
+    )
     (out / "report.md").write_text("\n".join(md))
-    mkeys = sorted({k for j in jobs for k, v in j.metrics.items() if not isinstance(v, list)}
-                   - {"status", "error"}, key=lambda k: (
-        [m for m, _ in METRICS].index(k) if k in dict(METRICS) else len(METRICS), k))
-    _write_csv(out / "metrics.csv", ["label", "dir", "status", "error"] + swept + mkeys,
-               [[j.label, str(j.dir), j.status, j.error] + [j.swept[n] for n in swept]
-                + [j.metrics.get(k) for k in mkeys] for j in jobs])
+    mkeys = sorted(
+        {k for j in jobs for k, v in j.metrics.items() if not isinstance(v, list)}
+        - {"status", "error"},
+        key=lambda k: ([m for m, _ in METRICS].index(k) if k in dict(METRICS) else len(METRICS), k),
+    )
+    _write_csv(
+        out / "metrics.csv",
+        ["label", "dir", "status", "error"] + swept + mkeys,
+        [
+            [j.label, str(j.dir), j.status, j.error]
+            + [j.swept[n] for n in swept]
+            + [j.metrics.get(k) for k in mkeys]
+            for j in jobs
+        ],
+    )
     _write_csv(out / "summary.csv", *compare.summary_rows(jobs, names))
     vl = [j.val_losses() for j in jobs]
     steps = sorted({s for v in vl for s in v})
-    _write_csv(out / "val_loss.csv", ["step"] + [j.label for j in jobs],
-               [[s] + [v.get(s) for v in vl] for s in steps])
-    _write_csv(out / "flops.csv", ["label", "status", "steps", "L", "r"] + fkeys + ["total", "log10_total"],
-               [r + [_log10(r[-1])] for r in frows] + [["TOTAL"] + [None] * 9 + [total, _log10(total)]])
+    _write_csv(
+        out / "val_loss.csv",
+        ["step"] + [j.label for j in jobs],
+        [[s] + [v.get(s) for v in vl] for s in steps],
+    )
+    _write_csv(
+        out / "flops.csv",
+        ["label", "status", "steps", "L", "r"] + fkeys + ["total", "log10_total"],
+        [r + [_log10(r[-1])] for r in frows] + [["TOTAL"] + [None] * 9 + [total, _log10(total)]],
+    )
     return out / "report.md"
 
 
 def format_table(jobs: list[Job]) -> str:
     """One plain-text row per job: label, status, mse, r2, final val_loss, log10 FLOPs."""
     head = ["job", "status", "mse", "r2", "val_loss", "log10_flops"]
-    rows = [[j.label, j.status, _fmt(j.metrics.get("mse")), _fmt(j.metrics.get("r2")),
-             _fmt((lambda v: v[max(v)] if v else j.metrics.get("final_val_loss"))(j.val_losses())),
-             _fmt(_log10(j.total_flops()), 3)] for j in jobs]
+    rows = [
+        [
+            j.label,
+            j.status,
+            _fmt(j.metrics.get("mse")),
+            _fmt(j.metrics.get("r2")),
+            _fmt((lambda v: v[max(v)] if v else j.metrics.get("final_val_loss"))(j.val_losses())),
+            _fmt(_log10(j.total_flops()), 3),
+        ]
+        for j in jobs
+    ]
     width = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, width)).rstrip() for r in [head] + rows)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, width)).rstrip() for r in [head] + rows
+    )
 
 
 class SweepReportCallback(Callback):

@@ -42,10 +42,17 @@ def _pyplot():
     return plt
 
 
-def plot_series(path: Path, index: int, context: np.ndarray, truth: np.ndarray | None,
-                point: np.ndarray, samples: np.ndarray | None, variables: tuple[str, ...],
-                baselines: dict[str, np.ndarray] | None = None,
-                title: str = "test series {index}: true vs forecast") -> Path:
+def plot_series(
+    path: Path,
+    index: int,
+    context: np.ndarray,
+    truth: np.ndarray | None,
+    point: np.ndarray,
+    samples: np.ndarray | None,
+    variables: tuple[str, ...],
+    baselines: dict[str, np.ndarray] | None = None,
+    title: str = "test series {index}: true vs forecast",
+) -> Path:
     """One figure, one panel per variable: context, truth (unless None), point forecast (+ band,
     samples). Gaps (NaN) in the context show as breaks in its line."""
     plt = _pyplot()
@@ -98,8 +105,9 @@ def plot_skill(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray | None
     panel per reference, each on its own axis; a reference the model trails by more than
     :data:`SKILL_FLOOR` (a near-exact fit) is a note in its panel instead of a curve."""
     plt = _pyplot()
-    fig, axes = plt.subplots(len(curves), 1, figsize=(6, 2.8 * len(curves)), sharex=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(curves), 1, figsize=(6, 2.8 * len(curves)), sharex=True, squeeze=False
+    )
     for j, (ax, (name, (values, band))) in enumerate(zip(axes[:, 0], curves.items())):
         steps = np.arange(1, len(values) + 1)
         ax.set_ylabel(f"skill vs {name}")
@@ -107,9 +115,16 @@ def plot_skill(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray | None
         if np.nanmin(values) < SKILL_FLOOR:
             ax.set_xlim(0.5, len(values) + 0.5)
             ax.set_yticks([])
-            ax.text(0.5, 0.5, f"{name} is near-exact (skill down to {np.nanmin(values):.3g}):\n"
-                    "the skill says nothing about the model, not drawn", ha="center",
-                    va="center", transform=ax.transAxes, fontsize=9)
+            ax.text(
+                0.5,
+                0.5,
+                f"{name} is near-exact (skill down to {np.nanmin(values):.3g}):\n"
+                "the skill says nothing about the model, not drawn",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                fontsize=9,
+            )
             continue
         ax.plot(steps, values, marker="o", ms=3, color=f"C{j}", label=f"vs {name}")
         if band is not None:
@@ -119,16 +134,24 @@ def plot_skill(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray | None
             ax.set_yscale("symlog", linthresh=1.0)  # skill is ≤ 1 but can be far below 0
         _pad_y(ax)
     axes[-1, 0].set_xlabel("forecast step")
-    axes[0, 0].set_title("Skill = 1 − MSE / MSE_ref by forecast step (95 % band over test "
-                         "series)", fontsize=10)
+    axes[0, 0].set_title(
+        "Skill = 1 − MSE / MSE_ref by forecast step (95 % band over test series)", fontsize=10
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
 
-def plot_lines(path: Path, lines: list[tuple[str, np.ndarray, np.ndarray]], xlabel: str,
-               ylabel: str, title: str, yscale: str = "linear", marker: str | None = None) -> Path:
+def plot_lines(
+    path: Path,
+    lines: list[tuple[str, np.ndarray, np.ndarray]],
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    yscale: str = "linear",
+    marker: str | None = None,
+) -> Path:
     """One labelled line per (label, x, y); PNG via the Agg canvas (no pyplot, no backend switch:
     safe inside a Hydra callback). ``symlog`` draws a 0 line and is linear within ±1."""
     from matplotlib.figure import Figure

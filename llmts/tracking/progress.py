@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Iterator
 
 log = logging.getLogger("llmts")
 _PHASE: ContextVar[str | None] = ContextVar("llmts_progress_phase", default=None)
@@ -36,8 +36,16 @@ class Progress:
     ``after``: seconds of work before anything shows, and the least time between log lines
     (0: a line every ``every`` updates, as training's ``train.log_every`` asks)."""
 
-    def __init__(self, desc: str, total: int, unit: str = "it", every: int = 1,
-                 initial: int = 0, enabled: bool = True, after: float = 5.0) -> None:
+    def __init__(
+        self,
+        desc: str,
+        total: int,
+        unit: str = "it",
+        every: int = 1,
+        initial: int = 0,
+        enabled: bool = True,
+        after: float = 5.0,
+    ) -> None:
         from tqdm.auto import tqdm
 
         if (name := _PHASE.get()) is not None:
@@ -45,8 +53,14 @@ class Progress:
         self.desc, self.total, self.unit, self.every = desc, total, unit, max(1, every)
         self.done, self.start_count, self.t0 = initial, initial, time.perf_counter()
         self.enabled, self.after, self.last, self.lines = enabled, after, self.t0, 0
-        self.bar = tqdm(total=total, initial=initial, desc=desc, unit=unit, delay=after,
-                        disable=not enabled or not sys.stderr.isatty())
+        self.bar = tqdm(
+            total=total,
+            initial=initial,
+            desc=desc,
+            unit=unit,
+            delay=after,
+            disable=not enabled or not sys.stderr.isatty(),
+        )
 
     def update(self, n: int = 1, **info: object) -> None:
         before, self.done = self.done, self.done + n
@@ -61,8 +75,7 @@ class Progress:
         if self.done == self.total:  # the closing line, unless the whole took under ``after``
             due = self.lines > 0 or now - self.t0 >= self.after
         else:
-            due = (self.done // self.every > before // self.every
-                   and now - self.last >= self.after)
+            due = self.done // self.every > before // self.every and now - self.last >= self.after
         if due:
             log.info("%s", self.line(info))
             self.last, self.lines = now, self.lines + 1
@@ -73,9 +86,11 @@ class Progress:
         rate = (self.done - self.start_count) / secs if secs > 0 else 0.0
         eta = (self.total - self.done) / rate if rate > 0 else float("nan")
         extra = "".join(f", {k}={_short(v)}" for k, v in info.items())
-        return (f"{self.desc} {self.done}/{self.total} {self.unit} "
-                f"({100 * self.done / max(self.total, 1):.1f}%), {rate:.3g} {self.unit}/s, "
-                f"ETA {_clock(eta)}{extra}")
+        return (
+            f"{self.desc} {self.done}/{self.total} {self.unit} "
+            f"({100 * self.done / max(self.total, 1):.1f}%), {rate:.3g} {self.unit}/s, "
+            f"ETA {_clock(eta)}{extra}"
+        )
 
     def close(self) -> None:
         self.bar.close()

@@ -54,26 +54,46 @@ class NullTracker:
 class WandbTracker:
     """One W&B run; ``finish`` must be called (the entry point does so in ``finally``)."""
 
-    def __init__(self, cfg: LoggerConfig, run_dir: Path, config: dict, name: str, group: str | None,
-                 job_type: str):
+    def __init__(
+        self,
+        cfg: LoggerConfig,
+        run_dir: Path,
+        config: dict,
+        name: str,
+        group: str | None,
+        job_type: str,
+    ):
         import wandb
 
         self._wandb = wandb
         mode = resolve_mode(cfg.mode)
         seed = [f"seed={config['seed']}"] if "seed" in config else []
-        kwargs = dict(project=cfg.project, entity=cfg.entity, group=group, name=name,
-                      job_type=job_type, tags=list(cfg.tags) + seed,
-                      config={**config, "setting": setting_of(name)}, dir=str(run_dir),
-                      reinit="finish_previous")
+        kwargs = dict(
+            project=cfg.project,
+            entity=cfg.entity,
+            group=group,
+            name=name,
+            job_type=job_type,
+            tags=list(cfg.tags) + seed,
+            config={**config, "setting": setting_of(name)},
+            dir=str(run_dir),
+            reinit="finish_previous",
+        )
         try:
-            self.run = wandb.init(mode=mode, settings=wandb.Settings(init_timeout=cfg.init_timeout,
-                                                                     silent=True), **kwargs)
+            self.run = wandb.init(
+                mode=mode,
+                settings=wandb.Settings(init_timeout=cfg.init_timeout, silent=True),
+                **kwargs,
+            )
         except Exception as exc:  # unreachable server, bad key: the run itself must go on
             if mode != "online":
-                raise LlmtsError(f"W&B: cannot start an {mode} run ({first_line(exc, 160)}); "
-                                 "fix the W&B setting or run with logger=none") from None
-            log.warning("W&B online init failed (%s); logging offline instead",
-                        first_line(exc, 120))
+                raise LlmtsError(
+                    f"W&B: cannot start an {mode} run ({first_line(exc, 160)}); "
+                    "fix the W&B setting or run with logger=none"
+                ) from None
+            log.warning(
+                "W&B online init failed (%s); logging offline instead", first_line(exc, 120)
+            )
             mode = "offline"
             self.run = wandb.init(mode=mode, settings=wandb.Settings(silent=True), **kwargs)
         self.mode = mode
@@ -104,8 +124,10 @@ class WandbTracker:
         self.run.finish(exit_code=exit_code)
         if self.mode == "offline":
             # ``wandb sync`` needs an API key: without a login it fails with "No API key".
-            log.info("W&B run logged offline; upload it, after `wandb login`, with: wandb sync %s",
-                     directory)
+            log.info(
+                "W&B run logged offline; upload it, after `wandb login`, with: wandb sync %s",
+                directory,
+            )
 
 
 def setting_of(name: str) -> str:
@@ -126,19 +148,32 @@ def resolve_mode(mode: str) -> str:
     if os.environ.get("WANDB_API_KEY"):
         return "online"
     netrc = Path(os.environ.get("NETRC", "~/.netrc")).expanduser()
-    return "online" if netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore") else "offline"
+    return (
+        "online"
+        if netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore")
+        else "offline"
+    )
 
 
 def check_environment(cfg: LoggerConfig) -> None:
     """W&B settings from the environment that would make ``wandb.init`` fail, as one line."""
     mode = os.environ.get("WANDB_MODE")
     if cfg.name == "wandb" and mode is not None and mode not in WANDB_MODES:
-        raise LlmtsError(f"environment WANDB_MODE={mode!r}: must be one of "
-                         f"{', '.join(WANDB_MODES[:3])} (or unset); or run with logger=none")
+        raise LlmtsError(
+            f"environment WANDB_MODE={mode!r}: must be one of "
+            f"{', '.join(WANDB_MODES[:3])} (or unset); or run with logger=none"
+        )
 
 
-def make_tracker(cfg: LoggerConfig, run_dir: Path, config: dict, name: str, group: str | None,
-                 job_type: str, is_main: bool) -> Tracker:
+def make_tracker(
+    cfg: LoggerConfig,
+    run_dir: Path,
+    config: dict,
+    name: str,
+    group: str | None,
+    job_type: str,
+    is_main: bool,
+) -> Tracker:
     if cfg.name == "none" or not is_main:
         return NullTracker()
     return WandbTracker(cfg, run_dir, config, name, group, job_type)

@@ -5,5 +5,11 @@ chunked or compiled loss (:mod:`~llmts.train.loss`), atomic checkpoints and exac
 from llmts.train.checkpoint import find_latest, load_checkpoint, save_checkpoint
 from llmts.train.loop import TrainResult, make_accelerator, train
 
-__all__ = ["TrainResult", "find_latest", "load_checkpoint", "make_accelerator",
-           "save_checkpoint", "train"]
+__all__ = [
+    "TrainResult",
+    "find_latest",
+    "load_checkpoint",
+    "make_accelerator",
+    "save_checkpoint",
+    "train",
+]

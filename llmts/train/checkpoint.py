@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from llmts.errors import LlmtsError, first_line
 from llmts.tracking.files import share_tree, write_json
@@ -33,8 +34,9 @@ def checkpoint_root(run_dir: Path) -> Path:
     return Path(run_dir) / "checkpoints"
 
 
-def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module, optimizer, scheduler,
-                    history: list[dict]) -> Path:
+def save_checkpoint(
+    run_dir: Path, step: int, model: torch.nn.Module, optimizer, scheduler, history: list[dict]
+) -> Path:
     """Write ``checkpoints/step-{step}`` atomically; returns its path."""
     root = checkpoint_root(run_dir)
     root.mkdir(parents=True, exist_ok=True)
@@ -81,8 +83,11 @@ def resolve(resume: str | None, run_dir: Path) -> Path | None:
     if resume == "auto":
         latest = find_latest(run_dir)
         if latest is None:  # a new run dir (no hydra.run.dir) never holds one: say so
-            log.info("train.resume=auto found no checkpoint in %s: starting from step 0 "
-                     "(hydra.run.dir=RUN points it at the run to resume)", checkpoint_root(run_dir))
+            log.info(
+                "train.resume=auto found no checkpoint in %s: starting from step 0 "
+                "(hydra.run.dir=RUN points it at the run to resume)",
+                checkpoint_root(run_dir),
+            )
         return latest
     path = Path(resume).expanduser()
     if not (path / STATE).is_file():
@@ -90,20 +95,26 @@ def resolve(resume: str | None, run_dir: Path) -> Path | None:
     return path
 
 
-def load_checkpoint(path: Path, model: torch.nn.Module, optimizer=None,
-                    scheduler=None) -> tuple[int, list[dict]]:
+def load_checkpoint(
+    path: Path, model: torch.nn.Module, optimizer=None, scheduler=None
+) -> tuple[int, list[dict]]:
     """Restore weights (and optimizer/scheduler/RNG when given); returns (step, history)."""
     state = _read_state(path)
     load_trainable(model, path)
     if optimizer is not None:
-        for name, restore in (("optimizer.pt", optimizer.load_state_dict),
-                              ("scheduler.pt", scheduler.load_state_dict), ("rng.pt", _set_rng)):
+        for name, restore in (
+            ("optimizer.pt", optimizer.load_state_dict),
+            ("scheduler.pt", scheduler.load_state_dict),
+            ("rng.pt", _set_rng),
+        ):
             obj = _load_tensors(path / name)
             try:
                 restore(obj)
             except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
-                raise LlmtsError(f"checkpoint {path / name}: does not match this run "
-                                 f"({type(exc).__name__}: {first_line(exc)})") from None
+                raise LlmtsError(
+                    f"checkpoint {path / name}: does not match this run "
+                    f"({type(exc).__name__}: {first_line(exc)})"
+                ) from None
     return int(state["step"]), list(state["history"])
 
 
@@ -117,7 +128,9 @@ def _read_state(path: Path) -> dict[str, Any]:
     try:
         state = json.loads((Path(path) / STATE).read_text())
         int(state["step"])
-        if not isinstance(state["history"], list) or not all(isinstance(r, dict) for r in state["history"]):
+        if not isinstance(state["history"], list) or not all(
+            isinstance(r, dict) for r in state["history"]
+        ):
             raise ValueError("'history' must be a list of rows")
     except FileNotFoundError:
         raise LlmtsError(f"checkpoint {path}: not a checkpoint (no {STATE})") from None
@@ -137,11 +150,14 @@ def _load_tensors(file: Path) -> Any:
 
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """Every trainable tensor by name: LoRA A/B, the lm_head bias, or all weights (full FT)."""
-    return {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+    return {
+        n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad
+    }
 
 
 def save_trainable(model: nn.Module, folder: Path) -> None:
-    """``trainable.safetensors`` (what llmts reloads) and, for LoRA, ``adapter/`` in peft's format."""
+    """``trainable.safetensors`` (what llmts reloads) and, for LoRA, ``adapter/`` in peft's
+    format."""
     from peft import PeftModel
     from safetensors.torch import save_file
 
@@ -166,11 +182,15 @@ def load_trainable(model: nn.Module, folder: Path) -> None:
     expected = {n for n, p in params.items() if p.requires_grad}
     if set(state) != expected:
         missing, extra = sorted(expected - set(state))[:3], sorted(set(state) - expected)[:3]
-        raise LlmtsError(f"checkpoint {file} does not match this model/lora config "
-                         f"(missing {missing}, unexpected {extra})")
+        raise LlmtsError(
+            f"checkpoint {file} does not match this model/lora config "
+            f"(missing {missing}, unexpected {extra})"
+        )
     with torch.no_grad():
         for name, tensor in state.items():
             if params[name].shape != tensor.shape:
-                raise LlmtsError(f"checkpoint {file}: {name} has shape {tuple(tensor.shape)}, "
-                                 f"model expects {tuple(params[name].shape)}")
+                raise LlmtsError(
+                    f"checkpoint {file}: {name} has shape {tuple(tensor.shape)}, "
+                    f"model expects {tuple(params[name].shape)}"
+                )
             params[name].copy_(tensor)

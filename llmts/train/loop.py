@@ -23,13 +23,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from llmts.train import checkpoint as ckpt
 from llmts.config.schema import OptimizerConfig, TrainConfig
 from llmts.errors import LlmtsError
 from llmts.tracking.files import atomic_path
-from llmts.train.loss import compile_step, make_loss
 from llmts.tracking.progress import Progress
 from llmts.tracking.tracker import Tracker
+from llmts.train import checkpoint as ckpt
+from llmts.train.loss import compile_step, make_loss
 
 log = logging.getLogger(__name__)
 HISTORY_COLUMNS = ("step", "loss", "lr", "tokens_per_s", "flops", "val_loss")
@@ -64,6 +64,7 @@ def make_optimizer(params: list[nn.Parameter], cfg: OptimizerConfig) -> torch.op
 
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimizerConfig, max_steps: int):
     """LR multiplier: linear warmup over ``warmup_steps``, then constant | cosine | linear to 0."""
+
     def factor(step: int) -> float:
         if step < cfg.warmup_steps:
             return (step + 1) / cfg.warmup_steps
@@ -73,6 +74,7 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimizerConfig, max_s
         if cfg.schedule == "linear":
             return max(0.0, 1 - frac)
         return 1.0
+
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
@@ -83,7 +85,7 @@ def batch_rows(micro: int, batch_size: int, num_windows: int, seed: int) -> list
     while len(out) < batch_size:
         epoch, pos = divmod(first + len(out), num_windows)
         perm = torch.randperm(num_windows, generator=torch.Generator().manual_seed(seed + epoch))
-        out.extend(perm[pos:pos + batch_size - len(out)].tolist())
+        out.extend(perm[pos : pos + batch_size - len(out)].tolist())
     return out
 
 
@@ -98,8 +100,10 @@ def device_batch(windows: dict, rows: list[int], lengths: list[int], device) -> 
         batch["attention_mask"] = None
     if torch.device(device).type != "cuda":
         return {k: None if v is None else v.to(device) for k, v in batch.items()}
-    return {k: None if v is None else v.pin_memory().to(device, non_blocking=True)
-            for k, v in batch.items()}
+    return {
+        k: None if v is None else v.pin_memory().to(device, non_blocking=True)
+        for k, v in batch.items()
+    }
 
 
 @dataclass
@@ -107,6 +111,7 @@ class StepParts:
     """What a training step uses: the (prepared) loss module and optimizer, the LR schedule,
     the trainable parameters, the Accelerator, the clipping norm (None: no clipping) and
     whether the forward runs under the accelerator's autocast."""
+
     loss_model: nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
@@ -117,10 +122,18 @@ class StepParts:
     cuda_graphs: bool = False  # train.compile=step on CUDA: mark each step for CUDA graph trees
 
 
-def make_step_parts(model: nn.Module, opt_cfg: OptimizerConfig, max_steps: int, accelerator,
-                    chunked: bool, compiled: str, resume_from: Path | None = None,
-                    autocast: bool = True) -> tuple[StepParts, int, list[dict]]:
-    """Loss module (``compiled``: none | regions | step, see llmts/train/loss.py), AdamW and schedule
+def make_step_parts(
+    model: nn.Module,
+    opt_cfg: OptimizerConfig,
+    max_steps: int,
+    accelerator,
+    chunked: bool,
+    compiled: str,
+    resume_from: Path | None = None,
+    autocast: bool = True,
+) -> tuple[StepParts, int, list[dict]]:
+    """Loss module (``compiled``: none | regions | step, see llmts/train/loss.py), AdamW and
+    schedule
     for ``model`` (restored from ``resume_from``), prepared by Accelerate; also (the step
     resumed at, the history so far). ``autocast=False``: the loss module is left unprepared and
     runs in the weights' dtype (the bench's naive path)."""
@@ -140,8 +153,20 @@ def make_step_parts(model: nn.Module, opt_cfg: OptimizerConfig, max_steps: int, 
     whole = compiled == "step"
     if whole:  # after prepare: the graph holds Accelerate's autocast (and DDP's hooks)
         loss_model = compile_step(loss_model, accelerator.device.type)
-    return (StepParts(loss_model, optimizer, scheduler, params, accelerator, opt_cfg.max_grad_norm,
-                      autocast, whole and accelerator.device.type == "cuda"), start, history)
+    return (
+        StepParts(
+            loss_model,
+            optimizer,
+            scheduler,
+            params,
+            accelerator,
+            opt_cfg.max_grad_norm,
+            autocast,
+            whole and accelerator.device.type == "cuda",
+        ),
+        start,
+        history,
+    )
 
 
 def train_step(parts: StepParts, batches: list[dict]) -> torch.Tensor:
@@ -177,13 +202,28 @@ class TrainResult:
     final_val_loss: float | None
 
 
-def train(model: nn.Module, windows: dict, val_windows: dict, cfg: TrainConfig,
-          opt_cfg: OptimizerConfig, seed: int, run_dir: Path, tracker: Tracker,
-          accelerator, flops_per_step: float) -> TrainResult:
+def train(
+    model: nn.Module,
+    windows: dict,
+    val_windows: dict,
+    cfg: TrainConfig,
+    opt_cfg: OptimizerConfig,
+    seed: int,
+    run_dir: Path,
+    tracker: Tracker,
+    accelerator,
+    flops_per_step: float,
+) -> TrainResult:
     """Train ``model`` in place for ``cfg.max_steps`` optimizer steps (resuming if asked)."""
     parts, start, history = make_step_parts(
-        model, opt_cfg, cfg.max_steps, accelerator, cfg.chunked_loss, cfg.compile,
-        ckpt.resolve(cfg.resume, run_dir))
+        model,
+        opt_cfg,
+        cfg.max_steps,
+        accelerator,
+        cfg.chunked_loss,
+        cfg.compile,
+        ckpt.resolve(cfg.resume, run_dir),
+    )
     main = accelerator.is_main_process
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -192,8 +232,9 @@ def train(model: nn.Module, windows: dict, val_windows: dict, cfg: TrainConfig,
     val_lengths = val_windows["attention_mask"].sum(1).tolist()
 
     def validate(step: int) -> float:
-        val = evaluate_loss(parts.loss_model, val_windows, cfg.batch_size, cfg.val_batches,
-                            accelerator, val_lengths)
+        val = evaluate_loss(
+            parts.loss_model, val_windows, cfg.batch_size, cfg.val_batches, accelerator, val_lengths
+        )
         if main:
             log.info("validation at step %d: val_loss=%.4f", step, val)
         history.append({"step": step, "val_loss": val})
@@ -203,16 +244,23 @@ def train(model: nn.Module, windows: dict, val_windows: dict, cfg: TrainConfig,
     if start == 0 and cfg.eval_every > 0:
         validate(0)
     # a tqdm bar in a terminal; else (SLURM, nohup) a log line every log_every steps with ETA
-    bar = Progress("train", cfg.max_steps, "steps", every=cfg.log_every, initial=start,
-                   enabled=main, after=0)  # a line every train.log_every steps, as asked
+    bar = Progress(
+        "train", cfg.max_steps, "steps", every=cfg.log_every, initial=start, enabled=main, after=0
+    )  # a line every train.log_every steps, as asked
     val, pending, t0 = None, [], time.perf_counter()
     for step in range(start + 1, cfg.max_steps + 1):
         micro = [((step - 1) * cfg.grad_accum + m) * world + rank for m in range(cfg.grad_accum)]
         rows = [batch_rows(i, cfg.batch_size, len(lengths), seed) for i in micro]
         batches = [device_batch(windows, r, lengths, accelerator.device) for r in rows]
         record = train_step(parts, batches)
-        pending.append((step, parts.scheduler.get_last_lr()[0],
-                        sum(lengths[i] for r in rows for i in r), record))
+        pending.append(
+            (
+                step,
+                parts.scheduler.get_last_lr()[0],
+                sum(lengths[i] for r in rows for i in r),
+                record,
+            )
+        )
         due = [cfg.log_every, cfg.save_every] + ([cfg.eval_every] if cfg.eval_every > 0 else [])
         if step < cfg.max_steps and all(step % every for every in due):
             continue
@@ -220,15 +268,22 @@ def train(model: nn.Module, windows: dict, val_windows: dict, cfg: TrainConfig,
         history.extend(window)
         last = window[-1]
         bar.update(len(window), loss=last["loss"], lr=last["lr"], tokens_per_s=last["tokens_per_s"])
-        tracker.log({"train/loss": last["loss"], "train/lr": last["lr"],
-                     "train/tokens_per_s": last["tokens_per_s"],
-                     "flops/train_total": last["flops"],
-                     "flops/log10_train_total": math.log10(max(last["flops"], 1.0))}, step=step)
+        tracker.log(
+            {
+                "train/loss": last["loss"],
+                "train/lr": last["lr"],
+                "train/tokens_per_s": last["tokens_per_s"],
+                "flops/train_total": last["flops"],
+                "flops/log10_train_total": math.log10(max(last["flops"], 1.0)),
+            },
+            step=step,
+        )
         if cfg.eval_every > 0 and (step % cfg.eval_every == 0 or step == cfg.max_steps):
             val = validate(step)
         if main and (step % cfg.save_every == 0 or step == cfg.max_steps):
-            saved = ckpt.save_checkpoint(run_dir, step, model, parts.optimizer, parts.scheduler,
-                                         history)
+            saved = ckpt.save_checkpoint(
+                run_dir, step, model, parts.optimizer, parts.scheduler, history
+            )
             log.info("saved checkpoint %s", saved)
         if main:
             write_history(run_dir / "train_history.csv", history)
@@ -238,8 +293,9 @@ def train(model: nn.Module, windows: dict, val_windows: dict, cfg: TrainConfig,
     return TrainResult(cfg.max_steps, history, val)
 
 
-def read_window(pending: list, accelerator, t0: float, flops_per_step: float,
-                run_dir: Path) -> list[dict]:
+def read_window(
+    pending: list, accelerator, t0: float, flops_per_step: float, run_dir: Path
+) -> list[dict]:
     """History rows of the steps in ``pending`` [(step, lr, tokens, [loss, grad norm] on the
     device)], fetched in one transfer. tokens/s = the window's tokens (all processes) ÷ its wall
     time (from the first step's start to this read, which waits for the device). The first
@@ -254,31 +310,49 @@ def read_window(pending: list, accelerator, t0: float, flops_per_step: float,
             skipped += [] if math.isfinite(norm) else [step]
             continue
         what = "loss" if not math.isfinite(loss) else "gradients"
-        raise LlmtsError(f"training stopped at step {step}: non-finite {what} ({loss}); last "
-                         f"good checkpoint kept in {ckpt.checkpoint_root(run_dir)}")
+        raise LlmtsError(
+            f"training stopped at step {step}: non-finite {what} ({loss}); last "
+            f"good checkpoint kept in {ckpt.checkpoint_root(run_dir)}"
+        )
     if skipped:
-        log.warning("fp16 loss scaler skipped the update of step(s) %s (gradient overflow)",
-                    ", ".join(map(str, skipped)))
-    return [{"step": step, "loss": loss, "lr": lr, "tokens_per_s": tok_s,
-             "flops": step * flops_per_step}
-            for (step, lr, _, _), (loss, _) in zip(pending, values)]
+        log.warning(
+            "fp16 loss scaler skipped the update of step(s) %s (gradient overflow)",
+            ", ".join(map(str, skipped)),
+        )
+    return [
+        {
+            "step": step,
+            "loss": loss,
+            "lr": lr,
+            "tokens_per_s": tok_s,
+            "flops": step * flops_per_step,
+        }
+        for (step, lr, _, _), (loss, _) in zip(pending, values)
+    ]
 
 
 @torch.no_grad()
-def evaluate_loss(loss_model: nn.Module, windows: dict, batch_size: int, max_batches: int | None,
-                  accelerator, lengths: list[int]) -> float:
+def evaluate_loss(
+    loss_model: nn.Module,
+    windows: dict,
+    batch_size: int,
+    max_batches: int | None,
+    accelerator,
+    lengths: list[int],
+) -> float:
     """Mean per-window loss over the validation windows (sharded across processes);
     ``lengths``: each window's unpadded length."""
     loss_model.eval()
     n = len(windows["input_ids"])
     starts = list(range(0, n, batch_size))[: max_batches or None]
-    mine = starts[accelerator.process_index::accelerator.num_processes]
+    mine = starts[accelerator.process_index :: accelerator.num_processes]
     total = torch.zeros(2, device=accelerator.device)
     # lines only for a validation that takes seconds; each batch's loss stays on the device
     bar = Progress("validation", len(mine), "batches", enabled=accelerator.is_main_process)
     for i in mine:
-        batch = device_batch(windows, list(range(i, min(i + batch_size, n))), lengths,
-                             accelerator.device)
+        batch = device_batch(
+            windows, list(range(i, min(i + batch_size, n))), lengths, accelerator.device
+        )
         with accelerator.autocast():
             loss = loss_model(**batch)
         rows = len(batch["input_ids"])

@@ -28,15 +28,18 @@ class CausalLMLoss(nn.Module):
         self.model = model
         self.chunk_size = chunk_size
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
-                labels: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, labels: torch.Tensor
+    ) -> torch.Tensor:
         target = labels[:, 1:].reshape(-1)
         if not self.chunk_size:
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
-            return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), target,
-                                   ignore_index=-100)
-        hidden = self.model.get_decoder()(input_ids=input_ids,
-                                          attention_mask=attention_mask).last_hidden_state
+            return F.cross_entropy(
+                logits[:, :-1].reshape(-1, logits.shape[-1]).float(), target, ignore_index=-100
+            )
+        hidden = self.model.get_decoder()(
+            input_ids=input_ids, attention_mask=attention_mask
+        ).last_hidden_state
         hidden = hidden[:, :-1].reshape(-1, hidden.shape[-1])
         count = (target != -100).sum().clamp(min=1)
         head = self.model.get_output_embeddings()
@@ -47,8 +50,9 @@ class CausalLMLoss(nn.Module):
         total = hidden.new_zeros((), dtype=torch.float32)
         for start in range(0, len(target), self.chunk_size):
             sl = slice(start, start + self.chunk_size)
-            total = total + grad_checkpoint(_chunk_ce, logits_of, hidden[sl], target[sl],
-                                            use_reentrant=False)
+            total = total + grad_checkpoint(
+                _chunk_ce, logits_of, hidden[sl], target[sl], use_reentrant=False
+            )
         return total / count
 
 
@@ -70,8 +74,9 @@ def compile_step(loss: nn.Module, device_type: str) -> nn.Module:
     backward with it through AOTAutograd; on CUDA ``mode="reduce-overhead"`` replays both as
     CUDA graphs: one launch instead of thousands of small kernels per step. Needs fixed
     shapes (B x L; a padded batch's mask is a second graph)."""
-    return torch.compile(loss, fullgraph=True,
-                         mode="reduce-overhead" if device_type == "cuda" else None)
+    return torch.compile(
+        loss, fullgraph=True, mode="reduce-overhead" if device_type == "cuda" else None
+    )
 
 
 def _chunk_ce(logits_of, hidden: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -60,35 +60,63 @@ def pretrain(cfg: Any, run_dir: Path, flops_per_step: float) -> dict:
     codec = Codec.build(cfg.data, tokenizer)
     windows = {}
     for part, n in (("train", c.num_series), ("val", c.val_series)):
-        corpus = synthetic.generate(n, c.num_steps, cfg.seed, c.min_period, c.max_period,
-                                    part=int(part == "val"))
+        corpus = synthetic.generate(
+            n, c.num_steps, cfg.seed, c.min_period, c.max_period, part=int(part == "val")
+        )
         windows[part] = training_windows(corpus.series, codec, cfg.data, cfg.seed)
-        log.info("corpus %s: %d series %s -> %d windows of %d tokens", part, len(corpus.series),
-                 corpus.counts(), *windows[part]["input_ids"].shape)
+        log.info(
+            "corpus %s: %d series %s -> %d windows of %d tokens",
+            part,
+            len(corpus.series),
+            corpus.counts(),
+            *windows[part]["input_ids"].shape,
+        )
     full = LoraConfig(enabled=False, lm_head_bias=False)
     model = build_model(cfg.model, full, cfg.seed)
     accelerator = make_accelerator(str(cfg.train.precision))
     t0 = time.perf_counter()
-    result = train(model, windows["train"], windows["val"], cfg.train, cfg.optimizer, cfg.seed,
-                   run_dir, NullTracker(), accelerator, flops_per_step)
+    result = train(
+        model,
+        windows["train"],
+        windows["val"],
+        cfg.train,
+        cfg.optimizer,
+        cfg.seed,
+        run_dir,
+        NullTracker(),
+        accelerator,
+        flops_per_step,
+    )
     wall = time.perf_counter() - t0
     lengths = windows["train"]["attention_mask"].sum(1)
     micro = cfg.train.max_steps * cfg.train.grad_accum * accelerator.num_processes
-    tokens = sum(int(lengths[batch_rows(i, cfg.train.batch_size, len(lengths), cfg.seed)].sum())
-                 for i in range(micro))
+    tokens = sum(
+        int(lengths[batch_rows(i, cfg.train.batch_size, len(lengths), cfg.seed)].sum())
+        for i in range(micro)
+    )
     losses = [r["loss"] for r in result.history if "loss" in r]
-    facts = {"parameters": count_parameters(model)[1], "steps": result.steps, "tokens": tokens,
-             "train_flops": result.steps * flops_per_step, "wall_s": wall, "machine": machine(),
-             "seed": cfg.seed, "final_train_loss": losses[-1] if losses else None,
-             "final_val_loss": result.final_val_loss,
-             "train_windows": len(lengths), "corpus_series": c.num_series}
+    facts = {
+        "parameters": count_parameters(model)[1],
+        "steps": result.steps,
+        "tokens": tokens,
+        "train_flops": result.steps * flops_per_step,
+        "wall_s": wall,
+        "machine": machine(),
+        "seed": cfg.seed,
+        "final_train_loss": losses[-1] if losses else None,
+        "final_val_loss": result.final_val_loss,
+        "train_windows": len(lengths),
+        "corpus_series": c.num_series,
+    }
     out = Path(cfg.output).expanduser() if cfg.output else run_dir / "model"
     if accelerator.is_main_process:
         write_folder(out, model, tokenizer, model_card(cfg, facts))
-        print(f"pretrained {facts['parameters']:,} parameters: {result.steps} steps, "
-              f"{tokens:,} tokens, {facts['train_flops']:.3e} FLOPs in {wall / 60:.1f} min; "
-              f"final loss {facts['final_train_loss']:.4f} (val {result.final_val_loss}); "
-              f"wrote {out}")
+        print(
+            f"pretrained {facts['parameters']:,} parameters: {result.steps} steps, "
+            f"{tokens:,} tokens, {facts['train_flops']:.3e} FLOPs in {wall / 60:.1f} min; "
+            f"final loss {facts['final_train_loss']:.4f} (val {result.final_val_loss}); "
+            f"wrote {out}"
+        )
     return facts
 
 
@@ -118,9 +146,12 @@ def model_card(cfg: Any, facts: dict) -> str:
     weights = ", ".join(f"{k} {w:g}" for k, (w, _) in synthetic.FAMILIES.items())
     recipe = (synthetic.__doc__ or "").split("\n\n", 1)[-1].strip()
     val = facts["final_val_loss"]
-    settings = OmegaConf.to_yaml(OmegaConf.masked_copy(
-        OmegaConf.create(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)),
-        ["model", "data", "optimizer", "train", "corpus", "seed"]))
+    settings = OmegaConf.to_yaml(
+        OmegaConf.masked_copy(
+            OmegaConf.create(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)),
+            ["model", "data", "optimizer", "train", "corpus", "seed"],
+        )
+    )
     return f"""---
 library_name: transformers
 pipeline_tag: text-generation
@@ -129,7 +160,7 @@ tags: [time-series, llmtime, llmts]
 
 # {m.name}
 
-A {facts['parameters']:,}-parameter Qwen2-architecture causal LM ({m.num_hidden_layers} layers,
+A {facts["parameters"]:,}-parameter Qwen2-architecture causal LM ({m.num_hidden_layers} layers,
 hidden {m.hidden_size}, MLP {m.intermediate_size}, {m.num_attention_heads} heads /
 {m.num_key_value_heads} KV heads, tied embeddings, {m.vocab_size}-token byte-level tokenizer
 with Qwen2's IDs for `0-9 , . ; -`), pretrained by `llmts-pretrain` from random weights on
@@ -142,7 +173,7 @@ series: it is the base that `llmts model=mini` adapts with LoRA.
 {c.num_series} training series (validation: {c.val_series}, drawn independently) of
 {c.num_steps} steps, periods {c.min_period:g}-{c.max_period:g} steps, family weights {weights};
 windows of {d.context_length} tokens starting on time-step boundaries
-({facts['train_windows']} training windows).
+({facts["train_windows"]} training windows).
 
 {recipe}
 
@@ -150,20 +181,21 @@ windows of {d.context_length} tokens starting on time-step boundaries
 
 | | |
 |---|---|
-| steps | {facts['steps']} (batch {t.batch_size} x {t.grad_accum} accumulation) |
-| tokens | {facts['tokens']:,} |
-| FLOPs (study accounting) | {facts['train_flops']:.3e} |
-| optimizer | AdamW lr {o.lr:g}, {o.schedule} schedule, {o.warmup_steps} warmup steps, weight decay {o.weight_decay:g} |
-| wall time | {facts['wall_s'] / 60:.1f} min |
-| machine | {facts['machine']} |
-| seed | {facts['seed']} |
-| final training loss | {facts['final_train_loss']:.4f} (nats per token, last logged step) |
-| final validation loss | {'n/a' if val is None else f'{val:.4f}'} |
+| steps | {facts["steps"]} (batch {t.batch_size} x {t.grad_accum} accumulation) |
+| tokens | {facts["tokens"]:,} |
+| FLOPs (study accounting) | {facts["train_flops"]:.3e} |
+| optimizer | AdamW lr {o.lr:g}, {o.schedule} schedule, {o.warmup_steps} warmup steps, \
+weight decay {o.weight_decay:g} |
+| wall time | {facts["wall_s"] / 60:.1f} min |
+| machine | {facts["machine"]} |
+| seed | {facts["seed"]} |
+| final training loss | {facts["final_train_loss"]:.4f} (nats per token, last logged step) |
+| final validation loss | {"n/a" if val is None else f"{val:.4f}"} |
 
 Remake it (the same seed gives the same weights on the same machine and software):
 
 ```bash
-llmts-pretrain seed={facts['seed']} output=DIR
+llmts-pretrain seed={facts["seed"]} output=DIR
 ```
 
 Settings:

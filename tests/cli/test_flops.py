@@ -17,8 +17,9 @@ def test_no_estimate_is_printed_where_the_bench_timed_another_architecture(tmp_p
     assert sweep_main(["sweep=lr", "train.max_steps=300"], str(other)) == 0
     out = capsys.readouterr().out
     assert "another architecture" in out and "≈" not in out and "est. min" not in out
-    plan = single(compose("model=tiny", "train.max_steps=300", f"bench_json={other}",
-                          config_name="flops"))
+    plan = single(
+        compose("model=tiny", "train.max_steps=300", f"bench_json={other}", config_name="flops")
+    )
     assert "≈" in capsys.readouterr().out and plan["estimated_s"]["total"] > 0
     assert not list(tmp_path.glob("*flops*"))  # printed only: no output= given
 

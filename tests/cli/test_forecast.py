@@ -20,14 +20,25 @@ def test_decimals_hold_the_codecs_resolution():
 
 def test_greedy_csv_has_no_quantiles_and_no_float_noise(tmp_path):
     greedy = np.array([1.5204280000000001, 2.0, 0.1 + 0.2]).reshape(1, 1, 3, 1)
-    write_csv(tmp_path / "g.csv", prediction(greedy, np.array([[1.3]])), [0.1, 0.9], ["x"],
-              np.array([0.1, 0.2, 0.30000000000000004]), precision=2)
+    write_csv(
+        tmp_path / "g.csv",
+        prediction(greedy, np.array([[1.3]])),
+        [0.1, 0.9],
+        ["x"],
+        np.array([0.1, 0.2, 0.30000000000000004]),
+        precision=2,
+    )
     assert (tmp_path / "g.csv").read_text().splitlines() == [
-        "series,step,time,x", "0,1,0.1,1.52", "0,2,0.2,2", "0,3,0.3,0.3"]
+        "series,step,time,x",
+        "0,1,0.1,1.52",
+        "0,2,0.2,2",
+        "0,3,0.3,0.3",
+    ]
 
 
 def test_sampled_csv_has_its_quantile_columns(tmp_path):
     samples = np.array([1.0, 2.0, 3.0]).reshape(1, 3, 1, 1)
-    write_csv(tmp_path / "s.csv", prediction(samples, np.array([[10.0]])), [0.5], ["x"], None,
-              precision=2)
+    write_csv(
+        tmp_path / "s.csv", prediction(samples, np.array([[10.0]])), [0.5], ["x"], None, precision=2
+    )
     assert (tmp_path / "s.csv").read_text().splitlines() == ["series,step,x,x_q0.5", "0,1,2,2"]

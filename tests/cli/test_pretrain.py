@@ -6,11 +6,23 @@ import pytest
 
 from tests.helpers import llmts
 
-SMALL = ["model.hidden_size=32", "model.intermediate_size=64", "model.num_hidden_layers=1",
-         "model.num_attention_heads=2", "model.num_key_value_heads=1", "corpus.num_series=30",
-         "corpus.val_series=4", "corpus.num_steps=60", "data.context_length=128",
-         "train.max_steps=3", "train.batch_size=2", "train.eval_every=3", "train.val_batches=1",
-         "train.save_every=3", "train.log_every=1"]
+SMALL = [
+    "model.hidden_size=32",
+    "model.intermediate_size=64",
+    "model.num_hidden_layers=1",
+    "model.num_attention_heads=2",
+    "model.num_key_value_heads=1",
+    "corpus.num_series=30",
+    "corpus.val_series=4",
+    "corpus.num_steps=60",
+    "data.context_length=128",
+    "train.max_steps=3",
+    "train.batch_size=2",
+    "train.eval_every=3",
+    "train.val_batches=1",
+    "train.save_every=3",
+    "train.log_every=1",
+]
 
 
 def compose_pretrain(*overrides):
@@ -42,7 +54,8 @@ def test_writes_a_folder_from_pretrained_loads(pretrained):
 
     folder, facts = pretrained[0]
     assert {"config.json", "model.safetensors", "tokenizer.json", "README.md"} <= {
-        p.name for p in folder.iterdir()}
+        p.name for p in folder.iterdir()
+    }
     model = AutoModelForCausalLM.from_pretrained(folder)
     tok = AutoTokenizer.from_pretrained(folder)
     assert sum(p.numel() for p in model.parameters()) == facts["parameters"]
@@ -50,9 +63,15 @@ def test_writes_a_folder_from_pretrained_loads(pretrained):
     assert tok("0.33,0.36;")["input_ids"] == [15, 13, 18, 18, 11, 15, 13, 18, 21, 26]
     assert torch.isfinite(model(**tok("0.1;0.2;", return_tensors="pt")).logits).all()
     card = (folder / "README.md").read_text()
-    for fact in (f"| steps | {facts['steps']} ", f"{facts['tokens']:,}", f"seed | {facts['seed']}",
-                 f"{facts['final_train_loss']:.4f}", f"{facts['train_flops']:.3e}",
-                 "Van der Pol", "llmts-pretrain seed=0"):
+    for fact in (
+        f"| steps | {facts['steps']} ",
+        f"{facts['tokens']:,}",
+        f"seed | {facts['seed']}",
+        f"{facts['final_train_loss']:.4f}",
+        f"{facts['train_flops']:.3e}",
+        "Van der Pol",
+        "llmts-pretrain seed=0",
+    ):
         assert fact in card, fact
     assert facts["steps"] == 3 and facts["tokens"] > 0 and facts["train_flops"] > 0
 
@@ -67,10 +86,14 @@ def test_same_seed_same_weights(pretrained):
 
 @pytest.mark.slow  # subprocesses
 def test_mistakes_are_one_line_exit_2(tmp_path):
-    for args, says in ((["train.max_step=3"], "train.max_step"),
-                       (["model.source=pretrained"], "model.source"),
-                       (["corpus.num_series=0"], "corpus.num_series")):
+    for args, says in (
+        (["train.max_step=3"], "train.max_step"),
+        (["model.source=pretrained"], "model.source"),
+        (["corpus.num_series=0"], "corpus.num_series"),
+    ):
         res = llmts(*args, f"hydra.run.dir={tmp_path}", tool="llmts-pretrain", timeout=120)
         assert res.returncode == 2, res.stderr[-2000:]
         lines = res.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("llmts-pretrain: error:") and says in lines[0]
+        assert (
+            len(lines) == 1 and lines[0].startswith("llmts-pretrain: error:") and says in lines[0]
+        )

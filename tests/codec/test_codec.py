@@ -13,11 +13,17 @@ from tests.helpers import compose, digit_pair_tokenizer
 
 
 def test_build_reads_every_codec_setting_from_the_data_config(tiny_tokenizer):
-    data = compose("data.scale=per_variable", "data.missing=encode", "data.precision=3",
-                   "data.percentile=90").data
+    data = compose(
+        "data.scale=per_variable", "data.missing=encode", "data.precision=3", "data.percentile=90"
+    ).data
     codec = Codec.build(data, tiny_tokenizer, signed=True)
-    assert (codec.scale, codec.missing, codec.precision, codec.percentile,
-            codec.signed) == ("per_variable", True, 3, 90.0, True)
+    assert (codec.scale, codec.missing, codec.precision, codec.percentile, codec.signed) == (
+        "per_variable",
+        True,
+        3,
+        90.0,
+        True,
+    )
     x = np.array([[1.0, 200.0], [np.nan, 100.0], [3.0, 300.0]])
     text, alpha = encode_series(x, 90.0, 3, per_variable=True, missing=True)
     np.testing.assert_allclose(codec.scaling(x)[0], alpha)
@@ -43,7 +49,9 @@ def test_a_sign_only_where_the_data_has_one(tiny_tokenizer):
     assert not codec.signed and codec.for_series([np.ones((3, 2))]) is codec
     assert codec.for_series([np.array([[1.0], [-0.5]])]).signed
     assert not sign_allowed(codec) and sign_allowed(codec.for_series([-np.ones((2, 1))]))
-    assert has_negatives([np.array([[np.nan, -1e-9]])]) and not has_negatives([np.full((2, 2), np.nan)])
+    assert has_negatives([np.array([[np.nan, -1e-9]])]) and not has_negatives(
+        [np.full((2, 2), np.nan)]
+    )
 
 
 def test_a_negative_context_the_codec_cannot_sign_is_refused(tiny_tokenizer):
@@ -63,8 +71,9 @@ def test_a_negative_context_the_codec_cannot_sign_is_refused(tiny_tokenizer):
 def test_affine_scaling_writes_any_sign_without_one_and_inverts_exactly(tiny_tokenizer):
     """LLMTIME's shifted scaler: offset = min − β·(max − min) per variable, α = the percentile of
     x − offset; every written context value is ≥ 0 (no '-'), and reading back inverts it."""
-    codec = Codec.build(compose("data.scale=affine", "data.affine_beta=0.3").data, tiny_tokenizer,
-                        signed=True)
+    codec = Codec.build(
+        compose("data.scale=affine", "data.affine_beta=0.3").data, tiny_tokenizer, signed=True
+    )
     assert not codec.signed  # no sign needed
     x = np.stack([np.sin(np.linspace(0, 6, 40)) * 3 - 1, np.linspace(-5, -4, 40)], axis=1)
     alpha, offset = codec.scaling(x)
@@ -74,7 +83,7 @@ def test_affine_scaling_writes_any_sign_without_one_and_inverts_exactly(tiny_tok
     text = codec.encode(x, alpha, offset)
     assert "-" not in text
     back = codec.decode_forecast(text, 2, 40, alpha, x[-1], offset).values
-    assert np.abs(back - x).max() <= 0.5 * 10 ** -codec.precision * alpha.max() + 1e-12
+    assert np.abs(back - x).max() <= 0.5 * 10**-codec.precision * alpha.max() + 1e-12
 
 
 def test_a_series_crossing_zero_forecasts_negative_values_back(tiny_tokenizer):

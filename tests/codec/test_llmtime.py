@@ -1,12 +1,30 @@
 import numpy as np
 import pytest
 
-from llmts.codec.llmtime import (MISSING, decode, decode_forecast, encode, encode_all, encode_series,
-                            last_observed, scale_of, scales_of, spaced)
+from llmts.codec.llmtime import (
+    MISSING,
+    decode,
+    decode_forecast,
+    encode,
+    encode_all,
+    encode_series,
+    last_observed,
+    scale_of,
+    scales_of,
+    spaced,
+)
 
 TABLE1 = [
-    ([[0.9499, 1.0406], [0.7406, 0.7795], [0.6822, 0.5644]], 2.8809319, "0.33,0.36;0.26,0.27;0.24,0.20;"),
-    ([[0.9715, 1.0054], [1.0787, 0.8218], [1.2608, 0.6864]], 3.1954854, "0.30,0.31;0.34,0.26;0.39,0.21;"),
+    (
+        [[0.9499, 1.0406], [0.7406, 0.7795], [0.6822, 0.5644]],
+        2.8809319,
+        "0.33,0.36;0.26,0.27;0.24,0.20;",
+    ),
+    (
+        [[0.9715, 1.0054], [1.0787, 0.8218], [1.2608, 0.6864]],
+        3.1954854,
+        "0.30,0.31;0.34,0.26;0.39,0.21;",
+    ),
 ]
 
 
@@ -44,8 +62,22 @@ def test_decode_counts_malformed_and_keeps_positions():
     assert fc.values.tolist() == [[1, 1], [1, 1], [2, 4], [2, 4], [2, 4]]
 
 
-@pytest.mark.parametrize("text", ["", ";;;", "abc", "1.2.3;", "1e999,2;", "٣.٣,1;", "9" * 5000 + ",1;",
-                                  "0.1,0.2,0.3;", "-,-;", ".,.;", "1,2" * 30000])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        ";;;",
+        "abc",
+        "1.2.3;",
+        "1e999,2;",
+        "٣.٣,1;",
+        "9" * 5000 + ",1;",
+        "0.1,0.2,0.3;",
+        "-,-;",
+        ".,.;",
+        "1,2" * 30000,
+    ],
+)
 def test_decode_forecast_is_total(text):
     fc = decode_forecast(text, 2, 4, 3.0, np.array([1.0, 2.0]))
     assert fc.values.shape == (4, 2)
@@ -54,6 +86,7 @@ def test_decode_forecast_is_total(text):
 
 
 # Codec fixes (issue 13, item 7)
+
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_non_finite_input_is_a_clear_value_error(bad):
@@ -68,7 +101,9 @@ def test_nan_is_the_missing_field_under_missing_encode_and_reads_back_as_nan():
     assert alpha == pytest.approx(np.percentile([1.0, 3.0, 4.0], 95))  # observed values only
     assert text.count(MISSING) == 1 and text.split(";")[0].endswith("," + MISSING)
     back = decode(text, 2).values * alpha
-    assert np.isnan(back[0, 1]) and np.allclose(back[[0, 1, 1], [0, 0, 1]], [1, 3, 4], atol=0.005 * alpha)
+    assert np.isnan(back[0, 1]) and np.allclose(
+        back[[0, 1, 1], [0, 0, 1]], [1, 3, 4], atol=0.005 * alpha
+    )
     with pytest.raises(ValueError, match="non-finite value inf"):  # inf is never a gap
         encode(np.array([[np.inf, 1.0]]), 1.0, missing=True)
 
@@ -102,20 +137,23 @@ def test_every_value_the_encoder_writes_reads_back():
         x = rng.normal(size=(40, 3)) * 10.0 ** rng.integers(-6, 10, size=(40, 3))
         x[rng.random(x.shape) < 0.1] = np.nan
         for per_variable in (False, True):
-            text, alpha = encode_series(x, precision=precision, per_variable=per_variable,
-                                        missing=True)
+            text, alpha = encode_series(
+                x, precision=precision, per_variable=per_variable, missing=True
+            )
             back = decode(text, 3).values * alpha
             assert np.array_equal(np.isnan(back), np.isnan(x))
             err = np.abs(np.nan_to_num(back) - np.nan_to_num(x))
-            assert (err <= 0.5 * 10.0 ** -precision * np.broadcast_to(alpha, (3,)) * (1 + 1e-9)).all()
+            assert (err <= 0.5 * 10.0**-precision * np.broadcast_to(alpha, (3,)) * (1 + 1e-9)).all()
 
 
 # Per-variable scaling (item 4)
 
+
 def test_per_variable_alpha_is_each_variables_percentile():
     x = np.c_[np.linspace(0, 1, 50), np.linspace(0, 1000, 50)]
     assert scales_of(x, per_variable=True).tolist() == pytest.approx(
-        [np.percentile(x[:, 0], 95), np.percentile(x[:, 1], 95)])
+        [np.percentile(x[:, 0], 95), np.percentile(x[:, 1], 95)]
+    )
     joint = scales_of(x)
     assert joint.tolist() == [scale_of(x)] * 2
     text, alpha = encode_series(x, per_variable=True)
@@ -128,7 +166,9 @@ def test_spaced_digits_round_trip():
     text = encode(np.array([[0.5, np.nan]]), 1.0, missing=True, separator=" ")
     assert text == " 0 . 5 0 , NaN ;" and spaced("1;", " ") == " 1 ;"
     assert np.isnan(decode(text, 2, separator=" ").values[0, 1])
-    assert decode_forecast(" 0 . 2 5 , 1 . 0 0 ;", 2, 1, 2.0, np.zeros(2), " ").values.tolist() == [[0.5, 2.0]]
+    assert decode_forecast(" 0 . 2 5 , 1 . 0 0 ;", 2, 1, 2.0, np.zeros(2), " ").values.tolist() == [
+        [0.5, 2.0]
+    ]
 
 
 def test_mask_prob_knocks_out_training_values_reproducibly():

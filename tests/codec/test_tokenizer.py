@@ -1,16 +1,18 @@
 import pytest
 from transformers import AutoTokenizer
 
-from tests.helpers import QWEN_TOKENIZER
 from llmts.codec.grammar import grammar_token_ids
 from llmts.codec.tokenizer import check_codec_tokens
 from llmts.errors import LlmtsError
+from tests.helpers import QWEN_TOKENIZER
 
 TABLE1_IDS = {
-    "0.33,0.36;0.26,0.27;0.24,0.20;":
-        "15 13 18 18 11 15 13 18 21 26 15 13 17 21 11 15 13 17 22 26 15 13 17 19 11 15 13 17 15 26",
-    "0.30,0.31;0.34,0.26;0.39,0.21;":
-        "15 13 18 15 11 15 13 18 16 26 15 13 18 19 11 15 13 17 21 26 15 13 18 24 11 15 13 17 16 26",
+    "0.33,0.36;0.26,0.27;0.24,0.20;": (
+        "15 13 18 18 11 15 13 18 21 26 15 13 17 21 11 15 13 17 22 26 15 13 17 19 11 15 13 17 15 26"
+    ),
+    "0.30,0.31;0.34,0.26;0.39,0.21;": (
+        "15 13 18 15 11 15 13 18 16 26 15 13 18 19 11 15 13 17 21 26 15 13 18 24 11 15 13 17 16 26"
+    ),
 }
 
 
@@ -24,12 +26,13 @@ def test_tiny_tokenizer_reproduces_table1_ids(tiny_tokenizer, text):
     assert tiny_tokenizer.decode(tiny_tokenizer(text)["input_ids"]) == text
 
 
-@pytest.mark.skipif(not QWEN_TOKENIZER.is_dir(),
-                    reason=f"real Qwen tokenizer not found at {QWEN_TOKENIZER}")
+@pytest.mark.skipif(
+    not QWEN_TOKENIZER.is_dir(), reason=f"real Qwen tokenizer not found at {QWEN_TOKENIZER}"
+)
 @pytest.mark.parametrize("text", TABLE1_IDS)
 def test_real_qwen_tokenizer_reproduces_table1_ids(text):
-    from llmts.config.schema import ModelConfig
     from llmts.codec.tokenizer import load_tokenizer
+    from llmts.config.schema import ModelConfig
 
     tok = load_tokenizer(ModelConfig(path=str(QWEN_TOKENIZER)))
     assert ids(tok, text) == TABLE1_IDS[text]

@@ -20,8 +20,9 @@ def test_windows_start_on_step_boundaries_and_mask_padding(tiny_tokenizer):
     assert semi in w["input_ids"][0].tolist()
 
 
-def test_windows_are_cached_on_disk_per_texts_tokenizer_and_window(tiny_tokenizer, tmp_path,
-                                                                   monkeypatch):
+def test_windows_are_cached_on_disk_per_texts_tokenizer_and_window(
+    tiny_tokenizer, tmp_path, monkeypatch
+):
     import torch
 
     from llmts.codec import windows as tokenization
@@ -60,8 +61,9 @@ def test_no_texts_give_empty_windows(tiny_tokenizer):
     assert all(v.shape == (0, 48) and v.dtype == torch.long for v in w.values())
 
 
-def test_window_cache_survives_concurrent_writers_and_a_read_only_disk(tiny_tokenizer, tmp_path,
-                                                                       caplog):
+def test_window_cache_survives_concurrent_writers_and_a_read_only_disk(
+    tiny_tokenizer, tmp_path, caplog
+):
     from concurrent.futures import ThreadPoolExecutor
 
     import torch
@@ -70,8 +72,9 @@ def test_window_cache_survives_concurrent_writers_and_a_read_only_disk(tiny_toke
 
     texts = ["0.10,0.20;" * 30]
     with ThreadPoolExecutor(4) as pool:  # like DDP ranks building the same entry at once
-        results = list(pool.map(lambda _: cached_windows(texts, tiny_tokenizer, 48, 24, tmp_path),
-                                range(4)))
+        results = list(
+            pool.map(lambda _: cached_windows(texts, tiny_tokenizer, 48, 24, tmp_path), range(4))
+        )
     assert all(torch.equal(r["input_ids"], results[0]["input_ids"]) for r in results)
     assert [p.name.startswith("windows-") for p in tmp_path.iterdir()] == [True]  # no temp left
     blocked = tmp_path / "file"

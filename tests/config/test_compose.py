@@ -16,8 +16,10 @@ def trained(tmp_path):
     run = tmp_path / "run"
     (run / "checkpoints" / "step-4").mkdir(parents=True)
     (run / ".hydra").mkdir()
-    saved = OmegaConf.to_container(compose("model=tiny", "lora=none", "data.num_series=30",
-                                           "data.scale=per_variable"), enum_to_str=True)
+    saved = OmegaConf.to_container(
+        compose("model=tiny", "lora=none", "data.num_series=30", "data.scale=per_variable"),
+        enum_to_str=True,
+    )
     saved["model"]["retired_key"] = 1  # a key of an older llmts: dropped
     OmegaConf.save(OmegaConf.create(saved), run / ".hydra" / "config.yaml")
     return run
@@ -26,11 +28,16 @@ def trained(tmp_path):
 def test_a_checkpoint_is_evaluated_with_its_runs_model_lora_and_data(trained):
     """Issue 22: `llmts train.max_steps=0 eval.checkpoint=RUN/checkpoints/step-N` used the hub
     model, and model=tiny without lora=none did not match the saved adapters."""
-    cfg, run = as_trained(compose("train.max_steps=0"), trained / "checkpoints" / "step-4",
-                          ["train.max_steps=0"])
+    cfg, run = as_trained(
+        compose("train.max_steps=0"), trained / "checkpoints" / "step-4", ["train.max_steps=0"]
+    )
     assert run == trained
     assert (cfg.model.name, cfg.lora.enabled, cfg.data.scale, cfg.data.num_series) == (
-        "tiny-qwen2", False, "per_variable", 30)
+        "tiny-qwen2",
+        False,
+        "per_variable",
+        30,
+    )
     assert cfg.train.max_steps == 0 and cfg.decoding == compose().decoding  # not trained on
     assert "retired_key" not in cfg.model
 
@@ -39,9 +46,14 @@ def test_the_command_line_still_wins(trained):
     given = ["model.dtype=float32", "data.num_series=7"]
     cfg, _ = as_trained(compose(*given), trained / "checkpoints" / "step-4", given)
     assert (cfg.model.name, cfg.model.dtype, cfg.data.num_series, cfg.data.scale) == (
-        "tiny-qwen2", "float32", 7, "per_variable")
-    cfg, _ = as_trained(compose("lora=default"), trained / "checkpoints" / "step-4",
-                        ["lora=default"])
+        "tiny-qwen2",
+        "float32",
+        7,
+        "per_variable",
+    )
+    cfg, _ = as_trained(
+        compose("lora=default"), trained / "checkpoints" / "step-4", ["lora=default"]
+    )
     assert cfg.lora.enabled and cfg.model.name == "tiny-qwen2"  # a group option: as composed
 
 

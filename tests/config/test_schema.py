@@ -1,25 +1,35 @@
 """Every config option and every experiment composes; typos and wrong types fail at composition."""
 
-
 import pytest
-from hydra.errors import ConfigCompositionException
-
-from tests.helpers import REPO, compose
 
 from llmts.config.compose import default_options
-from llmts.errors import LlmtsError
 from llmts.config.schema import GROUPS, check
+from llmts.errors import LlmtsError
+from tests.helpers import REPO, compose
 
-YAML_OPTIONS = [(p.parent.name, p.stem) for p in sorted((REPO / "conf").glob("*/*.yaml"))
-                if p.parent.name not in ("hydra", "bench")]  # bench: llmts-bench's own group
+YAML_OPTIONS = [
+    (p.parent.name, p.stem)
+    for p in sorted((REPO / "conf").glob("*/*.yaml"))
+    if p.parent.name not in ("hydra", "bench")
+]  # bench: llmts-bench's own group
 OPTIONS = sorted(set(YAML_OPTIONS) | set(default_options().items()))
 BENCH = sorted(p.stem for p in (REPO / "conf" / "bench").glob("*.yaml")) + ["default"]
 
 
 def test_groups_are_the_documented_ones():
     yaml_groups = {g for g, _ in YAML_OPTIONS}
-    assert set(GROUPS) | yaml_groups == {"model", "lora", "data", "decoding", "optimizer", "train",
-                                         "eval", "logger", "experiment", "sweep"}
+    assert set(GROUPS) | yaml_groups == {
+        "model",
+        "lora",
+        "data",
+        "decoding",
+        "optimizer",
+        "train",
+        "eval",
+        "logger",
+        "experiment",
+        "sweep",
+    }
 
 
 def entry_points():
@@ -38,31 +48,43 @@ def entry_points():
         cases.append(("llmts", "config", check, [], f"{group}={option}"))
         cases.append(("llmts-flops", "flops", flops.FlopsConfig.check, [], f"{group}={option}"))
         if group in GROUPS:
-            cases.append(("llmts-bench", "bench", bench.BenchRunConfig.check, [],
-                          f"{group}={option}"))
+            cases.append(
+                ("llmts-bench", "bench", bench.BenchRunConfig.check, [], f"{group}={option}")
+            )
         if group in ("model", "lora", "data", "decoding"):
-            cases.append(("llmts-forecast", "forecast", forecast.ForecastConfig.check,
-                          ["checkpoint=/ckpt", "input=/series.csv"], f"{group}={option}"))
-    cases += [("llmts-bench", "bench", bench.BenchRunConfig.check, [], f"bench={o}")
-              for o in BENCH]
+            cases.append(
+                (
+                    "llmts-forecast",
+                    "forecast",
+                    forecast.ForecastConfig.check,
+                    ["checkpoint=/ckpt", "input=/series.csv"],
+                    f"{group}={option}",
+                )
+            )
+    cases += [("llmts-bench", "bench", bench.BenchRunConfig.check, [], f"bench={o}") for o in BENCH]
     return cases
 
 
 CASES = entry_points()
 
 
-@pytest.mark.parametrize("app, config, checker, extra, option", CASES,
-                         ids=[f"{c[0]}:{c[4]}" for c in CASES])
-def test_every_option_and_experiment_passes_each_entry_points_preflight(app, config, checker,
-                                                                        extra, option):
+@pytest.mark.parametrize(
+    "app, config, checker, extra, option", CASES, ids=[f"{c[0]}:{c[4]}" for c in CASES]
+)
+def test_every_option_and_experiment_passes_each_entry_points_preflight(
+    app, config, checker, extra, option
+):
     """What each entry point runs first: compose (every job of a sweep) and check."""
     from llmts.config.compose import preflight
 
     preflight([*extra, option], config, checker)
 
 
-@pytest.mark.parametrize("group, option", [o for o in YAML_OPTIONS if o[0] in GROUPS],
-                         ids=[f"{g}={o}" for g, o in YAML_OPTIONS if g in GROUPS])
+@pytest.mark.parametrize(
+    "group, option",
+    [o for o in YAML_OPTIONS if o[0] in GROUPS],
+    ids=[f"{g}={o}" for g, o in YAML_OPTIONS if g in GROUPS],
+)
 def test_group_yamls_hold_only_what_differs_from_the_dataclass(group, option):
     """No group option restates a default of its dataclass (the dataclass is the default)."""
     from omegaconf import OmegaConf
@@ -73,7 +95,9 @@ def test_group_yamls_hold_only_what_differs_from_the_dataclass(group, option):
     assert same == [], f"{group}/{option}.yaml restates defaults: {same}"
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml")))
+@pytest.mark.parametrize(
+    "name", sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
+)
 def test_experiments_hold_only_what_differs(name):
     """An experiment is a `# @package _global_` file whose every value changes the config it
     is applied to (the defaults)."""
@@ -118,9 +142,14 @@ def test_preflight_checks_every_job_of_a_sweep(args):
     assert seen == [2, 4, 8]
 
 
-@pytest.mark.parametrize("args", [["-cd", "/my/configs", "model=mine"],
-                                  ["--config-name=mine", "input=x.csv"],
-                                  ["-cp", "conf", "-cn", "mine"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-cd", "/my/configs", "model=mine"],
+        ["--config-name=mine", "input=x.csv"],
+        ["-cp", "conf", "-cn", "mine"],
+    ],
+)
 def test_preflight_leaves_another_config_tree_to_hydra_and_the_run(args):
     """With -cd/-cp/-cn the command line composes from the user's configs, not llmts's: the
     preflight does not refuse it (the run checks its config before any work)."""
@@ -136,8 +165,13 @@ def test_default_options_are_named_once_in_config_yaml():
     names none), stored as that group's dataclass."""
     from omegaconf import OmegaConf
 
-    named = {k: v for e in OmegaConf.load(REPO / "conf" / "config.yaml").defaults
-             if OmegaConf.is_dict(e) for k, v in e.items() if k in GROUPS}
+    named = {
+        k: v
+        for e in OmegaConf.load(REPO / "conf" / "config.yaml").defaults
+        if OmegaConf.is_dict(e)
+        for k, v in e.items()
+        if k in GROUPS
+    }
     assert default_options() == named and set(named) == set(GROUPS)
     assert "qwen2.5-0.5b-instruct" not in (REPO / "llmts" / "config" / "compose.py").read_text()
     for other in (REPO / "conf" / "bench.yaml", REPO / "conf" / "forecast.yaml"):
@@ -155,25 +189,31 @@ def test_preflight_lets_another_sweepers_syntax_through_and_checks_its_keys():
     from llmts.config.compose import preflight
 
     seen = []
-    preflight(["-m", "hydra/sweeper=optuna", "optimizer.lr=tag(log,interval(1e-4,1e-2))",
-               "model=tiny"], checker=lambda cfg: seen.append(cfg.model.name))
+    preflight(
+        ["-m", "hydra/sweeper=optuna", "optimizer.lr=tag(log,interval(1e-4,1e-2))", "model=tiny"],
+        checker=lambda cfg: seen.append(cfg.model.name),
+    )
     assert seen == ["tiny-qwen2"]  # the shared config, once
     with pytest.raises(LlmtsError, match=r"optimizer.learning_rate.*did you mean optimizer.lr\?"):
         preflight(["-m", "hydra/sweeper=optuna", "optimizer.learning_rate=interval(1e-4,1e-2)"])
     with pytest.raises(LlmtsError, match="train.max_steps=-1: must be >= 0"):
-        preflight(["-m", "hydra/sweeper=optuna", "optimizer.lr=interval(1e-4,1e-2)",
-                   "train.max_steps=-1"])
+        preflight(
+            ["-m", "hydra/sweeper=optuna", "optimizer.lr=interval(1e-4,1e-2)", "train.max_steps=-1"]
+        )
     with pytest.raises(LlmtsError, match="BasicSweeper does not support sweep type"):
         preflight(["-m", "optimizer.lr=interval(1e-4,1e-2)"])  # the basic sweeper cannot
 
 
-@pytest.mark.parametrize("args, message", [
-    (["model=tinyy"], "Could not find 'model/tinyy' (available options in 'model': "),
-    (["model=tinyy"], "qwen2.5-0.5b-instruct, tiny)"),
-    (["optimizer.lr=1e-4,1e-3"], "to sweep over it, add -m (--multirun)"),
-    (["optimizer.learning_rate=1e-3"], "not in 'OptimizerConfig'; did you mean optimizer.lr?"),
-    (["lora.rank=4"], "did you mean lora.r?"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["model=tinyy"], "Could not find 'model/tinyy' (available options in 'model': "),
+        (["model=tinyy"], "qwen2.5-0.5b-instruct, tiny)"),
+        (["optimizer.lr=1e-4,1e-3"], "to sweep over it, add -m (--multirun)"),
+        (["optimizer.learning_rate=1e-3"], "not in 'OptimizerConfig'; did you mean optimizer.lr?"),
+        (["lora.rank=4"], "did you mean lora.r?"),
+    ],
+)
 def test_composition_errors_keep_hydras_hints_in_one_line(args, message):
     from llmts.config.compose import preflight
 

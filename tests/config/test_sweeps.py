@@ -21,22 +21,39 @@ def sweeper(name: str = "basic", **params: str):
 
 
 def test_jobs_are_the_basic_sweepers_product_in_hydras_order():
-    args = ["lora.r=2,4,8", "model=tiny", "seed=range(1,3)", "+extra=a,b", "~logger.group",
-            "lora.target_modules=[q_proj,v_proj]"]
+    args = [
+        "lora.r=2,4,8",
+        "model=tiny",
+        "seed=range(1,3)",
+        "+extra=a,b",
+        "~logger.group",
+        "lora.target_modules=[q_proj,v_proj]",
+    ]
     got = jobs(args, sweeper())
     assert len(got) == 3 * 2 * 2
-    assert got[0] == ["lora.r=2", "model=tiny", "seed=1", "+extra=a", "~logger.group=null",
-                      "lora.target_modules=[q_proj,v_proj]"]
+    assert got[0] == [
+        "lora.r=2",
+        "model=tiny",
+        "seed=1",
+        "+extra=a",
+        "~logger.group=null",
+        "lora.target_modules=[q_proj,v_proj]",
+    ]
     assert got[1][2:4] == ["seed=1", "+extra=b"]  # the last key varies fastest
     assert [values(j)["lora.r"] for j in got[::4]] == ["2", "4", "8"]
 
 
 def test_sweep_config_params_join_and_the_command_line_wins():
-    got = jobs(["lora.r=4", "seed=1,2"], sweeper(**{"lora.r": "2,4,8",
-                                                    "optimizer.lr": "1e-5,1e-4"}))
+    got = jobs(
+        ["lora.r=4", "seed=1,2"], sweeper(**{"lora.r": "2,4,8", "optimizer.lr": "1e-5,1e-4"})
+    )
     assert len(got) == 2 * 2 and {values(j)["lora.r"] for j in got} == {"4"}
     assert {(values(j)["optimizer.lr"], values(j)["seed"]) for j in got} == {
-        ("1e-05", "1"), ("1e-05", "2"), ("0.0001", "1"), ("0.0001", "2")}
+        ("1e-05", "1"),
+        ("1e-05", "2"),
+        ("0.0001", "1"),
+        ("0.0001", "2"),
+    }
 
 
 def test_a_sweeper_that_picks_its_jobs_lists_none_but_names_its_keys():

@@ -36,13 +36,9 @@ def test_csv_gap_spellings_blank_lines_a_bom_and_another_time_column(tmp_path):
 
 def test_long_csv_ragged_series_by_first_appearance_sorted_by_time(tmp_path):
     path = tmp_path / "long.csv"
-    path.write_text("item_id,x,timestamp,y\n"
-                    "b,1,30,2\n"
-                    "a,5,0,6\n"
-                    "b,,10,4\n"
-                    "a,7,1,8\n"
-                    "b,9,20,10\n"
-                    "c,0,5,0\n")
+    path.write_text(
+        "item_id,x,timestamp,y\nb,1,30,2\na,5,0,6\nb,,10,4\na,7,1,8\nb,9,20,10\nc,0,5,0\n"
+    )
     f = read_series(path, time_column="timestamp", id_column="item_id")
     assert f.variables == ("x", "y") and len(f.series) == 3
     assert [s.shape for s in f.series] == [(3, 2), (2, 2), (1, 2)]  # b, a, c
@@ -83,8 +79,13 @@ def test_hdf5_one_series_names_and_no_time(tmp_path):
 
 def test_npz_trajectories_time_and_names_or_a_single_array(tmp_path):
     traj = np.arange(24.0).reshape(2, 6, 2)
-    np.savez(tmp_path / "a.npz", trajectories=traj, time=np.arange(6.0) * 2,
-             variables=np.array(["u", "v"]), other=np.ones(3))
+    np.savez(
+        tmp_path / "a.npz",
+        trajectories=traj,
+        time=np.arange(6.0) * 2,
+        variables=np.array(["u", "v"]),
+        other=np.ones(3),
+    )
     f = read_series(tmp_path / "a.npz")
     assert np.array_equal(np.stack(f.series), traj) and f.variables == ("u", "v")
     assert [t.tolist() for t in f.time] == [[0, 2, 4, 6, 8, 10]] * 2
@@ -101,6 +102,7 @@ def _text(name, content):
     def make(p):
         (p / name).write_text(content)
         return p / name
+
     return make
 
 
@@ -111,40 +113,61 @@ BAD = {
     "time order": (_text("a.csv", "time,v\n2,1\n1,2\n"), "strictly increasing"),
     "time gap": (_text("a.csv", "time,v\n1,1\n,2\n"), "row 3, column 1: missing"),
     "time text": (_text("a.csv", "time,v\n2020-01,1\n"), "'2020-01' is not a number (the time"),
-    "id named otherwise": (_text("a.csv", "series,time,v\na,1,1\n"),
-                           ("row 2, column 1: 'a' is not a number (if 'series' names the "
-                            "series, call it 'id')")),
+    "id named otherwise": (
+        _text("a.csv", "series,time,v\na,1,1\n"),
+        ("row 2, column 1: 'a' is not a number (if 'series' names the series, call it 'id')"),
+    ),
     "unnamed column": (_text("a.csv", ",x\n0,1\n1,2\n"), "column 1 has no name in the header"),
-    "duplicate": (_text("a.csv", "id,time,v\na,1,1\nb,1,2\na,2,3\na,1,4\n"),
-                  "id 'a' has two rows at time 1 (rows 2 and 5)"),
-    "inf time": (_text("a.csv", "id,time,v\na,1,1\na,inf,2\n"),
-                 "time of id 'a' has a missing or non-finite value at step 1"),
+    "duplicate": (
+        _text("a.csv", "id,time,v\na,1,1\nb,1,2\na,2,3\na,1,4\n"),
+        "id 'a' has two rows at time 1 (rows 2 and 5)",
+    ),
+    "inf time": (
+        _text("a.csv", "id,time,v\na,1,1\na,inf,2\n"),
+        "time of id 'a' has a missing or non-finite value at step 1",
+    ),
     "empty id": (_text("a.csv", "id,v\na,1\n,2\n"), "row 3, column 1: empty 'id'"),
     "empty": (_text("a.csv", "\n \n"), "empty CSV"),
     "header only": (_text("a.csv", "time,x\n"), "a header and no rows"),
     "no variables": (_text("a.csv", "id,time\na,1\n"), "no variable columns"),
-    "unknown format": (_text("a.txt", "1,2\n"), ("unknown format '.txt' (use .h5/.hdf5, "
-                                                ".csv, .npy or .npz)")),
+    "unknown format": (
+        _text("a.txt", "1,2\n"),
+        ("unknown format '.txt' (use .h5/.hdf5, .csv, .npy or .npz)"),
+    ),
     "missing": (lambda p: p / "none.csv", "no such file: "),
     "not hdf5": (_text("a.h5", "not hdf5"), "not an HDF5 file"),
     "not npy": (_text("a.npy", "not npy"), "not a .npy array"),
     "not npz": (_text("a.npz", "not npz"), "not a .npz array"),
-    "npz which": (lambda p: np.savez(p / "a.npz", x=np.ones(3), y=np.ones(3)) or p / "a.npz",
-                  "need an array 'trajectories' or a single array (have: ['x', 'y'])"),
-    "npz objects": (lambda p: np.savez(p / "a.npz", trajectories=np.array([1, "a"], dtype=object))
-                    or p / "a.npz", "not a .npz of plain arrays"),
+    "npz which": (
+        lambda p: np.savez(p / "a.npz", x=np.ones(3), y=np.ones(3)) or p / "a.npz",
+        "need an array 'trajectories' or a single array (have: ['x', 'y'])",
+    ),
+    "npz objects": (
+        lambda p: (
+            np.savez(p / "a.npz", trajectories=np.array([1, "a"], dtype=object)) or p / "a.npz"
+        ),
+        "not a .npz of plain arrays",
+    ),
     "no trajectories": (_h5("a.h5", False), "missing dataset 'trajectories'"),
     "h5 rank": (_h5("a.h5", np.ones((2, 3, 4, 5))), "must have shape (T,), (T, D) or (N, T, D)"),
     "h5 empty": (_h5("a.h5", np.ones((0, 80, 2))), "'trajectories' is empty"),
     "h5 strings": (_h5("a.h5", np.array([[["a", "b"]] * 80] * 2, dtype="S1")), "must be numeric"),
-    "h5 time length": (_h5("a.h5", np.ones((2, 80, 2)), time=np.arange(79.0)),
-                       "'time' must have shape (80,) to match T"),
-    "h5 time order": (_h5("a.h5", np.ones((2, 80, 2)), time=np.arange(80.0)[::-1]),
-                      "'time' must be strictly increasing (step 1: 78 after 79)"),
-    "h5 time text": (_h5("a.h5", np.ones((2, 3, 2)), time=np.array([b"a", b"b", b"c"])),
-                     "'time' must be numeric"),
-    "h5 time nan": (_h5("a.h5", np.ones((2, 3, 2)), time=np.array([0, np.nan, 2])),
-                    "'time' has a missing or non-finite value at step 1"),
+    "h5 time length": (
+        _h5("a.h5", np.ones((2, 80, 2)), time=np.arange(79.0)),
+        "'time' must have shape (80,) to match T",
+    ),
+    "h5 time order": (
+        _h5("a.h5", np.ones((2, 80, 2)), time=np.arange(80.0)[::-1]),
+        "'time' must be strictly increasing (step 1: 78 after 79)",
+    ),
+    "h5 time text": (
+        _h5("a.h5", np.ones((2, 3, 2)), time=np.array([b"a", b"b", b"c"])),
+        "'time' must be numeric",
+    ),
+    "h5 time nan": (
+        _h5("a.h5", np.ones((2, 3, 2)), time=np.array([0, np.nan, 2])),
+        "'time' has a missing or non-finite value at step 1",
+    ),
 }
 
 
@@ -174,8 +197,10 @@ def test_check_values_refuses_inf_always_and_nan_without_gaps():
     check_values([ok, gap], "input", gaps=True)
     with pytest.raises(LlmtsError) as err:
         check_values([ok, gap, gap], "data.csv", gaps=False)
-    assert str(err.value) == ("data.csv: non-finite value nan in series 1 at step 2, variable 1 "
-                              "(2 in all); set data.missing=encode for gaps")
+    assert str(err.value) == (
+        "data.csv: non-finite value nan in series 1 at step 2, variable 1 "
+        "(2 in all); set data.missing=encode for gaps"
+    )
     inf = ok.copy()
     inf[3, 0] = -np.inf
     for gaps in (False, True):

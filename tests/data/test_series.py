@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from tests.helpers import make_h5
 from llmts.config.schema import DataConfig
 from llmts.data.series import load_dataset, simulate_lotka_volterra, write_h5
 from llmts.data.split import split_indices
 from llmts.errors import LlmtsError
+from tests.helpers import make_h5
 
 
 def load(path, min_steps=71):
@@ -42,16 +42,32 @@ def test_user_file_any_number_of_variables(tmp_path):
 BAD = {
     "missing file": (lambda p: p / "nope.h5", "no such file"),
     "not hdf5": (lambda p: (p / "x.h5").write_text("hello") and p / "x.h5", "not an HDF5 file"),
-    "no trajectories": (lambda p: make_h5(p / "x.h5", traj=False), "missing dataset 'trajectories'"),
+    "no trajectories": (
+        lambda p: make_h5(p / "x.h5", traj=False),
+        "missing dataset 'trajectories'",
+    ),
     "wrong rank": (lambda p: make_h5(p / "x.h5", np.ones((2, 5, 80, 2))), "(N, T, D)"),
-    "nan": (lambda p: make_h5(p / "x.h5", np.where(np.arange(5 * 80 * 2).reshape(5, 80, 2) == 17, np.nan, 1.0)),
-            "non-finite value nan in series 0 at step 8, variable 1"),
+    "nan": (
+        lambda p: make_h5(
+            p / "x.h5", np.where(np.arange(5 * 80 * 2).reshape(5, 80, 2) == 17, np.nan, 1.0)
+        ),
+        "non-finite value nan in series 0 at step 8, variable 1",
+    ),
     "inf": (lambda p: make_h5(p / "x.h5", np.full((2, 80, 2), np.inf)), "non-finite"),
     "too short": (lambda p: make_h5(p / "x.h5", np.ones((5, 30, 2))), "fewer than the 71 needed"),
-    "time length": (lambda p: make_h5(p / "x.h5", time=np.arange(79.0)), "'time' must have shape (80,)"),
-    "time order": (lambda p: make_h5(p / "x.h5", time=np.arange(80.0)[::-1]), "strictly increasing"),
+    "time length": (
+        lambda p: make_h5(p / "x.h5", time=np.arange(79.0)),
+        "'time' must have shape (80,)",
+    ),
+    "time order": (
+        lambda p: make_h5(p / "x.h5", time=np.arange(80.0)[::-1]),
+        "strictly increasing",
+    ),
     "empty": (lambda p: make_h5(p / "x.h5", np.ones((0, 80, 2))), "empty"),
-    "strings": (lambda p: make_h5(p / "x.h5", np.array([[["a", "b"]] * 80] * 2, dtype="S1")), "numeric"),
+    "strings": (
+        lambda p: make_h5(p / "x.h5", np.array([[["a", "b"]] * 80] * 2, dtype="S1")),
+        "numeric",
+    ),
 }
 
 
@@ -93,8 +109,9 @@ def test_gaps_need_missing_encode_and_missing_frac_knocks_simulated_values_out(t
         load(path)
     got = load_dataset(DataConfig(path=str(path), missing="encode"), seed=42, min_steps=71)
     assert np.isnan(got.series).sum() == 1
-    cfg = DataConfig(cache_dir=str(tmp_path), num_series=20, num_steps=50, missing="encode",
-                     missing_frac=0.1)
+    cfg = DataConfig(
+        cache_dir=str(tmp_path), num_series=20, num_steps=50, missing="encode", missing_frac=0.1
+    )
     a, b = load_dataset(cfg, seed=1), load_dataset(cfg, seed=1)
     share = np.isnan(a.series).mean()
     assert 0.07 < share < 0.13 and np.array_equal(np.isnan(a.series), np.isnan(b.series))
@@ -109,8 +126,11 @@ def test_a_file_without_time_counts_steps_and_one_series_needs_no_n_axis(tmp_pat
 
 
 def test_series_of_different_lengths_need_the_time_split(tmp_path):
-    rows = ["id,time,x"] + [f"a,{t},{1 + t % 5}" for t in range(90)] + [
-        f"b,{t},{2 + t % 3}" for t in range(120)]
+    rows = (
+        ["id,time,x"]
+        + [f"a,{t},{1 + t % 5}" for t in range(90)]
+        + [f"b,{t},{2 + t % 3}" for t in range(120)]
+    )
     path = tmp_path / "long.csv"
     path.write_text("\n".join(rows) + "\n")
     with pytest.raises(LlmtsError, match="series have 90 to 120 steps; data.split=series needs"):

@@ -1,4 +1,5 @@
-"""data.split: whole series (the study) or every series cut in time with a rolling-origin backtest."""
+"""data.split: whole series (the study) or every series cut in time with a rolling-origin
+backtest."""
 
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ def test_time_split_cuts_each_series_by_its_own_length():
 
 
 def test_rolling_origins_never_let_the_future_into_training_or_validation():
-    data = compose("data.split=time", "data.train_frac=0.5", "data.val_frac=0.2",
-                   "data.test_frac=0.3").data
+    data = compose(
+        "data.split=time", "data.train_frac=0.5", "data.val_frac=0.2", "data.test_frac=0.3"
+    ).data
     lengths = np.array([300])
     split = split_time(lengths, data)
     idx, origins = forecast_rows(split, lengths, context=51, horizon=20)  # stride = horizon

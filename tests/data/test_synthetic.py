@@ -1,4 +1,5 @@
-"""The synthetic pretraining corpus: shapes, seeding, positivity, every family, no Lotka-Volterra."""
+"""The synthetic pretraining corpus: shapes, seeding, positivity, every family, no
+Lotka-Volterra."""
 
 import numpy as np
 
@@ -24,8 +25,9 @@ def test_shapes_positive_and_every_family():
     assert len(corpus.series) >= 390 and len(corpus.family) == len(corpus.series)
     assert {s.shape[0] for s in corpus.series} == {120}
     assert {s.shape[1] for s in corpus.series} == {1, 2, 3}
-    assert all(s.dtype == np.float32 and np.isfinite(s).all() and (s > 0).all()
-               for s in corpus.series)
+    assert all(
+        s.dtype == np.float32 and np.isfinite(s).all() and (s > 0).all() for s in corpus.series
+    )
     assert set(corpus.counts()) == set(FAMILIES)
 
 

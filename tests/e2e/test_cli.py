@@ -10,8 +10,8 @@ import sys
 import h5py
 import pytest
 
-from tests.helpers import REPO, llmts
 from llmts.errors import LlmtsError
+from tests.helpers import REPO, llmts
 from tests.helpers.wandb_reader import find_runs, read_run
 
 pytestmark = pytest.mark.slow  # every test here runs the CLI in a subprocess
@@ -30,9 +30,25 @@ def smoke_run(tmp_path_factory):
 def test_run_writes_every_artifact(smoke_run):
     run_dir, _ = smoke_run
     m = json.loads((run_dir / "metrics.json").read_text())
-    for key in ("mse", "rmse", "mae", "r2", "nrmse", "mape", "parse_rate", "filled_steps",
-                "num_series", "context_steps", "horizon", "train_flops", "prey/mse", "predator/r2",
-                "nll_per_dim", "nll_per_dim_ci", "missing_truth"):
+    for key in (
+        "mse",
+        "rmse",
+        "mae",
+        "r2",
+        "nrmse",
+        "mape",
+        "parse_rate",
+        "filled_steps",
+        "num_series",
+        "context_steps",
+        "horizon",
+        "train_flops",
+        "prey/mse",
+        "predator/r2",
+        "nll_per_dim",
+        "nll_per_dim_ci",
+        "missing_truth",
+    ):
         assert key in m, key
     assert m["status"] == "ok" and m["num_series"] == 4 and m["parse_rate"] == 1.0
     for key in ("mse", "r2", "prey/mse", "physics/negative_share"):  # 95 % bootstrap intervals
@@ -58,7 +74,9 @@ def test_wandb_offline_run_logged_config_loss_and_metrics(smoke_run):
     assert len(files) == 1
     run = read_run(files[0])
     assert run["config"]["train"]["max_steps"] == 4 and run["run"]["job_type"] == "train"
-    assert "seed=42" in run["run"]["tags"] and run["config"]["setting"] == run["run"]["display_name"]
+    assert (
+        "seed=42" in run["run"]["tags"] and run["config"]["setting"] == run["run"]["display_name"]
+    )
     losses = [r["train/loss"] for r in run["history"] if "train/loss" in r]
     assert len(losses) == 4
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -69,12 +87,14 @@ def test_wandb_offline_run_logged_config_loss_and_metrics(smoke_run):
 
 def test_evaluate_a_saved_checkpoint_reproduces_the_forecast(smoke_run, tmp_path):
     """``run`` (what the CLI calls) in this process: evaluation only, from the saved checkpoint."""
-    from tests.helpers import compose
     from llmts.cli.main import run
+    from tests.helpers import compose
 
     run_dir, _ = smoke_run
-    run(compose(*SMOKE, "train.max_steps=0", f"eval.checkpoint={run_dir}/checkpoints/step-4"),
-        tmp_path)
+    run(
+        compose(*SMOKE, "train.max_steps=0", f"eval.checkpoint={run_dir}/checkpoints/step-4"),
+        tmp_path,
+    )
     with h5py.File(run_dir / "forecasts.h5") as a, h5py.File(tmp_path / "forecasts.h5") as b:
         assert (a["forecast"][()] == b["forecast"][()]).all()
     # no training: log10 of zero FLOPs must still be strict JSON (null, not -Infinity)
@@ -90,9 +110,15 @@ def test_the_readmes_evaluate_a_checkpoint_command_uses_the_runs_settings(smoke_
     run_dir, _ = smoke_run
     ckpt = run_dir / "checkpoints" / "step-4"
     out = tmp_path / "eval"
-    res = llmts("train.max_steps=0", f"eval.checkpoint={ckpt}", "logger=none",
-                "eval.num_series=4", "eval.baselines=false", "eval.plot_series=0",
-                f"hydra.run.dir={out}")
+    res = llmts(
+        "train.max_steps=0",
+        f"eval.checkpoint={ckpt}",
+        "logger=none",
+        "eval.num_series=4",
+        "eval.baselines=false",
+        "eval.plot_series=0",
+        f"hydra.run.dir={out}",
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     log = (out / "llmts.log").read_text()
     assert f"loaded checkpoint {ckpt}" in log and "as trained" in log
@@ -119,17 +145,24 @@ def test_forecaster_from_checkpoint_reads_the_runs_settings(smoke_run, tmp_path)
 
 def test_cfg_job_prints_resolved_config():
     res = llmts("--cfg", "job", "model=tiny")
-    assert res.returncode == 0 and "context_length: 512" in res.stdout and "name: tiny-qwen2" in res.stdout
+    assert (
+        res.returncode == 0
+        and "context_length: 512" in res.stdout
+        and "name: tiny-qwen2" in res.stdout
+    )
 
 
-@pytest.mark.parametrize("override, message", [
-    ("data.path=/nonexistent/file.h5", "data.path: no such file: /nonexistent/file.h5"),
-    ("optimizer.lr=0", "optimizer.lr=0.0: must be > 0"),
-    ("lora.target_modules=[q_proj,qkv]", "Invalid value 'qkv', expected one of [q_proj,"),
-    ("data.train_frac=0.9", "must be >= 0 and sum to 1"),
-    ("train.flop_budget=1e6", "train.flop_budget: planned"),
-    ("eval.bootstrap=-1", "eval.bootstrap=-1: must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("data.path=/nonexistent/file.h5", "data.path: no such file: /nonexistent/file.h5"),
+        ("optimizer.lr=0", "optimizer.lr=0.0: must be > 0"),
+        ("lora.target_modules=[q_proj,qkv]", "Invalid value 'qkv', expected one of [q_proj,"),
+        ("data.train_frac=0.9", "must be >= 0 and sum to 1"),
+        ("train.flop_budget=1e6", "train.flop_budget: planned"),
+        ("eval.bootstrap=-1", "eval.bootstrap=-1: must be >= 0"),
+    ],
+)
 def test_mistakes_end_in_one_line_and_leave_nothing(tmp_path, override, message):
     run_dir = tmp_path / "run"
     res = llmts(*SMOKE, override, f"hydra.run.dir={run_dir}")
@@ -145,18 +178,36 @@ def test_sweep_one_wandb_run_per_job_failures_do_not_stop_it_and_seeds_aggregate
     failed and the sweep goes on; each job is its own W&B run, named by its swept values and
     grouped by the sweep; jobs that differ only in seed are one row of the report."""
     sweep = tmp_path / "sweep"
-    res = llmts("-m", *SMOKE, "eval.baselines=true", "logger=wandb", "logger.project=llmts-test",
-                "seed=1,2", "data.path=null,/nonexistent/file.h5", f"hydra.sweep.dir={sweep}",
-                timeout=900)
+    res = llmts(
+        "-m",
+        *SMOKE,
+        "eval.baselines=true",
+        "logger=wandb",
+        "logger.project=llmts-test",
+        "seed=1,2",
+        "data.path=null,/nonexistent/file.h5",
+        f"hydra.sweep.dir={sweep}",
+        timeout=900,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
-    status = {d.name: json.loads((d / "metrics.json").read_text())["status"] for d in sweep.glob("[0-9]")}
+    status = {
+        d.name: json.loads((d / "metrics.json").read_text())["status"] for d in sweep.glob("[0-9]")
+    }
     assert status == {"0": "ok", "1": "failed", "2": "ok", "3": "failed"}
     for d, seed in (("0", 1), ("2", 2)):
         m = json.loads((sweep / d / "metrics.json").read_text())
-        assert {"skill/persistence_ci", "skill/persistence_horizon", "physics/invariant_drift",
-                "physics/invariant_drift_truth_ci", "baseline/ode_fit/mse_ci"} <= set(m)
+        assert {
+            "skill/persistence_ci",
+            "skill/persistence_horizon",
+            "physics/invariant_drift",
+            "physics/invariant_drift_truth_ci",
+            "baseline/ode_fit/mse_ci",
+        } <= set(m)
         with h5py.File(sweep / d / "forecasts.h5") as f:
-            assert f["skill/persistence"].shape == (20,) and f["skill/persistence_ci"].shape == (2, 20)
+            assert f["skill/persistence"].shape == (20,) and f["skill/persistence_ci"].shape == (
+                2,
+                20,
+            )
             assert f["physics/negative_share"].shape == (4,)
         files = find_runs(sweep / d)
         assert len(files) == 1  # one run per job, none shared
@@ -184,13 +235,25 @@ def test_an_optuna_sweep_gets_past_the_preflight_and_each_job_is_checked_as_it_s
     once ('Can only enumerate CHOICE and RANGE sweeps'): optuna picks the jobs, each runs."""
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
     sweep = tmp_path / "sweep"
-    res = llmts("-m", "hydra/sweeper=optuna", "optimizer.lr=tag(log,interval(1e-4,1e-2))",
-                *SMOKE, "hydra.sweeper.n_trials=1", f"hydra.sweep.dir={sweep}", timeout=900)
+    res = llmts(
+        "-m",
+        "hydra/sweeper=optuna",
+        "optimizer.lr=tag(log,interval(1e-4,1e-2))",
+        *SMOKE,
+        "hydra.sweeper.n_trials=1",
+        f"hydra.sweep.dir={sweep}",
+        timeout=900,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     m = json.loads((sweep / "0" / "metrics.json").read_text())
     assert m["status"] == "ok" and m["final_val_loss"] is not None
-    lr = float(next(o for o in (sweep / "0" / ".hydra" / "overrides.yaml").read_text().split()
-                    if o.startswith("optimizer.lr=")).split("=")[1])
+    lr = float(
+        next(
+            o
+            for o in (sweep / "0" / ".hydra" / "overrides.yaml").read_text().split()
+            if o.startswith("optimizer.lr=")
+        ).split("=")[1]
+    )
     assert 1e-4 <= lr <= 1e-2
 
 
@@ -204,8 +267,9 @@ def test_launchers_compose_to_submitit_and_shared_gpu_to_local_jobs_on_gpu_0():
     launchers = {}
     with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
         for name in ("submitit_local", "submitit_slurm", "shared_gpu"):
-            launchers[name] = hydra_compose(config_name="config", return_hydra_config=True,
-                                            overrides=[f"hydra/launcher={name}"]).hydra.launcher
+            launchers[name] = hydra_compose(
+                config_name="config", return_hydra_config=True, overrides=[f"hydra/launcher={name}"]
+            ).hydra.launcher
     assert launchers["submitit_local"]._target_.endswith("submitit_launcher.LocalLauncher")
     assert launchers["submitit_slurm"]._target_.endswith("submitit_launcher.SlurmLauncher")
     launcher = launchers["shared_gpu"]
@@ -218,8 +282,11 @@ def log_span(path):
     """(first, last) timestamp of a job's llmts.log."""
     from datetime import datetime
 
-    stamps = [datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f")
-              for line in path.read_text().splitlines() if line.startswith("[20")]
+    stamps = [
+        datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f")
+        for line in path.read_text().splitlines()
+        if line.startswith("[20")
+    ]
     return stamps[0], stamps[-1]
 
 
@@ -227,8 +294,15 @@ def test_shared_gpu_launcher_runs_submitit_jobs_side_by_side_with_their_own_thre
     """hydra/launcher=shared_gpu is submitit_local with settings: real submitit jobs, each a
     subprocess, at the same time, then the sweep report."""
     sweep = tmp_path / "sweep"
-    res = llmts("-m", *SMOKE, "hydra/launcher=shared_gpu", "hydra.launcher.cpus_per_task=1",
-                "seed=1,2", f"hydra.sweep.dir={sweep}", timeout=900)
+    res = llmts(
+        "-m",
+        *SMOKE,
+        "hydra/launcher=shared_gpu",
+        "hydra.launcher.cpus_per_task=1",
+        "seed=1,2",
+        f"hydra.sweep.dir={sweep}",
+        timeout=900,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     spans = []
     for d in ("0", "1"):
@@ -243,14 +317,29 @@ def test_shared_gpu_launcher_runs_submitit_jobs_side_by_side_with_their_own_thre
 
 
 def test_flops_cli_gives_table13_best_row(tmp_path):
-    res = llmts("model=qwen2.5-0.5b-instruct", "train.batch_size=4", "data.context_length=512",
-                "lora.r=8", "train.max_steps=2000", f"output={tmp_path / 'flops.json'}",
-                tool="llmts-flops")
+    res = llmts(
+        "model=qwen2.5-0.5b-instruct",
+        "train.batch_size=4",
+        "data.context_length=512",
+        "lora.r=8",
+        "train.max_steps=2000",
+        f"output={tmp_path / 'flops.json'}",
+        tool="llmts-flops",
+    )
     assert res.returncode == 0, res.stderr
     plan = json.loads((tmp_path / "flops.json").read_text())
     assert round(plan["log10_total"], 3) == 16.131
-    assert set(plan) >= {"forward", "step", "lora_step", "steps", "total_base", "total_lora",
-                         "total", "log10_total", "gqa/total"}
+    assert set(plan) >= {
+        "forward",
+        "step",
+        "lora_step",
+        "steps",
+        "total_base",
+        "total_lora",
+        "total",
+        "log10_total",
+        "gqa/total",
+    }
 
 
 def test_flops_cli_writes_a_file_only_when_asked(tmp_path):
@@ -259,8 +348,14 @@ def test_flops_cli_writes_a_file_only_when_asked(tmp_path):
     res = llmts("model=tiny", "train.max_steps=10", cwd=tmp_path, tool="llmts-flops")
     assert res.returncode == 0 and "FLOPs over 10 steps" in res.stdout, res.stderr
     assert list(tmp_path.iterdir()) == []
-    res = llmts("-m", "model=tiny", "lora.r=2,4", f"output={tmp_path / 'sweep.json'}",
-                cwd=tmp_path, tool="llmts-flops")
+    res = llmts(
+        "-m",
+        "model=tiny",
+        "lora.r=2,4",
+        f"output={tmp_path / 'sweep.json'}",
+        cwd=tmp_path,
+        tool="llmts-flops",
+    )
     assert res.returncode == 0 and f"wrote {tmp_path / 'sweep.json'}" in res.stdout, res.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["sweep.json"]
     assert len(json.loads((tmp_path / "sweep.json").read_text())["jobs"]) == 2
@@ -269,7 +364,11 @@ def test_flops_cli_writes_a_file_only_when_asked(tmp_path):
 def test_flops_cli_sweep_total_and_budget():
     ok = llmts("-m", "sweep=context", tool="llmts-flops")
     assert ok.returncode == 0 and "sweep total" in ok.stdout
-    assert [line.split()[-1] for line in ok.stdout.splitlines()[1:4]] == ["15.215", "15.830", "16.015"]
+    assert [line.split()[-1] for line in ok.stdout.splitlines()[1:4]] == [
+        "15.215",
+        "15.830",
+        "16.015",
+    ]
     over = llmts("-m", "sweep=lr", "train.flop_budget=1e16", tool="llmts-flops")
     assert over.returncode == 1 and "exceed train.flop_budget" in over.stderr
 
@@ -277,15 +376,32 @@ def test_flops_cli_sweep_total_and_budget():
 def test_two_process_data_parallel_on_cpu(tmp_path):
     """torchrun starts 2 CPU processes (gloo); Accelerate syncs them; only rank 0 writes."""
     run_dir = tmp_path / "run"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-           "29517", "-m", "llmts", *SMOKE, f"hydra.run.dir={run_dir}"]
-    res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29517",
+        "-m",
+        "llmts",
+        *SMOKE,
+        f"hydra.run.dir={run_dir}",
+    ]
+    res = subprocess.run(
+        cmd,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     m = json.loads((run_dir / "metrics.json").read_text())
     assert m["status"] == "ok"
-    from tests.helpers import compose
     from llmts.perf.flops import flops_plan
+    from tests.helpers import compose
 
     cfg = compose(*SMOKE)
     plan = json.loads((run_dir / "flops.json").read_text())
@@ -301,10 +417,19 @@ def test_bf16_training_run_evaluates_end_to_end(tmp_path):
     bf16 values in one static cache). The same recipe on CPU: bf16 autocast training over fp32
     (job 0) or bf16 (job 1) weights, then evaluation in the model's own dtype."""
     sweep = tmp_path / "sweep"
-    res = llmts("-m", "model=tiny", "logger=none", "train.max_steps=2", "train.eval_every=0",
-                "eval.num_series=2", "eval.baselines=false", "data.num_series=30",
-                "train.precision=bf16", "model.dtype=float32,bfloat16",
-                f"hydra.sweep.dir={sweep}")
+    res = llmts(
+        "-m",
+        "model=tiny",
+        "logger=none",
+        "train.max_steps=2",
+        "train.eval_every=0",
+        "eval.num_series=2",
+        "eval.baselines=false",
+        "data.num_series=30",
+        "train.precision=bf16",
+        "model.dtype=float32,bfloat16",
+        f"hydra.sweep.dir={sweep}",
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     for job in ("0", "1"):
         m = json.loads((sweep / job / "metrics.json").read_text())
@@ -322,11 +447,14 @@ ENTRY_POINTS = ["llmts", "llmts-flops"]
 
 
 @pytest.mark.parametrize("tool", ENTRY_POINTS)
-@pytest.mark.parametrize("override, message", [
-    ("optimizer.schedule=cosin", "expected one of [constant, cosine, linear]"),
-    ("train.max_steps=-5", "train.max_steps=-5: must be >= 0"),
-    ("data.precision=-1", "data.precision=-1: must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optimizer.schedule=cosin", "expected one of [constant, cosine, linear]"),
+        ("train.max_steps=-5", "train.max_steps=-5: must be >= 0"),
+        ("data.precision=-1", "data.precision=-1: must be >= 0"),
+    ],
+)
 def test_every_entry_point_refuses_a_bad_value_in_one_line(tmp_path, tool, override, message):
     res = llmts("model=tiny", override, f"hydra.run.dir={tmp_path / 'run'}", tool=tool)
     app = tool
@@ -335,9 +463,13 @@ def test_every_entry_point_refuses_a_bad_value_in_one_line(tmp_path, tool, overr
     assert message in res.stderr and not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("tool, app, extra", [
-    ("llmts-bench", "llmts-bench", ["model=tiny"]),
-    ("llmts-forecast", "llmts-forecast", ["checkpoint=/ckpt", "input=/series.csv"])])
+@pytest.mark.parametrize(
+    "tool, app, extra",
+    [
+        ("llmts-bench", "llmts-bench", ["model=tiny"]),
+        ("llmts-forecast", "llmts-forecast", ["checkpoint=/ckpt", "input=/series.csv"]),
+    ],
+)
 def test_bench_and_forecast_refuse_a_bad_value_in_one_line(tmp_path, tool, app, extra):
     res = llmts(*extra, "data.precision=-1", f"hydra.run.dir={tmp_path / 'run'}", tool=tool)
     assert res.returncode == 2 and res.stdout == "", res.stderr

@@ -17,12 +17,25 @@ from tests.helpers import QWEN_TOKENIZER, llmts
 
 pytestmark = pytest.mark.slow  # two CLI runs of a 0.5B-parameter model on the CPU
 
-REHEARSAL = ("model=qwen2.5-0.5b-arch", f"model.tokenizer_path={QWEN_TOKENIZER}",
-             "model.dtype=bfloat16", "train.precision=bf16", "logger=none",
-             "data.num_series=20", "data.context_length=64", "train.batch_size=1",
-             "train.eval_every=2", "train.val_batches=1", "train.log_every=1",
-             "eval.num_series=2", "eval.context_steps=10", "eval.horizon=3", "eval.plot_series=0",
-             "eval.baselines=false", "eval.bootstrap=0")
+REHEARSAL = (
+    "model=qwen2.5-0.5b-arch",
+    f"model.tokenizer_path={QWEN_TOKENIZER}",
+    "model.dtype=bfloat16",
+    "train.precision=bf16",
+    "logger=none",
+    "data.num_series=20",
+    "data.context_length=64",
+    "train.batch_size=1",
+    "train.eval_every=2",
+    "train.val_batches=1",
+    "train.log_every=1",
+    "eval.num_series=2",
+    "eval.context_steps=10",
+    "eval.horizon=3",
+    "eval.plot_series=0",
+    "eval.baselines=false",
+    "eval.bootstrap=0",
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +46,17 @@ def runs(tmp_path_factory):
         pytest.skip(f"real Qwen tokenizer not found at {QWEN_TOKENIZER}")
     base = tmp_path_factory.mktemp("rehearsal")
     dirs = {"llmts": base / "llmts", "hf": base / "hf"}
-    trained = llmts(*REHEARSAL, "train.max_steps=2", "decoding.engine=llmts",
-                    f"hydra.run.dir={dirs['llmts']}")
+    trained = llmts(
+        *REHEARSAL, "train.max_steps=2", "decoding.engine=llmts", f"hydra.run.dir={dirs['llmts']}"
+    )
     assert trained.returncode == 0, trained.stderr[-3000:]
-    again = llmts(*REHEARSAL, "train.max_steps=0", "decoding.engine=hf",
-                  f"eval.checkpoint={dirs['llmts'] / 'checkpoints' / 'step-2'}",
-                  f"hydra.run.dir={dirs['hf']}")
+    again = llmts(
+        *REHEARSAL,
+        "train.max_steps=0",
+        "decoding.engine=hf",
+        f"eval.checkpoint={dirs['llmts'] / 'checkpoints' / 'step-2'}",
+        f"hydra.run.dir={dirs['hf']}",
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     return dirs
 

@@ -11,8 +11,8 @@ import h5py
 import numpy as np
 import pytest
 
-from tests.helpers import llmts, make_h5
 from llmts.cli.forecast import decimals, future_time
+from tests.helpers import llmts, make_h5
 
 
 def test_future_time_only_when_steps_are_even():
@@ -28,9 +28,15 @@ def forecast_cli(*args):
 def gap_run(tmp_path_factory):
     """A tiny run trained on data with gaps, per-variable α and training masks."""
     run_dir = tmp_path_factory.mktemp("gaps") / "run"
-    res = llmts("experiment=smoke", "data.missing=encode", "data.missing_frac=0.1",
-                "data.mask_prob=0.05", "data.scale=per_variable", "eval.baselines=true",
-                f"hydra.run.dir={run_dir}")
+    res = llmts(
+        "experiment=smoke",
+        "data.missing=encode",
+        "data.missing_frac=0.1",
+        "data.mask_prob=0.05",
+        "data.scale=per_variable",
+        "eval.baselines=true",
+        f"hydra.run.dir={run_dir}",
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     return run_dir
 
@@ -57,11 +63,18 @@ def test_api_and_cli_forecast_csv_and_hdf5_with_and_without_gaps(gap_run, tmp_pa
     full = np.nan_to_num(context[0], nan=1.0)
     assert fc.predict(full, 20).point.shape == (20, 2)
     csv_in = tmp_path / "gaps.csv"
-    rows = ["time,prey,predator"] + [f"{2 * i},{'' if np.isnan(a) else a},{'' if np.isnan(b) else b}"
-                                     for i, (a, b) in enumerate(context[1])]
+    rows = ["time,prey,predator"] + [
+        f"{2 * i},{'' if np.isnan(a) else a},{'' if np.isnan(b) else b}"
+        for i, (a, b) in enumerate(context[1])
+    ]
     csv_in.write_text("\n".join(rows) + "\n")
-    res = forecast_cli(f"run={gap_run}", f"input={csv_in}", "horizon=20",
-                       f"output={tmp_path / 'out.csv'}", f"hydra.run.dir={tmp_path / 'f1'}")
+    res = forecast_cli(
+        f"run={gap_run}",
+        f"input={csv_in}",
+        "horizon=20",
+        f"output={tmp_path / 'out.csv'}",
+        f"hydra.run.dir={tmp_path / 'f1'}",
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     lines = (tmp_path / "out.csv").read_text().splitlines()
     assert lines[0] == "series,step,time,prey,predator"  # greedy: no quantile columns
@@ -72,12 +85,20 @@ def test_api_and_cli_forecast_csv_and_hdf5_with_and_without_gaps(gap_run, tmp_pa
     for row in lines[1:]:
         for cell, k in zip(row.split(",")[3:], places):
             assert len(cell.partition(".")[2]) <= k, row  # no float noise (1.5204280000000001)
-    np.testing.assert_allclose([first[3], first[4]], pred.point[0], rtol=0,
-                               atol=0.5 * 10.0 ** -places.min())
+    np.testing.assert_allclose(
+        [first[3], first[4]], pred.point[0], rtol=0, atol=0.5 * 10.0 ** -places.min()
+    )
     make_h5(tmp_path / "in.h5", np.nan_to_num(context, nan=1.0), np.arange(51.0))
-    res = forecast_cli(f"run={gap_run}", f"input={tmp_path / 'in.h5'}", "horizon=20",
-                       "decoding=sampling", "decoding.num_samples=3", "plot_series=2",
-                       f"output={tmp_path / 'out.h5'}", f"hydra.run.dir={tmp_path / 'f2'}")
+    res = forecast_cli(
+        f"run={gap_run}",
+        f"input={tmp_path / 'in.h5'}",
+        "horizon=20",
+        "decoding=sampling",
+        "decoding.num_samples=3",
+        "plot_series=2",
+        f"output={tmp_path / 'out.h5'}",
+        f"hydra.run.dir={tmp_path / 'f2'}",
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     with h5py.File(tmp_path / "out.h5") as f:
         assert f["point"].shape == (4, 20, 2) and f["samples"].shape == (4, 3, 20, 2)
@@ -90,12 +111,16 @@ def test_api_and_cli_forecast_csv_and_hdf5_with_and_without_gaps(gap_run, tmp_pa
 @pytest.mark.slow
 def test_bad_cli_input_is_one_line_and_exit_2(gap_run, tmp_path):
     (tmp_path / "bad.csv").write_text("a,b\n1,oops\n")
-    for args, message in [((f"input={tmp_path / 'bad.csv'}",), "'oops' is not a number"),
-                          ((f"input={tmp_path / 'none.csv'}",), "no such file"),
-                          ((f"input={tmp_path / 'bad.csv'}", "checkpoint=/x"), "exactly one of")]:
+    for args, message in [
+        ((f"input={tmp_path / 'bad.csv'}",), "'oops' is not a number"),
+        ((f"input={tmp_path / 'none.csv'}",), "no such file"),
+        ((f"input={tmp_path / 'bad.csv'}", "checkpoint=/x"), "exactly one of"),
+    ]:
         res = forecast_cli(f"run={gap_run}", *args, f"hydra.run.dir={tmp_path / 'f'}")
         assert res.returncode == 2, res.stderr[-2000:]
-        err = [line for line in res.stderr.splitlines() if line.startswith("llmts-forecast: error:")]
+        err = [
+            line for line in res.stderr.splitlines() if line.startswith("llmts-forecast: error:")
+        ]
         assert len(err) == 1 and message in err[0], res.stderr[-2000:]
 
 
@@ -103,8 +128,12 @@ def test_bad_cli_input_is_one_line_and_exit_2(gap_run, tmp_path):
 @pytest.mark.parametrize("output", ["out.txt", "forecast"])
 def test_an_unknown_output_suffix_is_one_line_before_any_work(tmp_path, output):
     """`output=out.txt` silently wrote HDF5: the suffix says the format, or it is refused."""
-    res = forecast_cli("checkpoint=/ckpt", "input=/series.csv", f"output={tmp_path / output}",
-                       f"hydra.run.dir={tmp_path / 'run'}")
+    res = forecast_cli(
+        "checkpoint=/ckpt",
+        "input=/series.csv",
+        f"output={tmp_path / output}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
     assert res.returncode == 2 and res.stdout == "", res.stderr
     assert res.stderr.startswith("llmts-forecast: error: output=") and res.stderr.count("\n") == 1
     assert "unknown format" in res.stderr and ".csv" in res.stderr

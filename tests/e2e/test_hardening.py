@@ -31,11 +31,25 @@ from tests.helpers import REPO, compose, make_h5
 from tests.helpers.checkpoints import damaged_copy, save_pristine_checkpoint
 
 ENTRY = "from llmts.cli.main import entry; entry()"
-ENV = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "OMP_NUM_THREADS": "1",
-       "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "HYDRA_FULL_ERROR": "0"}
+ENV = {
+    **os.environ,
+    "WANDB_MODE": "offline",
+    "WANDB_SILENT": "true",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "HYDRA_FULL_ERROR": "0",
+}
 # 20 steps, a checkpoint every 5, validation every 2 (smoke), one test series forecast.
-BASE = ("experiment=smoke", "train.max_steps=20", "train.save_every=5", "train.log_every=1",
-        "logger=none", "eval.num_series=1", "eval.plot_series=0")
+BASE = (
+    "experiment=smoke",
+    "train.max_steps=20",
+    "train.save_every=5",
+    "train.log_every=1",
+    "logger=none",
+    "eval.num_series=1",
+    "eval.plot_series=0",
+)
 FAKE_KEY = "5eC7e7f00dfeedbadc0ffee0123456789abcdef0"  # 40 chars, like a W&B API key
 
 
@@ -57,8 +71,14 @@ class Result:
 
 def llmts(*args: str, env: dict | None = None, timeout: float = 400) -> Result:
     t0 = time.monotonic()
-    res = subprocess.run(cli_cmd(*args), cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                         env=ENV if env is None else env)
+    res = subprocess.run(
+        cli_cmd(*args),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=ENV if env is None else env,
+    )
     return Result(res.returncode, res.stdout, res.stderr, time.monotonic() - t0)
 
 
@@ -120,8 +140,13 @@ def test_sigkill_mid_training_then_resume_auto_equals_uninterrupted_run(full_run
     run_dir = tmp_path / "run"
     root = run_dir / "checkpoints"
     out = open(tmp_path / "killed.log", "w")
-    proc = subprocess.Popen(cli_cmd(*BASE, f"hydra.run.dir={run_dir}"), cwd=REPO, env=ENV,
-                            stdout=out, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        cli_cmd(*BASE, f"hydra.run.dir={run_dir}"),
+        cwd=REPO,
+        env=ENV,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 300
         while not (root / "step-10").exists():
@@ -151,13 +176,19 @@ def test_sigkill_mid_training_then_resume_auto_equals_uninterrupted_run(full_run
 
     res = llmts(*BASE, "train.resume=auto", f"hydra.run.dir={run_dir}")
     assert res.returncode == 0, res.stderr[-3000:]
-    assert re.search(rf"resumed from \S*step-{latest} at step {latest}\b", res.output), res.output[-3000:]
+    assert re.search(rf"resumed from \S*step-{latest} at step {latest}\b", res.output), res.output[
+        -3000:
+    ]
     warned = [line for line in res.output.splitlines() if partial.name in line]
     assert warned and all("WARNING" in line for line in warned), res.output[-3000:]
 
-    assert_same_weights(full_run / "checkpoints/step-20/trainable.safetensors",
-                        root / "step-20/trainable.safetensors")
-    assert read_history(run_dir / "train_history.csv") == read_history(full_run / "train_history.csv")
+    assert_same_weights(
+        full_run / "checkpoints/step-20/trainable.safetensors",
+        root / "step-20/trainable.safetensors",
+    )
+    assert read_history(run_dir / "train_history.csv") == read_history(
+        full_run / "train_history.csv"
+    )
     with h5py.File(full_run / "forecasts.h5") as a, h5py.File(run_dir / "forecasts.h5") as b:
         assert np.array_equal(a["forecast"][()], b["forecast"][()])
     assert json.loads((run_dir / "metrics.json").read_text())["status"] == "ok"
@@ -174,12 +205,16 @@ def pristine_checkpoint(tmp_path_factory):
 
 
 # Subprocess cases: (overrides, strings the error line must hold, run dir must not exist).
-def _quick_jobs(base: Path, pristine: Path) -> dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]]:
+def _quick_jobs(
+    base: Path, pristine: Path
+) -> dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]]:
     jobs: dict = {}
     smoke = ("experiment=smoke", "eval.num_series=1", "eval.plot_series=0")
     # 3. damaged checkpoint through train.resume / eval.checkpoint
-    for name, case, key in (("resume truncated trainable", "trainable truncated", "train.resume"),
-                            ("eval damaged state", "state not json", "eval.checkpoint")):
+    for name, case, key in (
+        ("resume truncated trainable", "trainable truncated", "train.resume"),
+        ("eval damaged state", "state not json", "eval.checkpoint"),
+    ):
         folder, file = damaged_copy(pristine, base / name.replace(" ", "_"), case)
         steps = "train.max_steps=8" if key == "train.resume" else "train.max_steps=0"
         jobs[name] = ((*smoke, steps, f"{key}={folder}"), (str(folder), file), False)
@@ -189,19 +224,33 @@ def _quick_jobs(base: Path, pristine: Path) -> dict[str, tuple[tuple[str, ...], 
     nan = np.abs(np.random.default_rng(0).normal(size=(6, 80, 2))) + 0.1
     nan[3, 40, 1] = np.nan
     nan_h5 = make_h5(base / "with_nan.h5", nan)
-    jobs["h5 nan"] = ((*smoke, "train.max_steps=1", f"data.path={nan_h5}"), (str(nan_h5), "non-finite"),
-                      True)
+    jobs["h5 nan"] = (
+        (*smoke, "train.max_steps=1", f"data.path={nan_h5}"),
+        (str(nan_h5), "non-finite"),
+        True,
+    )
     return jobs
 
 
 @pytest.fixture(scope="module")
 def quick_failures(tmp_path_factory, pristine_checkpoint):
-    """Every CLI call that must fail fast, run two at a time; {name: (Result, expected, run_dir)}."""
+    """Every CLI call that must fail fast, run two at a time; {name: (Result, expected,
+    run_dir)}."""
     base = tmp_path_factory.mktemp("quick")
     jobs = _quick_jobs(base, pristine_checkpoint[1])
-    dirs = {name: base / "runs" / name.replace(" ", "_").replace("=", "-").replace("[", "").replace(
-        "]", "").replace(",", "_") for name in jobs}
-    results = run_many({name: (*args, f"hydra.run.dir={dirs[name]}") for name, (args, _, _) in jobs.items()})
+    dirs = {
+        name: base
+        / "runs"
+        / name.replace(" ", "_")
+        .replace("=", "-")
+        .replace("[", "")
+        .replace("]", "")
+        .replace(",", "_")
+        for name in jobs
+    }
+    results = run_many(
+        {name: (*args, f"hydra.run.dir={dirs[name]}") for name, (args, _, _) in jobs.items()}
+    )
     return {name: (results[name], jobs[name][1], jobs[name][2], dirs[name]) for name in jobs}
 
 
@@ -220,21 +269,25 @@ def test_cli_failure_is_one_line_and_leaves_nothing_half_written(quick_failures,
         assert not (run_dir / "checkpoints").exists() and not (run_dir / "forecasts.h5").exists()
 
 
-BAD_VALUES = [("lora.r=0", "lora.r"), ("data.context_length=3", "data.context_length"),
-              ("eval.horizon=0", "eval.horizon"), ("decoding.num_samples=0", "decoding.num_samples"),
-              ("train.batch_size=0", "train.batch_size"),
-              ("decoding.cache_implementation=paged", "decoding.cache_implementation"),
-              ("eval.context_steps=0", "eval.context_steps"),
-              ("optimizer.betas=[0.9,1.5]", "optimizer.betas"),
-              ("optimizer.weight_decay=-1", "optimizer.weight_decay"),
-              ("optimizer.max_grad_norm=-1", "optimizer.max_grad_norm"),  # would flip gradients
-              ("optimizer.schedule=cosin", "optimizer.schedule"),
-              ("data.precision=-1", "data.precision=-1"),
-              ("train.max_steps=-5", "train.max_steps"),
-              ("lora.target_modules=[qkv]", "lora.target_modules"),
-              ("model=gpt5", "model/gpt5"),
-              # the llmts decode loop builds its own 4-D masks: caught before training
-              ("model.attn_implementation=flash_attention_2", "set decoding.engine=hf")]
+BAD_VALUES = [
+    ("lora.r=0", "lora.r"),
+    ("data.context_length=3", "data.context_length"),
+    ("eval.horizon=0", "eval.horizon"),
+    ("decoding.num_samples=0", "decoding.num_samples"),
+    ("train.batch_size=0", "train.batch_size"),
+    ("decoding.cache_implementation=paged", "decoding.cache_implementation"),
+    ("eval.context_steps=0", "eval.context_steps"),
+    ("optimizer.betas=[0.9,1.5]", "optimizer.betas"),
+    ("optimizer.weight_decay=-1", "optimizer.weight_decay"),
+    ("optimizer.max_grad_norm=-1", "optimizer.max_grad_norm"),  # would flip gradients
+    ("optimizer.schedule=cosin", "optimizer.schedule"),
+    ("data.precision=-1", "data.precision=-1"),
+    ("train.max_steps=-5", "train.max_steps"),
+    ("lora.target_modules=[qkv]", "lora.target_modules"),
+    ("model=gpt5", "model/gpt5"),
+    # the llmts decode loop builds its own 4-D masks: caught before training
+    ("model.attn_implementation=flash_attention_2", "set decoding.engine=hf"),
+]
 
 
 @pytest.mark.parametrize("override, key", BAD_VALUES)
@@ -259,7 +312,9 @@ def test_unreachable_hub_model_fails_fast_and_suggests_tiny(tmp_path):
     env = {k: v for k, v in ENV.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
     env.update(HF_ENDPOINT="http://127.0.0.1:9", HF_HOME=str(tmp_path / "hf"))
     run_dir = tmp_path / "run"
-    res = llmts("experiment=smoke", "model=qwen2.5-0.5b-instruct", f"hydra.run.dir={run_dir}", env=env)
+    res = llmts(
+        "experiment=smoke", "model=qwen2.5-0.5b-instruct", f"hydra.run.dir={run_dir}", env=env
+    )
     line = assert_one_line_error(res, "model=tiny")
     assert "unreachable" in line or "offline" in line, line
     # fast by the probe (one connect, 3 s timeout), not after the hub client's retries; the
@@ -281,11 +336,20 @@ def test_non_finite_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path
     from safetensors.torch import load_file
 
     run_dir = tmp_path / "run"
-    res = llmts("experiment=smoke", "optimizer.lr=1e30", "train.save_every=1", "eval.plot_series=0",
-                f"hydra.run.dir={run_dir}")
+    res = llmts(
+        "experiment=smoke",
+        "optimizer.lr=1e30",
+        "train.save_every=1",
+        "eval.plot_series=0",
+        f"hydra.run.dir={run_dir}",
+    )
     line = assert_one_line_error(res, "step 2", "non-finite")
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["status"] == "failed" and "step 2" in metrics["error"] and "non-finite" in metrics["error"]
+    assert (
+        metrics["status"] == "failed"
+        and "step 2" in metrics["error"]
+        and "non-finite" in metrics["error"]
+    )
     root = run_dir / "checkpoints"
     assert sorted(p.name for p in root.iterdir()) == ["step-1"], line
     assert (root / "step-1" / "state.json").is_file()
@@ -337,20 +401,30 @@ def test_concurrent_dataset_creation_gives_one_valid_file(tmp_path):
     cache, go = tmp_path / "cache", tmp_path / "go"
     env = {**ENV, "LLMTS_CACHE": str(tmp_path / "unused")}
     ready = [tmp_path / f"ready{i}" for i in range(3)]
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(cache), str(go), str(r)], cwd=REPO,
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for code, r in zip((_CREATE, _CREATE, _WATCH), ready)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(cache), str(go), str(r)],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for code, r in zip((_CREATE, _CREATE, _WATCH), ready)
+    ]
     deadline = time.monotonic() + 120
     while not all(r.exists() for r in ready):  # all three done importing
         assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
         time.sleep(0.01)
     go.touch()
     outs = [p.communicate(timeout=180) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    for p, (_out, err) in zip(procs, outs):
         assert p.returncode == 0 and "Traceback" not in err, err[-3000:]
     lines = [out.split() for out, _ in outs]
     assert all(len(parts) >= 3 for parts in lines), outs
-    assert len({parts[0] for parts in lines}) == 1 and len({parts[1] for parts in lines}) == 1, lines
+    assert len({parts[0] for parts in lines}) == 1 and len({parts[1] for parts in lines}) == 1, (
+        lines
+    )
     assert [p.name for p in cache.iterdir()] == [Path(lines[0][0]).name]  # no .tmp left behind
     assert lines[0][2:] == ["(300,", "100,", "2)"]
 
@@ -368,9 +442,16 @@ def test_wandb_unreachable_with_api_key_goes_offline_and_leaks_no_key(tmp_path):
     env = {k: v for k, v in ENV.items() if not k.startswith("WANDB_")}
     env["WANDB_API_KEY"] = FAKE_KEY
     run_dir = tmp_path / "run"
-    res = llmts("experiment=smoke", "logger=wandb", "logger.project=llmts-test",
-                "logger.init_timeout=4", "eval.num_series=1", "eval.plot_series=1",
-                f"hydra.run.dir={run_dir}", env=env)
+    res = llmts(
+        "experiment=smoke",
+        "logger=wandb",
+        "logger.project=llmts-test",
+        "logger.init_timeout=4",
+        "eval.num_series=1",
+        "eval.plot_series=1",
+        f"hydra.run.dir={run_dir}",
+        env=env,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "Traceback" not in res.output
     assert json.loads((run_dir / "metrics.json").read_text())["status"] == "ok"
@@ -387,8 +468,11 @@ def test_wandb_unreachable_with_api_key_goes_offline_and_leaks_no_key(tmp_path):
     # The key is nowhere: not in any file of the run (configs, logs, the binary .wandb files),
     # not in the console output, not persisted to the user's credentials.
     needles = (FAKE_KEY.encode(), FAKE_KEY[8:32].encode())
-    leaked = [str(p) for p in run_dir.rglob("*") if p.is_file()
-              and any(n in p.read_bytes() for n in needles)]
+    leaked = [
+        str(p)
+        for p in run_dir.rglob("*")
+        if p.is_file() and any(n in p.read_bytes() for n in needles)
+    ]
     assert not leaked, leaked
     assert FAKE_KEY[8:32] not in res.output
     for cred in (Path.home() / ".netrc", Path.home() / ".config" / "wandb" / "settings"):
@@ -401,9 +485,9 @@ def test_wandb_unreachable_with_api_key_goes_offline_and_leaks_no_key(tmp_path):
 
 @pytest.mark.slow
 def test_constant_and_all_zero_series_run_to_finite_metrics(tmp_path):
+    from llmts.codec.llmtime import scale_of
     from llmts.config.schema import DataConfig
     from llmts.data.split import split_indices
-    from llmts.codec.llmtime import scale_of
 
     n = 12
     traj = np.zeros((n, 80, 2))
@@ -419,8 +503,16 @@ def test_constant_and_all_zero_series_run_to_finite_metrics(tmp_path):
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    run(compose("experiment=smoke", "train.max_steps=2", f"data.path={path}", *fracs,
-                "eval.baselines=true"), run_dir)
+    run(
+        compose(
+            "experiment=smoke",
+            "train.max_steps=2",
+            f"data.path={path}",
+            *fracs,
+            "eval.baselines=true",
+        ),
+        run_dir,
+    )
     m = json.loads((run_dir / "metrics.json").read_text())
     assert m["status"] == "ok" and m["num_series"] == len(test)
     for key in ("mse", "rmse", "mae", "r2", "nrmse", "mape", "baseline/persistence/mse"):
@@ -434,14 +526,65 @@ def test_constant_and_all_zero_series_run_to_finite_metrics(tmp_path):
 
 
 def _fuzz_strings(rng: np.random.Generator) -> list[str]:
-    fixed = ["", ";", ";;;;", ",", ",,;", "-", "--1;", "-;", ".", ".;", "1.2.3;", "1.2.3,4;",
-             "1e5;", "1E5,2;", "inf;", "nan,nan;", "Infinity;", "-inf,1;", "0x1f;", "1_000;",
-             "٣;", "٣.٣,١;", "１２;", "³;", "½;", "1.٣;", "\u0661\u0662,3;", " 1 , 2 ;", "\t1,\n2;",
-             "9" * 400 + ";", "9" * 13 + ";", "1" * 12 + ".99,2;", "-" + "9" * 12 + ";",
-             "0." + "0" * 5000 + "1;", "." + "9" * 1000 + ";", "1;" * 50_000, "1,2,3;" * 20_000,
-             "x" * 100_000, ";" * 100_000, "1.23", "1.23,", "1.23,4.5", "-0.00,-0.00;", "+1;",
-             "1.;", ".5;", "-.5,-.5;", "00001.50;", "1,2;3,4;5,6", "\x00;\x00", "\ud800;",
-             "1,2;" + "\u202e" + "3,4;", "ab,cd;ef;", "1 2;", "1,,2;", ",1,2;", "1,2,;"]
+    fixed = [
+        "",
+        ";",
+        ";;;;",
+        ",",
+        ",,;",
+        "-",
+        "--1;",
+        "-;",
+        ".",
+        ".;",
+        "1.2.3;",
+        "1.2.3,4;",
+        "1e5;",
+        "1E5,2;",
+        "inf;",
+        "nan,nan;",
+        "Infinity;",
+        "-inf,1;",
+        "0x1f;",
+        "1_000;",
+        "٣;",
+        "٣.٣,١;",
+        "１２;",
+        "³;",
+        "½;",
+        "1.٣;",
+        "\u0661\u0662,3;",
+        " 1 , 2 ;",
+        "\t1,\n2;",
+        "9" * 400 + ";",
+        "9" * 13 + ";",
+        "1" * 12 + ".99,2;",
+        "-" + "9" * 12 + ";",
+        "0." + "0" * 5000 + "1;",
+        "." + "9" * 1000 + ";",
+        "1;" * 50_000,
+        "1,2,3;" * 20_000,
+        "x" * 100_000,
+        ";" * 100_000,
+        "1.23",
+        "1.23,",
+        "1.23,4.5",
+        "-0.00,-0.00;",
+        "+1;",
+        "1.;",
+        ".5;",
+        "-.5,-.5;",
+        "00001.50;",
+        "1,2;3,4;5,6",
+        "\x00;\x00",
+        "\ud800;",
+        "1,2;" + "\u202e" + "3,4;",
+        "ab,cd;ef;",
+        "1 2;",
+        "1,,2;",
+        ",1,2;",
+        "1,2,;",
+    ]
     out = list(fixed)
     alphabet = np.array(list("0123456789.,;- \n"))
     for _ in range(6000):
@@ -451,11 +594,16 @@ def _fuzz_strings(rng: np.random.Generator) -> list[str]:
         raw = rng.integers(0, 256, size=int(rng.integers(0, 80)), dtype=np.uint8)
         out.append(bytes(raw).decode("latin-1"))
     for _ in range(2000):  # nearly well-formed: valid steps with one mutation
-        steps = ";".join(",".join(f"{v:.2f}" for v in rng.normal(0, 3, size=int(rng.integers(1, 4))))
-                         for _ in range(int(rng.integers(0, 25)))) + ";"
+        steps = (
+            ";".join(
+                ",".join(f"{v:.2f}" for v in rng.normal(0, 3, size=int(rng.integers(1, 4))))
+                for _ in range(int(rng.integers(0, 25)))
+            )
+            + ";"
+        )
         if steps and rng.random() < 0.8:
             i = int(rng.integers(0, len(steps)))
-            steps = steps[:i] + str(rng.choice(list("0.,;-٣e\n "))) + steps[i + 1:]
+            steps = steps[:i] + str(rng.choice(list("0.,;-٣e\n "))) + steps[i + 1 :]
         out.append(steps)
     for _ in range(10):
         out.append("".join(rng.choice(alphabet, size=100_000)))
@@ -468,7 +616,7 @@ def test_fuzz_decode_forecast_never_raises_and_is_always_finite():
     rng = np.random.default_rng(0)
     strings = _fuzz_strings(rng)
     assert len(strings) >= 10_000
-    for i, text in enumerate(strings):
+    for text in strings:
         horizon = int(rng.integers(1, 30))
         for d in (1, 2, 3):
             scale = float(rng.choice([1.0, 0.37, 2.88, 1e-8, 1e8]))
@@ -518,24 +666,34 @@ def _calls(source: str, name: str) -> list[str]:
             if depth == 0:
                 break
             i += 1
-        calls.append(source[m.start():i + 1])
+        calls.append(source[m.start() : i + 1])
     return calls
 
 
 def test_every_torch_load_is_weights_only():
     assert SOURCES
-    unsafe = [f"{p.name}: {call}" for p in SOURCES for call in _calls(p.read_text(), "torch.load")
-              if not re.search(r"weights_only\s*=\s*True", call)]
+    unsafe = [
+        f"{p.name}: {call}"
+        for p in SOURCES
+        for call in _calls(p.read_text(), "torch.load")
+        if not re.search(r"weights_only\s*=\s*True", call)
+    ]
     assert not unsafe, unsafe
     for p in SOURCES:
         text = p.read_text()
-        assert not re.search(r"\bpickle\.loads?\(|allow_pickle\s*=\s*True|\bjoblib\.load\(", text), p.name
+        assert not re.search(
+            r"\bpickle\.loads?\(|allow_pickle\s*=\s*True|\bjoblib\.load\(", text
+        ), p.name
 
 
 def test_no_remote_code_anywhere():
-    offenders = [p.name for p in SOURCES if re.search(r"trust_remote_code\s*=\s*True", p.read_text())]
+    offenders = [
+        p.name for p in SOURCES if re.search(r"trust_remote_code\s*=\s*True", p.read_text())
+    ]
     assert not offenders, offenders
-    confs = [p.name for p in (REPO / "conf").rglob("*.yaml") if "trust_remote_code" in p.read_text()]
+    confs = [
+        p.name for p in (REPO / "conf").rglob("*.yaml") if "trust_remote_code" in p.read_text()
+    ]
     assert not confs, confs
 
 

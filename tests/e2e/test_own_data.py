@@ -13,9 +13,19 @@ from tests.helpers import QWEN_TOKENIZER, llmts
 
 pytestmark = pytest.mark.slow  # every test here runs the CLI in a subprocess
 
-FAST = ["model=tiny", "lora=none", "logger=none", "train.max_steps=30", "train.eval_every=15",
-        "train.val_batches=2", "train.save_every=30", "data.context_length=128",
-        "eval.context_steps=12", "eval.horizon=6", "eval.plot_series=1"]
+FAST = [
+    "model=tiny",
+    "lora=none",
+    "logger=none",
+    "train.max_steps=30",
+    "train.eval_every=15",
+    "train.val_batches=2",
+    "train.save_every=30",
+    "data.context_length=128",
+    "eval.context_steps=12",
+    "eval.horizon=6",
+    "eval.plot_series=1",
+]
 
 
 def write_csv(path, values: np.ndarray, names: list[str], time: np.ndarray | None = None):
@@ -24,7 +34,8 @@ def write_csv(path, values: np.ndarray, names: list[str], time: np.ndarray | Non
     rows = [",".join(cols)]
     for j, row in enumerate(values):
         cells = ([f"{time[j]:g}"] if time is not None else []) + [
-            "" if np.isnan(v) else f"{v:.4f}" for v in row]
+            "" if np.isnan(v) else f"{v:.4f}" for v in row
+        ]
         rows.append(",".join(cells))
     path.write_text("\n".join(rows) + "\n")
     return path
@@ -40,8 +51,9 @@ def monthly(n: int = 300, seed: int = 0) -> np.ndarray:
 def test_one_long_csv_series_trains_and_backtests_in_time(tmp_path):
     csv = write_csv(tmp_path / "sales.csv", monthly(), ["sales"], np.arange(300.0))
     run = tmp_path / "run"
-    res = llmts(f"data.path={csv}", "data.split=time", "eval.origin_stride=2", *FAST,
-                f"hydra.run.dir={run}")
+    res = llmts(
+        f"data.path={csv}", "data.split=time", "eval.origin_stride=2", *FAST, f"hydra.run.dir={run}"
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     split = json.loads((run / "split.json").read_text())
     assert split["val_start"] == [216] and split["test_start"] == [270]
@@ -59,27 +71,43 @@ def test_one_long_csv_series_trains_and_backtests_in_time(tmp_path):
 
 def test_a_series_too_short_for_the_origins_is_one_line(tmp_path):
     csv = write_csv(tmp_path / "short.csv", monthly(120), ["sales"])
-    res = llmts(f"data.path={csv}", "data.split=time", "eval.origins=5", *FAST,
-                f"hydra.run.dir={tmp_path / 'run'}")
+    res = llmts(
+        f"data.path={csv}",
+        "data.split=time",
+        "eval.origins=5",
+        *FAST,
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
     assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr[-2000:]
     assert "too short for 5 origin(s)" in res.stderr and "short.csv" in res.stderr
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.skipif(not QWEN_TOKENIZER.is_dir(), reason=f"real Qwen tokenizer not found at "
-                    f"{QWEN_TOKENIZER}")
+@pytest.mark.skipif(
+    not QWEN_TOKENIZER.is_dir(), reason=f"real Qwen tokenizer not found at {QWEN_TOKENIZER}"
+)
 def test_negative_values_with_qwens_tokenizer_need_and_get_the_affine_scaler(tmp_path):
     t = np.arange(240)
     values = np.stack([3 * np.sin(t / 6) - 0.5, -5 + 0.5 * np.cos(t / 9)], axis=1)
     csv = write_csv(tmp_path / "signed.csv", values, ["x", "y"])
-    qwen = [f"model.tokenizer_path={QWEN_TOKENIZER}", "model.vocab_size=151936",
-            "model.output_vocab=numeric"]
-    refused = llmts(f"data.path={csv}", "data.split=time", *FAST, *qwen,
-                    f"hydra.run.dir={tmp_path / 'no'}")
+    qwen = [
+        f"model.tokenizer_path={QWEN_TOKENIZER}",
+        "model.vocab_size=151936",
+        "model.output_vocab=numeric",
+    ]
+    refused = llmts(
+        f"data.path={csv}", "data.split=time", *FAST, *qwen, f"hydra.run.dir={tmp_path / 'no'}"
+    )
     assert refused.returncode == 2 and "set data.scale=affine" in refused.stderr, refused.stderr
     run = tmp_path / "run"
-    res = llmts(f"data.path={csv}", "data.split=time", "data.scale=affine", *FAST, *qwen,
-                f"hydra.run.dir={run}")
+    res = llmts(
+        f"data.path={csv}",
+        "data.split=time",
+        "data.scale=affine",
+        *FAST,
+        *qwen,
+        f"hydra.run.dir={run}",
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     with h5py.File(run / "forecasts.h5") as f:
         offset, forecast, context = f["offset"][()], f["forecast"][()], f["context"][()]
@@ -90,12 +118,21 @@ def test_negative_values_with_qwens_tokenizer_need_and_get_the_affine_scaler(tmp
 def test_an_optuna_study_of_three_trials_completes(tmp_path):
     """The task function returns the objective, so Optuna's sweeper runs unchanged over
     continuous and choice parameters; the sweep report takes its non-grid values."""
-    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper",
-                        reason="hydra-optuna-sweeper not installed (pip install -e '.[optuna]')")
+    pytest.importorskip(
+        "hydra_plugins.hydra_optuna_sweeper",
+        reason="hydra-optuna-sweeper not installed (pip install -e '.[optuna]')",
+    )
     sweep = tmp_path / "study"
-    res = llmts("-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=3",
-                "hydra.sweeper.sampler.seed=0", "optimizer.lr=tag(log,interval(1e-5,1e-3))",
-                "lora.r=choice(2,4,8)", "experiment=smoke", f"hydra.sweep.dir={sweep}")
+    res = llmts(
+        "-m",
+        "hydra/sweeper=optuna",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.sampler.seed=0",
+        "optimizer.lr=tag(log,interval(1e-5,1e-3))",
+        "lora.r=choice(2,4,8)",
+        "experiment=smoke",
+        f"hydra.sweep.dir={sweep}",
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     import yaml
 

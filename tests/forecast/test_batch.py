@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import compose
-from llmts.data.series import simulate_lotka_volterra
 from llmts.codec.codec import Codec
+from llmts.data.series import simulate_lotka_volterra
 from llmts.forecast.batch import forecast
 from llmts.model.build import build_model
+from tests.helpers import compose
 
 
 @pytest.fixture(scope="module")
@@ -20,19 +20,26 @@ def setup(tiny_tokenizer):
 def run(setup, tok, contexts=None, batch_size=32, seed=0, **decoding):
     cfg, model, ctx = setup
     dec = compose("model=tiny", *(f"decoding.{k}={v}" for k, v in decoding.items())).decoding
-    return forecast(model, Codec.build(cfg.data, tok), ctx if contexts is None else contexts, 5, dec, batch_size, seed)
+    return forecast(
+        model,
+        Codec.build(cfg.data, tok),
+        ctx if contexts is None else contexts,
+        5,
+        dec,
+        batch_size,
+        seed,
+    )
 
 
 def test_batched_greedy_equals_one_series_at_a_time(setup, tiny_tokenizer):
     """Also when the series of a batch need different integer digits (each row its own cap)."""
-    from llmts.codec.llmtime import scale_of
-    from llmts.codec.llmtime import integer_digits
+    from llmts.codec.llmtime import integer_digits, scale_of
 
     ctx = setup[2].copy()
     ctx[0, 3] *= 40  # one spike: series 0 needs two integer digits, the others one
     assert integer_digits(ctx, np.array([scale_of(c) for c in ctx])).tolist()[:2] == [2, 1]
     batched = run(setup, tiny_tokenizer, contexts=ctx, batch_size=6)
-    single = [run(setup, tiny_tokenizer, contexts=ctx[i:i + 1], batch_size=1) for i in range(6)]
+    single = [run(setup, tiny_tokenizer, contexts=ctx[i : i + 1], batch_size=1) for i in range(6)]
     assert np.array_equal(batched.samples[:, 0], np.concatenate([s.samples[:, 0] for s in single]))
     assert batched.texts == [s.texts[0] for s in single]
 
@@ -64,7 +71,7 @@ def test_the_integer_part_is_capped_by_the_series_own_context(setup, tiny_tokeni
     res = forecast(nines, Codec.build(cfg.data, tiny_tokenizer), ctx, 3, cfg.decoding, 32, 0)
     assert res.parse_rate == 1.0
     top = np.abs(res.samples[:, 0]).max(axis=(1, 2)) / scales
-    np.testing.assert_allclose(top, 10.0 ** digits - 0.01, rtol=1e-9)  # 99.99 and 9.99
+    np.testing.assert_allclose(top, 10.0**digits - 0.01, rtol=1e-9)  # 99.99 and 9.99
 
 
 def test_unconstrained_is_the_raw_behaviour(setup, tiny_tokenizer):
@@ -96,16 +103,21 @@ def test_numeric_output_vocab_gives_the_same_constrained_greedy_forecasts(setup,
     assert a.texts == b.texts and np.array_equal(a.samples, b.samples)
 
 
-@pytest.mark.parametrize("kw", [{}, dict(do_sample=True, temperature=0.7, top_k=20, top_p=0.8,
-                                          num_samples=3)], ids=["greedy", "sampling"])
-def test_hf_static_cache_gives_the_same_forecasts_as_the_dynamic_cache(setup, tiny_tokenizer, kw,
-                                                                    monkeypatch):
+@pytest.mark.parametrize(
+    "kw",
+    [{}, dict(do_sample=True, temperature=0.7, top_k=20, top_p=0.8, num_samples=3)],
+    ids=["greedy", "sampling"],
+)
+def test_hf_static_cache_gives_the_same_forecasts_as_the_dynamic_cache(
+    setup, tiny_tokenizer, kw, monkeypatch
+):
     from transformers.cache_utils import StaticCache
 
     made = []
     init = StaticCache.__init__
-    monkeypatch.setattr(StaticCache, "__init__",
-                        lambda self, *a, **k: made.append(1) or init(self, *a, **k))
+    monkeypatch.setattr(
+        StaticCache, "__init__", lambda self, *a, **k: made.append(1) or init(self, *a, **k)
+    )
     static = run(setup, tiny_tokenizer, engine="hf", cache_implementation="static", **kw)
     assert made  # generate really used a static cache
     made.clear()
@@ -124,7 +136,7 @@ def test_per_variable_scaling_records_each_alpha(setup, tiny_tokenizer):
     np.testing.assert_allclose(joint.scales[:, 0], joint.scales[:, 1])
     assert res.parse_rate == 1.0
     # every value decodes with its own variable's α: forecasts sit at each variable's magnitude
-    assert (np.abs(res.samples[..., 1]).max() > 10 * np.abs(res.samples[..., 0]).max())
+    assert np.abs(res.samples[..., 1]).max() > 10 * np.abs(res.samples[..., 0]).max()
 
 
 def test_contexts_with_gaps_forecast_finite_values_and_never_write_nan(setup, tiny_tokenizer):
@@ -142,9 +154,13 @@ def test_contexts_with_gaps_forecast_finite_values_and_never_write_nan(setup, ti
 def test_a_list_of_different_lengths_equals_one_series_at_a_time(setup, tiny_tokenizer):
     cfg, model, ctx = setup
     contexts = [ctx[0], ctx[1, :15], ctx[2, :9]]
-    together = forecast(model, Codec.build(cfg.data, tiny_tokenizer), contexts, 5, cfg.decoding, 32, 0)
+    together = forecast(
+        model, Codec.build(cfg.data, tiny_tokenizer), contexts, 5, cfg.decoding, 32, 0
+    )
     for i, c in enumerate(contexts):
-        alone = forecast(model, Codec.build(cfg.data, tiny_tokenizer), c[None], 5, cfg.decoding, 32, 0)
+        alone = forecast(
+            model, Codec.build(cfg.data, tiny_tokenizer), c[None], 5, cfg.decoding, 32, 0
+        )
         assert together.texts[i] == alone.texts[0]
         np.testing.assert_array_equal(together.samples[i], alone.samples[0])
 
@@ -172,8 +188,9 @@ def test_a_kept_decoders_dict_builds_each_decode_loop_once(setup, tiny_tokenizer
 
     made = []
     init = engine.Decoder.__init__
-    monkeypatch.setattr(engine.Decoder, "__init__",
-                        lambda self, *a, **k: made.append(1) or init(self, *a, **k))
+    monkeypatch.setattr(
+        engine.Decoder, "__init__", lambda self, *a, **k: made.append(1) or init(self, *a, **k)
+    )
     cfg, model, ctx = setup
     ctx, kept = ctx[:2], {}
     codec = Codec.build(cfg.data, tiny_tokenizer)

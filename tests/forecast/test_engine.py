@@ -1,4 +1,5 @@
-"""llmts's decode loop (llmts/forecast/engine.py): the same greedy texts as Hugging Face ``generate`` with
+"""llmts's decode loop (llmts/forecast/engine.py): the same greedy texts as Hugging Face
+``generate`` with
 the same grammar, seeded sampling, no host sync and no graph break inside a step, one KV-cache
 dtype under autocast and with bf16 weights."""
 
@@ -8,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import compose
-from llmts.data.series import simulate_lotka_volterra
-from llmts.codec.grammar import Grammar, max_new_tokens
-from llmts.forecast import engine
-from llmts.forecast.engine import Decoder, pick_columns
 from llmts.codec.codec import Codec
+from llmts.codec.grammar import Grammar, max_new_tokens
+from llmts.data.series import simulate_lotka_volterra
+from llmts.forecast import engine
 from llmts.forecast.batch import forecast
+from llmts.forecast.engine import Decoder, pick_columns
 from llmts.model.build import build_model
+from tests.helpers import compose
 
 SAMPLING = dict(do_sample=True, temperature=0.7, top_k=20, top_p=0.8)
 
@@ -52,8 +53,10 @@ def test_greedy_texts_equal_hf_generate(net, tiny_tokenizer, num_vars, batch_siz
 def test_mixed_prompt_lengths_equal_one_prompt_at_a_time(net, tiny_tokenizer):
     """Left padding changes nothing: prompts of different lengths decoded together give what
     each gives alone."""
-    ids = [tiny_tokenizer(t, add_special_tokens=False)["input_ids"] for t in
-           ["0.5,0.6;0.7,0.8;", "1.25,0.50;0.75,1.00;0.50,0.25;", "0.1,0.2;"]]
+    ids = [
+        tiny_tokenizer(t, add_special_tokens=False)["input_ids"]
+        for t in ["0.5,0.6;0.7,0.8;", "1.25,0.50;0.75,1.00;0.50,0.25;", "0.1,0.2;"]
+    ]
     assert len({len(i) for i in ids}) == 3
     grammar = Grammar.build(tiny_tokenizer, 2, 2, 3, max_int_digits=1)
     new = max_new_tokens(2, 3, 2, 1)
@@ -77,8 +80,9 @@ def test_samples_share_one_prefill(net, tiny_tokenizer, monkeypatch):
     """n series × s samples: the prefill runs on n rows, not n·s."""
     rows = []
     forward = Decoder.forward
-    monkeypatch.setattr(Decoder, "forward", lambda self, ids, *a: rows.append(ids.shape) or
-                        forward(self, ids, *a))
+    monkeypatch.setattr(
+        Decoder, "forward", lambda self, ids, *a: rows.append(ids.shape) or forward(self, ids, *a)
+    )
     run(net, tiny_tokenizer, contexts(2), num_samples=5, **SAMPLING)
     assert rows[0][0] == 6 and rows[0][1] > 1  # prefill: 6 series x P tokens
     assert {r for r in rows[1:]} == {(30, 1)}  # steps: 30 rows x 1 token
@@ -94,22 +98,33 @@ def test_pick_columns_matches_hf_top_k_top_p():
     ok = torch.rand(64, 16, generator=gen) > 0.3
     ok[:, 0] = True
     masked = scores.masked_fill(~ok, float("-inf"))
-    ref = TopPLogitsWarper(0.8)(None, TopKLogitsWarper(5)(None, TemperatureLogitsWarper(0.7)(None, masked)))
+    ref = TopPLogitsWarper(0.8)(
+        None, TopKLogitsWarper(5)(None, TemperatureLogitsWarper(0.7)(None, masked))
+    )
     for _ in range(20):
         noise = torch.empty(64, 16).exponential_(generator=gen)
         picked = pick_columns(scores, ok, noise, 0.7, 5, 0.8)
         assert torch.isfinite(ref.gather(1, picked[:, None])).all()
     probs = torch.tensor([[0.5, 0.3, 0.2]]).log().expand(20000, 3)
-    draws = pick_columns(probs, torch.ones(20000, 3, dtype=torch.bool),
-                         torch.empty(20000, 3).exponential_(generator=gen))
+    draws = pick_columns(
+        probs,
+        torch.ones(20000, 3, dtype=torch.bool),
+        torch.empty(20000, 3).exponential_(generator=gen),
+    )
     freq = torch.bincount(draws, minlength=3) / 20000
     assert torch.allclose(freq, torch.tensor([0.5, 0.3, 0.2]), atol=0.02)
 
 
 def decoder_at_step(net, tok, sampling=None, compile=None):
     ids = [tok("0.5,0.6;0.7,0.8;", add_special_tokens=False)["input_ids"]] * 3
-    dec = Decoder(net, Grammar.build(tok, 2, 2, 3, max_int_digits=1), max_new_tokens(2, 3, 2, 1),
-                  tok.pad_token_id, sampling, compile)
+    dec = Decoder(
+        net,
+        Grammar.build(tok, 2, 2, 3, max_int_digits=1),
+        max_new_tokens(2, 3, 2, 1),
+        tok.pad_token_id,
+        sampling,
+        compile,
+    )
     return dec, ids
 
 
@@ -123,8 +138,14 @@ def test_a_decode_step_has_no_host_sync(net, tiny_tokenizer, monkeypatch):
         dec.prefill(ids_t, pad, 1)
         state = dec.grammar.init_state(3, "cpu")
         noise = torch.ones(3, len(dec.grammar.columns)) if sampling else None
-        args = (torch.zeros(3, dtype=torch.long), state, torch.tensor(ids_t.shape[1]), pad,
-                torch.ones(3, dtype=torch.long), noise)
+        args = (
+            torch.zeros(3, dtype=torch.long),
+            state,
+            torch.tensor(ids_t.shape[1]),
+            pad,
+            torch.ones(3, dtype=torch.long),
+            noise,
+        )
         with count_syncs(monkeypatch) as probe:
             dec.step(*args)
         assert not probe.count, probe.where
@@ -134,25 +155,29 @@ def test_a_decode_step_has_no_host_sync(net, tiny_tokenizer, monkeypatch):
 
 
 @pytest.mark.slow  # dynamo traces the whole model for seconds
-@pytest.mark.parametrize("sampling", [None, dict(temperature=0.7, top_k=5, top_p=0.8)],
-                         ids=["greedy", "sampling"])
+@pytest.mark.parametrize(
+    "sampling", [None, dict(temperature=0.7, top_k=5, top_p=0.8)], ids=["greedy", "sampling"]
+)
 def test_compiled_step_has_no_graph_break_and_same_tokens(net, tiny_tokenizer, sampling):
     torch._dynamo.reset()
     eager, ids = decoder_at_step(net, tiny_tokenizer, sampling)
-    compiled, _ = decoder_at_step(net, tiny_tokenizer, sampling,
-                                  dict(backend="eager", fullgraph=True, dynamic=False))
+    compiled, _ = decoder_at_step(
+        net, tiny_tokenizer, sampling, dict(backend="eager", fullgraph=True, dynamic=False)
+    )
     caps = torch.ones(3, dtype=torch.long)
     # fullgraph=True raises on any graph break; two calls with new prompts reuse the capture
     for prompts in (ids, [ids[0][:8]] * 2 + [ids[0]]):
-        assert torch.equal(eager.decode(prompts, 1, caps, seed=5),
-                           compiled.decode(prompts, 1, caps, seed=5, rows=3))
+        assert torch.equal(
+            eager.decode(prompts, 1, caps, seed=5),
+            compiled.decode(prompts, 1, caps, seed=5, rows=3),
+        )
 
 
-@pytest.mark.parametrize("engine,cache", [("llmts", "static"), ("hf", "static"),
-                                          ("hf", "dynamic")])
+@pytest.mark.parametrize("engine,cache", [("llmts", "static"), ("hf", "static"), ("hf", "dynamic")])
 @pytest.mark.parametrize("where", ["autocast", "bf16_weights"])
-def test_one_kv_cache_dtype_under_autocast_and_bf16(tiny_tokenizer, monkeypatch, engine, cache,
-                                                    where):
+def test_one_kv_cache_dtype_under_autocast_and_bf16(
+    tiny_tokenizer, monkeypatch, engine, cache, where
+):
     """The GPU crash: under autocast, keys came out fp32 and values bf16. Forecasts now run in
     the model's own dtype, so every cache update gets one dtype for keys and values."""
     from transformers.cache_utils import DynamicLayer, StaticLayer
@@ -162,8 +187,13 @@ def test_one_kv_cache_dtype_under_autocast_and_bf16(tiny_tokenizer, monkeypatch,
     seen = set()
     for layer in (StaticLayer, DynamicLayer):
         update = layer.update
-        monkeypatch.setattr(layer, "update", lambda self, k, v, *a, _u=update, **kw:
-                            seen.add((k.dtype, v.dtype)) or _u(self, k, v, *a, **kw))
+        monkeypatch.setattr(
+            layer,
+            "update",
+            lambda self, k, v, *a, _u=update, **kw: (
+                seen.add((k.dtype, v.dtype)) or _u(self, k, v, *a, **kw)
+            ),
+        )
     ctx = contexts(2, n=3)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=where == "autocast"):
         res = run(net, tiny_tokenizer, ctx, engine=engine, cache_implementation=cache)
@@ -189,8 +219,9 @@ class EagerGraph(engine.CudaGraphStep):
 
 
 @pytest.mark.parametrize("graph", ["works", "fails"])
-def test_cuda_graph_path_pads_rewinds_and_falls_back(net, tiny_tokenizer, monkeypatch, caplog,
-                                                     graph):
+def test_cuda_graph_path_pads_rewinds_and_falls_back(
+    net, tiny_tokenizer, monkeypatch, caplog, graph
+):
     """The CUDA-graph wiring on CPU: fixed shapes, the warm-up rewound, one capture per shape
     reused by the next batch; a capture that fails leaves eager decoding with a warning."""
     made = []
@@ -208,8 +239,8 @@ def test_cuda_graph_path_pads_rewinds_and_falls_back(net, tiny_tokenizer, monkey
     graphed.cuda_graph = graphed.captured = True  # as on CUDA
     caps = torch.ones(3, dtype=torch.long)
     for prompts in (ids, [ids[0][:8]] * 2):
-        want = eager.decode(prompts, 2, caps[:len(prompts)].repeat(2), seed=5)
-        got = graphed.decode(prompts, 2, caps[:len(prompts)].repeat(2), seed=5, rows=3)
+        want = eager.decode(prompts, 2, caps[: len(prompts)].repeat(2), seed=5)
+        got = graphed.decode(prompts, 2, caps[: len(prompts)].repeat(2), seed=5, rows=3)
         assert torch.equal(want, got)
     assert len(made) == 1  # captured once, reused for the second (smaller, padded) batch
     assert ("CUDA-graph capture failed" in caplog.text) == (graph == "fails")
@@ -219,8 +250,11 @@ def test_a_new_cache_shape_recaptures_the_graph(net, tiny_tokenizer, monkeypatch
     """Graphs are captured on a cache's memory: a batch that needs another cache (a longer
     prompt bucket) captures anew, and so does the old shape when it comes back."""
     made = []
-    monkeypatch.setattr(engine, "CudaGraphStep",
-                        lambda step, args, rewind: made.append(1) or EagerGraph(step, args, rewind))
+    monkeypatch.setattr(
+        engine,
+        "CudaGraphStep",
+        lambda step, args, rewind: made.append(1) or EagerGraph(step, args, rewind),
+    )
     graphed, ids = decoder_at_step(net, tiny_tokenizer)
     graphed.cuda_graph = graphed.captured = True
     eager, _ = decoder_at_step(net, tiny_tokenizer)
@@ -231,14 +265,18 @@ def test_a_new_cache_shape_recaptures_the_graph(net, tiny_tokenizer, monkeypatch
     assert len(made) == 3
 
 
-def test_forecasts_with_a_kept_decoders_dict_capture_the_graph_once(net, tiny_tokenizer,
-                                                                    monkeypatch):
+def test_forecasts_with_a_kept_decoders_dict_capture_the_graph_once(
+    net, tiny_tokenizer, monkeypatch
+):
     """What Forecaster and llmts-bench do on CUDA, on CPU with a stand-in graph: repeated
     forecast() calls sharing a decoders dict (each batch padded to one shape) capture once and
     give the eager texts; without the dict each call captures again."""
     made = []
-    monkeypatch.setattr(engine, "CudaGraphStep",
-                        lambda step, args, rewind: made.append(1) or EagerGraph(step, args, rewind))
+    monkeypatch.setattr(
+        engine,
+        "CudaGraphStep",
+        lambda step, args, rewind: made.append(1) or EagerGraph(step, args, rewind),
+    )
     init = Decoder.__init__
 
     def as_on_cuda(self, *a, **kw):

@@ -17,11 +17,10 @@ from transformers import (
     StoppingCriteriaList,
 )
 
-from tests.helpers import QWEN_TOKENIZER
 from llmts.codec.grammar import Grammar, grammar_token_ids, max_new_tokens
-from llmts.forecast.hf import NumericGrammar, StepsDone
 from llmts.codec.llmtime import decode_forecast, encode_series
-from llmts.errors import LlmtsError
+from llmts.forecast.hf import NumericGrammar, StepsDone
+from tests.helpers import QWEN_TOKENIZER
 
 DIGITS = set("0123456789")
 EOS, PAD = "<eos>", "<pad>"
@@ -38,9 +37,16 @@ def model():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    cfg = Qwen2Config(vocab_size=259, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                      tie_word_embeddings=True)
+    cfg = Qwen2Config(
+        vocab_size=259,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+    )
     yield Qwen2ForCausalLM(cfg).eval()
     torch.set_num_threads(threads)
 
@@ -52,8 +58,9 @@ def names(tok) -> dict[int, str]:
     return out
 
 
-def allowed_sets(tok, proc: NumericGrammar, prompt: list[int], text: str,
-                 vocab: int | None = None) -> list[set[str]]:
+def allowed_sets(
+    tok, proc: NumericGrammar, prompt: list[int], text: str, vocab: int | None = None
+) -> list[set[str]]:
     """The allowed set before each character of ``text`` and after the last one, feeding the
     processor one token per call as generate does."""
     ids = tok.encode(text, add_special_tokens=False)
@@ -69,8 +76,9 @@ def allowed_sets(tok, proc: NumericGrammar, prompt: list[int], text: str,
     return result
 
 
-def grammar(tok, prompt: list[int], num_vars: int = 2, precision: int = 2, horizon: int = 2,
-            **kw) -> NumericGrammar:
+def grammar(
+    tok, prompt: list[int], num_vars: int = 2, precision: int = 2, horizon: int = 2, **kw
+) -> NumericGrammar:
     """The processor over ``Grammar.build`` (2 variables, 2 decimals, 2 steps unless said)."""
     return NumericGrammar(Grammar.build(tok, num_vars, precision, horizon, **kw), len(prompt))
 
@@ -92,11 +100,19 @@ def test_allowed_set_position_by_position(tok):
         DIGITS | {"."},  # '3'
         DIGITS | {"."},  # '34'
         {"."},  # '345' = max_int_digits: only the point
-        DIGITS, DIGITS,
+        DIGITS,
+        DIGITS,
         {";"},  # last value of the step complete
         DIGITS,  # step 2 starts
-        DIGITS | {"."}, DIGITS, DIGITS, {","},
-        DIGITS, DIGITS | {"."}, DIGITS, DIGITS, {";"},
+        DIGITS | {"."},
+        DIGITS,
+        DIGITS,
+        {","},
+        DIGITS,
+        DIGITS | {"."},
+        DIGITS,
+        DIGITS,
+        {";"},
         {EOS, PAD},  # horizon reached
     ]
     assert sets == expect
@@ -104,8 +120,9 @@ def test_allowed_set_position_by_position(tok):
 
 def test_allow_sign(tok):
     prompt = tok.encode(PROMPT_TEXT)
-    sets = allowed_sets(tok, grammar(tok, prompt, allow_sign=True, num_vars=1, horizon=1),
-                        prompt, "-1.50;")
+    sets = allowed_sets(
+        tok, grammar(tok, prompt, allow_sign=True, num_vars=1, horizon=1), prompt, "-1.50;"
+    )
     assert sets == [DIGITS | {"-"}, DIGITS, DIGITS | {"."}, DIGITS, DIGITS, {";"}, {EOS, PAD}]
     # Without allow_sign a '-' is never allowed, anywhere.
     sets = allowed_sets(tok, grammar(tok, prompt), prompt, "1.50,2.00;")
@@ -211,7 +228,13 @@ def test_greedy_generation_always_parses(tok, model):
 def test_sampling_generation_always_parses(tok, model):
     torch.manual_seed(1)
     out, prompt_len, budget, texts = _generate(
-        tok, model, horizon=4, do_sample=True, temperature=0.7, top_k=20, top_p=0.8,
+        tok,
+        model,
+        horizon=4,
+        do_sample=True,
+        temperature=0.7,
+        top_k=20,
+        top_p=0.8,
         num_return_sequences=3,
     )
     assert len(texts) == 12
@@ -232,8 +255,10 @@ def test_steps_done_stops_early(tok, model):
         stopping_criteria=StoppingCriteriaList(
             [StepsDone(grammar_token_ids(tok)[";"], horizon, prompt_len)]
         ),
-        max_new_tokens=200, do_sample=False,
-        pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+        max_new_tokens=200,
+        do_sample=False,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
     )
     new = out.shape[1] - prompt_len
     assert new <= max_new_tokens(2, horizon, 2, 3, False) - 1 < 200
@@ -241,10 +266,10 @@ def test_steps_done_stops_early(tok, model):
         assert _full(text, horizon), text
 
 
-@pytest.mark.skipif(not QWEN_TOKENIZER.is_dir(),
-                    reason=f"real Qwen tokenizer not found at {QWEN_TOKENIZER}")
+@pytest.mark.skipif(
+    not QWEN_TOKENIZER.is_dir(), reason=f"real Qwen tokenizer not found at {QWEN_TOKENIZER}"
+)
 def test_qwen_tokenizer_masks_only_grammar_ids():
-    from transformers import AutoTokenizer
 
     qwen = AutoTokenizer.from_pretrained(str(QWEN_TOKENIZER))
     ids = grammar_token_ids(qwen)
@@ -268,7 +293,7 @@ def test_qwen_tokenizer_masks_only_grammar_ids():
         finite = set(torch.isfinite(out).any(0).nonzero().flatten().tolist())
         assert finite and finite <= (ends if n == len(text) else grammar_ids), n
         assert not any(torch.isfinite(out[:, m]).any() for m in multi)
-        assert torch.isinf(out[:, len(qwen):]).all()  # padded rows beyond the tokenizer
+        assert torch.isinf(out[:, len(qwen) :]).all()  # padded rows beyond the tokenizer
     assert finite == ends
 
 

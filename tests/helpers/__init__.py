@@ -18,8 +18,14 @@ def llmts(*args: str, cwd=REPO, env=None, tool: str = "llmts", timeout: int = 60
     offline, as its installed entry point does."""
     (ep,) = entry_points(group="console_scripts", name=tool)
     cmd = [sys.executable, "-c", f"from {ep.module} import {ep.attr}; {ep.attr}()", *args]
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "WANDB_MODE": "offline", **(env or {})})
+    return subprocess.run(
+        cmd,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "WANDB_MODE": "offline", **(env or {})},
+    )
 
 
 def compose(*overrides: str, config_name: str = "config"):
@@ -73,6 +79,10 @@ def digit_pair_tokenizer():
     core = Tokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=False))
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     core.decoder = decoders.ByteLevel()
-    return PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|im_end|>",
-                                   pad_token="<|endoftext|>", padding_side="left",
-                                   clean_up_tokenization_spaces=False)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        padding_side="left",
+        clean_up_tokenization_spaces=False,
+    )

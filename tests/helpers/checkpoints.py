@@ -29,6 +29,7 @@ def _torch_save(obj):
         import torch
 
         torch.save(obj, file)
+
     return damage
 
 
@@ -47,8 +48,10 @@ DAMAGE = {  # name: (file, how to damage it)
     "state not json": ("state.json", lambda f: f.write_text('{"step": 5, "hist')),
     "state binary": ("state.json", lambda f: f.write_bytes(os.urandom(64))),
     "state empty object": ("state.json", lambda f: f.write_text("{}")),
-    "state history not rows": ("state.json",
-                               lambda f: f.write_text('{"step": 5, "history": "abc"}')),
+    "state history not rows": (
+        "state.json",
+        lambda f: f.write_text('{"step": 5, "history": "abc"}'),
+    ),
     "state missing": ("state.json", lambda f: f.unlink()),
 }
 

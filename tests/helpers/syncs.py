@@ -15,14 +15,27 @@ import traceback
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-SYNC_OPS = {"_local_scalar_dense", "nonzero", "masked_select", "is_nonzero", "equal",
-            "unique", "_unique2", "unique_consecutive", "unique_dim"}
+SYNC_OPS = {
+    "_local_scalar_dense",
+    "nonzero",
+    "masked_select",
+    "is_nonzero",
+    "equal",
+    "unique",
+    "_unique2",
+    "unique_consecutive",
+    "unique_dim",
+}
 READS = ("tolist", "cpu", "numpy")
 
 
 def _bool_index(args) -> bool:
-    return any(isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8)
-               for a in args if isinstance(a, (list, tuple)) for i in a)
+    return any(
+        isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8)
+        for a in args
+        if isinstance(a, (list, tuple))
+        for i in a
+    )
 
 
 class SyncCounter(TorchDispatchMode):

@@ -14,8 +14,9 @@ import json
 import struct
 import time
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 HEADER = 7
 BLOCK = 32 * 1024
@@ -33,11 +34,11 @@ def iter_records(path: str | Path) -> Iterator[bytes]:
         if left < 7:  # zero padding at the end of a block
             pos += left
             continue
-        crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
         if kind == 0 and length == 0:  # zero padding / preallocated tail
             pos += left
             continue
-        chunk = data[pos + 7:pos + 7 + length]
+        chunk = data[pos + 7 : pos + 7 + length]
         if len(chunk) < length or zlib.crc32(bytes([kind]) + chunk) != crc:
             break  # truncated or corrupt tail (e.g. a run that is still writing)
         pos += 7 + length
@@ -101,9 +102,16 @@ def _decode(path: str | Path) -> dict[str, Any]:
         kind = rec.WhichOneof("record_type")
         if kind == "run":
             r = rec.run
-            run |= {"id": r.run_id, "name": r.display_name, "display_name": r.display_name,
-                    "group": r.run_group, "job_type": r.job_type, "project": r.project,
-                    "entity": r.entity, "tags": list(r.tags)}
+            run |= {
+                "id": r.run_id,
+                "name": r.display_name,
+                "display_name": r.display_name,
+                "group": r.run_group,
+                "job_type": r.job_type,
+                "project": r.project,
+                "entity": r.entity,
+                "tags": list(r.tags),
+            }
             add_config(r.config)
             summary.update(_items(r.summary.update))
         elif kind == "config":
@@ -120,6 +128,8 @@ def _decode(path: str | Path) -> dict[str, Any]:
 
 
 def find_runs(root: str | Path) -> list[Path]:
-    """All ``run-*.wandb`` files under ``root`` (recursively), sorted, ``latest-run`` links skipped."""
-    return sorted(p for p in Path(root).rglob("run-*.wandb")
-                  if "latest-run" not in p.parts and p.is_file())
+    """All ``run-*.wandb`` files under ``root`` (recursively), sorted, ``latest-run`` links
+    skipped."""
+    return sorted(
+        p for p in Path(root).rglob("run-*.wandb") if "latest-run" not in p.parts and p.is_file()
+    )

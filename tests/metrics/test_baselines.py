@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from llmts.metrics.baselines import OdeFitResult, ode_fit, persistence
-from llmts.data.series import lotka_volterra, simulate_lotka_volterra
 from llmts.codec.llmtime import scale_of
+from llmts.data.series import lotka_volterra, simulate_lotka_volterra
+from llmts.metrics.baselines import OdeFitResult, ode_fit, persistence
 
 TIME = np.linspace(0.0, 200.0, 100)  # the study's grid
 CTX, HOR = 51, 20
@@ -33,37 +33,47 @@ def test_persistence_repeats_last_step():
 
 def test_ode_fit_rejects_non_lv_shapes():
     with pytest.raises(ValueError):
-        ode_fit(np.ones((2, CTX, 3)), TIME[:CTX], TIME[CTX:CTX + HOR])
+        ode_fit(np.ones((2, CTX, 3)), TIME[:CTX], TIME[CTX : CTX + HOR])
     with pytest.raises(ValueError):
-        ode_fit(np.ones((2, CTX, 2)), TIME[:CTX - 1], TIME[CTX:CTX + HOR])
+        ode_fit(np.ones((2, CTX, 2)), TIME[: CTX - 1], TIME[CTX : CTX + HOR])
 
 
 @pytest.mark.parametrize("start", [0, 20])  # context need not start at t = 0
 def test_ode_fit_recovers_known_parameters(start):
     true = np.array([[0.22, 0.11, 0.08, 0.15], [0.12, 0.18, 0.15, 0.27]])  # (a, b, d, g) rows
     z0 = np.array([1.6, 0.7, 0.9, 2.1])  # x's then y's, as lotka_volterra stacks them
-    sol = solve_ivp(lotka_volterra, (0.0, 200.0), z0, t_eval=TIME, args=tuple(true.T),
-                    method="DOP853", rtol=1e-10, atol=1e-12)
+    sol = solve_ivp(
+        lotka_volterra,
+        (0.0, 200.0),
+        z0,
+        t_eval=TIME,
+        args=tuple(true.T),
+        method="DOP853",
+        rtol=1e-10,
+        atol=1e-12,
+    )
     series = sol.y.reshape(2, 2, -1).transpose(1, 2, 0)  # (N, T, 2)
-    tc, tf = TIME[start:start + CTX], TIME[start + CTX:start + CTX + HOR]
-    res = ode_fit(series[:, start:start + CTX], tc, tf)
+    tc, tf = TIME[start : start + CTX], TIME[start + CTX : start + CTX + HOR]
+    res = ode_fit(series[:, start : start + CTX], tc, tf)
     assert isinstance(res, OdeFitResult) and res.failed == 0
     assert res.forecast.shape == (2, HOR, 2) and res.params.shape == (2, 4)
     np.testing.assert_allclose(res.params, true, rtol=0.02)
-    truth = series[:, start + CTX:start + CTX + HOR]
+    truth = series[:, start + CTX : start + CTX + HOR]
     assert np.max(np.abs(res.forecast - truth)) < 0.01 * np.max(truth)
 
 
 def test_ode_fit_beats_persistence_on_rounded_context():
     series, time = simulate_lotka_volterra(20, 100, 200.0, seed=3)
     series = series.astype(np.float64)
-    ctx, truth = _rounded(series[:, :CTX]), series[:, CTX:CTX + HOR]
-    res = ode_fit(ctx, time[:CTX], time[CTX:CTX + HOR])
+    ctx, truth = _rounded(series[:, :CTX]), series[:, CTX : CTX + HOR]
+    res = ode_fit(ctx, time[:CTX], time[CTX : CTX + HOR])
     mse_ode = np.mean((res.forecast - truth) ** 2, axis=(1, 2))
     mse_pers = np.mean((persistence(ctx, HOR) - truth) ** 2, axis=(1, 2))
-    print(f"ode_fit on 20 rounded series: failed={res.failed}, median MSE {np.median(mse_ode):.2e} "
-          f"(persistence {np.median(mse_pers):.2e}), mean {mse_ode.mean():.2e} "
-          f"(persistence {mse_pers.mean():.2e}), {res.seconds / 20:.2f} s/series")
+    print(
+        f"ode_fit on 20 rounded series: failed={res.failed}, median MSE {np.median(mse_ode):.2e} "
+        f"(persistence {np.median(mse_pers):.2e}), mean {mse_ode.mean():.2e} "
+        f"(persistence {mse_pers.mean():.2e}), {res.seconds / 20:.2f} s/series"
+    )
     assert res.failed <= 1
     assert mse_ode.mean() < 0.01 * mse_pers.mean()
     assert np.median(mse_ode) < 1e-3
@@ -75,42 +85,53 @@ def test_ode_fit_hard_series(seed, index):
     # (0, 2): predator rounded to 0 for 14 steps, so a windowed fit loses d; (12, 9): a
     # full-length fit lands in a wrong-period minimum. Each needs the other start schedule.
     series, time = simulate_lotka_volterra(100, 100, 200.0, seed)
-    one = series[index:index + 1].astype(np.float64)
-    ctx, truth = _rounded(one[:, :CTX]), one[:, CTX:CTX + HOR]
-    res = ode_fit(ctx, time[:CTX], time[CTX:CTX + HOR])
+    one = series[index : index + 1].astype(np.float64)
+    ctx, truth = _rounded(one[:, :CTX]), one[:, CTX : CTX + HOR]
+    res = ode_fit(ctx, time[:CTX], time[CTX : CTX + HOR])
     assert res.failed == 0
     assert np.mean((res.forecast - truth) ** 2) < 0.02
 
 
 def test_ode_fit_falls_back_to_persistence():
     rng = np.random.default_rng(0)
-    ctx = np.concatenate([
-        rng.uniform(0.5, 2.5, size=(1, CTX, 2)),  # white noise: no LV fits it
-        np.zeros((1, CTX, 2)),  # all zero: nothing to fit
-    ])
-    res = ode_fit(ctx, TIME[:CTX], TIME[CTX:CTX + HOR])
+    ctx = np.concatenate(
+        [
+            rng.uniform(0.5, 2.5, size=(1, CTX, 2)),  # white noise: no LV fits it
+            np.zeros((1, CTX, 2)),  # all zero: nothing to fit
+        ]
+    )
+    res = ode_fit(ctx, TIME[:CTX], TIME[CTX : CTX + HOR])
     assert res.failed == 2
     np.testing.assert_array_equal(res.forecast, persistence(ctx, HOR))
     assert np.isnan(res.params).all()
 
 
 def test_persistence_with_gaps_is_the_last_observed_value():
-    ctx = np.array([[[1.0, 5.0], [2.0, np.nan], [np.nan, np.nan]],
-                    [[np.nan, 7.0], [np.nan, 8.0], [np.nan, 9.0]]])
+    ctx = np.array(
+        [
+            [[1.0, 5.0], [2.0, np.nan], [np.nan, np.nan]],
+            [[np.nan, 7.0], [np.nan, 8.0], [np.nan, 9.0]],
+        ]
+    )
     out = persistence(ctx, 2)
     np.testing.assert_array_equal(out[:, 0], [[2.0, 5.0], [0.0, 9.0]])  # 0: never observed
 
 
 def test_ode_fit_uses_the_observed_points_only():
     series, time = simulate_lotka_volterra(3, 100, 200.0, seed=3)
-    ctx, truth = series[:, :CTX].astype(np.float64), series[:, CTX:CTX + HOR]
+    ctx, truth = series[:, :CTX].astype(np.float64), series[:, CTX : CTX + HOR]
     gappy = ctx.copy()
     gappy[np.random.default_rng(0).random(ctx.shape) < 0.15] = np.nan
     gappy[:, -1] = np.nan  # the last step too: the forecast must not need it
-    full, gaps = ode_fit(ctx, time[:CTX], time[CTX:CTX + HOR]), ode_fit(gappy, time[:CTX], time[CTX:CTX + HOR])
+    full, gaps = (
+        ode_fit(ctx, time[:CTX], time[CTX : CTX + HOR]),
+        ode_fit(gappy, time[:CTX], time[CTX : CTX + HOR]),
+    )
     assert gaps.failed == 0 and np.isfinite(gaps.forecast).all()
     np.testing.assert_allclose(gaps.params, full.params, rtol=0.05)
-    assert np.mean((gaps.forecast - truth) ** 2) < 0.01 * np.mean((persistence(gappy, HOR) - truth) ** 2)
+    assert np.mean((gaps.forecast - truth) ** 2) < 0.01 * np.mean(
+        (persistence(gappy, HOR) - truth) ** 2
+    )
 
 
 def test_a_quick_ode_fit_logs_no_progress(caplog):
@@ -119,7 +140,7 @@ def test_a_quick_ode_fit_logs_no_progress(caplog):
 
     series, time = simulate_lotka_volterra(5, 100, 200.0, seed=3)
     with caplog.at_level(logging.INFO, logger="llmts"):
-        ode_fit(series[:, :CTX].astype(np.float64), time[:CTX], time[CTX:CTX + HOR])
+        ode_fit(series[:, :CTX].astype(np.float64), time[:CTX], time[CTX : CTX + HOR])
     assert [r.getMessage() for r in caplog.records if "ode_fit" in r.getMessage()] == []
 
 
@@ -138,6 +159,6 @@ def test_a_long_ode_fit_names_its_phase(caplog, monkeypatch):
     monkeypatch.setattr(progress, "time", Clock())
     series, time = simulate_lotka_volterra(3, 100, 200.0, seed=3)
     with caplog.at_level(logging.INFO, logger="llmts"):
-        ode_fit(series[:, :CTX].astype(np.float64), time[:CTX], time[CTX:CTX + HOR])
+        ode_fit(series[:, :CTX].astype(np.float64), time[:CTX], time[CTX : CTX + HOR])
     lines = [r.getMessage() for r in caplog.records if "ode_fit" in r.getMessage()]
     assert lines and all(ln.startswith("baseline ode_fit ") for ln in lines)

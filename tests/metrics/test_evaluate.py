@@ -4,15 +4,15 @@ model's row."""
 import numpy as np
 import pytest
 
-from tests.helpers import compose
-from llmts.data.series import Dataset, simulate_lotka_volterra
-from llmts.codec.llmtime import step_tokens
-from llmts.metrics.evaluate import context_steps, score_untrained
 from llmts.codec.codec import Codec
+from llmts.codec.llmtime import step_tokens
+from llmts.data.series import Dataset, simulate_lotka_volterra
 from llmts.data.split import Split
 from llmts.forecast.batch import forecast
+from llmts.metrics.evaluate import context_steps, score_untrained
 from llmts.metrics.point import point_forecast, point_metrics
 from llmts.model.build import build_model
+from tests.helpers import compose
 
 
 @pytest.mark.parametrize("length", [128, 512, 768])
@@ -40,8 +40,9 @@ def test_a_context_length_below_one_step_of_this_data_is_one_error():
 
 def test_untrained_row_scores_the_model_as_it_is(tiny_tokenizer):
     """``untrained/*`` equals the point metrics of a forecast by the same (untrained) model."""
-    cfg = compose("experiment=smoke", "eval.context_steps=12", "eval.horizon=4",
-                  "eval.num_series=3")
+    cfg = compose(
+        "experiment=smoke", "eval.context_steps=12", "eval.horizon=4", "eval.num_series=3"
+    )
     series, time = simulate_lotka_volterra(5, 16, 32.0, seed=1)
     data = Dataset(series, time, ("prey", "predator"), "simulated")
     net = build_model(cfg.model, cfg.lora, cfg.seed)
@@ -51,7 +52,9 @@ def test_untrained_row_scores_the_model_as_it_is(tiny_tokenizer):
     want = point_metrics(series[:3, 12:16], point_forecast(res.samples, cfg.eval.point))
     names = ("mse", "rmse", "mae", "r2", "nrmse", "mape")
     assert set(row) == {f"untrained/{k}{ci}" for k in names for ci in ("", "_ci")} | {
-        "untrained/nll_per_dim", "untrained/constant_forecasts"}
+        "untrained/nll_per_dim",
+        "untrained/constant_forecasts",
+    }
     assert np.isfinite(row["untrained/nll_per_dim"])
     for key in names:
         assert row[f"untrained/{key}"] == pytest.approx(want[key])
@@ -59,15 +62,22 @@ def test_untrained_row_scores_the_model_as_it_is(tiny_tokenizer):
         assert lo <= hi
 
 
-def test_score_writes_nothing_and_write_saves_what_was_scored(tiny_tokenizer, tmp_path,
-                                                               monkeypatch):
+def test_score_writes_nothing_and_write_saves_what_was_scored(
+    tiny_tokenizer, tmp_path, monkeypatch
+):
     import h5py
 
     from llmts.metrics import evaluate
     from llmts.tracking.tracker import NullTracker
 
-    cfg = compose("experiment=smoke", "eval.context_steps=12", "eval.horizon=4",
-                  "eval.num_series=3", "eval.plot_series=1", "eval.baselines=true")
+    cfg = compose(
+        "experiment=smoke",
+        "eval.context_steps=12",
+        "eval.horizon=4",
+        "eval.num_series=3",
+        "eval.plot_series=1",
+        "eval.baselines=true",
+    )
     series, time = simulate_lotka_volterra(5, 16, 32.0, seed=1)
     data = Dataset(series, time, ("prey", "predator"), "simulated")
     net = build_model(cfg.model, cfg.lora, cfg.seed)
@@ -75,8 +85,13 @@ def test_score_writes_nothing_and_write_saves_what_was_scored(tiny_tokenizer, tm
     with monkeypatch.context() as m:  # no writer is reached while scoring
         for writer in ("write_forecasts", "write_plots", "write_skill", "atomic_path"):
             m.setattr(evaluate, writer, lambda *a, _w=writer, **k: pytest.fail(f"score ran {_w}"))
-        out, done = evaluate.score(net, Codec.build(cfg.data, tiny_tokenizer), data,
-                                   Split(np.arange(0), np.arange(0), np.arange(5)), cfg)
+        out, done = evaluate.score(
+            net,
+            Codec.build(cfg.data, tiny_tokenizer),
+            data,
+            Split(np.arange(0), np.arange(0), np.arange(5)),
+            cfg,
+        )
     assert list(tmp_path.iterdir()) == []
     assert out["mse"] == pytest.approx(np.mean((done.truth - done.point) ** 2))
     evaluate.write(done, tmp_path, cfg.eval.plot_series, NullTracker())
@@ -84,28 +99,41 @@ def test_score_writes_nothing_and_write_saves_what_was_scored(tiny_tokenizer, tm
         np.testing.assert_array_equal(f["forecast"][:], done.point)
         np.testing.assert_array_equal(f["baselines/persistence"][:], done.base["persistence"])
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
-        "per_horizon_mse.png", "series_0.png", "skill.png"]
+        "per_horizon_mse.png",
+        "series_0.png",
+        "skill.png",
+    ]
 
 
-def test_constant_zero_forecasts_are_flagged_in_the_metrics(tiny_tokenizer, monkeypatch,
-                                                            caplog):
+def test_constant_zero_forecasts_are_flagged_in_the_metrics(tiny_tokenizer, monkeypatch, caplog):
     """Every forecast constant zeros: metrics.json said MSE, MAPE 100, parse rate 1 and no more."""
     import logging
 
     from llmts.forecast.batch import ForecastResult
     from llmts.metrics import evaluate
 
-    cfg = compose("experiment=smoke", "eval.context_steps=12", "eval.horizon=4",
-                  "eval.num_series=3", "eval.baselines=false")
+    cfg = compose(
+        "experiment=smoke",
+        "eval.context_steps=12",
+        "eval.horizon=4",
+        "eval.num_series=3",
+        "eval.baselines=false",
+    )
     series, time = simulate_lotka_volterra(5, 16, 32.0, seed=1)
     data = Dataset(series, time, ("prey", "predator"), "simulated")
     zeros = lambda model, codec, ctx, h, *a, **k: ForecastResult(  # noqa: E731
-        np.zeros((len(ctx), 1, h, 2)), len(ctx) * h, 0, [""] * len(ctx))
+        np.zeros((len(ctx), 1, h, 2)), len(ctx) * h, 0, [""] * len(ctx)
+    )
     monkeypatch.setattr(evaluate, "forecast", zeros)
     monkeypatch.setattr(evaluate.likelihood, "nll_metrics", lambda *a, **k: {})  # needs a model
     with caplog.at_level(logging.WARNING, logger="llmts"):
-        out, _ = evaluate.score(None, Codec.build(cfg.data, tiny_tokenizer), data,
-                                Split(np.arange(0), np.arange(0), np.arange(5)), cfg)
+        out, _ = evaluate.score(
+            None,
+            Codec.build(cfg.data, tiny_tokenizer),
+            data,
+            Split(np.arange(0), np.arange(0), np.arange(5)),
+            cfg,
+        )
     assert out["constant_forecasts"] == 1.0 and out["mape"] == 100.0
     assert "constant" in out["degenerate"] and "MAPE is exactly 100" in out["degenerate"]
     assert any("degenerate forecasts" in r.getMessage() for r in caplog.records)

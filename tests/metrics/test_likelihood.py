@@ -1,4 +1,5 @@
-"""NLL/D of the true continuation (llmts.metrics.likelihood) against hand computations on a fake model
+"""NLL/D of the true continuation (llmts.metrics.likelihood) against hand computations on a fake
+model
 whose next-token distribution is the same fixed p at every position."""
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ class FixedModel(torch.nn.Module):
 
     def get_decoder(self):
         return lambda input_ids, attention_mask: SimpleNamespace(
-            last_hidden_state=torch.ones(*input_ids.shape, 1))
+            last_hidden_state=torch.ones(*input_ids.shape, 1)
+        )
 
     def get_output_embeddings(self):
         return self.head
@@ -75,8 +77,10 @@ def test_a_truth_wider_than_the_context_stays_inside_the_grammar(fixed, tiny_tok
     # "12;": '1' among the digits (the value may not end yet: no separator before a digit);
     # then '2' or ';' may follow (cap 2 not reached) → renormalised over digits + ';'
     p = torch.exp(model.head.bias.detach())
-    semi, digits = p[tiny_tokenizer.convert_tokens_to_ids(";")], [
-        p[tiny_tokenizer.convert_tokens_to_ids(c)] for c in "0123456789"]
+    semi, digits = (
+        p[tiny_tokenizer.convert_tokens_to_ids(";")],
+        [p[tiny_tokenizer.convert_tokens_to_ids(c)] for c in "0123456789"],
+    )
     q2 = float(p[tiny_tokenizer.convert_tokens_to_ids("2")] / (sum(digits) + semi))
     assert np.isfinite(got[0])
     assert got[0] == pytest.approx(-math.log(q["1"]) - math.log(q2) + math.log(1.0), rel=1e-6)
@@ -84,6 +88,11 @@ def test_a_truth_wider_than_the_context_stays_inside_the_grammar(fixed, tiny_tok
 
 def test_series_with_no_observed_truth_is_nan(fixed, tiny_tokenizer):
     model, _ = fixed
-    got = series_nll(model, Codec(tiny_tokenizer, precision=1), np.ones((2, 3, 1)),
-                     np.array([[[np.nan]], [[1.0]]]), np.ones((2, 1)))
+    got = series_nll(
+        model,
+        Codec(tiny_tokenizer, precision=1),
+        np.ones((2, 3, 1)),
+        np.array([[[np.nan]], [[1.0]]]),
+        np.ones((2, 1)),
+    )
     assert np.isnan(got[0]) and np.isfinite(got[1])

@@ -208,6 +208,8 @@ def test_constant_forecasts_are_counted_and_explained():
     zeros = point_metrics(truth, np.zeros_like(truth))
     assert zeros["mape"] == 100.0
     note = degenerate_note({**zeros, "constant_forecasts": 1.0})
-    assert note == ("100 % of the forecasts are constant over the horizon; MAPE is exactly "
-                    "100 %: the forecast is 0 wherever it is scored")
+    assert note == (
+        "100 % of the forecasts are constant over the horizon; MAPE is exactly "
+        "100 %: the forecast is 0 wherever it is scored"
+    )
     assert degenerate_note({**point_metrics(truth, truth + 0.1), "constant_forecasts": 0.0}) is None

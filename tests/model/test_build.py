@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from tests.helpers import compose
 from llmts.model.build import build_model, count_parameters
+from tests.helpers import compose
 
 X = torch.tensor([[15, 13, 18, 18, 11, 15, 13, 18, 21, 26, 15, 13, 17, 21, 11]])
 
@@ -42,6 +42,7 @@ def test_unavailable_pretrained_model_is_one_clear_line(tmp_path):
     cfg = compose(f"model.path={tmp_path / 'missing'}")
     with pytest.raises(LlmtsError, match="try model=tiny"):
         from llmts.model.build import load_base_model
+
         load_base_model(cfg.model, 0)
 
 
@@ -71,15 +72,17 @@ def test_bf16_base_keeps_trainable_params_fp32_and_matches_fp32_loss():
     assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in trainable.values())
     assert all(p.grad is None for p in frozen)
     # and it runs without autocast too (CPU eval, train.precision=no): the fp32 bias is cast
-    from llmts.data.series import simulate_lotka_volterra
     from llmts.codec.codec import Codec
-    from llmts.forecast.batch import forecast
     from llmts.codec.tokenizer import build_tiny_tokenizer
+    from llmts.data.series import simulate_lotka_volterra
+    from llmts.forecast.batch import forecast
 
     with torch.no_grad():
         assert torch.isfinite(half(input_ids=ids).logits).all()
     series, _ = simulate_lotka_volterra(3, 12, 24.0, seed=0)
-    res = forecast(half, Codec.build(cfg.data, build_tiny_tokenizer()), series[:, :8], 2, cfg.decoding, 8, 0)
+    res = forecast(
+        half, Codec.build(cfg.data, build_tiny_tokenizer()), series[:, :8], 2, cfg.decoding, 8, 0
+    )
     assert res.parse_rate == 1.0
 
 
@@ -93,7 +96,9 @@ def test_numeric_head_keeps_the_missing_field_and_spaced_tokens(tiny_tokenizer):
     assert gaps - plain == set(tiny_tokenizer.encode("NaN", add_special_tokens=False))
     merging = digit_pair_tokenizer()
     spaced = set(numeric_token_ids(Codec(merging, separator=" ")))
-    assert {merging.encode(" " + c, add_special_tokens=False)[0] for c in "0123456789,.;-"} <= spaced
+    assert {
+        merging.encode(" " + c, add_special_tokens=False)[0] for c in "0123456789,.;-"
+    } <= spaced
 
 
 def test_random_model_on_cpu_is_todays_seeded_model():
@@ -125,16 +130,20 @@ def test_build_on_device_skips_the_cpu_init_pass_and_gives_the_same_model(monkey
     cfg = compose("model=tiny", "model.hidden_size=256", "model.intermediate_size=1024").model
     calls = []
     real = torch.nn.init.kaiming_uniform_
-    monkeypatch.setattr(torch.nn.init, "kaiming_uniform_",  # counts inits that draw numbers
-                        lambda tensor, *a, **kw: calls.append(tensor.is_meta) or real(tensor, *a, **kw))
+    monkeypatch.setattr(
+        torch.nn.init,
+        "kaiming_uniform_",  # counts inits that draw numbers
+        lambda tensor, *a, **kw: calls.append(tensor.is_meta) or real(tensor, *a, **kw),
+    )
     model = build_on_device(cfg, 3, torch.device("cpu"))
     assert calls and all(calls)  # the constructor's default init ran on meta tensors only
     calls.clear()
     classic = Qwen2ForCausalLM(qwen2_config(cfg))
     assert calls and not any(calls)  # the counter sees the classic constructor's real draws
     new, old = model.state_dict(), classic.state_dict()
-    assert [(k, v.shape, v.dtype) for k, v in new.items()] == \
-        [(k, v.shape, v.dtype) for k, v in old.items()]
+    assert [(k, v.shape, v.dtype) for k, v in new.items()] == [
+        (k, v.shape, v.dtype) for k, v in old.items()
+    ]
     assert model.lm_head.weight is model.model.embed_tokens.weight
     for (name, a), b in zip(model.named_buffers(), classic.buffers()):
         assert torch.equal(a, b), name

@@ -8,10 +8,10 @@ import types
 import pytest
 import torch
 
-from tests.helpers import compose
 from llmts.errors import LlmtsError
-from llmts.model.kernels import apply_kernels
 from llmts.model.build import build_model
+from llmts.model.kernels import apply_kernels
+from tests.helpers import compose
 
 
 @pytest.fixture(scope="module")

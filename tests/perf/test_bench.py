@@ -11,22 +11,55 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from tests.helpers import REPO, compose
 from llmts.cli.bench import format_table
-from llmts.perf.bench import run
 from llmts.errors import LlmtsError
+from llmts.model.build import build_model
+from llmts.perf.bench import run
 from llmts.perf.flops import forward_flops
 from llmts.perf.measure import peak_flops
-from llmts.model.build import build_model
 from llmts.train.loss import CausalLMLoss
+from tests.helpers import REPO, compose
 
-TOP_KEYS = {"device", "dtype", "torch", "transformers", "train_speedup", "eval_speedup_greedy",
-            "eval_speedup_sampling", "mfu", "mfu_note", "train", "eval", "sections"}
-TRAIN_KEYS = {"attn_implementation", "loss", "dtype", "initial_loss", "ms_per_step",
-              "tokens_per_s", "achieved_tflops_study", "achieved_tflops_gqa", "mfu_study",
-              "mfu_gqa", "counted_flops_per_step", "mfu_counted", "peak_memory_mb"}
-EVAL_KEYS = {"series", "rows", "batch_rows", "s_per_repeat", "series_per_s", "new_tokens",
-             "new_tokens_per_s", "parse_rate", "peak_memory_mb"}
+TOP_KEYS = {
+    "device",
+    "dtype",
+    "torch",
+    "transformers",
+    "train_speedup",
+    "eval_speedup_greedy",
+    "eval_speedup_sampling",
+    "mfu",
+    "mfu_note",
+    "train",
+    "eval",
+    "sections",
+}
+TRAIN_KEYS = {
+    "attn_implementation",
+    "loss",
+    "dtype",
+    "initial_loss",
+    "ms_per_step",
+    "tokens_per_s",
+    "achieved_tflops_study",
+    "achieved_tflops_gqa",
+    "mfu_study",
+    "mfu_gqa",
+    "counted_flops_per_step",
+    "mfu_counted",
+    "peak_memory_mb",
+}
+EVAL_KEYS = {
+    "series",
+    "rows",
+    "batch_rows",
+    "s_per_repeat",
+    "series_per_s",
+    "new_tokens",
+    "new_tokens_per_s",
+    "parse_rate",
+    "peak_memory_mb",
+}
 
 
 @pytest.fixture(scope="module")
@@ -34,15 +67,37 @@ def bench(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     # CPU only, one thread: on shared, busy cores OpenMP's barriers stall for a scheduler tick per
     # parallel op, which would time the neighbours rather than llmts. Short contexts keep it fast.
-    env = dict(os.environ, LLMTS_CACHE=str(out / "cache"), CUDA_VISIBLE_DEVICES="",
-               OMP_NUM_THREADS="1", WANDB_MODE="offline")
+    env = dict(
+        os.environ,
+        LLMTS_CACHE=str(out / "cache"),
+        CUDA_VISIBLE_DEVICES="",
+        OMP_NUM_THREADS="1",
+        WANDB_MODE="offline",
+    )
     proc = subprocess.run(
-        [sys.executable, "-c", "from llmts.cli.bench import entry; entry()", "model=tiny", "logger=none",
-         "bench.repeats=2", "bench.warmup=1", "bench.train_shapes=[[4,128],[8,64]]",
-         "bench.eval_series=40",
-         "bench.eval_samples=4", "bench.sequential_series=3", "bench.context_steps=6",
-         "bench.horizon=3", "bench.hf_sampling=true", f"hydra.run.dir={out / 'run'}"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-c",
+            "from llmts.cli.bench import entry; entry()",
+            "model=tiny",
+            "logger=none",
+            "bench.repeats=2",
+            "bench.warmup=1",
+            "bench.train_shapes=[[4,128],[8,64]]",
+            "bench.eval_series=40",
+            "bench.eval_samples=4",
+            "bench.sequential_series=3",
+            "bench.context_steps=6",
+            "bench.horizon=3",
+            "bench.hf_sampling=true",
+            f"hydra.run.dir={out / 'run'}",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads((out / "run" / "bench.json").read_text()), proc.stdout
 
@@ -60,21 +115,31 @@ def test_bench_writes_json_and_prints_table(bench):
             assert TRAIN_KEYS <= set(t[path])
             assert len(t[path]["ms_all"]) == 2
             assert t[path]["tokens_per_s"] == pytest.approx(
-                t["batch_size"] * t["seq_len"] / (t[path]["ms_per_step"] / 1e3))
+                t["batch_size"] * t["seq_len"] / (t[path]["ms_per_step"] / 1e3)
+            )
         assert t["naive"]["attn_implementation"] == "eager"
         assert t["fast"]["attn_implementation"] == "sdpa"
     assert result["sections"] == ["train", "eval"]
-    for mode in ("sequential_greedy", "batched_greedy", "batched_greedy_hf_static",
-                 "batched_greedy_hf_dynamic", "batched_sampling", "batched_sampling_hf_static"):
+    for mode in (
+        "sequential_greedy",
+        "batched_greedy",
+        "batched_greedy_hf_static",
+        "batched_greedy_hf_dynamic",
+        "batched_sampling",
+        "batched_sampling_hf_static",
+    ):
         assert EVAL_KEYS <= set(result["eval"][mode])
         assert result["eval"][mode]["parse_rate"] == 1.0  # constrained decoding always parses
     assert result["eval"]["batched_sampling"]["rows"] == 160
     # the same greedy forecasts from both engines: the same number of generated tokens
-    assert (result["eval"]["batched_greedy"]["new_tokens"]
-            == result["eval"]["batched_greedy_hf_static"]["new_tokens"])
+    assert (
+        result["eval"]["batched_greedy"]["new_tokens"]
+        == result["eval"]["batched_greedy_hf_static"]["new_tokens"]
+    )
     first = result["train"]["shapes"][0]
     assert result["train_speedup"] == pytest.approx(
-        first["fast"]["tokens_per_s"] / first["naive"]["tokens_per_s"])
+        first["fast"]["tokens_per_s"] / first["naive"]["tokens_per_s"]
+    )
     assert "llmts-bench: tiny-qwen2" in stdout and "speedup vs sequential" in stdout
     assert "batched sampling x4, llmts" in stdout and "batched greedy, hf dynamic" in stdout
     assert "llmts engine / hf static: greedy" in stdout and "static / dynamic KV cache" in stdout
@@ -89,10 +154,16 @@ def test_bench_compiled_path_is_timed_apart(monkeypatch, tmp_path):
     import accelerate.utils
 
     real = accelerate.utils.compile_regions
-    monkeypatch.setattr(accelerate.utils, "compile_regions",
-                        lambda m, **kw: real(m, backend="eager", **kw))
-    cfg = bench_cfg("bench.paths=[fast,compiled]", "bench.sections=[train]", "bench.repeats=1",
-                    "bench.warmup=0", "bench.train_shapes=[[2,32]]")
+    monkeypatch.setattr(
+        accelerate.utils, "compile_regions", lambda m, **kw: real(m, backend="eager", **kw)
+    )
+    cfg = bench_cfg(
+        "bench.paths=[fast,compiled]",
+        "bench.sections=[train]",
+        "bench.repeats=1",
+        "bench.warmup=0",
+        "bench.train_shapes=[[2,32]]",
+    )
     result = run(cfg, tmp_path)
     t = result["train"]["shapes"][0]
     compiled, fast = t["compiled"], t["fast"]
@@ -102,7 +173,9 @@ def test_bench_compiled_path_is_timed_apart(monkeypatch, tmp_path):
     assert "naive" not in t and "speedup" not in t
     assert abs(compiled["initial_loss"] - fast["initial_loss"]) < 1e-4  # same fresh weights
     assert "compiled: first step (compiling)" in format_table(result)
-    assert "eval" not in result and json.loads((tmp_path / "bench.json").read_text())["sections"] == ["train"]
+    assert "eval" not in result and json.loads((tmp_path / "bench.json").read_text())[
+        "sections"
+    ] == ["train"]
 
 
 @pytest.mark.slow
@@ -110,8 +183,9 @@ def test_batched_greedy_speedup_is_recorded(bench):
     result, _ = bench
     speedup, ev = result["eval_speedup_greedy"], result["eval"]
     assert 0 < speedup < float("inf"), ev  # recorded; its size is llmts-bench's to report
-    assert speedup == pytest.approx(ev["batched_greedy"]["series_per_s"]
-                                    / ev["sequential_greedy"]["series_per_s"])
+    assert speedup == pytest.approx(
+        ev["batched_greedy"]["series_per_s"] / ev["sequential_greedy"]["series_per_s"]
+    )
     for t in result["train"]["shapes"]:
         assert t["initial_loss_diff"] < 1e-4  # same weights, same batch, both fp32
 
@@ -180,8 +254,13 @@ def test_bench_json_is_written_after_each_section(tmp_path, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(llmts.perf.bench, "bench_eval", broken)
-    cfg = bench_cfg("bench.sections=[train,eval]", "bench.paths=[fast]", "bench.repeats=1",
-                    "bench.warmup=0", "bench.train_shapes=[[2,16]]")
+    cfg = bench_cfg(
+        "bench.sections=[train,eval]",
+        "bench.paths=[fast]",
+        "bench.repeats=1",
+        "bench.warmup=0",
+        "bench.train_shapes=[[2,16]]",
+    )
     with pytest.raises(KeyboardInterrupt):
         run(cfg, tmp_path)
     saved = json.loads((tmp_path / "bench.json").read_text())
@@ -194,10 +273,18 @@ def test_bench_times_the_production_train_step(monkeypatch):
 
     seen = []
     real = llmts.train.loop.train_step
-    monkeypatch.setattr(llmts.train.loop, "train_step",
-                        lambda parts, batches: seen.append(parts) or real(parts, batches))
-    cfg = bench_cfg("bench.sections=[train]", "bench.paths=[naive,fast]", "bench.repeats=2",
-                    "bench.warmup=1", "bench.train_shapes=[[2,16]]")
+    monkeypatch.setattr(
+        llmts.train.loop,
+        "train_step",
+        lambda parts, batches: seen.append(parts) or real(parts, batches),
+    )
+    cfg = bench_cfg(
+        "bench.sections=[train]",
+        "bench.paths=[naive,fast]",
+        "bench.repeats=2",
+        "bench.warmup=1",
+        "bench.train_shapes=[[2,16]]",
+    )
     result = run(cfg)
     assert len(seen) == 2 * (1 + 1 + 2 + 1)  # per path: first step, warmup, repeats, counted
     assert all(p.scheduler.last_epoch >= 1 and p.max_grad_norm == 1.0 for p in seen)
@@ -213,18 +300,32 @@ def test_bench_times_the_production_train_step(monkeypatch):
 def test_counted_flops_under_bf16_autocast():
     """The GPU recipe on CPU: the fast path trains under bf16 autocast, and FlopCounterMode
     counts that step as it counts the fp32 one (the same matmuls)."""
-    cfg = bench_cfg("bench.sections=[train]", "bench.paths=[naive,fast]", "bench.repeats=1",
-                    "bench.warmup=0", "bench.train_shapes=[[2,16]]", "train.precision=bf16")
+    cfg = bench_cfg(
+        "bench.sections=[train]",
+        "bench.paths=[naive,fast]",
+        "bench.repeats=1",
+        "bench.warmup=0",
+        "bench.train_shapes=[[2,16]]",
+        "train.precision=bf16",
+    )
     t = run(cfg)["train"]["shapes"][0]
     assert t["fast"]["autocast"] and t["fast"]["dtype"] == "bfloat16" and not t["naive"]["autocast"]
     # (eager attention's score matmuls are counted, CPU's fused sdpa kernel is not: 2 % here)
     assert t["fast"]["counted_flops_per_step"] == pytest.approx(
-        t["naive"]["counted_flops_per_step"], rel=0.02)
+        t["naive"]["counted_flops_per_step"], rel=0.02
+    )
 
 
 def test_bench_builds_the_model_as_a_run_does():
     """model.output_vocab=numeric needs the tokenizer and the codec; the bench crashed on it."""
-    result = run(bench_cfg("model.output_vocab=numeric", "bench.sections=[train]",
-                           "bench.paths=[fast]", "bench.repeats=1", "bench.warmup=0",
-                           "bench.train_shapes=[[2,16]]"))
+    result = run(
+        bench_cfg(
+            "model.output_vocab=numeric",
+            "bench.sections=[train]",
+            "bench.paths=[fast]",
+            "bench.repeats=1",
+            "bench.warmup=0",
+            "bench.train_shapes=[[2,16]]",
+        )
+    )
     assert result["train"]["shapes"][0]["fast"]["ms_per_step"] > 0

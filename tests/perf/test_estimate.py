@@ -5,23 +5,36 @@ import json
 
 import pytest
 
-from tests.helpers import compose
 from llmts.errors import LlmtsError
 from llmts.perf.estimate import architecture, job_seconds, load_rates, tokens_per_s
+from tests.helpers import compose
 
 
 def write_bench(path, arch=None, eval_section=True):
     """B4xL512 = 2048 tokens/step at 1000 tokens/s, B32xL512 = 16384 at 4000 tokens/s; greedy
     100 rows in 10 s and sampling 400 rows in 20 s at horizon 10."""
-    bench = {"device": "Test GPU", "dtype": "bfloat16", "architecture": arch,
-             "train": {"shapes": [
-                 {"batch_size": 32, "seq_len": 512, "fast": {"tokens_per_s": 4000.0}},
-                 {"batch_size": 4, "seq_len": 512, "fast": {"tokens_per_s": 1000.0},
-                  "naive": {"tokens_per_s": 10.0}}]}}
+    bench = {
+        "device": "Test GPU",
+        "dtype": "bfloat16",
+        "architecture": arch,
+        "train": {
+            "shapes": [
+                {"batch_size": 32, "seq_len": 512, "fast": {"tokens_per_s": 4000.0}},
+                {
+                    "batch_size": 4,
+                    "seq_len": 512,
+                    "fast": {"tokens_per_s": 1000.0},
+                    "naive": {"tokens_per_s": 10.0},
+                },
+            ]
+        },
+    }
     if eval_section:
-        bench["eval"] = {"horizon": 10,
-                         "batched_greedy": {"rows": 100, "s_per_repeat": 10.0},
-                         "batched_sampling": {"rows": 400, "s_per_repeat": 20.0}}
+        bench["eval"] = {
+            "horizon": 10,
+            "batched_greedy": {"rows": 100, "s_per_repeat": 10.0},
+            "batched_sampling": {"rows": 400, "s_per_repeat": 20.0},
+        }
     path.write_text(json.dumps(bench))
     return path
 
@@ -38,17 +51,34 @@ def test_rate_is_interpolated_in_log_tokens_per_step_and_flat_outside(tmp_path):
 
 def test_job_seconds_by_hand(tmp_path):
     rates = load_rates(write_bench(tmp_path / "b.json"))
-    cfg = compose("model=tiny", "train.max_steps=100", "train.batch_size=4",
-                  "data.context_length=512", "eval.num_series=50", "eval.horizon=20")
+    cfg = compose(
+        "model=tiny",
+        "train.max_steps=100",
+        "train.batch_size=4",
+        "data.context_length=512",
+        "eval.num_series=50",
+        "eval.horizon=20",
+    )
     est = job_seconds(cfg, rates)
     assert est["train"] == pytest.approx(100 * 2048 / 1000)
     assert est["eval"] == pytest.approx(50 / 10 * 20 / 10)  # 10 greedy rows/s, twice the horizon
     assert est["total"] == pytest.approx(204.8 + 10)
-    sampled = compose("model=tiny", "train.max_steps=0", "decoding=sampling",
-                      "decoding.num_samples=4", "eval.num_series=50", "eval.horizon=10")
+    sampled = compose(
+        "model=tiny",
+        "train.max_steps=0",
+        "decoding=sampling",
+        "decoding.num_samples=4",
+        "eval.num_series=50",
+        "eval.horizon=10",
+    )
     assert job_seconds(sampled, rates)["eval"] == pytest.approx(50 * 4 / 20)  # 20 rows/s
-    accum = compose("model=tiny", "train.max_steps=10", "train.batch_size=4", "train.grad_accum=4",
-                    "data.context_length=512")
+    accum = compose(
+        "model=tiny",
+        "train.max_steps=10",
+        "train.batch_size=4",
+        "train.grad_accum=4",
+        "data.context_length=512",
+    )
     assert job_seconds(accum, rates)["train"] == pytest.approx(10 * 8192 / 3000)
 
 
@@ -68,8 +98,19 @@ def test_flops_sweep_prints_estimated_minutes_and_names_the_device(tmp_path, cap
 
     tiny = compose("model=tiny").model
     path = write_bench(tmp_path / "b.json", arch=architecture(tiny))
-    assert sweep_main(["sweep=lr", "model=tiny", "train.max_steps=300", "eval.num_series=100",
-                       "eval.horizon=10"], str(path)) == 0
+    assert (
+        sweep_main(
+            [
+                "sweep=lr",
+                "model=tiny",
+                "train.max_steps=300",
+                "eval.num_series=100",
+                "eval.horizon=10",
+            ],
+            str(path),
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     per_job = (300 * 4 * 512 / 1000 + 100 / 10) / 60  # B4 x L512 at 1000 tokens/s + forecasts
     assert out.count(f" {per_job:.1f}\n") == 3 and "est. min" in out

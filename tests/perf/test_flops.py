@@ -1,6 +1,7 @@
 """FLOPs accounting against the report (Tables 3, 4, 13; §3.3, §4.7, §4.8) and FlopCounterMode.
 
-The study's figures are typed in here on purpose; ``llmts.perf.flops`` must derive them from formulas.
+The study's figures are typed in here on purpose; ``llmts.perf.flops`` must derive them from
+formulas.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from tests.helpers import compose
 from llmts.config.schema import LoraConfig, ModelConfig
 from llmts.perf.flops import (
     counted_flops,
@@ -23,6 +23,7 @@ from llmts.perf.flops import (
     lora_step_flops,
     train_step_flops,
 )
+from tests.helpers import compose
 
 QV = ["q_proj", "v_proj"]
 
@@ -41,6 +42,8 @@ def measured_step_flops(model: torch.nn.Module, input_ids: torch.Tensor) -> dict
         for p, g in zip(params, saved):
             p.grad = g
     return {"forward": forward, "step": step}
+
+
 B = 4
 
 # Table 13: experiment, steps, L, r, log10 LoRA, log10 Qwen, log10 Total (B=4, q_proj+v_proj).
@@ -101,11 +104,14 @@ def test_sweep_total_log10() -> None:
     totals instead would give 16.99947, also 16.9995. Reproduced exactly at 4 decimals.
     """
     arch = ModelConfig()
-    totals = [flops_plan(arch, LoraConfig(r=r, target_modules=QV), B, L, s)["total"]
-              for _, s, L, r, *_ in TABLE_13]
+    totals = [
+        flops_plan(arch, LoraConfig(r=r, target_modules=QV), B, L, s)["total"]
+        for _, s, L, r, *_ in TABLE_13
+    ]
     assert round(math.log10(sum(totals)), 4) == 16.9995
-    base_only = sum(flops_plan(arch, LoraConfig(enabled=False), B, L, s)["total"]
-                    for _, s, L, *_ in TABLE_13)
+    base_only = sum(
+        flops_plan(arch, LoraConfig(enabled=False), B, L, s)["total"] for _, s, L, *_ in TABLE_13
+    )
     assert round(math.log10(base_only), 4) == 16.9992
     assert sum(totals) < 1e17  # §5: "total training below 10^17 FLOPs"
 
@@ -126,8 +132,12 @@ def test_breakdown_matches_formula() -> None:
     arch = ModelConfig()
     d, ff, n, v, bl, L = 896, 4864, 24, 151936, B * 512, 512
     a = 4.0
-    formula = bl * d + a * bl * d + 2 * bl * d * v + n * (
-        2 * a * bl * d + 8 * bl * d * d + 4 * bl * L * d + 6 * bl * d * ff + 14 * bl * ff)
+    formula = (
+        bl * d
+        + a * bl * d
+        + 2 * bl * d * v
+        + n * (2 * a * bl * d + 8 * bl * d * d + 4 * bl * L * d + 6 * bl * d * ff + 14 * bl * ff)
+    )
     assert forward_flops(arch, B, L) == formula
     assert sum(forward_breakdown(arch, B, L).values()) == formula
     assert forward_breakdown(arch, B, L)["embedding"] == 0
@@ -135,8 +145,16 @@ def test_breakdown_matches_formula() -> None:
 
 
 def test_flops_plan_keys_and_best_setting() -> None:
-    keys = ["forward", "step", "lora_step", "steps", "total_base", "total_lora", "total",
-            "log10_total"]
+    keys = [
+        "forward",
+        "step",
+        "lora_step",
+        "steps",
+        "total_base",
+        "total_lora",
+        "total",
+        "log10_total",
+    ]
     plan = flops_plan(ModelConfig(), LoraConfig(r=8, target_modules=QV), 4, 512, 2000)
     assert set(plan) == set(keys) | {"gqa/" + k for k in keys}
     assert round(plan["log10_total"], 3) == 16.131
@@ -156,20 +174,31 @@ def test_lora_targets() -> None:
     assert lora_step_flops(arch, 1, 1, 1, ["k_proj"]) == 24 * 6 * (896 + 128)
     assert lora_step_flops(arch, 1, 1, 1, ["down_proj"]) == 24 * 6 * (4864 + 896)
     assert lora_step_flops(arch, 1, 1, 1, "all-linear") == 24 * 6 * sum(
-        i + o for i, o in linear_shapes(arch).values())
+        i + o for i, o in linear_shapes(arch).values()
+    )
     with pytest.raises(ValueError):
         lora_step_flops(arch, 1, 1, 1, ["lm_head"])
     # duck-typed arch (no head_dim attribute) works too
-    ns = SimpleNamespace(hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
-                         num_attention_heads=14, num_key_value_heads=2, vocab_size=151936)
+    ns = SimpleNamespace(
+        hidden_size=896,
+        intermediate_size=4864,
+        num_hidden_layers=24,
+        num_attention_heads=14,
+        num_key_value_heads=2,
+        vocab_size=151936,
+    )
     assert forward_flops(ns, 4, 512) == forward_flops(arch, 4, 512)
 
 
 def _matmul_terms(arch, b: int, L: int, scores: bool) -> float:
     """The part of the GQA-true formula that FlopCounterMode can see (matmuls only)."""
     parts = forward_breakdown(arch, b, L, gqa=True)
-    return parts["attn_proj"] + parts["mlp_proj"] + parts["lm_head"] + (
-        parts["attn_scores"] if scores else 0.0)
+    return (
+        parts["attn_proj"]
+        + parts["mlp_proj"]
+        + parts["lm_head"]
+        + (parts["attn_scores"] if scores else 0.0)
+    )
 
 
 def _rope_counted(forward: float, expected: tuple[float, ...], arch, L: int) -> float:
@@ -233,11 +262,15 @@ def test_full_size_meta_measured() -> None:
 
     arch = ModelConfig()
     cfg = transformers.Qwen2Config(
-        vocab_size=arch.vocab_size, hidden_size=arch.hidden_size,
-        intermediate_size=arch.intermediate_size, num_hidden_layers=arch.num_hidden_layers,
+        vocab_size=arch.vocab_size,
+        hidden_size=arch.hidden_size,
+        intermediate_size=arch.intermediate_size,
+        num_hidden_layers=arch.num_hidden_layers,
         num_attention_heads=arch.num_attention_heads,
         num_key_value_heads=arch.num_key_value_heads,
-        max_position_embeddings=arch.max_position_embeddings, tie_word_embeddings=True)
+        max_position_embeddings=arch.max_position_embeddings,
+        tie_word_embeddings=True,
+    )
     cfg._attn_implementation = "sdpa"
     with torch.device("meta"):
         model = transformers.Qwen2ForCausalLM(cfg)

@@ -41,8 +41,13 @@ def test_a_near_exact_ode_fit_is_a_note_not_13_decades_of_axis(saved, tmp_path):
     """The run's skill.png put skill vs a near-exact ODE fit (−5.6e13) on one log axis with
     persistence: its own panel now says so, and persistence keeps an axis that shows it."""
     v = np.linspace(0.9, -2.0, 8)
-    plots.plot_skill(tmp_path / "skill.png", {"persistence": (v, np.stack([v - 0.2, v + 0.05])),
-                                              "ode_fit": (np.full(8, -5.578e13), None)})
+    plots.plot_skill(
+        tmp_path / "skill.png",
+        {
+            "persistence": (v, np.stack([v - 0.2, v + 0.05])),
+            "ode_fit": (np.full(8, -5.578e13), None),
+        },
+    )
     persistence, ode = saved[0].axes
     assert persistence.get_ylim()[0] > -10 and len(persistence.get_lines()) >= 1
     assert ode.get_lines() == [] and "near-exact" in " ".join(t.get_text() for t in ode.texts)

@@ -12,8 +12,11 @@ def test_log_lines_when_not_a_terminal(caplog):
         bar.update(loss=1.0 / (step + 1))
     bar.close()
     lines = [r.getMessage() for r in caplog.records]
-    assert [ln.split(" (")[0] for ln in lines] == ["train 4/10 steps", "train 8/10 steps",
-                                                    "train 10/10 steps"]
+    assert [ln.split(" (")[0] for ln in lines] == [
+        "train 4/10 steps",
+        "train 8/10 steps",
+        "train 10/10 steps",
+    ]
     assert "ETA" in lines[0] and "steps/s" in lines[0] and "loss=0.25" in lines[0]
     assert lines[-1].startswith("train 10/10 steps (100.0%)")
 
@@ -53,9 +56,13 @@ def test_long_work_logs_at_most_one_line_per_after_seconds(caplog, monkeypatch):
         clock.now += 1.0
         bar.update()
     lines = [r.getMessage().split(" (")[0] for r in caplog.records]
-    assert lines == ["validation 2/10 batches", "validation 4/10 batches",
-                     "validation 6/10 batches", "validation 8/10 batches",
-                     "validation 10/10 batches"]
+    assert lines == [
+        "validation 2/10 batches",
+        "validation 4/10 batches",
+        "validation 6/10 batches",
+        "validation 8/10 batches",
+        "validation 10/10 batches",
+    ]
 
 
 def test_each_line_names_the_phase_it_is_in(caplog):
@@ -69,7 +76,10 @@ def test_each_line_names_the_phase_it_is_in(caplog):
         Progress("forecast", total=2, unit="rows", after=0).update(2)
     Progress("forecast", total=2, unit="rows", after=0).update(2)
     assert [r.getMessage().split(" (")[0] for r in caplog.records] == [
-        "untrained forecast 2/2 rows", "trained forecast 2/2 rows", "forecast 2/2 rows"]
+        "untrained forecast 2/2 rows",
+        "trained forecast 2/2 rows",
+        "forecast 2/2 rows",
+    ]
 
 
 def test_disabled_progress_says_nothing(caplog):
@@ -90,10 +100,26 @@ def test_pytest_status_lines_are_said_once(tmp_path):
 
     (tmp_path / "test_one.py").write_text("def test_one():\n    pass\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    out = subprocess.run([sys.executable, "-m", "pytest", "-c", str(REPO / "pyproject.toml"),
-                          "--rootdir", str(tmp_path), "-p", "no:cacheprovider", "-n", "2",
-                          str(tmp_path / "test_one.py")],
-                         capture_output=True, text=True, env=env, timeout=120).stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-c",
+            str(REPO / "pyproject.toml"),
+            "--rootdir",
+            str(tmp_path),
+            "-p",
+            "no:cacheprovider",
+            "-n",
+            "2",
+            str(tmp_path / "test_one.py"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    ).stdout
     assert "1 passed" in out
     assert out.count("bringing up nodes...") <= 1
     assert "2 workers [1 item]" in out

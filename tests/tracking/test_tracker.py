@@ -15,9 +15,9 @@ def test_an_invalid_wandb_mode_in_the_environment_is_one_line(monkeypatch):
     before any work, naming the variable and the fix."""
     import pytest
 
-    from tests.helpers import compose
     from llmts.errors import LlmtsError
     from llmts.tracking.tracker import check_environment
+    from tests.helpers import compose
 
     logger = compose("logger=wandb").logger
     monkeypatch.setenv("WANDB_MODE", "")

@@ -10,9 +10,15 @@ from tests.helpers.wandb_reader import find_runs, iter_records, read_run
 @pytest.fixture
 def offline_env(tmp_path, monkeypatch):
     """Keep wandb offline, quiet and inside tmp_path."""
-    for var, val in {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DIR": tmp_path,
-                     "WANDB_CONFIG_DIR": tmp_path / "cfg", "WANDB_CACHE_DIR": tmp_path / "cache",
-                     "WANDB_DATA_DIR": tmp_path / "data", "WANDB_CONSOLE": "off"}.items():
+    for var, val in {
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+        "WANDB_DIR": tmp_path,
+        "WANDB_CONFIG_DIR": tmp_path / "cfg",
+        "WANDB_CACHE_DIR": tmp_path / "cache",
+        "WANDB_DATA_DIR": tmp_path / "data",
+        "WANDB_CONSOLE": "off",
+    }.items():
         monkeypatch.setenv(var, str(val))
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     return tmp_path
@@ -20,10 +26,20 @@ def offline_env(tmp_path, monkeypatch):
 
 def test_reads_real_offline_run(offline_env):
     wandb = pytest.importorskip("wandb")
-    run = wandb.init(project="llmts-test", group="sweep-g", name="job-1", job_type="train",
-                     tags=["t1"], config={"lr": 1e-4, "lora": {"r": 8}, "model": "tiny",
-                                          "blob": "x" * 40000},  # > one 32 KiB block
-                     dir=str(offline_env))
+    run = wandb.init(
+        project="llmts-test",
+        group="sweep-g",
+        name="job-1",
+        job_type="train",
+        tags=["t1"],
+        config={
+            "lr": 1e-4,
+            "lora": {"r": 8},
+            "model": "tiny",
+            "blob": "x" * 40000,
+        },  # > one 32 KiB block
+        dir=str(offline_env),
+    )
     for step in range(300):  # many records: several blocks, padding at block tails
         run.log({"train/loss": 1.0 / (step + 1), "note": "n" * (step % 37)}, step=step)
     run.log({"val/loss": 0.25}, step=300)

@@ -78,8 +78,9 @@ def test_peft_adapter_round_trip_and_merge(tmp_path):
     base = load_base_model(cfg.model, cfg.seed)
     add_lm_head_bias(base)
     reloaded = PeftModel.from_pretrained(base, str(tmp_path / "adapter"))
-    load_trainable_bias = {k: v for k, v in model.state_dict().items()
-                           if k.endswith("lm_head.bias")}
+    load_trainable_bias = {
+        k: v for k, v in model.state_dict().items() if k.endswith("lm_head.bias")
+    }
     reloaded.load_state_dict(load_trainable_bias, strict=False)
     with torch.no_grad():
         assert torch.allclose(reloaded(X).logits, expected, atol=1e-6)
@@ -137,8 +138,9 @@ def test_find_latest_skips_and_reports_a_step_folder_without_state(tmp_path, cap
     with caplog.at_level(logging.WARNING):
         assert find_latest(tmp_path) == root / "step-10"
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    assert any("step-20" in w for w in warnings), \
+    assert any("step-20" in w for w in warnings), (
         f"step-20 (no state.json) skipped silently: {warnings}"
+    )
 
 
 # --------------------------------------------------------------------------------------------

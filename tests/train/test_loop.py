@@ -4,17 +4,17 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import compose
-from llmts.train import checkpoint as ckpt
-from llmts.data.series import simulate_lotka_volterra
 from llmts.codec.llmtime import encode_all
-from llmts.errors import LlmtsError
-from llmts.train.checkpoint import trainable_state
-from llmts.model.build import build_model
 from llmts.codec.windows import make_windows
+from llmts.data.series import simulate_lotka_volterra
+from llmts.errors import LlmtsError
+from llmts.model.build import build_model
 from llmts.tracking.tracker import NullTracker
-from llmts.train.loss import CausalLMLoss, make_loss
+from llmts.train import checkpoint as ckpt
+from llmts.train.checkpoint import trainable_state
 from llmts.train.loop import batch_rows, make_accelerator, train
+from llmts.train.loss import CausalLMLoss, make_loss
+from tests.helpers import compose
 
 
 @pytest.fixture(scope="module")
@@ -22,16 +22,36 @@ def windows(tiny_tokenizer):
     cfg = compose("model=tiny")
     series, _ = simulate_lotka_volterra(12, 40, 80.0, seed=0)
     texts = encode_all(series, cfg.data.percentile, cfg.data.precision)
-    return (make_windows(texts[:10], tiny_tokenizer, 96, 48),
-            make_windows(texts[10:], tiny_tokenizer, 96, 48))
+    return (
+        make_windows(texts[:10], tiny_tokenizer, 96, 48),
+        make_windows(texts[10:], tiny_tokenizer, 96, 48),
+    )
 
 
 def run_train(tmp_path, windows, *overrides):
-    cfg = compose("model=tiny", "lora=none", "optimizer.lr=3e-3", "train.batch_size=4",
-                  "train.eval_every=2", "train.log_every=1", "train.chunked_loss=false", *overrides)
+    cfg = compose(
+        "model=tiny",
+        "lora=none",
+        "optimizer.lr=3e-3",
+        "train.batch_size=4",
+        "train.eval_every=2",
+        "train.log_every=1",
+        "train.chunked_loss=false",
+        *overrides,
+    )
     model = build_model(cfg.model, cfg.lora, cfg.seed)
-    result = train(model, windows[0], windows[1], cfg.train, cfg.optimizer, cfg.seed, tmp_path,
-                   NullTracker(), make_accelerator("no"), flops_per_step=1.0)
+    result = train(
+        model,
+        windows[0],
+        windows[1],
+        cfg.train,
+        cfg.optimizer,
+        cfg.seed,
+        tmp_path,
+        NullTracker(),
+        make_accelerator("no"),
+        flops_per_step=1.0,
+    )
     return model, result
 
 
@@ -52,7 +72,7 @@ def test_padding_contributes_nothing(tiny_tokenizer, windows):
     model = build_model(cfg.model, cfg.lora, 0)
     w = windows[0]
     padded = int((w["attention_mask"] == 0).any(1).nonzero()[0])
-    batch = {k: v[padded:padded + 1].clone() for k, v in w.items()}
+    batch = {k: v[padded : padded + 1].clone() for k, v in w.items()}
     other = {k: v.clone() for k, v in batch.items()}
     pad = other["attention_mask"] == 0
     other["input_ids"][pad] = torch.randint(0, 250, (int(pad.sum()),))  # junk under the mask
@@ -62,7 +82,9 @@ def test_padding_contributes_nothing(tiny_tokenizer, windows):
             model.zero_grad()
             loss = CausalLMLoss(model, chunk)(**b)
             loss.backward()
-            grads.append((loss.detach(), [p.grad.clone() for p in model.parameters() if p.requires_grad]))
+            grads.append(
+                (loss.detach(), [p.grad.clone() for p in model.parameters() if p.requires_grad])
+            )
         assert torch.equal(grads[0][0], grads[1][0])
         assert all(torch.allclose(a, b, atol=1e-7) for a, b in zip(grads[0][1], grads[1][1]))
 
@@ -102,8 +124,12 @@ def interrupt_at(monkeypatch, step, action):
 
 
 def test_resume_is_bit_exact(tmp_path, windows, monkeypatch):
-    opts = ("train.max_steps=6", "train.save_every=3", "optimizer.schedule=cosine",
-            "optimizer.warmup_steps=2")
+    opts = (
+        "train.max_steps=6",
+        "train.save_every=3",
+        "optimizer.schedule=cosine",
+        "optimizer.warmup_steps=2",
+    )
     full_model, full = run_train(tmp_path / "full", windows, *opts)
 
     def crash(loss):
@@ -148,17 +174,25 @@ def test_numeric_output_vocab_loss_is_a_softmax_over_the_codec_tokens(tiny_token
 
 
 @pytest.mark.slow  # inductor compiles for seconds
-def test_compiled_training_matches_eager_and_saves_the_same_checkpoint(tmp_path, windows,
-                                                                       monkeypatch):
+def test_compiled_training_matches_eager_and_saves_the_same_checkpoint(
+    tmp_path, windows, monkeypatch
+):
     """train.compile (inductor, chunked loss as by default): the same losses as eager to float
     tolerance, and a checkpoint whose tensor names are the model's own (no compile prefixes)."""
     import llmts.train.loop
 
     built = []
-    monkeypatch.setattr(llmts.train.loop, "make_loss",
-                        lambda *a, **kw: built.append(make_loss(*a, **kw)) or built[-1])
-    steps = ("train.max_steps=3", "train.eval_every=0", "train.save_every=3",
-             "train.chunked_loss=true")
+    monkeypatch.setattr(
+        llmts.train.loop,
+        "make_loss",
+        lambda *a, **kw: built.append(make_loss(*a, **kw)) or built[-1],
+    )
+    steps = (
+        "train.max_steps=3",
+        "train.eval_every=0",
+        "train.save_every=3",
+        "train.chunked_loss=true",
+    )
     eager, a = run_train(tmp_path / "eager", windows, *steps)
     compiled, b = run_train(tmp_path / "compiled", windows, *steps, "train.compile=regions")
     kinds = [{type(m).__name__ for m in loss.model.model.layers} for loss in built]
@@ -193,16 +227,25 @@ def test_a_training_step_never_waits_for_the_device(tmp_path, windows, monkeypat
                 out = fn(*a, **kw)
             counts.append(c)
             return out
+
         return wrapper
 
     monkeypatch.setattr(llmts.train.loop, "train_step", counted(llmts.train.loop.train_step))
     monkeypatch.setattr(llmts.train.loop, "device_batch", counted(llmts.train.loop.device_batch))
     full = (full_windows(windows[0]), windows[1])
     assert len(full[0]["input_ids"]) >= 4
-    _, result = run_train(tmp_path, full, "train.max_steps=4", "train.log_every=2",
-                          "train.chunked_loss=true", "train.grad_accum=2", "train.eval_every=0")
-    assert len(counts) == 4 * 3 and all(c.count.total() == 0 for c in counts), \
-        [c.where for c in counts if c.count.total()][:1]
+    _, result = run_train(
+        tmp_path,
+        full,
+        "train.max_steps=4",
+        "train.log_every=2",
+        "train.chunked_loss=true",
+        "train.grad_accum=2",
+        "train.eval_every=0",
+    )
+    assert len(counts) == 4 * 3 and all(c.count.total() == 0 for c in counts), [
+        c.where for c in counts if c.count.total()
+    ][:1]
     assert [r["step"] for r in result.history if "loss" in r] == [1, 2, 3, 4]
     # The counter can fail: a padded batch goes through transformers' mask check.
     cfg = compose("model=tiny")
@@ -221,14 +264,21 @@ def test_non_finite_step_is_named_from_the_window_read(tmp_path, windows, monkey
     written before it (step 2) is the last one."""
     interrupt_at(monkeypatch, 3, lambda loss: loss * math.nan)
     with pytest.raises(LlmtsError, match="step 3: non-finite loss"):
-        run_train(tmp_path, windows, "train.max_steps=8", "train.save_every=2",
-                  "train.log_every=4", "train.eval_every=0")
+        run_train(
+            tmp_path,
+            windows,
+            "train.max_steps=8",
+            "train.save_every=2",
+            "train.log_every=4",
+            "train.eval_every=0",
+        )
     assert ckpt.find_latest(tmp_path).name == "step-2"
 
 
 def test_history_rows_per_step_with_a_window_average_speed(tmp_path, windows):
-    _, result = run_train(tmp_path, windows, "train.max_steps=6", "train.log_every=3",
-                          "train.eval_every=0")
+    _, result = run_train(
+        tmp_path, windows, "train.max_steps=6", "train.log_every=3", "train.eval_every=0"
+    )
     rows = [r for r in result.history if "loss" in r]
     assert [r["step"] for r in rows] == list(range(1, 7))
     assert rows[0]["tokens_per_s"] == rows[2]["tokens_per_s"] > 0  # one window, one average
@@ -250,17 +300,31 @@ def test_fp16_overflow_step_is_skipped_by_the_loss_scaler(tmp_path, windows, mon
     model = build_model(cfg.model, cfg.lora, cfg.seed)
     before = trainable_state(model)
     with caplog.at_level("WARNING", logger="llmts.train.loop"):
-        result = train(model, windows[0], windows[1], cfg.train, cfg.optimizer, cfg.seed,
-                       tmp_path, NullTracker(), accelerator, flops_per_step=1.0)
+        result = train(
+            model,
+            windows[0],
+            windows[1],
+            cfg.train,
+            cfg.optimizer,
+            cfg.seed,
+            tmp_path,
+            NullTracker(),
+            accelerator,
+            flops_per_step=1.0,
+        )
     after = trainable_state(model)
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert accelerator.scaler.get_scale() == 2.0**111
-    assert math.isfinite(result.history[-1]["loss"]) and "skipped the update of step(s) 1" in caplog.text
+    assert (
+        math.isfinite(result.history[-1]["loss"])
+        and "skipped the update of step(s) 1" in caplog.text
+    )
 
 
 @pytest.mark.slow  # dynamo traces forward + backward for seconds
-def test_compiled_step_is_one_graph_with_the_eager_losses_and_weights(tmp_path, windows,
-                                                                      monkeypatch):
+def test_compiled_step_is_one_graph_with_the_eager_losses_and_weights(
+    tmp_path, windows, monkeypatch
+):
     """train.compile=step: the loss forward (+ backward) compiled whole, fullgraph (a graph
     break would raise); dynamo's eager backend stands in for inductor/CUDA graphs on a CPU.
     Losses and trained weights equal eager's to float tolerance."""
@@ -274,8 +338,12 @@ def test_compiled_step_is_one_graph_with_the_eager_losses_and_weights(tmp_path, 
         return real(module, **{**kw, "backend": "eager", "mode": None})
 
     monkeypatch.setattr(llmts.train.loss.torch, "compile", eager_compile)
-    steps = ("train.max_steps=3", "train.eval_every=3", "train.val_batches=1",
-             "train.chunked_loss=true")
+    steps = (
+        "train.max_steps=3",
+        "train.eval_every=3",
+        "train.val_batches=1",
+        "train.chunked_loss=true",
+    )
     full = (full_windows(windows[0]), windows[1])
     eager, a = run_train(tmp_path / "eager", full, *steps)
     compiled, b = run_train(tmp_path / "step", full, *steps, "train.compile=step")
@@ -295,8 +363,9 @@ def test_gradient_accumulation_equals_the_larger_batch(tmp_path, windows):
     assert int(full.sum()) >= 8
     steps = ("train.max_steps=3", "train.eval_every=0", "train.save_every=3")
     big, res_big = run_train(tmp_path / "big", unpadded, *steps)
-    acc, res_acc = run_train(tmp_path / "acc", unpadded, *steps, "train.batch_size=2",
-                             "train.grad_accum=2")
+    acc, res_acc = run_train(
+        tmp_path / "acc", unpadded, *steps, "train.batch_size=2", "train.grad_accum=2"
+    )
     losses = lambda r: [h["loss"] for h in r.history if "loss" in h]  # noqa: E731
     assert losses(res_acc) == pytest.approx(losses(res_big), rel=1e-5)
     for (name, a), b in zip(acc.named_parameters(), big.parameters()):
@@ -309,17 +378,21 @@ def test_gradient_accumulation_equals_the_larger_batch(tmp_path, windows):
     assert not torch.equal(next(other.parameters()), next(big.parameters()))  # it can differ
 
 
-@pytest.mark.parametrize("schedule, factors", [
-    # warmup 2 of 6 steps: (s + 1) / 2, then f = (s - 2) / 4 after warmup
-    ("constant", [0.5, 1.0, 1.0, 1.0, 1.0, 1.0]),
-    ("linear", [0.5, 1.0, 1.0, 0.75, 0.5, 0.25]),  # 1 - f
-    ("cosine", [0.5, 1.0, 1.0, 0.8535534, 0.5, 0.1464466]),  # (1 + cos(pi f)) / 2
-])
+@pytest.mark.parametrize(
+    "schedule, factors",
+    [
+        # warmup 2 of 6 steps: (s + 1) / 2, then f = (s - 2) / 4 after warmup
+        ("constant", [0.5, 1.0, 1.0, 1.0, 1.0, 1.0]),
+        ("linear", [0.5, 1.0, 1.0, 0.75, 0.5, 0.25]),  # 1 - f
+        ("cosine", [0.5, 1.0, 1.0, 0.8535534, 0.5, 0.1464466]),  # (1 + cos(pi f)) / 2
+    ],
+)
 def test_warmup_then_schedule_by_hand(schedule, factors):
     from llmts.train.loop import make_scheduler
 
-    opt_cfg = compose(f"optimizer.schedule={schedule}", "optimizer.warmup_steps=2",
-                      "optimizer.lr=0.1").optimizer
+    opt_cfg = compose(
+        f"optimizer.schedule={schedule}", "optimizer.warmup_steps=2", "optimizer.lr=0.1"
+    ).optimizer
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=opt_cfg.lr)
     sched = make_scheduler(opt, opt_cfg, max_steps=6)
     seen = []
@@ -342,8 +415,9 @@ def test_accumulated_micro_batches_give_the_big_batchs_gradient(windows):
     norms = []
     for split in ([[0, 1, 2, 3]], [[0, 1], [2, 3]]):
         model = build_model(cfg.model, cfg.lora, cfg.seed)
-        parts, _, _ = make_step_parts(model, cfg.optimizer, 1, make_accelerator("no"),
-                                      chunked=False, compiled="none")
+        parts, _, _ = make_step_parts(
+            model, cfg.optimizer, 1, make_accelerator("no"), chunked=False, compiled="none"
+        )
         loss, norm = train_step(parts, [device_batch(wins, r, lengths, "cpu") for r in split])
         norms.append((float(loss), float(norm)))
     assert norms[1] == pytest.approx(norms[0], rel=1e-5)
@@ -357,10 +431,14 @@ def test_a_log_file_gets_a_progress_line_every_log_every_steps(tmp_path, windows
     caplog.set_level(logging.INFO, logger="llmts")
     run_train(tmp_path, windows, "train.max_steps=6", "train.log_every=2", "train.eval_every=0")
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("train ")]
-    assert [ln.split(" (")[0] for ln in lines] == ["train 2/6 steps", "train 4/6 steps",
-                                                    "train 6/6 steps"]
-    assert all("ETA" in ln and "loss=" in ln and "lr=" in ln and "tokens_per_s=" in ln
-               for ln in lines)
+    assert [ln.split(" (")[0] for ln in lines] == [
+        "train 2/6 steps",
+        "train 4/6 steps",
+        "train 6/6 steps",
+    ]
+    assert all(
+        "ETA" in ln and "loss=" in ln and "lr=" in ln and "tokens_per_s=" in ln for ln in lines
+    )
 
 
 def test_fp16_without_a_gpu_is_one_line():
@@ -390,8 +468,18 @@ def test_lora_build_and_train_step_raise_no_future_warning(tmp_path, windows):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = build_model(cfg.model, cfg.lora, cfg.seed)
-        train(model, windows[0], windows[1], cfg.train, cfg.optimizer, cfg.seed, tmp_path,
-              NullTracker(), make_accelerator("no"), flops_per_step=1.0)
+        train(
+            model,
+            windows[0],
+            windows[1],
+            cfg.train,
+            cfg.optimizer,
+            cfg.seed,
+            tmp_path,
+            NullTracker(),
+            make_accelerator("no"),
+            flops_per_step=1.0,
+        )
     assert cfg.lora.enabled
     assert [str(w.message) for w in caught if issubclass(w.category, FutureWarning)] == []
 
@@ -408,13 +496,16 @@ def test_run_files_and_checkpoints_get_the_umask_mode(tmp_path, windows):
         os.umask(old)
     folder = tmp_path / "checkpoints" / "step-2"
     assert folder.stat().st_mode & 0o777 == 0o755
-    for path in (folder / ckpt.STATE, folder / ckpt.TRAINABLE_FILE, folder / "optimizer.pt",
-                 tmp_path / "train_history.csv"):
+    for path in (
+        folder / ckpt.STATE,
+        folder / ckpt.TRAINABLE_FILE,
+        folder / "optimizer.pt",
+        tmp_path / "train_history.csv",
+    ):
         assert path.stat().st_mode & 0o777 == 0o644, path.name
 
 
-def test_validation_loss_and_checkpoint_saves_are_logged_one_line_each(tmp_path, windows,
-                                                                       caplog):
+def test_validation_loss_and_checkpoint_saves_are_logged_one_line_each(tmp_path, windows, caplog):
     """The validation loss reached only train_history.csv and checkpoint saves were silent."""
     import logging
 
@@ -423,6 +514,8 @@ def test_validation_loss_and_checkpoint_saves_are_logged_one_line_each(tmp_path,
     lines = [r.getMessage() for r in caplog.records]
     vals = [r["val_loss"] for r in result.history if "val_loss" in r]
     assert [ln for ln in lines if ln.startswith("validation at step")] == [
-        f"validation at step {s}: val_loss={v:.4f}" for s, v in zip((0, 2, 4), vals)]
+        f"validation at step {s}: val_loss={v:.4f}" for s, v in zip((0, 2, 4), vals)
+    ]
     assert [ln for ln in lines if ln.startswith("saved checkpoint")] == [
-        f"saved checkpoint {tmp_path / 'checkpoints' / f'step-{s}'}" for s in (2, 4)]
+        f"saved checkpoint {tmp_path / 'checkpoints' / f'step-{s}'}" for s in (2, 4)
+    ]
