@@ -18,9 +18,21 @@ pytestmark = pytest.mark.slow  # the ~3.5-minute demo in a subprocess
 
 def test_demo_lora_on_the_pretrained_base_beats_it_and_persistence(tmp_path):
     start = time.perf_counter()
-    res = subprocess.run([sys.executable, "-m", "llmts", "experiment=demo", "logger=none",
-                          f"hydra.run.dir={tmp_path}"], cwd=REPO, capture_output=True, text=True,
-                         timeout=900, env=dict(os.environ))
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "llmts",
+            "experiment=demo",
+            "logger=none",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=dict(os.environ),
+    )
     elapsed = time.perf_counter() - start
     assert res.returncode == 0, res.stderr[-3000:]
     m = json.loads((tmp_path / "metrics.json").read_text())

@@ -11,10 +11,21 @@ from tests.helpers import llmts
 
 pytestmark = pytest.mark.slow  # the CLI in subprocesses
 
-RUN = ["model=mini", "logger=none", "data.num_series=40", "data.context_length=256",
-       "train.max_steps=4", "train.save_every=2", "train.eval_every=2", "train.val_batches=1",
-       "train.log_every=1", "eval.num_series=3", "eval.baselines=false", "eval.plot_series=0",
-       "eval.bootstrap=0"]
+RUN = [
+    "model=mini",
+    "logger=none",
+    "data.num_series=40",
+    "data.context_length=256",
+    "train.max_steps=4",
+    "train.save_every=2",
+    "train.eval_every=2",
+    "train.val_batches=1",
+    "train.log_every=1",
+    "eval.num_series=3",
+    "eval.baselines=false",
+    "eval.plot_series=0",
+    "eval.bootstrap=0",
+]
 
 
 def test_lora_run_resumes_and_reloads(tmp_path):
@@ -31,8 +42,9 @@ def test_lora_run_resumes_and_reloads(tmp_path):
     shutil.rmtree(resumed / "checkpoints" / "step-4")
     res = llmts(*RUN, "train.resume=auto", f"hydra.run.dir={resumed}")
     assert res.returncode == 0, res.stderr[-3000:]
-    a, b = (load_file(d / "checkpoints" / "step-4" / "trainable.safetensors")
-            for d in (full, resumed))
+    a, b = (
+        load_file(d / "checkpoints" / "step-4" / "trainable.safetensors") for d in (full, resumed)
+    )
     assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)
     assert any("lora_" in k for k in a)
     fc = Forecaster.from_run(full)

@@ -30,7 +30,8 @@ def test_loads_the_installed_folder_through_from_pretrained(mini):
     folder = Path(cfg.model.path)
     assert folder == Path(llmts.__file__).parent / "model" / "weights" / "mini"
     assert {"config.json", "model.safetensors", "tokenizer.json", "README.md"} <= {
-        p.name for p in folder.iterdir()}
+        p.name for p in folder.iterdir()
+    }
     assert sum(p.stat().st_size for p in folder.iterdir()) < 20e6
     model = build_model(cfg.model, cfg.lora, cfg.seed, codec)
     names = [n for n, p in model.named_parameters() if p.requires_grad]
@@ -54,8 +55,9 @@ def test_base_writes_well_formed_series_unconstrained(mini):
 
     cfg, codec = mini
     model = load_base_model(cfg.model, 0)
-    res = forecast(model, codec, lv_contexts(16)[:, :51], 20, DecodingConfig(constrained=False),
-                   16, 0)
+    res = forecast(
+        model, codec, lv_contexts(16)[:, :51], 20, DecodingConfig(constrained=False), 16, 0
+    )
     assert res.parse_rate >= 0.9, res.parse_rate
 
 
@@ -69,8 +71,10 @@ def test_lora_improves_the_base_on_a_few_series(mini):
     cfg, codec = mini
     model = build_model(cfg.model, cfg.lora, cfg.seed, codec)
     series = lv_contexts(24, 100)
-    windows = [make_windows(codec.training_texts(part), codec.tokenizer, 384, 384)
-               for part in (series[:16], series[16:])]
+    windows = [
+        make_windows(codec.training_texts(part), codec.tokenizer, 384, 384)
+        for part in (series[:16], series[16:])
+    ]
     lengths = [w["attention_mask"].sum(1).tolist() for w in windows]
     acc = make_accelerator("no")
     opt = OmegaConf.structured(OptimizerConfig(lr=3e-3, weight_decay=0.0))
