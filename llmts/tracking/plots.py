@@ -112,13 +112,14 @@ def plot_skill(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray | None
         steps = np.arange(1, len(values) + 1)
         ax.set_ylabel(f"skill vs {name}")
         _integer_steps(ax, steps)
-        if np.nanmin(values) < SKILL_FLOOR:
+        low = np.min(values, initial=np.inf, where=np.isfinite(values))  # inf: none finite
+        if low < SKILL_FLOOR:
             ax.set_xlim(0.5, len(values) + 0.5)
             ax.set_yticks([])
             ax.text(
                 0.5,
                 0.5,
-                f"{name} is near-exact (skill down to {np.nanmin(values):.3g}):\n"
+                f"{name} is near-exact (skill down to {low:.3g}):\n"
                 "the skill says nothing about the model, not drawn",
                 ha="center",
                 va="center",
@@ -130,7 +131,8 @@ def plot_skill(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray | None
         if band is not None:
             ax.fill_between(steps, band[0], band[1], color=f"C{j}", alpha=0.2)
         ax.axhline(0.0, color="0.5", lw=0.8)
-        if np.nanmin(values if band is None else band[0]) < -1.0:
+        lower = values if band is None else band[0]
+        if np.min(lower, initial=np.inf, where=np.isfinite(lower)) < -1.0:
             ax.set_yscale("symlog", linthresh=1.0)  # skill is ≤ 1 but can be far below 0
         _pad_y(ax)
     axes[-1, 0].set_xlabel("forecast step")
