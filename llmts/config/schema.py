@@ -331,7 +331,9 @@ class EvalConfig:
     num_series: int | None = option(None, "first K test series; null: all")
     batch_size: int = option(256, "rows (series x samples) decoded together")
     point: Point = option(Point.median, "point forecast over samples")
-    baselines: bool = option(True, "also score persistence and the Lotka-Volterra ODE fit")
+    baselines: bool = option(
+        True, "also score persistence, seasonal naive and the Lotka-Volterra ODE fit"
+    )
     untrained: bool = option(
         False, "also score the model before training (the study's Table 2 row)"
     )

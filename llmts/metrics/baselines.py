@@ -1,4 +1,4 @@
-"""Non-LLM baselines (public API): persistence and a Lotka-Volterra ODE fit.
+"""Non-LLM baselines (public API): persistence, seasonal naive and a Lotka-Volterra ODE fit.
 
 Both take the context in the units the caller has (the study's setting: the context as the LLM
 sees it, x → round(x/α, 2)·α) and return forecasts in those units, shape (n, h, D).
@@ -47,6 +47,41 @@ def persistence(context: np.ndarray, horizon: int) -> np.ndarray:
     return np.repeat(
         np.nan_to_num(np.take_along_axis(c, last[:, None, :], axis=1)), horizon, axis=1
     )
+
+
+def season(context: np.ndarray, min_overlap: int | None = None) -> np.ndarray:
+    """The period of each series, (n, T, D) → (n,) in steps: the lag p in [2, T − m] that
+    maximises the autocorrelation r(p) = Σ x_t·x_{t−p} / √(Σ x_t² · Σ x_{t−p}²) of the context
+    with each variable's mean removed, summed over variables and over the T − p overlapping
+    steps (gaps left out); m = ``min_overlap`` (default max(2, T // 4)) keeps the estimate off
+    lags seen over only a few steps. 1 where T < 4 (no period: persistence)."""
+    c = np.asarray(context, dtype=np.float64)
+    n, t = c.shape[:2]
+    m = max(2, t // 4) if min_overlap is None else min_overlap
+    if t - m < 2:
+        return np.ones(n, dtype=int)
+    x = np.nan_to_num(c - np.nanmean(c, axis=1, keepdims=True))  # a gap adds 0 to every sum
+    lags = np.arange(2, t - m + 1)
+    r = np.empty((n, len(lags)))
+    for j, p in enumerate(lags):
+        a, b = x[:, p:], x[:, :-p]
+        den = np.sqrt((a * a).sum((1, 2)) * (b * b).sum((1, 2)))
+        r[:, j] = np.where(den > 0, (a * b).sum((1, 2)) / np.where(den > 0, den, 1), -np.inf)
+    return np.where(np.isfinite(r).any(1), lags[np.argmax(r, axis=1)], 1)
+
+
+def seasonal_naive(context: np.ndarray, horizon: int) -> np.ndarray:
+    """Seasonal naive forecast: the context's last cycle repeated, ŷ_{T+k} = x_{T−p+(k mod p)}
+    for k = 0..h−1, p = :func:`season` per series, (n, T, D) → (n, h, D). A gap in the copied
+    cycle is filled with the persistence value."""
+    c = np.asarray(context, dtype=np.float64)
+    if c.ndim != 3 or c.shape[1] < 1:
+        raise ValueError(f"context must be (n, T, D) with T >= 1, got {c.shape}")
+    t = c.shape[1]
+    period = season(c)[:, None]
+    src = t - period + np.arange(horizon)[None, :] % period  # (n, h) indices into the context
+    fc = np.take_along_axis(c, src[:, :, None], axis=1)
+    return np.where(np.isnan(fc), persistence(c, horizon), fc)
 
 
 @dataclass(frozen=True)

@@ -202,11 +202,14 @@ def write(e: Evaluation, run_dir: Path, plot_series: int, tracker: Tracker) -> N
 def run_baselines(
     context: np.ndarray, time: np.ndarray, c: int, h: int, enabled: bool
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None, int | None]:
-    """Forecasts of persistence and of the Lotka-Volterra ODE fit (D = 2 only), the fit's rates
-    (n, 4) and its number of failed fits (both None without a fit)."""
+    """Forecasts of persistence, seasonal naive and the Lotka-Volterra ODE fit (D = 2 only), the
+    fit's rates (n, 4) and its number of failed fits (both None without a fit)."""
     if not enabled:
         return {}, None, None
-    fcs = {"persistence": baselines.persistence(context, h)}
+    fcs = {
+        "persistence": baselines.persistence(context, h),
+        "seasonal_naive": baselines.seasonal_naive(context, h),
+    }
     if context.shape[2] != 2:
         log.info("ode_fit baseline skipped: it fits Lotka-Volterra, which needs D = 2")
         return fcs, None, None
@@ -365,11 +368,11 @@ def results_table(m: dict) -> str:
     rows = [("model", {k: m.get(k) for k in POINT_KEYS})]
     if "untrained/mse" in m:
         rows.append(("untrained", {k: m.get(f"untrained/{k}") for k in POINT_KEYS}))
-    for name in ("persistence", "ode_fit"):
+    for name in ("persistence", "seasonal_naive", "ode_fit"):
         if f"baseline/{name}/mse" in m:
             rows.append((name, {k: m.get(f"baseline/{name}/{k}") for k in POINT_KEYS}))
-    head = f"{'':<12}" + "".join(f"{k.upper() if k != 'r2' else 'R2':>11}" for k in POINT_KEYS)
+    head = f"{'':<15}" + "".join(f"{k.upper() if k != 'r2' else 'R2':>11}" for k in POINT_KEYS)
     lines = [head] + [
-        f"{name:<12}" + "".join(f"{v:>11.4g}" for v in vals.values()) for name, vals in rows
+        f"{name:<15}" + "".join(f"{v:>11.4g}" for v in vals.values()) for name, vals in rows
     ]
     return "\n".join(lines)

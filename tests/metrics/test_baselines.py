@@ -6,7 +6,13 @@ from scipy.integrate import solve_ivp
 
 from llmts.codec.llmtime import scale_of
 from llmts.data.series import lotka_volterra, simulate_lotka_volterra
-from llmts.metrics.baselines import OdeFitResult, ode_fit, persistence
+from llmts.metrics.baselines import (
+    OdeFitResult,
+    ode_fit,
+    persistence,
+    season,
+    seasonal_naive,
+)
 
 TIME = np.linspace(0.0, 200.0, 100)  # the study's grid
 CTX, HOR = 51, 20
@@ -162,3 +168,36 @@ def test_a_long_ode_fit_names_its_phase(caplog, monkeypatch):
         ode_fit(series[:, :CTX].astype(np.float64), time[:CTX], time[CTX : CTX + HOR])
     lines = [r.getMessage() for r in caplog.records if "ode_fit" in r.getMessage()]
     assert lines and all(ln.startswith("baseline ode_fit ") for ln in lines)
+
+
+def test_seasonal_naive_repeats_the_last_cycle():
+    # a period of 7 steps, two variables at different phases: the forecast is the cycle itself
+    t = np.arange(60)
+    wave = np.stack([np.sin(2 * np.pi * t / 7), np.cos(2 * np.pi * t / 7) + 3], -1)[None]
+    assert season(wave[:, :45]).tolist() == [7]
+    np.testing.assert_allclose(seasonal_naive(wave[:, :45], 15), wave[:, 45:], atol=1e-9)
+
+
+def test_seasonal_naive_finds_each_series_period_on_lotka_volterra():
+    series, _ = simulate_lotka_volterra(8, 100, 200.0, seed=3)
+    ctx, truth = series[:, :51], series[:, 51:71]
+    fc = seasonal_naive(ctx, 20)
+    assert fc.shape == truth.shape
+    # reading the last cycle is what a forecaster of these series can do from context alone
+    assert np.mean((fc - truth) ** 2) < 0.2 * np.mean((persistence(ctx, 20) - truth) ** 2)
+
+
+def test_seasonal_naive_without_a_period_is_persistence():
+    ctx = np.arange(3.0).reshape(1, 3, 1)  # too short to hold a cycle
+    np.testing.assert_array_equal(seasonal_naive(ctx, 4), persistence(ctx, 4))
+    flat = np.ones((1, 20, 1))  # no variation: every correlation undefined
+    np.testing.assert_array_equal(seasonal_naive(flat, 4), persistence(flat, 4))
+
+
+def test_seasonal_naive_fills_a_gap_in_the_copied_cycle():
+    t = np.arange(40)
+    ctx = np.sin(2 * np.pi * t / 5)[None, :, None].copy()
+    ctx[0, 36, 0] = np.nan  # inside the last cycle (steps 35-39)
+    fc = seasonal_naive(ctx, 5)
+    assert np.isfinite(fc).all()
+    assert fc[0, 1, 0] == pytest.approx(ctx[0, -1, 0])  # the gap's step: persistence
