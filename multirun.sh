@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The study's three grids as Hydra multiruns (grid definitions: conf/sweep/*.yaml).
-#   ./multirun.sh lr|rank|context|all [overrides...]
+#   ./multirun.sh lr|rank|context|all|mini [overrides...]
 #   ./multirun.sh all model=tiny train.max_steps=20     # smoke-test every grid on a CPU
+#   ./multirun.sh mini                                  # the three grids in miniature: LoRA on
+#                                                       # the shipped mini model, on a CPU
 # Each grid first prints its planned FLOPs (llmts-flops) and stops if they exceed
 # train.flop_budget; at the end of each sweep the report (llmts-report) is written into its
 # sweep dir and printed.
@@ -13,5 +15,6 @@ case "$grid" in
   rank)    run rank "$@" ;;     # Tables 8-9, Figures 5-6
   context) run context "$@" ;;  # Table 10, Figures 7-9
   all)     run lr "$@"; run rank "$@"; run context "$@" ;;
-  *) echo "usage: $0 lr|rank|context|all [hydra overrides...]" >&2; exit 2 ;;
+  mini)    for g in lr rank context; do run "mini_$g" model=mini lora=default "$@"; done ;;
+  *) echo "usage: $0 lr|rank|context|all|mini [hydra overrides...]" >&2; exit 2 ;;
 esac

@@ -120,7 +120,7 @@ def test_experiments_hold_only_what_differs(name):
     assert same == [], f"{name}.yaml restates defaults: {same}"
 
 
-@pytest.mark.parametrize("name", ["lr", "rank", "context"])
+@pytest.mark.parametrize("name", ["lr", "rank", "context", "mini_lr", "mini_rank", "mini_context"])
 def test_sweep_configs_force_multirun(name):
     """`llmts sweep=lr` runs the grid (it used to run one 2000-step job silently)."""
     from hydra import compose as hydra_compose
@@ -130,6 +130,21 @@ def test_sweep_configs_force_multirun(name):
     with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
         cfg = hydra_compose("config", [f"sweep={name}"], return_hydra_config=True)
     assert cfg.hydra.mode == RunMode.MULTIRUN and len(cfg.hydra.sweeper.params) == 1
+
+
+@pytest.mark.parametrize("name", ["lr", "rank", "context"])
+def test_a_miniature_grid_varies_what_the_study_grid_varies(name):
+    """`./multirun.sh mini`: each miniature grid is its study grid with a shorter run and a
+    small model's rates, the same key swept, the same other settings held."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
+        study = hydra_compose("config", [f"sweep={name}"], return_hydra_config=True)
+        mini = hydra_compose("config", [f"sweep=mini_{name}"], return_hydra_config=True)
+    assert set(mini.hydra.sweeper.params) == set(study.hydra.sweeper.params)
+    assert mini.train.max_steps < study.train.max_steps
+    assert (mini.lora.r, mini.data.context_length) == (study.lora.r, study.data.context_length)
 
 
 @pytest.mark.parametrize("args", [["sweep=rank"], ["-m", "lora.r=2,4,8"]])
