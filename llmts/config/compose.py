@@ -118,6 +118,12 @@ HELP = {
         "  llmts-report dir=outputs/multirun/DATE\n"
         "  llmts-report dirs=[RUN_A,RUN_B] out=compare bootstrap=0"
     ),
+    "llmts-pretrain": (
+        "llmts-pretrain: pretrain a small Qwen2-architecture model from random weights on "
+        "synthetic series\n(no Lotka-Volterra) and write a Hugging Face folder with its model "
+        "card.\n\n  llmts-pretrain output=DIR                # the shipped mini model's "
+        "recipe\n  llmts-pretrain train.max_steps=20 corpus.num_series=200 output=/tmp/m"
+    ),
     "llmts-flops": (
         "llmts-flops: the training-FLOPs plan of a run or a sweep, before spending "
         "any (loads no weights).\n\n  llmts-flops lora.r=8 train.max_steps=2000\n"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import re
 import shutil
 import tempfile
 import time
@@ -145,6 +146,7 @@ def model_card(cfg: Any, facts: dict) -> str:
     m, c, d, t, o = cfg.model, cfg.corpus, cfg.data, cfg.train, cfg.optimizer
     weights = ", ".join(f"{k} {w:g}" for k, (w, _) in synthetic.FAMILIES.items())
     recipe = (synthetic.__doc__ or "").split("\n\n", 1)[-1].strip()
+    recipe = re.sub(r":\w+:`~?([\w.]+)`", r"`\1`", recipe).replace("``", "`")  # rST → Markdown
     val = facts["final_val_loss"]
     settings = OmegaConf.to_yaml(
         OmegaConf.masked_copy(
