@@ -1,6 +1,6 @@
 """Non-LLM baselines (public API): persistence, seasonal naive and a Lotka-Volterra ODE fit.
 
-Both take the context in the units the caller has (the study's setting: the context as the LLM
+Each takes the context in the units the caller has (the study's setting: the context as the LLM
 sees it, x → round(x/α, 2)·α) and return forecasts in those units, shape (n, h, D).
 """
 
