@@ -1,7 +1,7 @@
 """Non-LLM baselines (public API): persistence, seasonal naive and a Lotka-Volterra ODE fit.
 
 Each takes the context in the units the caller has (the study's setting: the context as the LLM
-sees it, x → round(x/α, 2)·α) and return forecasts in those units, shape (n, h, D).
+sees it, x → round(x/α, 2)·α) and returns forecasts in those units, shape (n, h, D).
 """
 
 from __future__ import annotations
