@@ -4,6 +4,7 @@ series and horizon, and write ``forecasts.h5`` and the plots."""
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -364,15 +365,18 @@ def write_skill(path: Path, extra: dict[str, np.ndarray], tracker: Tracker) -> N
 
 
 def results_table(m: dict) -> str:
-    """The model's metrics beside each baseline's, one row each."""
-    rows = [("model", {k: m.get(k) for k in POINT_KEYS})]
+    """The model's metrics beside each baseline's (every ``baseline/<name>/mse`` in ``m``, in
+    the order they were scored), one row each."""
+    rows = [("model", "")]
     if "untrained/mse" in m:
-        rows.append(("untrained", {k: m.get(f"untrained/{k}") for k in POINT_KEYS}))
-    for name in ("persistence", "seasonal_naive", "ode_fit"):
-        if f"baseline/{name}/mse" in m:
-            rows.append((name, {k: m.get(f"baseline/{name}/{k}") for k in POINT_KEYS}))
-    head = f"{'':<15}" + "".join(f"{k.upper() if k != 'r2' else 'R2':>11}" for k in POINT_KEYS)
+        rows.append(("untrained", "untrained/"))
+    rows += [
+        (k.split("/")[1], k[: -len("mse")]) for k in m if re.fullmatch(r"baseline/[^/]+/mse", k)
+    ]
+    w = max(len(name) for name, _ in rows) + 3
+    head = f"{'':<{w}}" + "".join(f"{k.upper() if k != 'r2' else 'R2':>11}" for k in POINT_KEYS)
     lines = [head] + [
-        f"{name:<15}" + "".join(f"{v:>11.4g}" for v in vals.values()) for name, vals in rows
+        f"{name:<{w}}" + "".join(f"{m.get(prefix + k):>11.4g}" for k in POINT_KEYS)
+        for name, prefix in rows
     ]
     return "\n".join(lines)

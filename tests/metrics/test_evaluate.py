@@ -137,3 +137,20 @@ def test_constant_zero_forecasts_are_flagged_in_the_metrics(tiny_tokenizer, monk
     assert out["constant_forecasts"] == 1.0 and out["mape"] == 100.0
     assert "constant" in out["degenerate"] and "MAPE is exactly 100" in out["degenerate"]
     assert any("degenerate forecasts" in r.getMessage() for r in caplog.records)
+
+
+def test_the_results_table_has_a_row_per_scored_baseline_in_scoring_order():
+    from llmts.metrics.evaluate import POINT_KEYS, results_table
+
+    m = {k: 1.0 for k in POINT_KEYS}
+    for name in ("persistence", "a_longer_baseline_name", "ode_fit"):
+        m |= {f"baseline/{name}/{k}": 2.0 for k in POINT_KEYS}
+        m[f"baseline/{name}/mse_ci"] = [1.0, 3.0]
+    lines = results_table(m).splitlines()
+    assert [line.split()[0] for line in lines[1:]] == [
+        "model",
+        "persistence",
+        "a_longer_baseline_name",
+        "ode_fit",
+    ]
+    assert len({len(line) for line in lines}) == 1  # the columns line up
