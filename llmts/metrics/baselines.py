@@ -60,7 +60,9 @@ def season(context: np.ndarray, min_overlap: int | None = None) -> np.ndarray:
     m = max(2, t // 4) if min_overlap is None else min_overlap
     if t - m < 2:
         return np.ones(n, dtype=int)
-    x = np.nan_to_num(c - np.nanmean(c, axis=1, keepdims=True))  # a gap adds 0 to every sum
+    seen = ~np.isnan(c)
+    mean = np.nansum(c, axis=1, keepdims=True) / np.maximum(seen.sum(1, keepdims=True), 1)
+    x = np.where(seen, c - mean, 0.0)  # a gap adds 0 to every sum
     lags = np.arange(2, t - m + 1)
     r = np.empty((n, len(lags)))
     for j, p in enumerate(lags):

@@ -1,5 +1,7 @@
 """Persistence and the Lotka-Volterra ODE-fit baseline."""
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
@@ -201,3 +203,13 @@ def test_seasonal_naive_fills_a_gap_in_the_copied_cycle():
     fc = seasonal_naive(ctx, 5)
     assert np.isfinite(fc).all()
     assert fc[0, 1, 0] == pytest.approx(ctx[0, -1, 0])  # the gap's step: persistence
+
+
+def test_seasonal_naive_with_a_variable_never_observed_warns_nothing():
+    t = np.arange(30)
+    ctx = np.stack([np.sin(2 * np.pi * t / 6), np.full(30, np.nan)], -1)[None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fc = seasonal_naive(ctx, 6)
+    np.testing.assert_allclose(fc[0, :, 0], ctx[0, -6:, 0], atol=1e-9)
+    assert (fc[0, :, 1] == 0).all()  # persistence's value for a variable with no observation
