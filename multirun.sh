@@ -15,6 +15,6 @@ case "$grid" in
   rank)    run rank "$@" ;;     # Tables 8-9, Figures 5-6
   context) run context "$@" ;;  # Table 10, Figures 7-9
   all)     run lr "$@"; run rank "$@"; run context "$@" ;;
-  mini)    for g in lr rank context; do run "mini_$g" model=mini lora=default "$@"; done ;;
+  mini)    for g in lr rank context; do run "mini_$g" model=mini "$@"; done ;;
   *) echo "usage: $0 lr|rank|context|all|mini [hydra overrides...]" >&2; exit 2 ;;
 esac
