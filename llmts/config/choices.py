@@ -63,8 +63,8 @@ LORA_TARGETS: tuple[str, ...] = tuple(t.value for t in LoraTarget)
 
 def option(default: Any, doc: str) -> Any:
     """A field with its help text (``llmts --help`` lists it)."""
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": doc})
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": doc})
     return field(default=default, metadata={"help": doc})
 
 

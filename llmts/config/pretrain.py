@@ -19,6 +19,10 @@ class CorpusConfig:
     num_steps: int = option(160, "time steps per series")
     min_period: float = option(6.0, "shortest period of the periodic families, steps")
     max_period: float = option(50.0, "longest period, steps")
+    families: dict[str, float] = option(
+        dict(kernel=0.4, ar=0.2, oscillator=0.2, ode=0.2, periodic=0.0),
+        "family -> weight, >= 0 (the families: llmts/data/synthetic.py)",
+    )
 
     @staticmethod
     def check(c: Any) -> None:
@@ -29,6 +33,13 @@ class CorpusConfig:
             "corpus.min_period",
             c.min_period,
             "must be in (0, corpus.max_period]",
+        )
+        weights = dict(c.families)
+        require(
+            bool(weights) and min(weights.values()) >= 0 and sum(weights.values()) > 0,
+            "corpus.families",
+            weights,
+            "weights must be >= 0 with a positive sum",
         )
 
 

@@ -4,8 +4,8 @@ Every family is simulated for many series at once (vectorised numpy, fixed-step 
 ODEs), from one seed. Each series has 1-3 variables, is made positive (each variable shifted so
 its minimum is a random fraction of its range above 0, then scaled by a random factor), so its
 LLMTIME text, after the codec's percentile scaling, spans the range the study's data does.
-Periods are drawn between ``min_period`` and ``max_period`` steps. Families (weights in
-:data:`FAMILIES`):
+Periods are drawn between ``min_period`` and ``max_period`` steps. Families (:data:`FAMILIES`;
+the mix is ``llmts-pretrain``'s ``corpus.families``):
 
 * ``kernel``: KernelSynth-like compositions (as in Chronos): each variable a sum of 1-3 periodic
   components (random Fourier series of a shared base period, harmonics decaying), times an
@@ -16,15 +16,22 @@ Periods are drawn between ``min_period`` and ``max_period`` steps. Families (wei
 * ``oscillator``: damped and driven oscillators x'' + 2ζω₀x' + ω₀²x = F cos(Ωt) and damped,
   driven pendulums θ'' = -bθ' - ω₀² sin θ + F cos(Ωt); variables (position, velocity);
 * ``ode``: Van der Pol (x, y), Brusselator (x, y), FitzHugh-Nagumo (v, w) limit cycles and a
-  seasonally forced SIR (S, I, R).
+  seasonally forced SIR (S, I, R);
+* ``periodic``: one cycle of a random shape (a Fourier series, a few Gaussian bumps or a skewed
+  sawtooth) repeated, each variable the shape (or its own shape) shifted by its own phase:
+  series whose next cycle is the last one again, which a model learns to read from its context.
+  Half of them repeat exactly (an integer period, no noise: the text itself repeats), half
+  drift (the period changes by up to 3 % over the series, light noise).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+
+from llmts.errors import LlmtsError
 
 TWO_PI = 2.0 * np.pi
 
@@ -191,11 +198,54 @@ def ode(rng: np.random.Generator, n: int, steps: int, lo: float, hi: float) -> n
     return z
 
 
-FAMILIES: dict[str, tuple[float, Callable]] = {
-    "kernel": (0.4, kernel),
-    "ar": (0.2, ar),
-    "oscillator": (0.2, oscillator),
-    "ode": (0.2, ode),
+def _shape(rng: np.random.Generator, phase: np.ndarray, c: int) -> np.ndarray:
+    """(n, T, 3) a random cycle evaluated at ``phase`` (n, T, 3) in cycles, drawn per series and
+    per variable (``c`` = 3) or once per series for all its variables (``c`` = 1): a Fourier
+    series of 1-6 harmonics (1/2), 1-3 Gaussian bumps (1/4) or a sawtooth rising over a random
+    fraction of the cycle (1/4)."""
+    size = (phase.shape[0], 1, c)
+    kind = rng.choice(3, size=size, p=[0.5, 0.25, 0.25])
+    u = phase % 1.0
+    fourier = np.zeros_like(phase)
+    harmonics = rng.integers(1, 7, size)
+    for k in range(1, 7):
+        a = rng.normal(0, 1, size) / k * (k <= harmonics)
+        fourier += a * np.sin(TWO_PI * k * phase + rng.uniform(0, TWO_PI, size))
+    bumps = np.zeros_like(phase)
+    count = rng.integers(1, 4, size)
+    for j in range(3):
+        centre, width = rng.uniform(0, 1, size), rng.uniform(0.04, 0.2, size)
+        d = (u - centre + 0.5) % 1.0 - 0.5  # circular distance, cycles
+        bumps += (j < count) * rng.uniform(0.3, 1.0, size) * np.exp(-0.5 * (d / width) ** 2)
+    rise = rng.uniform(0.1, 0.9, size)
+    saw = np.where(u < rise, u / rise, (1 - u) / (1 - rise))
+    return np.select([kind == 0, kind == 1], [fourier, bumps], saw)
+
+
+def periodic(rng: np.random.Generator, n: int, steps: int, lo: float, hi: float) -> np.ndarray:
+    """(n, T, 3) a random cycle repeated (module docstring): exact (half the series: P rounded
+    to whole steps, no noise) or drifting (P_t = P (1 + δ t / T), |δ| <= 0.03, noise); the phase
+    the running sum of 1 / P_t, each variable shifted by U(0, 1) cycle and, half the time, its
+    own shape (else the series' shared one times U(0.3, 1.5))."""
+    t = np.arange(steps, dtype=np.float64)
+    exact = rng.random((n, 1)) < 0.5
+    drift = 1 + rng.uniform(-0.03, 0.03, (n, 1)) * t / steps * ~exact
+    period = _periods(rng, n, lo, hi)[:, None]
+    period = np.where(exact, np.maximum(np.round(period), 2), period) * drift
+    phase = np.cumsum(1.0 / period, axis=1)[:, :, None] + rng.uniform(0, 1, (n, 1, 3))
+    own = rng.random((n, 1, 3)) < 0.5
+    shared = _shape(rng, phase, 1) * rng.uniform(0.3, 1.5, (n, 1, 3))
+    x = np.where(own, _shape(rng, phase, 3), shared)
+    noise = rng.uniform(0, 0.03, (n, 1, 1)) * (rng.random((n, 1, 1)) < 0.7) * ~exact[:, :, None]
+    return x + noise * x.std(axis=1, keepdims=True) * rng.standard_normal(x.shape)
+
+
+FAMILIES: dict[str, Callable] = {
+    "kernel": kernel,
+    "ar": ar,
+    "oscillator": oscillator,
+    "ode": ode,
+    "periodic": periodic,
 }
 
 
@@ -215,22 +265,31 @@ def generate(
     min_period: float = 6.0,
     max_period: float = 50.0,
     part: int = 0,
+    families: Mapping[str, float] | None = None,
 ) -> Corpus:
-    """``num_series`` series of ``num_steps`` steps drawn from :data:`FAMILIES` by weight, in a
-    seeded shuffled order; each keeps its first D variables, D ~ {1: .3, 2: .45, 3: .25}.
-    The same arguments give the same corpus; ``part`` draws an independent one from the same
-    seed (0: training, 1: validation)."""
+    """``num_series`` series of ``num_steps`` steps drawn from ``families`` (name → weight >= 0,
+    names in :data:`FAMILIES`; None: every family, equal weights), in a seeded shuffled order;
+    each keeps its first D variables, D ~ {1: .3, 2: .45, 3: .25}. The same arguments give the
+    same corpus; ``part`` draws an independent one from the same seed (0: training, 1:
+    validation)."""
+    families = dict.fromkeys(FAMILIES, 1.0) if families is None else dict(families)
+    unknown = sorted(set(families) - set(FAMILIES))
+    if unknown:
+        raise LlmtsError(
+            f"corpus.families: unknown {', '.join(unknown)}; the families are {', '.join(FAMILIES)}"
+        )
     rng = np.random.default_rng((seed, 20, part))
-    names = list(FAMILIES)
-    weights = np.array([FAMILIES[k][0] for k in names])
+    names = [k for k in FAMILIES if families.get(k, 0) > 0]
+    weights = np.array([families[k] for k in names], dtype=float)
     counts = rng.multinomial(num_series, weights / weights.sum())
     series, family = [], []
-    for i, (name, count) in enumerate(zip(names, counts)):
+    for name, count in zip(names, counts):
         if count == 0:
             continue
-        sub = np.random.default_rng((seed, 20, part, i))
+        # each family's own stream, fixed by its place in FAMILIES whatever the mix
+        sub = np.random.default_rng((seed, 20, part, list(FAMILIES).index(name)))
         with np.errstate(all="ignore"):  # a rare unstable ODE draw: dropped just below
-            x = FAMILIES[name][1](sub, int(count), num_steps, min_period, max_period)
+            x = FAMILIES[name](sub, int(count), num_steps, min_period, max_period)
         ok = np.isfinite(x).all(axis=(1, 2)) & (np.abs(x).max(axis=(1, 2)) < 1e6)
         x = make_positive(x[ok], sub)
         for row, d in zip(x, _dims(sub, len(x))):

@@ -62,7 +62,13 @@ def pretrain(cfg: Any, run_dir: Path, flops_per_step: float) -> dict:
     windows = {}
     for part, n in (("train", c.num_series), ("val", c.val_series)):
         corpus = synthetic.generate(
-            n, c.num_steps, cfg.seed, c.min_period, c.max_period, part=int(part == "val")
+            n,
+            c.num_steps,
+            cfg.seed,
+            c.min_period,
+            c.max_period,
+            part=int(part == "val"),
+            families=c.families,
         )
         windows[part] = training_windows(corpus.series, codec, cfg.data, cfg.seed)
         log.info(
@@ -144,7 +150,7 @@ def model_card(cfg: Any, facts: dict) -> str:
     from llmts.data import synthetic
 
     m, c, d, t, o = cfg.model, cfg.corpus, cfg.data, cfg.train, cfg.optimizer
-    weights = ", ".join(f"{k} {w:g}" for k, (w, _) in synthetic.FAMILIES.items())
+    weights = ", ".join(f"{k} {w:g}" for k, w in cfg.corpus.families.items())
     recipe = (synthetic.__doc__ or "").split("\n\n", 1)[-1].strip()
     recipe = re.sub(r":\w+:`~?([\w.]+)`", r"`\1`", recipe).replace("``", "`")  # rST → Markdown
     val = facts["final_val_loss"]

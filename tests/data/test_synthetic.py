@@ -2,9 +2,12 @@
 Lotka-Volterra."""
 
 import numpy as np
+import pytest
 
 from llmts.data.series import simulate_lotka_volterra
 from llmts.data.synthetic import FAMILIES, generate
+from llmts.errors import LlmtsError
+from llmts.metrics.baselines import persistence, seasonal_naive
 
 
 def lv_fit(x: np.ndarray) -> float:
@@ -46,3 +49,31 @@ def test_no_lotka_volterra():
     pairs = [s.astype(float) for s in generate(1000, 160, seed=0).series if s.shape[1] == 2]
     assert len(pairs) > 300
     assert max(lv_fit(s) for s in pairs) < 0.98
+
+
+def test_periodic_family_repeats_its_last_cycle():
+    """The ``periodic`` family is there to teach reading the context: its next cycle is the last
+    one again, so seasonal naive forecasts it far better than persistence does; about half of
+    them repeat exactly."""
+    corpus = generate(300, 120, seed=1)
+    ratios, exact = [], 0
+    for s, fam in zip(corpus.series, corpus.family):
+        if fam != "periodic":
+            continue
+        gap = [np.abs(s[p:] - s[:-p]).max() / np.abs(s).max() for p in range(2, 60)]
+        exact += min(gap) < 1e-5  # a whole-step period, no noise: the series repeats itself
+        context, future = s[None, :100].astype(float), s[None, 100:].astype(float)
+        seasonal = ((seasonal_naive(context, 20) - future) ** 2).mean()
+        naive = ((persistence(context, 20) - future) ** 2).mean()
+        ratios.append(seasonal / naive)
+    assert len(ratios) > 50
+    assert np.median(ratios) < 0.1
+    assert 0.3 < exact / len(ratios) < 0.7
+
+
+def test_families_weighted_by_name():
+    corpus = generate(200, 60, seed=0, families={"periodic": 3.0, "ode": 1.0, "ar": 0.0})
+    counts = corpus.counts()
+    assert set(counts) == {"periodic", "ode"} and counts["periodic"] > 2 * counts["ode"]
+    with pytest.raises(LlmtsError, match="corpus.families: unknown lv"):
+        generate(10, 60, seed=0, families={"lv": 1.0})
