@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import MISSING as NO_DEFAULT
-from dataclasses import fields
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,8 @@ def describe(schema: type = Config, prefix: str = "") -> list[str]:
 
     hints, lines = typing.get_type_hints(schema), []
     for f in fields(schema):
-        if f.name in GROUPS and hints[f.name] is GROUPS[f.name]:
-            lines += [""] + describe(GROUPS[f.name], f"{f.name}.")
+        if is_dataclass(hints[f.name]):  # a group, or a section such as llmts-pretrain's corpus
+            lines += [""] + describe(hints[f.name], f"{prefix}{f.name}.")
             continue
         default = (
             f.default_factory()
