@@ -150,7 +150,7 @@ def model_card(cfg: Any, facts: dict) -> str:
     from llmts.data import synthetic
 
     m, c, d, t, o = cfg.model, cfg.corpus, cfg.data, cfg.train, cfg.optimizer
-    weights = ", ".join(f"{k} {w:g}" for k, w in cfg.corpus.families.items())
+    weights = ", ".join(f"{k} {w:g}" for k, w in c.families.items())
     recipe = (synthetic.__doc__ or "").split("\n\n", 1)[-1].strip()
     recipe = re.sub(r":\w+:`~?([\w.]+)`", r"`\1`", recipe).replace("``", "`")  # rST → Markdown
     val = facts["final_val_loss"]

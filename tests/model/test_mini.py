@@ -100,3 +100,16 @@ def test_damaged_weights_are_one_line_naming_the_file(mini, tmp_path):
     with pytest.raises(LlmtsError, match="model.safetensors") as err:
         load_base_model(damaged.model, 0)
     assert str(weights) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_cards_corpus_mix_is_llmts_pretrains_default():
+    """The card's remake command (`llmts-pretrain seed=0`) draws the shipped corpus only while the
+    default mix is the one the card states."""
+    import re
+
+    from tests.cli.test_pretrain import compose_pretrain
+
+    card = (Path(compose("model=mini").model.path) / "README.md").read_text()
+    stated = dict(re.findall(r"(\w+) ([\d.]+)", card.split("family weights", 1)[1].split(";")[0]))
+    default = compose_pretrain().corpus.families
+    assert {k: float(v) for k, v in stated.items()} == {k: w for k, w in default.items() if w}
