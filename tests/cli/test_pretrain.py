@@ -4,7 +4,7 @@ one line and exit 2."""
 
 import pytest
 
-from tests.helpers import llmts
+from tests.helpers import compose, llmts
 
 SMALL = [
     "model.hidden_size=32",
@@ -25,17 +25,6 @@ SMALL = [
 ]
 
 
-def compose_pretrain(*overrides):
-    from hydra import compose, initialize_config_dir
-
-    from llmts.config.pretrain import register
-    from tests.helpers import REPO
-
-    register()
-    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
-        return compose(config_name="pretrain", overrides=list(overrides))
-
-
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory):
     from llmts.cli.pretrain import run
@@ -43,7 +32,9 @@ def pretrained(tmp_path_factory):
     runs = []
     for name in ("a", "b"):
         root = tmp_path_factory.mktemp(name)
-        facts = run(compose_pretrain(*SMALL, f"output={root / 'model'}"), root / "run")
+        facts = run(
+            compose(*SMALL, f"output={root / 'model'}", config_name="pretrain"), root / "run"
+        )
         runs.append((root / "model", facts))
     return runs
 

@@ -107,9 +107,7 @@ def test_the_cards_corpus_mix_is_llmts_pretrains_default():
     default mix is the one the card states."""
     import re
 
-    from tests.cli.test_pretrain import compose_pretrain
-
     card = (Path(compose("model=mini").model.path) / "README.md").read_text()
     stated = dict(re.findall(r"(\w+) ([\d.]+)", card.split("family weights", 1)[1].split(";")[0]))
-    default = compose_pretrain().corpus.families
+    default = compose(config_name="pretrain").corpus.families
     assert {k: float(v) for k, v in stated.items()} == {k: w for k, w in default.items() if w}
