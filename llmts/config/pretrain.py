@@ -20,7 +20,7 @@ class CorpusConfig:
     min_period: float = option(6.0, "shortest period of the periodic families, steps")
     max_period: float = option(50.0, "longest period, steps")
     families: dict[str, float] = option(
-        dict(kernel=0.4, ar=0.2, oscillator=0.2, ode=0.2, periodic=0.0),
+        dict(kernel=0.4, ar=0.2, oscillator=0.2, ode=0.2, periodic=0.0, motif=0.0),
         "family -> weight, >= 0 (the families: llmts/data/synthetic.py)",
     )
 

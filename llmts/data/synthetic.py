@@ -21,7 +21,11 @@ the mix is ``llmts-pretrain``'s ``corpus.families``):
   sawtooth) repeated, each variable the shape (or its own shape) shifted by its own phase:
   series whose next cycle is the last one again, which a model learns to read from its context.
   Half of them repeat exactly (an integer period, no noise: the text itself repeats), half
-  drift (the period changes by up to 3 % over the series, light noise).
+  drift (the period changes by up to 3 % over the series, light noise);
+* ``motif``: a motif of P random values per variable repeated exactly (P whole steps, at most
+  T / 8 so that a window holds several cycles; the values independent, or smoothed around the
+  cycle): nothing but one cycle back predicts the next value, so the only way to learn it is
+  to copy from the context (an induction task written as a series).
 """
 
 from __future__ import annotations
@@ -240,12 +244,29 @@ def periodic(rng: np.random.Generator, n: int, steps: int, lo: float, hi: float)
     return x + noise * x.std(axis=1, keepdims=True) * rng.standard_normal(x.shape)
 
 
+def motif(rng: np.random.Generator, n: int, steps: int, lo: float, hi: float) -> np.ndarray:
+    """(n, T, 3) a random motif repeated exactly (module docstring): P = round(period) in
+    [2, T / 8] steps; the motif's values U(0, 1) per step and variable, half the series averaged
+    with their circular neighbours (weights 1/4, 1/2, 1/4)."""
+    period = np.round(_periods(rng, n, lo, min(hi, max(steps / 8, lo)))).astype(int)
+    period = np.clip(period, 2, max(steps // 8, 2))
+    cycle_len = int(period.max())
+    values = rng.uniform(0, 1, (n, cycle_len, 3))
+    pos = np.arange(steps)[None, :] % period[:, None]  # (n, T): the step's place in its cycle
+    prev = (pos - 1) % period[:, None]
+    nxt = (pos + 1) % period[:, None]
+    at = lambda i: np.take_along_axis(values, i[:, :, None].repeat(3, axis=2), axis=1)  # noqa: E731
+    smooth = rng.random((n, 1, 1)) < 0.5
+    return np.where(smooth, 0.25 * at(prev) + 0.5 * at(pos) + 0.25 * at(nxt), at(pos))
+
+
 FAMILIES: dict[str, Callable] = {
     "kernel": kernel,
     "ar": ar,
     "oscillator": oscillator,
     "ode": ode,
     "periodic": periodic,
+    "motif": motif,
 }
 
 

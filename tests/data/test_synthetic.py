@@ -77,3 +77,16 @@ def test_families_weighted_by_name():
     assert set(counts) == {"periodic", "ode"} and counts["periodic"] > 2 * counts["ode"]
     with pytest.raises(LlmtsError, match="corpus.families: unknown lv"):
         generate(10, 60, seed=0, families={"lv": 1.0})
+
+
+def test_motif_family_repeats_exactly_and_only_the_context_predicts_it():
+    """``motif`` is an induction task written as a series: each repeats exactly with a period of
+    at most T / 8 steps (several cycles in a window), while persistence forecasts it poorly."""
+    corpus = generate(200, 160, seed=2, families={"motif": 1.0})
+    assert set(corpus.counts()) == {"motif"}
+    for s in corpus.series:
+        scale = np.abs(s).max()
+        period = next(p for p in range(2, 161) if np.abs(s[p:] - s[:-p]).max() < 1e-5 * scale)
+        assert period <= 20
+        steps = np.abs(np.diff(s, axis=0)).mean() / (s.max(0) - s.min(0)).mean()
+        assert steps > 0.1  # the next value is not the last one
