@@ -1,6 +1,5 @@
 """The building blocks of the config schemas (:mod:`llmts.config.schema`): the allowed values of
-every
-choice key as Enum types (Hydra rejects any other value at composition, naming the choices), a
+every choice key as Enum types (Hydra rejects any other value at composition, naming the choices), a
 field with its help text, and the one-line range check."""
 
 from __future__ import annotations
@@ -39,6 +38,8 @@ Schedule = _choice("Schedule", "constant", "cosine", "linear")
 Precision = _choice("Precision", "auto", "no", "bf16", "fp16")
 Compile = _choice("Compile", "none", "regions", "step")
 Kernels = _choice("Kernels", "none", "liger")
+BenchSection = _choice("BenchSection", "train", "eval")
+BenchPath = _choice("BenchPath", "naive", "fast", "compiled")  # llmts.perf.train_bench's recipes
 Point = _choice("Point", "median", "mean")
 Scale = _choice("Scale", "joint", "per_variable", "affine")
 SplitBy = _choice("SplitBy", "series", "time")

@@ -10,10 +10,10 @@ import statistics
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from llmts.config.choices import BenchPath
 from llmts.perf.measure import peak_flops, peak_mb, reset_peak, timed
 
 log = logging.getLogger("llmts.perf.bench")
-PATHS = ("naive", "fast", "compiled")
 TOKENS = (11, 27)  # token IDs 11..26: , - . / 0-9 : ; (Qwen2's IDs; the tiny tokenizer shares them)
 
 
@@ -44,7 +44,7 @@ def train_section(cfg: DictConfig, fresh, fast_cfg, name: str) -> dict:
         "mfu": first["mfu_study"],
         "mfu_gqa": first["mfu_gqa"],
         "dtype": first["dtype"],
-        "train": {"paths": list(cfg.bench.paths), "shapes": shapes},
+        "train": {"paths": [str(p) for p in cfg.bench.paths], "shapes": shapes},
     }
 
 
@@ -131,7 +131,7 @@ def train_lines(r: dict) -> list[str]:
             f"{head:<39}{'ms/step':>9}{'tokens/s':>11}{'TFLOP/s':>9}{'MFU stdy':>9}"
             f"{'MFU gqa':>9}{'MFU cnt':>9}{'peak MB':>9}"
         )
-        for path in [k for k in PATHS if k in t]:
+        for path in [str(k) for k in BenchPath if k in t]:
             p = t[path]
             what = f"{path} ({p['attn_implementation']}, {p['loss'].split(' (')[0]}, {p['dtype']})"
             out.append(

@@ -230,12 +230,19 @@ def test_bad_bench_sizes_fail_before_any_work():
         run(bench_cfg("bench.repeats=0"))
     with pytest.raises(LlmtsError, match="sequential_series"):
         run(bench_cfg("bench.eval_series=2", "bench.sequential_series=3"))
-    with pytest.raises(LlmtsError, match="bench.sections"):
-        run(bench_cfg("bench.sections=[train,evil]"))
     with pytest.raises(LlmtsError, match="bench.paths"):
         run(bench_cfg("bench.paths=[]"))
     with pytest.raises(LlmtsError, match="train_shapes"):
         run(bench_cfg("bench.train_shapes=[[4,512,1]]"))
+
+
+def test_an_unknown_section_or_path_fails_at_composition():
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException, match="evil"):
+        bench_cfg("bench.sections=[train,evil]")
+    with pytest.raises(ConfigCompositionException, match="fastest"):
+        bench_cfg("bench.paths=[fastest]")
 
 
 def test_bench_keys_are_not_part_of_a_training_run():
