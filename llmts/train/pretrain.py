@@ -121,10 +121,15 @@ def pretrain(cfg: Any, run_dir: Path, flops_per_step: float) -> dict:
         print(
             f"pretrained {facts['parameters']:,} parameters: {result.steps} steps, "
             f"{tokens:,} tokens, {facts['train_flops']:.3e} FLOPs in {wall / 60:.1f} min; "
-            f"final loss {facts['final_train_loss']:.4f} (val {result.final_val_loss}); "
-            f"wrote {out}"
+            f"final loss {facts['final_train_loss']:.4f} "
+            f"(val {loss_text(facts['final_val_loss'])}); wrote {out}"
         )
     return facts
+
+
+def loss_text(loss: float | None) -> str:
+    """A loss in nats per token as the card and the last line print it."""
+    return "n/a" if loss is None else f"{loss:.4f}"
 
 
 def write_folder(out: Path, model: torch.nn.Module, tokenizer, card: str) -> None:
@@ -153,7 +158,6 @@ def model_card(cfg: Any, facts: dict) -> str:
     weights = ", ".join(f"{k} {w:g}" for k, w in c.families.items())
     recipe = (synthetic.__doc__ or "").split("\n\n", 1)[-1].strip()
     recipe = re.sub(r":\w+:`~?([\w.]+)`", r"`\1`", recipe).replace("``", "`")  # rST → Markdown
-    val = facts["final_val_loss"]
     settings = OmegaConf.to_yaml(
         OmegaConf.masked_copy(
             OmegaConf.create(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)),
@@ -198,7 +202,7 @@ weight decay {o.weight_decay:g} |
 | machine | {facts["machine"]} |
 | seed | {facts["seed"]} |
 | final training loss | {facts["final_train_loss"]:.4f} (nats per token, last logged step) |
-| final validation loss | {"n/a" if val is None else f"{val:.4f}"} |
+| final validation loss | {loss_text(facts["final_val_loss"])} |
 
 Remake it (the same seed gives the same weights on the same machine and software):
 
