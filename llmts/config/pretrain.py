@@ -14,13 +14,13 @@ from llmts.config.schema import DataConfig, ModelConfig, OptimizerConfig, TrainC
 
 @dataclass
 class CorpusConfig:
-    num_series: int = option(8000, "synthetic training series")
+    num_series: int = option(20000, "synthetic training series")
     val_series: int = option(200, "synthetic validation series (another seed)")
     num_steps: int = option(160, "time steps per series")
-    min_period: float = option(6.0, "shortest period of the periodic families, steps")
-    max_period: float = option(50.0, "longest period, steps")
+    min_period: float = option(3.0, "shortest period of the periodic families, steps")
+    max_period: float = option(40.0, "longest period, steps")
     families: dict[str, float] = option(
-        dict(kernel=0.4, ar=0.2, oscillator=0.2, ode=0.2, periodic=0.0, motif=0.0),
+        dict(kernel=0.15, ar=0.05, oscillator=0.1, ode=0.1, periodic=0.35, motif=0.25),
         "family -> weight, >= 0 (the families: llmts/data/synthetic.py)",
     )
 

@@ -22,6 +22,7 @@ SMALL = [
     "train.val_batches=1",
     "train.save_every=3",
     "train.log_every=1",
+    "train.compile=none",  # compiling would take longer than these three steps
 ]
 
 

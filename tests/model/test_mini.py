@@ -85,7 +85,7 @@ def test_lora_improves_the_base_on_a_few_series(mini):
         rows = torch.randint(0, len(lengths[0]), (8,), generator=generator)
         train_step(parts, [{k: v[rows] for k, v in windows[0].items()}])
     after = evaluate_loss(parts.loss_model, windows[1], 8, None, acc, lengths[1])
-    assert after < before - 0.01, (before, after)  # measured: 0.924 -> 0.904
+    assert after < before - 0.01, (before, after)  # measured: 0.724 -> 0.684
 
 
 def test_damaged_weights_are_one_line_naming_the_file(mini, tmp_path):
@@ -102,12 +102,16 @@ def test_damaged_weights_are_one_line_naming_the_file(mini, tmp_path):
     assert str(weights) in str(err.value) and "\n" not in str(err.value)
 
 
-def test_the_cards_corpus_mix_is_llmts_pretrains_default():
-    """The card's remake command (`llmts-pretrain seed=0`) draws the shipped corpus only while the
-    default mix is the one the card states."""
-    import re
+def test_the_cards_settings_are_llmts_pretrains_defaults():
+    """The card's remake command (`llmts-pretrain seed=0`) trains the shipped model only while
+    the defaults compose to the settings the card states: corpus mix, steps, rate, precision."""
+    import yaml
+    from omegaconf import OmegaConf
 
     card = (Path(compose("model=mini").model.path) / "README.md").read_text()
-    stated = dict(re.findall(r"(\w+) ([\d.]+)", card.split("family weights", 1)[1].split(";")[0]))
-    default = compose(config_name="pretrain").corpus.families
-    assert {k: float(v) for k, v in stated.items()} == {k: w for k, w in default.items() if w}
+    stated = yaml.safe_load(card.split("Settings:", 1)[1].split("```yaml", 1)[1].split("```")[0])
+    composed = OmegaConf.to_container(
+        compose(config_name="pretrain"), resolve=True, enum_to_str=True
+    )
+    assert stated == {k: composed[k] for k in stated}
+    assert set(stated) == {"model", "data", "optimizer", "train", "corpus", "seed"}
