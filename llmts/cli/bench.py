@@ -16,6 +16,12 @@ from llmts.config.schema import CONF_DIR
 from llmts.errors import exit_on_error
 
 APP = "llmts-bench"
+HELP = """\
+llmts-bench: what llmts's speed choices buy, measured on this machine (training steps by B x L,
+decoding engines); writes bench.json.
+
+  llmts-bench model=tiny                        # minutes on a CPU
+  llmts-bench model=qwen2.5-0.5b-arch bench=gpu  # the study's sizes"""
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="bench")
@@ -75,7 +81,7 @@ def format_table(r: dict) -> str:
 
 
 def entry() -> None:
-    register()
+    register(HELP)
     exit_on_error(APP, preflight, sys.argv[1:], "bench", BenchRunConfig.check)
     main()
 

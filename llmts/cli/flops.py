@@ -31,6 +31,11 @@ from llmts.errors import exit_on_error
 from llmts.tracking.files import write_json
 
 APP = "llmts-flops"
+HELP = """\
+llmts-flops: the training-FLOPs plan of a run or a sweep, before spending any (loads no weights).
+
+  llmts-flops lora.r=8 train.max_steps=2000
+  llmts-flops -m sweep=lr               # every job, the total, the budget"""
 
 
 def plan_for(cfg: DictConfig) -> dict:
@@ -146,7 +151,7 @@ def main(cfg: DictConfig) -> dict:
 
 
 def entry() -> None:
-    register()
+    register(HELP)
     args = sys.argv[1:]
     exit_on_error(APP, preflight, args, "flops", FlopsConfig.check)
     flags = {a for a in args if a.startswith("-")}

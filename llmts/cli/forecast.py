@@ -26,13 +26,20 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from llmts.config.compose import as_trained, preflight
-from llmts.config.forecast import ForecastConfig, register
+from llmts.config.compose import TRAINED, as_trained, preflight
+from llmts.config.forecast import GROUPS_READ, ForecastConfig, register
 from llmts.config.schema import CONF_DIR
 from llmts.data.readers import check_values, read_series
 from llmts.errors import LlmtsError, exit_on_error
 
 log = logging.getLogger("llmts")
+
+HELP = """\
+llmts-forecast: forecast your own series (a file) with a trained run or checkpoint.
+
+  llmts-forecast run=outputs/runs/DATE input=series.csv horizon=20 output=forecast.csv
+  llmts-forecast checkpoint=RUN/checkpoints/step-300 model=tiny lora=none \\
+    input=series.h5 decoding=sampling"""
 
 
 def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> Path:
@@ -46,10 +53,10 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> Path:
     shared = data.time and all(np.array_equal(t, data.time[0]) for t in data.time)
     time = data.time[0] if shared else None  # output times only when all series share them
     if cfg.run:
-        keep = [o for o in overrides if o.split("=", 1)[0].startswith(("data.", "model.", "lora."))]
+        keep = [o for o in overrides if o.split(".", 1)[0] in TRAINED]
         fc = Forecaster.from_run(cfg.run, cfg.step, keep)
     else:
-        groups = OmegaConf.masked_copy(cfg, ["model", "lora", "data", "decoding"])
+        groups = OmegaConf.masked_copy(cfg, list(GROUPS_READ))
         groups, _ = as_trained(groups, cfg.checkpoint, overrides)  # as its run saved them
         fc = Forecaster.build(typed_config(groups), Path(cfg.checkpoint).expanduser())
     fc.cfg.decoding = cfg.decoding
@@ -185,6 +192,6 @@ def main(cfg: DictConfig) -> None:
 
 
 def entry() -> None:
-    register()
+    register(HELP)
     exit_on_error("llmts-forecast", preflight, sys.argv[1:], "forecast", ForecastConfig.check)
     main()

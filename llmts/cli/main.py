@@ -21,6 +21,14 @@ from llmts.tracking.files import write_json
 
 log = logging.getLogger("llmts")
 
+HELP = """\
+llmts: fine-tune a small LLM (Qwen2.5 + LoRA) on numeric time series written as text (LLMTIME),
+forecast the test split, score it beside physical baselines and log everything to W&B.
+
+  llmts experiment=demo                 # minutes on a CPU, no download
+  llmts model=tiny train.max_steps=100 decoding=sampling
+  llmts -m sweep=lr                     # the study's grids (also ./multirun.sh)"""
+
 
 def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | None = None) -> dict:
     """Train (``train.max_steps`` > 0) and evaluate; writes artifacts into ``run_dir``."""
@@ -202,6 +210,6 @@ def check_run(cfg: DictConfig) -> None:
 
 
 def entry() -> None:
-    register_configs("llmts")
+    register_configs("llmts", header=HELP)
     exit_on_error("llmts", preflight, sys.argv[1:], checker=check_run)
     main()

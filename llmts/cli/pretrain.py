@@ -23,6 +23,12 @@ from llmts.config.schema import CONF_DIR
 from llmts.errors import exit_on_error
 
 APP = "llmts-pretrain"
+HELP = """\
+llmts-pretrain: pretrain a small Qwen2-architecture model from random weights on synthetic series
+(no Lotka-Volterra) and write a Hugging Face folder with its model card.
+
+  llmts-pretrain output=DIR                # the shipped mini model's recipe
+  llmts-pretrain train.max_steps=20 corpus.num_series=200 output=/tmp/m"""
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict:
@@ -51,6 +57,6 @@ def main(cfg: DictConfig) -> None:
 
 
 def entry() -> None:
-    register()
+    register(HELP)
     exit_on_error(APP, preflight, sys.argv[1:], "pretrain", PretrainConfig.check)
     main()

@@ -16,6 +16,12 @@ from llmts.config.schema import CONF_DIR
 from llmts.errors import LlmtsError, exit_on_error
 
 APP = "llmts-report"
+HELP = """\
+llmts-report: the sweep report (tables with 95 % intervals, CSVs, plots) of a Hydra multirun
+dir; `llmts -m` writes it itself.
+
+  llmts-report dir=outputs/multirun/DATE
+  llmts-report dirs=[RUN_A,RUN_B] out=compare bootstrap=0"""
 
 
 def run(cfg: DictConfig) -> int:
@@ -41,6 +47,6 @@ def main(cfg: DictConfig) -> None:
 
 
 def entry() -> None:
-    register()
+    register(HELP)
     exit_on_error(APP, preflight, sys.argv[1:], "report", ReportConfig.check)
     main()

@@ -72,14 +72,16 @@ class BenchRunConfig(Config):
         BenchConfig.check(c.bench)
 
 
-def register() -> None:
+def register(header: str = "") -> None:
     """``conf/bench.yaml``'s schema, the ``bench`` group's default option, the help page, and
     its defaults (``llmts_bench_defaults``: config.yaml's groups, ``logger=none``, ``bench``)."""
     from hydra.core.config_store import ConfigStore
 
     from llmts.config.compose import primary_defaults, register_configs
 
-    register_configs("llmts-bench", BenchRunConfig, "llmts_bench_schema", {"bench": "default"})
+    register_configs(
+        "llmts-bench", BenchRunConfig, "llmts_bench_schema", {"bench": "default"}, header=header
+    )
     store = ConfigStore.instance()
     store.store(group="bench", name="default", node=BenchConfig)
     store.store(

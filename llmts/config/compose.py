@@ -92,56 +92,18 @@ def primary_defaults(
     return out
 
 
-HELP = {
-    "llmts": (
-        "llmts: fine-tune a small LLM (Qwen2.5 + LoRA) on numeric time series written as "
-        "text (LLMTIME),\nforecast the test split, score it beside physical baselines and "
-        "log everything to W&B.\n\n  llmts experiment=demo                 # minutes on a "
-        "CPU, no download\n  llmts model=tiny train.max_steps=100 decoding=sampling\n"
-        "  llmts -m sweep=lr                     # the study's grids (also ./multirun.sh)"
-    ),
-    "llmts-forecast": (
-        "llmts-forecast: forecast your own series (a file) with a trained run or "
-        "checkpoint.\n\n  llmts-forecast run=outputs/runs/DATE input=series.csv "
-        "horizon=20 output=forecast.csv\n  llmts-forecast checkpoint=RUN/checkpoints/"
-        "step-300 model=tiny lora=none input=series.h5 decoding=sampling"
-    ),
-    "llmts-bench": (
-        "llmts-bench: what llmts's speed choices buy, measured on this machine "
-        "(training steps by B x L, decoding engines); writes bench.json.\n\n"
-        "  llmts-bench model=tiny                        # minutes on a CPU\n"
-        "  llmts-bench model=qwen2.5-0.5b-arch bench=gpu  # the study's sizes"
-    ),
-    "llmts-report": (
-        "llmts-report: the sweep report (tables with 95 % intervals, CSVs, plots) of "
-        "a Hydra multirun dir; `llmts -m` writes it itself.\n\n"
-        "  llmts-report dir=outputs/multirun/DATE\n"
-        "  llmts-report dirs=[RUN_A,RUN_B] out=compare bootstrap=0"
-    ),
-    "llmts-pretrain": (
-        "llmts-pretrain: pretrain a small Qwen2-architecture model from random weights on "
-        "synthetic series\n(no Lotka-Volterra) and write a Hugging Face folder with its model "
-        "card.\n\n  llmts-pretrain output=DIR                # the shipped mini model's "
-        "recipe\n  llmts-pretrain train.max_steps=20 corpus.num_series=200 output=/tmp/m"
-    ),
-    "llmts-flops": (
-        "llmts-flops: the training-FLOPs plan of a run or a sweep, before spending "
-        "any (loads no weights).\n\n  llmts-flops lora.r=8 train.max_steps=2000\n"
-        "  llmts-flops -m sweep=lr               # every job, the total, the budget"
-    ),
-}
-
-
 def register_configs(
     app: str = "llmts",
     schema: type = Config,
     schema_name: str = "llmts_schema",
     groups: dict[str, str] | None = None,
+    header: str = "",
 ) -> None:
     """Register ``schema`` (the first default of the app's primary config), each group's
-    dataclass as that group's default option, and ``app``'s ``--help`` page, which lists the
-    config groups the app reads: ``schema``'s, plus ``groups`` (group -> its stored default
-    option, e.g. ``{"bench": "default"}``), plus ``experiment`` and ``sweep`` for a run's."""
+    dataclass as that group's default option, and ``app``'s ``--help`` page: ``header`` (the
+    entry point's own lines; empty: its name), then the config groups the app reads:
+    ``schema``'s, plus ``groups`` (group -> its stored default option, e.g.
+    ``{"bench": "default"}``), plus ``experiment`` and ``sweep`` for a run's, then every key."""
     from hydra.core.config_store import ConfigStore
 
     store = ConfigStore.instance()
@@ -169,7 +131,7 @@ def register_configs(
         name="llmts",
         node={
             "app_name": app,
-            "header": HELP.get(app, app),
+            "header": header or app,
             "footer": "Override any key as key=value; -m runs a sweep. Hydra: --cfg job, --info.",
             "template": "${hydra.help.header}\n\n"
             + (f"== Config groups (group=option) ==\n{listing}\n" if listing else "")

@@ -29,14 +29,14 @@ class FlopsConfig(Config):
         check(c)
 
 
-def register() -> None:
+def register(header: str = "") -> None:
     """``flops``, llmts-flops's primary config: ``config.yaml``'s defaults over this schema, no
     run dir, no log file (it prints its plan and writes only ``output``)."""
     from hydra.core.config_store import ConfigStore
 
     from llmts.config.compose import primary_defaults, register_configs
 
-    register_configs("llmts-flops", FlopsConfig, "llmts_flops_schema")
+    register_configs("llmts-flops", FlopsConfig, "llmts_flops_schema", header=header)
     ConfigStore.instance().store(
         name="flops",
         node={

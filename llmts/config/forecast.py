@@ -3,7 +3,7 @@ file to forecast and where to write it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ class ForecastConfig:
 
     @staticmethod
     def check(c: Any) -> None:
-        for name in ("model", "lora", "data", "decoding"):
+        for name in GROUPS_READ:
             GROUPS[name].check(c[name])
         require(
             bool(c.run) != bool(c.checkpoint),
@@ -80,19 +80,19 @@ class ForecastConfig:
             require(c.num_samples >= 1, "num_samples", c.num_samples, "must be >= 1")
 
 
-def register() -> None:
+# the config groups llmts-forecast reads (its schema's group-typed fields)
+GROUPS_READ = tuple(f.name for f in fields(ForecastConfig) if f.name in GROUPS)
+
+
+def register(header: str = "") -> None:
     """``conf/forecast.yaml``'s schema, the help page and its defaults
     (``llmts_forecast_defaults``: config.yaml's options of the groups it reads)."""
     from hydra.core.config_store import ConfigStore
 
     from llmts.config.compose import primary_defaults, register_configs
 
-    register_configs("llmts-forecast", ForecastConfig, "forecast_schema")
+    register_configs("llmts-forecast", ForecastConfig, "forecast_schema", header=header)
     ConfigStore.instance().store(
         name="llmts_forecast_defaults",
-        node={
-            "defaults": primary_defaults(
-                "forecast_schema", groups=("model", "lora", "data", "decoding")
-            )
-        },
+        node={"defaults": primary_defaults("forecast_schema", groups=GROUPS_READ)},
     )

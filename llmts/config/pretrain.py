@@ -77,11 +77,11 @@ class PretrainConfig:
         )
 
 
-def register() -> None:
+def register(header: str = "") -> None:
     """``conf/pretrain.yaml``'s schema (``pretrain_schema``) and llmts-pretrain's help page."""
     from llmts.config.compose import register_configs
 
-    register_configs("llmts-pretrain", PretrainConfig, "pretrain_schema")
+    register_configs("llmts-pretrain", PretrainConfig, "pretrain_schema", header=header)
 
 
 __all__ = ["CorpusConfig", "PretrainConfig", "register"]

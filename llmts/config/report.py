@@ -30,13 +30,13 @@ class ReportConfig:
             require(c.bootstrap >= 0, "bootstrap", c.bootstrap, "must be >= 0 (0: no intervals)")
 
 
-def register() -> None:
+def register(header: str = "") -> None:
     """``report``, llmts-report's primary config: this schema, no run dir, no log file."""
     from hydra.core.config_store import ConfigStore
 
     from llmts.config.compose import register_configs
 
-    register_configs("llmts-report", ReportConfig, "report_schema")
+    register_configs("llmts-report", ReportConfig, "report_schema", header=header)
     ConfigStore.instance().store(
         name="report",
         node={

@@ -488,6 +488,19 @@ def test_help_names_the_entry_point_and_documents_every_key(tool, app):
     assert "optimizer.schedule=constant [constant|cosine|linear]" in res.stdout
 
 
+APPS = ("llmts", "llmts-flops", "llmts-forecast", "llmts-bench", "llmts-report", "llmts-pretrain")
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_each_entry_points_help_opens_with_its_own_lines_and_examples(app):
+    res = llmts("--help", tool=app)
+    head = res.stdout.split("== ", 1)[0]
+    assert res.returncode == 0 and head.startswith(f"{app}: "), res.stderr
+    examples = [line for line in head.splitlines() if line.startswith(f"  {app} ")]
+    assert examples, head
+    assert not any(f"  {other} " in head for other in APPS if other != app), head
+
+
 def test_a_tokenizer_that_merges_digits_stops_the_run_and_spaced_digits_run(tmp_path):
     from tests.helpers import digit_pair_tokenizer
 
