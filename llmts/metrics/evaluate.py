@@ -161,9 +161,10 @@ def score(model, codec: Codec, dataset: Dataset, split: Split, cfg) -> tuple[dic
     out.update(likelihood.nll_metrics(model, codec, context, truth, cfg))
     if res.samples.shape[1] > 1:
         out.update(metrics.sample_metrics(truth, res.samples))
-    base, rates, failed = run_baselines(context, dataset.time, c, h, ev.baselines)
-    if failed is not None:
-        out["baseline/ode_fit/failed"] = failed
+    base, fit = run_baselines(context, dataset.time, c, h, ev.baselines)
+    if fit is not None:
+        out["baseline/ode_fit/failed"] = fit.failed
+    rates = None if fit is None else fit.params
     score_baselines(truth, base, out)
     boot = resamples(ev, len(idx))
     if boot is not None:
@@ -202,21 +203,21 @@ def write(e: Evaluation, run_dir: Path, plot_series: int, tracker: Tracker) -> N
 
 def run_baselines(
     context: np.ndarray, time: np.ndarray, c: int, h: int, enabled: bool
-) -> tuple[dict[str, np.ndarray], np.ndarray | None, int | None]:
-    """Forecasts of persistence, seasonal naive and the Lotka-Volterra ODE fit (D = 2 only), the
-    fit's rates (n, 4) and its number of failed fits (both None without a fit)."""
+) -> tuple[dict[str, np.ndarray], baselines.OdeFitResult | None]:
+    """Forecasts of persistence, seasonal naive and the Lotka-Volterra ODE fit (D = 2 only), and
+    the fit itself (its rates and failures; None without a fit)."""
     if not enabled:
-        return {}, None, None
+        return {}, None
     fcs = {
         "persistence": baselines.persistence(context, h),
         "seasonal_naive": baselines.seasonal_naive(context, h),
     }
     if context.shape[2] != 2:
         log.info("ode_fit baseline skipped: it fits Lotka-Volterra, which needs D = 2")
-        return fcs, None, None
+        return fcs, None
     fit = baselines.ode_fit(context, time[:c], time[c : c + h])
     fcs["ode_fit"] = fit.forecast
-    return fcs, fit.params, fit.failed
+    return fcs, fit
 
 
 def add_intervals(
