@@ -95,6 +95,9 @@ def test_bench_without_rates_is_one_clear_error(tmp_path):
 
 def test_flops_sweep_prints_estimated_minutes_and_names_the_device(tmp_path, capsys):
     from llmts.cli.flops import sweep_main
+    from llmts.config.flops import register
+
+    register()  # as llmts-flops's entry does (the test must not rely on another's registration)
 
     tiny = compose("model=tiny").model
     path = write_bench(tmp_path / "b.json", arch=architecture(tiny))
