@@ -68,23 +68,20 @@ def bench_train(cfg: DictConfig, net, path: str, shape: list[int], accelerator, 
         net, cfg.optimizer, n, accelerator, chunked, compiled, autocast=fast
     )
     ids = torch.randint(*TOKENS, (n * bsz, seq), generator=torch.Generator().manual_seed(cfg.seed))
-    windows = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids}
-    lengths = [seq] * len(ids)
+    windows = {"input_ids": ids, "labels": ids}
     amp = fast and accelerator.native_amp
     net.train()
     with torch.no_grad(), accelerator.autocast() if amp else contextlib.nullcontext():
         initial = float(
             make_loss(net, chunked, compiled="none")(  # uncompiled: step 1 compiles
-                **device_batch(windows, list(range(bsz)), lengths, device)
+                **device_batch(windows, list(range(bsz)), device)
             )
         )
     calls = iter(range(1 << 62))
 
     def step():
         i = next(calls) % n
-        train_step(
-            parts, [device_batch(windows, list(range(i * bsz, (i + 1) * bsz)), lengths, device)]
-        )
+        train_step(parts, [device_batch(windows, list(range(i * bsz, (i + 1) * bsz)), device)])
 
     reset_peak(device)
     first = timed(step, 0, 1, device)[0]

@@ -89,21 +89,20 @@ def batch_rows(micro: int, batch_size: int, num_windows: int, seed: int) -> list
     return out
 
 
-def device_batch(windows: dict, rows: list[int], lengths: list[int], device) -> dict:
-    """Windows ``rows`` on ``device``. ``lengths``: real tokens per window, read once; with no
-    padded row the mask is None, which keeps SDPA on its causal fast path and skips
-    transformers' all-ones check of the mask (a host read). On CUDA the copy is pinned and
-    non-blocking: the host does not wait for the queued steps to finish."""
+def device_batch(windows: dict, rows: list[int], device) -> dict:
+    """Windows ``rows`` on ``device``, with ``attention_mask`` None: windows are right-padded and
+    attention is causal, so no real position sees the padding after it, and the padding's
+    labels are −100 — the loss is the masked one. Without a mask SDPA stays on its causal fast
+    path, transformers skips its all-ones check of the mask (a host read), and padded and full
+    batches share one compiled graph. On CUDA the copy is pinned and non-blocking: the host
+    does not wait for the queued steps to finish."""
     index = torch.tensor(rows)
-    batch = {k: v[index] for k, v in windows.items()}
-    if all(lengths[r] == batch["input_ids"].shape[1] for r in rows):
-        batch["attention_mask"] = None
-    if torch.device(device).type != "cuda":
-        return {k: None if v is None else v.to(device) for k, v in batch.items()}
-    return {
-        k: None if v is None else v.pin_memory().to(device, non_blocking=True)
-        for k, v in batch.items()
-    }
+    batch = {k: windows[k][index] for k in ("input_ids", "labels")}
+    if torch.device(device).type == "cuda":
+        batch = {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
+    else:
+        batch = {k: v.to(device) for k, v in batch.items()}
+    return {**batch, "attention_mask": None}
 
 
 @dataclass
@@ -229,11 +228,10 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
     world, rank = accelerator.num_processes, accelerator.process_index
     lengths = windows["attention_mask"].sum(1).tolist()  # real tokens per window, read once
-    val_lengths = val_windows["attention_mask"].sum(1).tolist()
 
     def validate(step: int) -> float:
         val = evaluate_loss(
-            parts.loss_model, val_windows, cfg.batch_size, cfg.val_batches, accelerator, val_lengths
+            parts.loss_model, val_windows, cfg.batch_size, cfg.val_batches, accelerator
         )
         if main:
             log.info("validation at step %d: val_loss=%.4f", step, val)
@@ -251,7 +249,7 @@ def train(
     for step in range(start + 1, cfg.max_steps + 1):
         micro = [((step - 1) * cfg.grad_accum + m) * world + rank for m in range(cfg.grad_accum)]
         rows = [batch_rows(i, cfg.batch_size, len(lengths), seed) for i in micro]
-        batches = [device_batch(windows, r, lengths, accelerator.device) for r in rows]
+        batches = [device_batch(windows, r, accelerator.device) for r in rows]
         record = train_step(parts, batches)
         pending.append(
             (
@@ -338,10 +336,8 @@ def evaluate_loss(
     batch_size: int,
     max_batches: int | None,
     accelerator,
-    lengths: list[int],
 ) -> float:
-    """Mean per-window loss over the validation windows (sharded across processes);
-    ``lengths``: each window's unpadded length."""
+    """Mean per-window loss over the validation windows (sharded across processes)."""
     loss_model.eval()
     n = len(windows["input_ids"])
     starts = list(range(0, n, batch_size))[: max_batches or None]
@@ -350,9 +346,7 @@ def evaluate_loss(
     # lines only for a validation that takes seconds; each batch's loss stays on the device
     bar = Progress("validation", len(mine), "batches", enabled=accelerator.is_main_process)
     for i in mine:
-        batch = device_batch(
-            windows, list(range(i, min(i + batch_size, n))), lengths, accelerator.device
-        )
+        batch = device_batch(windows, list(range(i, min(i + batch_size, n))), accelerator.device)
         with accelerator.autocast():
             loss = loss_model(**batch)
         rows = len(batch["input_ids"])

@@ -20,7 +20,8 @@ class CausalLMLoss(nn.Module):
     in backward (activation checkpointing), so the (B, L, V) fp32 logits are never materialised;
     0: the plain full-logits loss. Every position goes through the chunks (padding included, as
     ignored targets): selecting the labelled ones would give data-dependent shapes, which make
-    the host wait for the device every step. ``attention_mask=None``: no padding in the batch.
+    the host wait for the device every step. ``attention_mask=None``: no padding, or right padding
+    labelled −100 (causal attention keeps the real positions from seeing it).
     Wrapping the loss in a Module lets DDP see the whole computation as one forward."""
 
     def __init__(self, model: nn.Module, chunk_size: int = 0):
@@ -73,7 +74,7 @@ def compile_step(loss: nn.Module, device_type: str) -> nn.Module:
     """The whole loss forward as one graph (``fullgraph``: a graph break is an error), its
     backward with it through AOTAutograd; on CUDA ``mode="reduce-overhead"`` replays both as
     CUDA graphs: one launch instead of thousands of small kernels per step. Needs fixed
-    shapes (B x L; a padded batch's mask is a second graph)."""
+    shapes (B x L)."""
     return torch.compile(
         loss, fullgraph=True, mode="reduce-overhead" if device_type == "cuda" else None
     )

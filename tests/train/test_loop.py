@@ -252,8 +252,7 @@ def test_a_training_step_never_waits_for_the_device(tmp_path, windows, monkeypat
     model = build_model(cfg.model, cfg.lora, 0)
     w = windows[0]
     padded = int((w["attention_mask"] == 0).any(1).nonzero()[0])
-    lengths = w["attention_mask"].sum(1).tolist()
-    batch = llmts.train.loop.device_batch(w, [padded], lengths, "cpu")
+    batch = {k: v[[padded]] for k, v in w.items()}
     with monkeypatch.context() as m, count_syncs(m) as c:
         CausalLMLoss(model, 64)(**batch)
     assert c.count["_local_scalar_dense"] >= 1
@@ -403,6 +402,26 @@ def test_warmup_then_schedule_by_hand(schedule, factors):
     assert seen == pytest.approx(factors, abs=1e-7)
 
 
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_right_padded_batch_without_its_mask_has_the_masked_loss(windows, chunked):
+    """device_batch drops the mask: causal attention keeps every real position from seeing the
+    right padding after it, and the padding is labelled −100, so the loss is the same."""
+    from llmts.train.loop import device_batch
+
+    w = windows[0]
+    padded = (w["attention_mask"] == 0).any(1).nonzero()[:, 0].tolist()
+    full = w["attention_mask"].all(1).nonzero()[:, 0].tolist()
+    rows = padded[:2] + full[:2]
+    assert len(rows) == 4, "the fixture has padded and full windows"
+    cfg = compose("model=tiny")
+    loss = CausalLMLoss(build_model(cfg.model, cfg.lora, 0), 64 if chunked else 0).eval()
+    batch = device_batch(w, rows, "cpu")
+    assert batch["attention_mask"] is None
+    with torch.no_grad():
+        masked = loss(**{k: v[rows] for k, v in w.items()})
+        assert float(loss(**batch)) == pytest.approx(float(masked), rel=1e-6)
+
+
 def test_accumulated_micro_batches_give_the_big_batchs_gradient(windows):
     """train_step's loss scaling: the gradient norm (before clipping) of 2 micro-batches of 2
     equals that of one batch of the same 4 unpadded windows."""
@@ -410,7 +429,6 @@ def test_accumulated_micro_batches_give_the_big_batchs_gradient(windows):
 
     full = windows[0]["attention_mask"].all(dim=1)
     wins = {k: v[full][:4] for k, v in windows[0].items()}
-    lengths = [wins["input_ids"].shape[1]] * 4
     cfg = compose("model=tiny", "lora=none", "optimizer.max_grad_norm=null")
     norms = []
     for split in ([[0, 1, 2, 3]], [[0, 1], [2, 3]]):
@@ -418,7 +436,7 @@ def test_accumulated_micro_batches_give_the_big_batchs_gradient(windows):
         parts, _, _ = make_step_parts(
             model, cfg.optimizer, 1, make_accelerator("no"), chunked=False, compiled="none"
         )
-        loss, norm = train_step(parts, [device_batch(wins, r, lengths, "cpu") for r in split])
+        loss, norm = train_step(parts, [device_batch(wins, r, "cpu") for r in split])
         norms.append((float(loss), float(norm)))
     assert norms[1] == pytest.approx(norms[0], rel=1e-5)
 
