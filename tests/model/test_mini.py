@@ -84,7 +84,7 @@ def test_lora_improves_the_base_on_a_few_series(mini):
         rows = torch.randint(0, len(windows[0]["input_ids"]), (8,), generator=generator)
         train_step(parts, [{k: v[rows] for k, v in windows[0].items()}])
     after = evaluate_loss(parts.loss_model, windows[1], 8, None, acc)
-    assert after < before - 0.01, (before, after)  # measured: 0.724 -> 0.684
+    assert after < before - 0.01, (before, after)  # measured: 0.588 -> 0.548
 
 
 def test_damaged_weights_are_one_line_naming_the_file(mini, tmp_path):
