@@ -28,7 +28,7 @@ def windows(tiny_tokenizer):
     )
 
 
-def run_train(tmp_path, windows, *overrides):
+def run_train(tmp_path, windows, *overrides, precision: str = "no"):
     cfg = compose(
         "model=tiny",
         "lora=none",
@@ -49,7 +49,7 @@ def run_train(tmp_path, windows, *overrides):
         cfg.seed,
         tmp_path,
         NullTracker(),
-        make_accelerator("no"),
+        make_accelerator(precision),
         flops_per_step=1.0,
     )
     return model, result
@@ -214,8 +214,8 @@ def full_windows(w: dict) -> dict:
 
 def test_a_training_step_never_waits_for_the_device(tmp_path, windows, monkeypatch):
     """train_step (the step llmts-bench times too) and its batch preparation read nothing back:
-    no item/float/bool/tolist/cpu, no data-dependent shapes, with the chunked loss and
-    unpadded batches (mask None); a padded batch's mask check would be seen."""
+    no item/float/bool/tolist/cpu, no data-dependent shapes, with the chunked loss, on padded
+    and full windows (device_batch passes no mask); a padded batch's mask check would be seen."""
     import llmts.train.loop
     from tests.helpers.syncs import count_syncs
 
@@ -232,11 +232,10 @@ def test_a_training_step_never_waits_for_the_device(tmp_path, windows, monkeypat
 
     monkeypatch.setattr(llmts.train.loop, "train_step", counted(llmts.train.loop.train_step))
     monkeypatch.setattr(llmts.train.loop, "device_batch", counted(llmts.train.loop.device_batch))
-    full = (full_windows(windows[0]), windows[1])
-    assert len(full[0]["input_ids"]) >= 4
+    assert (windows[0]["attention_mask"] == 0).any() and len(windows[0]["input_ids"]) >= 4
     _, result = run_train(
         tmp_path,
-        full,
+        windows,
         "train.max_steps=4",
         "train.log_every=2",
         "train.chunked_loss=true",
@@ -351,6 +350,31 @@ def test_compiled_step_is_one_graph_with_the_eager_losses_and_weights(
     assert np.allclose(la, lb, rtol=1e-5), (la, lb)
     sa, sb = trainable_state(eager), trainable_state(compiled)
     assert all(torch.allclose(sa[k], sb[k], atol=1e-6) for k in sa)
+
+
+@pytest.mark.slow  # dynamo traces forward + backward for seconds
+def test_compiled_bf16_step_takes_padded_and_full_batches_in_one_graph(
+    tmp_path, windows, monkeypatch
+):
+    """The GPU recipe on a CPU: train.compile=step (fullgraph; dynamo's eager backend for
+    inductor) under bf16 autocast, on windows with and without padding (no mask: one graph
+    for both), compiled once, with eager bf16's losses to bf16 tolerance."""
+    import llmts.train.loss
+
+    calls, real = [], torch.compile
+
+    def eager_compile(module, **kw):
+        calls.append(kw)
+        return real(module, **{**kw, "backend": "eager", "mode": None})
+
+    monkeypatch.setattr(llmts.train.loss.torch, "compile", eager_compile)
+    assert (windows[0]["attention_mask"] == 0).any() and windows[0]["attention_mask"].all(1).any()
+    steps = ("train.max_steps=4", "train.eval_every=4", "train.val_batches=1")
+    _, a = run_train(tmp_path / "eager", windows, *steps, precision="bf16")
+    _, b = run_train(tmp_path / "step", windows, *steps, "train.compile=step", precision="bf16")
+    assert calls == [{"fullgraph": True, "mode": None}]
+    la, lb = ([r.get("loss", r.get("val_loss")) for r in res.history] for res in (a, b))
+    assert np.allclose(la, lb, rtol=2e-2), (la, lb)
 
 
 def test_gradient_accumulation_equals_the_larger_batch(tmp_path, windows):
