@@ -16,6 +16,8 @@ from llmts.train.loop import batch_rows, make_accelerator, train
 from llmts.train.loss import CausalLMLoss, make_loss
 from tests.helpers import compose
 
+LR = 3e-3
+
 
 @pytest.fixture(scope="module")
 def windows(tiny_tokenizer):
@@ -32,7 +34,7 @@ def run_train(tmp_path, windows, *overrides, precision: str = "no"):
     cfg = compose(
         "model=tiny",
         "lora=none",
-        "optimizer.lr=3e-3",
+        f"optimizer.lr={LR}",
         "train.batch_size=4",
         "train.eval_every=2",
         "train.log_every=1",
@@ -325,7 +327,10 @@ def test_compiled_step_is_one_graph_with_the_eager_losses_and_weights(
 ):
     """train.compile=step: the loss forward (+ backward) compiled whole, fullgraph (a graph
     break would raise); dynamo's eager backend stands in for inductor/CUDA graphs on a CPU.
-    Losses and trained weights equal eager's to float tolerance."""
+    Losses equal eager's to float tolerance; so do the trained weights, to 1 % of the furthest
+    Adam can move a weight in 3 steps (lr per step): Adam divides each gradient by its own RMS,
+    so a rounding difference in a near-zero gradient (the compiled graph orders sums its own
+    way) moves that weight by a visible fraction of lr (seen: 2e-3·lr on transformers 5.17)."""
     import llmts.train.loss
 
     calls = []
@@ -349,7 +354,7 @@ def test_compiled_step_is_one_graph_with_the_eager_losses_and_weights(
     la, lb = ([r.get("loss", r.get("val_loss")) for r in res.history] for res in (a, b))
     assert np.allclose(la, lb, rtol=1e-5), (la, lb)
     sa, sb = trainable_state(eager), trainable_state(compiled)
-    assert all(torch.allclose(sa[k], sb[k], atol=1e-6) for k in sa)
+    assert all(torch.allclose(sa[k], sb[k], atol=0.01 * LR * 3) for k in sa)
 
 
 @pytest.mark.slow  # dynamo traces forward + backward for seconds
