@@ -33,11 +33,14 @@ calflops figures (Table 4), which evidently did not see the SDPA call.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from llmts.config.choices import LORA_TARGETS as ALL_LINEAR  # the decoder linears LoRA can wrap
+
+log = logging.getLogger(__name__)
 
 
 def _dims(arch: Any) -> tuple[int, int, int, int, int, int]:
@@ -191,14 +194,25 @@ def flops_plan(
     return plan
 
 
-def counted_flops(fn: Callable[[], Any]) -> float:
+def counted_flops(fn: Callable[[], Any]) -> float | None:
     """FLOPs of one call of ``fn`` as ``FlopCounterMode`` counts them (matmuls only, and on CPU
     without the fused SDPA scores: see the module docstring). For a LoRA step that is its true
-    cost: frozen weights get no weight-gradient matmuls."""
+    cost: frozen weights get no weight-gradient matmuls. None where this torch cannot count the
+    step: before 2.13 its SDPA formula rejects grouped-query shapes (fewer key/value heads than
+    query heads), which transformers passes to SDPA on a GPU."""
+    import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as counter:
-        fn()
+    try:
+        with FlopCounterMode(display=False) as counter:
+            fn()
+    except AssertionError as exc:
+        if not str(exc).startswith("sdpa_flop_count"):
+            raise
+        log.warning(
+            "counted FLOPs omitted: torch %s cannot count this step (%s)", torch.__version__, exc
+        )
+        return None
     return float(counter.get_total_flops())
 
 

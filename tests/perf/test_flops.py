@@ -282,3 +282,19 @@ def test_full_size_meta_measured() -> None:
     assert sig(_matmul_terms(arch, 4, 512, scores=False), 3) == 2.02e12  # Table 4 (calflops)
     analytic = forward_flops(arch, 4, 512, gqa=True)
     assert 0 < analytic - m["forward"] < 0.005 * analytic
+
+
+def test_counted_flops_is_none_where_torch_cannot_count_gqa_sdpa(caplog):
+    """torch < 2.13's SDPA formula asserts on grouped-query shapes: the count is omitted, said."""
+
+    def gqa_sdpa_on_old_torch():
+        raise AssertionError("sdpa_flop_count: query/key/value shapes are incompatible")
+
+    assert counted_flops(gqa_sdpa_on_old_torch) is None
+    assert "counted FLOPs omitted" in caplog.text
+
+    def broken():
+        raise AssertionError("a bug of ours")
+
+    with pytest.raises(AssertionError, match="a bug of ours"):
+        counted_flops(broken)
