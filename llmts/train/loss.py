@@ -33,14 +33,17 @@ class CausalLMLoss(nn.Module):
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, labels: torch.Tensor
     ) -> torch.Tensor:
         target = labels[:, 1:].reshape(-1)
+        # No KV cache in training: one would be filled and dropped every step, and its per-layer
+        # state makes each compiled decoder layer (train.compile=regions) recompile.
+        kw = dict(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+        if attention_mask is None:
+            kw["attention_mask"] = causal_only(self.model.config)
         if not self.chunk_size:
-            logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+            logits = self.model(**kw).logits
             return F.cross_entropy(
                 logits[:, :-1].reshape(-1, logits.shape[-1]).float(), target, ignore_index=-100
             )
-        hidden = self.model.get_decoder()(
-            input_ids=input_ids, attention_mask=attention_mask
-        ).last_hidden_state
+        hidden = self.model.get_decoder()(**kw).last_hidden_state
         hidden = hidden[:, :-1].reshape(-1, hidden.shape[-1])
         count = (target != -100).sum().clamp(min=1)
         head = self.model.get_output_embeddings()
@@ -55,6 +58,18 @@ class CausalLMLoss(nn.Module):
                 _chunk_ce, logits_of, hidden[sl], target[sl], use_reentrant=False
             )
         return total / count
+
+
+def causal_only(config) -> dict | None:
+    """The prepared masks ``{"full_attention": None}`` ("causal, nothing masked") where the
+    attention implementation reads None that way (SDPA's and flash attention's causal kernels;
+    full-attention layers only), so transformers builds no mask: without a KV cache its mask
+    builder checks the position IDs for packed sequences, which reads them back to the host every
+    step. None elsewhere: eager attention needs the mask built."""
+    impl = str(getattr(config, "_attn_implementation", None))
+    types = set(getattr(config, "layer_types", None) or ["full_attention"])
+    causal_kernel = impl == "sdpa" or impl.startswith("flash_attention")
+    return {"full_attention": None} if causal_kernel and types == {"full_attention"} else None
 
 
 def make_loss(model: nn.Module, chunked: bool, compiled: str) -> nn.Module:

@@ -13,7 +13,7 @@ from llmts.tracking.tracker import NullTracker
 from llmts.train import checkpoint as ckpt
 from llmts.train.checkpoint import trainable_state
 from llmts.train.loop import batch_rows, make_accelerator, train
-from llmts.train.loss import CausalLMLoss, make_loss
+from llmts.train.loss import CausalLMLoss, causal_only, make_loss
 from tests.helpers import compose
 
 LR = 3e-3
@@ -100,6 +100,41 @@ def test_chunked_loss_equals_plain_loss(windows):
     g1 = torch.autograd.grad(plain, [p for p in model.parameters() if p.requires_grad])
     g2 = torch.autograd.grad(chunked, [p for p in model.parameters() if p.requires_grad])
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(g1, g2))
+
+
+@pytest.mark.parametrize("chunk", [0, 50])
+def test_the_loss_builds_no_kv_cache(windows, chunk):
+    """A cache filled and dropped every step costs memory, and its per-layer state made each
+    compiled decoder layer recompile (train.compile=regions on a 24-layer model hit
+    torch._dynamo's recompile limit on a GPU)."""
+    cfg = compose("model=tiny")
+    model = build_model(cfg.model, cfg.lora, 0)
+    caches = []  # each layer's cache argument (transformers 5.24 renamed past_key_values)
+    for layer in model.get_decoder().layers:
+        layer.register_forward_pre_hook(
+            lambda _m, _a, kw: caches.extend(
+                kw[k] for k in ("cache", "past_key_values") if k in kw
+            ),
+            with_kwargs=True,
+        )
+    CausalLMLoss(model, chunk)(**{k: v[:2] for k, v in windows[0].items()})
+    assert caches == [None] * len(model.get_decoder().layers)
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_no_mask_is_causal_attention(windows, attn):
+    """Full windows pass no mask: SDPA then runs its causal kernel with no mask built (the
+    prepared "causal only" mask), eager attention builds the causal mask; either way the loss
+    is that of an explicit all-ones mask."""
+    cfg = compose("model=tiny", f"model.attn_implementation={attn}")
+    model = build_model(cfg.model, cfg.lora, 0)
+    assert (causal_only(model.config) is None) == (attn == "eager")
+    batch = {k: v[:2] for k, v in full_windows(windows[0]).items()}
+    ones = torch.ones_like(batch["input_ids"])
+    for chunk in (0, 50):
+        loss = CausalLMLoss(model, chunk)
+        without = loss(batch["input_ids"], None, batch["labels"])
+        assert torch.allclose(without, loss(batch["input_ids"], ones, batch["labels"]), atol=1e-6)
 
 
 def test_data_order_is_a_function_of_seed_and_position():
