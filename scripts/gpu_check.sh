@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# gpu_check.sh: llmts's speed on one CUDA GPU, no network, in under 6 minutes.
+# gpu_check.sh: llmts's speed on one CUDA GPU, no network, in about 6 minutes.
 #
 #   bash scripts/gpu_check.sh [OUT_DIR]          # from the repo root; OUT_DIR default outputs/gpu_check/<time>
 #
 # 1. llmts-bench (python -m llmts.cli.bench) bench=gpu on model=qwen2.5-0.5b-arch: the real
-#    Qwen2.5-0.5B shapes with seeded random weights (no download): naive vs fast training step
-#    (the production train_step) at B4 and B32 x L512, sequential vs batched greedy (static and
-#    dynamic KV cache) vs batched sampling, MFU                      -> OUT_DIR/bench/bench.json
+#    Qwen2.5-0.5B shapes with seeded random weights (no download): naive vs fast vs compiled
+#    (train.compile, regions unless set) training step (the production train_step) at B4 and
+#    B32 x L512, sequential vs batched greedy (static and dynamic KV cache) vs batched sampling
+#    (20 samples a series), MFU, then a profile of the sampling decode (ops by GPU time)
+#                                                 -> OUT_DIR/bench/bench.json, bench/profile.txt
 #    (rewritten after each section: a bench cut short by BENCH_TIMEOUT keeps its train rows)
 # 2. a 50-step train + eval of the same model with llmts itself (100 test series, greedy, no
 #    baselines)                                                       -> OUT_DIR/run/
@@ -19,10 +21,10 @@
 # (slowly; shrink it with the variables below).
 # Environment (optional):
 #   BENCH_ARGS     more Hydra overrides for the bench; later ones win (e.g. "model=tiny", or
-#                  "bench.paths=[naive,fast,compiled]" to also time train.compile: its cold start
-#                  can take minutes, so raise BENCH_TIMEOUT with it)
+#                  "train.compile=step" to time the CUDA-graph step instead: its cold start can
+#                  take minutes, so raise BENCH_TIMEOUT with it)
 #   RUN_ARGS       more Hydra overrides for the 50-step run, likewise
-#   BENCH_TIMEOUT  seconds for step 1 (default 200);  RUN_TIMEOUT  seconds for step 2 (default 140)
+#   BENCH_TIMEOUT  seconds for step 1 (default 330);  RUN_TIMEOUT  seconds for step 2 (default 140)
 #   LLMTS_CACHE    simulated-data cache (default OUT_DIR/cache)
 # Exit status: 0 when both steps finished, 1 otherwise (the table shows what there is).
 set -uo pipefail
@@ -41,12 +43,13 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,dri
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 
 # Sizes (conf/bench/gpu.yaml, trimmed): B4 and B32 x L512 training steps, 100 series x 20 steps
-# ahead after 51, 10 samples per series for sampling (1000 rows in one batch), 2 series timed
-# one at a time.
+# ahead after 51, 20 samples per series for sampling (2000 rows in one batch; the profile
+# forecasts 2 steps of it), 2 series timed one at a time.
 t0=$(date +%s.%N)
 # shellcheck disable=SC2086  # BENCH_ARGS is a list of overrides
-timeout "${BENCH_TIMEOUT:-200}" "$PY" -m llmts.cli.bench $MODEL bench=gpu \
-    bench.warmup=1 bench.repeats=2 bench.sequential_series=2 bench.eval_samples=10 \
+timeout "${BENCH_TIMEOUT:-330}" "$PY" -m llmts.cli.bench $MODEL bench=gpu \
+    "bench.sections=[train,eval,profile]" "bench.paths=[naive,fast,compiled]" \
+    bench.warmup=1 bench.repeats=2 bench.sequential_series=2 \
     ${BENCH_ARGS:-} hydra.run.dir="$OUT_DIR/bench" 2>&1 | tee "$OUT_DIR/bench.log"
 bench_rc=${PIPESTATUS[0]}
 t1=$(date +%s.%N)
@@ -93,6 +96,12 @@ try:
              ("static / dynamic KV cache (greedy)", f"{e['static_cache_speedup']:.2f}x"),
              ("llmts engine / hf static (greedy)", f"{e['engine_speedup_greedy']:.2f}x"),
              ("note", b["mfu_note"])]
+    if "profile" in b:
+        p = b["profile"]
+        rows.append((f"profile: sampling {p['rows']} rows x {p['horizon']} steps, eager",
+                     f"{p['total_ms']:.0f} ms of {p['sort']}"))
+        rows += [(f"  {t['op'][:60]}", f"{t['ms']:.1f} ms ({t['share']:.0%}), {t['calls']} calls")
+                 for t in p["top"][:8]]
 except (OSError, KeyError, ValueError) as exc:
     rows.append(("bench.json", f"missing or unreadable ({exc})"))
 rows.append(("50-step run exit status / wall s", f"{run_rc} / {t2 - t1:.0f}"))

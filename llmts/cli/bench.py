@@ -38,20 +38,22 @@ def main(cfg: DictConfig) -> dict:
 
 
 def format_table(r: dict) -> str:
-    """The printed table: the train section's lines, then each eval mode's row."""
+    """The printed table: the train section's lines, each eval mode's row, the profile's ops."""
     from llmts.perf.train_bench import train_lines
 
     out = [
         f"llmts-bench: {r['model']} on {r['device']} (torch {r['torch']}, transformers "
         f"{r['transformers']})"
     ] + (train_lines(r) if "train" in r else [])
-    if "eval" not in r:
-        return "\n".join(out + [f"{r['mfu_note']}; memory: {r['memory']}"])
-    e = r["eval"]
+    out += eval_lines(r["eval"]) if "eval" in r else []
+    out += profile_lines(r["profile"]) if "profile" in r else []
+    return "\n".join(out + [f"{r['mfu_note']}; memory: {r['memory']}"])
+
+
+def eval_lines(e: dict) -> list[str]:
+    """The eval section: one row per decoding mode, then the speedups."""
     head = f"eval, {e['context_steps']} -> {e['horizon']} steps"
-    out.append(
-        f"{head:<46}{'s/repeat':>9}{'series/s':>11}{'tokens/s':>11}{'parse':>7}{'peak MB':>9}"
-    )
+    out = [f"{head:<46}{'s/repeat':>9}{'series/s':>11}{'tokens/s':>11}{'parse':>7}{'peak MB':>9}"]
     labels = {
         "sequential_greedy": "sequential greedy",
         "batched_greedy": "batched greedy, llmts engine",
@@ -77,7 +79,17 @@ def format_table(r: dict) -> str:
         f"sampling {e['speedup_sampling']:.1f}x; llmts engine / hf static: {engine}; "
         f"hf static / dynamic KV cache {e['static_cache_speedup']:.2f}x"
     )
-    return "\n".join(out + [f"{r['mfu_note']}; memory: {r['memory']}"])
+    return out
+
+
+def profile_lines(p: dict) -> list[str]:
+    """The profile section: its ops by self time."""
+    out = [
+        f"profile, batched sampling {p['rows']} rows x {p['horizon']} steps, eager "
+        f"({p['sort']}: {p['total_ms']:.1f} ms)"
+    ]
+    out += [f"  {t['ms']:9.2f} ms {t['share']:6.1%} {t['calls']:7d}x  {t['op']}" for t in p["top"]]
+    return out
 
 
 def entry() -> None:

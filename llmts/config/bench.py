@@ -16,7 +16,7 @@ class BenchConfig:
     ``bench=gpu`` has the study's sizes."""
 
     sections: list[BenchSection] = option(
-        list(BenchSection), "sections to run, in order: train, eval"
+        [BenchSection.train, BenchSection.eval], "sections to run, in order: train, eval, profile"
     )
     paths: list[BenchPath] = option(
         [BenchPath.naive, BenchPath.fast], "training paths: naive, fast, compiled"
@@ -30,6 +30,8 @@ class BenchConfig:
     horizon: int = option(10, "steps forecast")
     context_steps: int = option(51, "steps of context")
     hf_sampling: bool = option(False, "also time sampling with HF generate (slow)")
+    profile_horizon: int = option(2, "steps forecast in the profile section (the profiler is slow)")
+    profile_rows: int = option(15, "ops listed by the profile section")
 
     @staticmethod
     def check(c: Any) -> None:
@@ -41,6 +43,8 @@ class BenchConfig:
             "sequential_series",
             "horizon",
             "context_steps",
+            "profile_horizon",
+            "profile_rows",
         ):
             require(c[key] >= 1, f"bench.{key}", c[key], "must be >= 1")
         require(

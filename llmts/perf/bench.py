@@ -8,6 +8,7 @@ train (llmts/perf/train_bench.py): the production ``train_step`` at each B x L o
 logits: the study's setup) vs FAST (the run's config: sdpa, chunked CE; on CUDA bf16 autocast,
 and with LoRA the frozen base stored in bf16) vs COMPILED (fast + ``train.compile``, its
 compiling first step apart), same seeded weights.
+profile: where the batched sampling decode's time goes (torch.profiler, ops by self time).
 eval: sequential greedy (a ``forecast`` per series) vs batched greedy and sampling with llmts's
 decode loop vs HF ``generate`` with the static and the dynamic KV cache (batches halved on CUDA
 OOM, batch recorded), on simulated Lotka-Volterra. MFU is null unless bf16 on a GPU of known
@@ -41,24 +42,84 @@ from llmts.tracking.files import write_json
 log = logging.getLogger("llmts.perf.bench")
 
 
-def bench_eval(cfg: DictConfig, net, codec, device) -> dict:
-    """Series/s of sequential greedy and of batched greedy and sampling with llmts's decode loop
-    (``decoding.engine=llmts``) beside HF ``generate`` (static and dynamic KV cache)."""
+def eval_inputs(cfg: DictConfig):
+    """The eval and profile sections' inputs: ``bench.eval_series`` contexts of simulated
+    Lotka-Volterra (``bench.context_steps`` steps at the default data's time step), and the
+    greedy and sampling (Qwen's generation config, ``bench.eval_samples`` a series) decodings."""
     from llmts.config.schema import DecodingConfig
     from llmts.data.series import simulate_lotka_volterra
-    from llmts.forecast.batch import forecast
 
     b, d = cfg.bench, cfg.data
     steps = b.context_steps + b.horizon
-    t_max = d.t_max * (steps - 1) / max(d.num_steps - 1, 1)  # the default data's time step
+    t_max = d.t_max * (steps - 1) / max(d.num_steps - 1, 1)
     series, _ = simulate_lotka_volterra(b.eval_series, steps, t_max, cfg.seed)
-    ctx = series[:, : b.context_steps]
     base = DecodingConfig(**OmegaConf.to_container(cfg.decoding, resolve=True))
     # The grammar's integer-digit cap is per series, so every mode decodes the same grammar.
     greedy = replace(base, do_sample=False, num_samples=1)
     sampling = replace(
         base, do_sample=True, temperature=0.7, top_k=20, top_p=0.8, num_samples=b.eval_samples
     )
+    return series[:, : b.context_steps], greedy, sampling
+
+
+def bench_profile(cfg: DictConfig, net, codec, device, out_dir: Path | None) -> dict:
+    """The eval section's batched sampling (all its rows in one batch), forecasting
+    ``bench.profile_horizon`` steps eagerly (no CUDA graph, so each op is seen) under
+    ``torch.profiler`` after one warm-up call: the ``bench.profile_rows`` ops of most self
+    device time (self CPU time on a CPU), in ms over the call and as a share of the total;
+    the profiler's table is written to ``profile.txt``."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from llmts.forecast.batch import forecast
+
+    b, cuda = cfg.bench, device.type == "cuda"
+    ctx, _, sampling = eval_inputs(cfg)
+    dec = replace(sampling, engine="llmts", cuda_graphs=False)
+    rows = len(ctx) * dec.num_samples
+    net.eval()
+
+    def call():
+        return forecast(net, codec, ctx, b.profile_horizon, dec, rows, cfg.seed)
+
+    call()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
+        call()
+        torch.cuda.synchronize() if cuda else None
+    key = "self_device_time_total" if cuda else "self_cpu_time_total"
+    ops = sorted(prof.key_averages(), key=lambda e: getattr(e, key), reverse=True)
+    total = sum(getattr(e, key) for e in ops)  # microseconds
+    if out_dir is not None:
+        (out_dir / "profile.txt").write_text(
+            prof.key_averages().table(sort_by=key, row_limit=b.profile_rows) + "\n"
+        )
+    log.info(
+        "profile: %d rows x %d steps, %.1f ms of %s", rows, b.profile_horizon, total / 1e3, key
+    )
+    return {
+        "rows": rows,
+        "horizon": b.profile_horizon,
+        "sort": key,
+        "total_ms": total / 1e3,
+        "top": [
+            {
+                "op": e.key,
+                "calls": e.count,
+                "ms": getattr(e, key) / 1e3,
+                "share": getattr(e, key) / total if total else 0.0,
+            }
+            for e in ops[: b.profile_rows]
+        ],
+    }
+
+
+def bench_eval(cfg: DictConfig, net, codec, device) -> dict:
+    """Series/s of sequential greedy and of batched greedy and sampling with llmts's decode loop
+    (``decoding.engine=llmts``) beside HF ``generate`` (static and dynamic KV cache)."""
+    from llmts.forecast.batch import forecast
+
+    b = cfg.bench
+    ctx, greedy, sampling = eval_inputs(cfg)
     net.eval()
 
     def mode(contexts, dec, batch: int, per_series: bool) -> dict:
@@ -193,6 +254,10 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict:
     for section in b.sections:
         if section == "train":
             result.update(train_section(cfg, fresh, fast_cfg, name))
+        elif section == "profile":
+            net = fresh(fast_cfg)
+            result["profile"] = bench_profile(cfg, net, codec, device, out_dir)
+            del net
         else:
             net = fresh(fast_cfg)
             result["params_trainable"], result["params_total"] = count_parameters(net)

@@ -336,3 +336,27 @@ def test_bench_builds_the_model_as_a_run_does():
         )
     )
     assert result["train"]["shapes"][0]["fast"]["ms_per_step"] > 0
+
+
+def test_the_profile_section_lists_the_sampling_decodes_ops(tmp_path):
+    """Ops by self time over one eager sampled forecast: the model's matmuls among them, shares
+    of one total, the profiler's table on disk and in the printed table."""
+    cfg = bench_cfg(
+        "bench.sections=[profile]",
+        "bench.eval_series=3",
+        "bench.eval_samples=2",
+        "bench.context_steps=6",
+        "bench.profile_horizon=1",
+        "bench.profile_rows=40",
+    )
+    result = run(cfg, tmp_path)
+    p = result["profile"]
+    assert result["sections"] == ["profile"] and p["rows"] == 6 and p["horizon"] == 1
+    assert p["sort"] == "self_cpu_time_total" and len(p["top"]) == 40
+    ms = [t["ms"] for t in p["top"]]
+    assert ms == sorted(ms, reverse=True) and sum(ms) <= p["total_ms"] + 1e-6
+    assert sum(t["share"] for t in p["top"]) == pytest.approx(sum(ms) / p["total_ms"])
+    assert {"aten::mm", "aten::addmm"} & {t["op"] for t in p["top"]}
+    assert "aten::" in (tmp_path / "profile.txt").read_text()
+    assert "profile, batched sampling 6 rows x 1 steps" in format_table(result)
+    assert json.loads((tmp_path / "bench.json").read_text())["profile"] == p
