@@ -8,10 +8,11 @@ train (llmts/perf/train_bench.py): the production ``train_step`` at each B x L o
 logits: the study's setup) vs FAST (the run's config: sdpa, chunked CE; on CUDA bf16 autocast,
 and with LoRA the frozen base stored in bf16) vs COMPILED (fast + ``train.compile``, its
 compiling first step apart), same seeded weights.
-profile: where the batched sampling decode's time goes (torch.profiler, ops by self time).
 eval: sequential greedy (a ``forecast`` per series) vs batched greedy and sampling with llmts's
 decode loop vs HF ``generate`` with the static and the dynamic KV cache (batches halved on CUDA
-OOM, batch recorded), on simulated Lotka-Volterra. MFU is null unless bf16 on a GPU of known
+OOM, batch recorded), on simulated Lotka-Volterra.
+profile (only when asked for): one eager sampled forecast under ``torch.profiler``, its ops by
+self time. MFU is null unless bf16 on a GPU of known
 peak (``mfu_note`` says why); "stdy"/"gqa" divide the analytic FLOPs of a full step (study /
 true shapes), "cnt" those FlopCounterMode counted in one production step (LoRA's true cost, so
 lower). Memory:
@@ -85,7 +86,8 @@ def bench_profile(cfg: DictConfig, net, codec, device, out_dir: Path | None) -> 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     with profile(activities=activities) as prof:
         call()
-        torch.cuda.synchronize() if cuda else None
+        if cuda:
+            torch.cuda.synchronize()
     key = "self_device_time_total" if cuda else "self_cpu_time_total"
     ops = sorted(prof.key_averages(), key=lambda e: getattr(e, key), reverse=True)
     total = sum(getattr(e, key) for e in ops)  # microseconds
