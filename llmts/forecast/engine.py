@@ -25,16 +25,24 @@ For a batch of n series × s samples (R = n·s rows):
 Everything runs in the model's own dtype (no autocast), so the KV cache holds one dtype. The
 attention mask is built here as a 4-D mask (transformers then skips its own mask construction,
 which holds host syncs): row r may attend to key k iff pad_r ≤ k ≤ its current position.
+With grouped-query attention under SDPA, a step's attention is :func:`gqa_decode_attention`
+(registered with transformers' ``AttentionInterface`` and set on the model while it decodes):
+given a mask, transformers' own SDPA path copies each cached key/value head once per query head
+that shares it, every step, over the whole cache.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from transformers import AttentionInterface
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 from llmts.codec.grammar import Grammar, State
 from llmts.errors import LlmtsError
@@ -42,6 +50,40 @@ from llmts.model.build import base_model
 
 log = logging.getLogger(__name__)
 PROMPT_BUCKET = 64  # captured decoding pads prompt widths to a multiple of this (fewer shapes)
+GQA_DECODE = "llmts_gqa_decode"  # the attention implementation's name while decoding
+
+
+def gqa_decode_attention(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    **kwargs,
+) -> tuple[torch.Tensor, None]:
+    """Attention of one new position per row (a decode step) with grouped-query heads, each
+    cached key/value head read once: query (B, H, 1, d) is viewed as (B, H_kv, H / H_kv, d), the
+    query heads sharing a key/value head side by side on the query axis (the order of
+    transformers' ``repeat_kv``: head h reads key/value head h // (H / H_kv)), so one SDPA call
+    over keys (B, H_kv, L, d) with the mask (B, 1, 1, L) broadcast gives softmax(q·kᵀ·scaling)·v
+    for every head. Returns (B, 1, H, d), as transformers' attention functions do. Anything but
+    a one-position grouped-query call goes to transformers' SDPA."""
+    rows, heads, length, dim = query.shape
+    groups = heads // key.shape[1]
+    if length != 1 or groups == 1:
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
+    out = F.scaled_dot_product_attention(
+        query.view(rows, key.shape[1], groups, dim),
+        key,
+        value,
+        attn_mask=attention_mask,
+        scale=scaling,
+    )
+    return out.reshape(rows, heads, 1, dim).transpose(1, 2), None
 
 
 def model_dtype(model: nn.Module) -> torch.dtype:
@@ -124,6 +166,10 @@ class Decoder:
         self.device = next(self.net.parameters()).device
         self.dtype = model_dtype(self.net)
         self.bool_mask = impl == "sdpa"  # eager attention adds the mask: it must be float
+        grouped = (cfg.num_key_value_heads or cfg.num_attention_heads) < cfg.num_attention_heads
+        self.attention = GQA_DECODE if impl == "sdpa" and grouped else None
+        if self.attention:
+            AttentionInterface.register(GQA_DECODE, gqa_decode_attention)
         self.grammar = grammar.to(self.device)
         self.max_new, self.pad_id, self.sampling = max_new, pad_id, sampling
         self.check_every, self.cuda_graph = check_every, cuda_graph and self.device.type == "cuda"
@@ -250,9 +296,23 @@ class Decoder:
         lengths = torch.tensor([len(p) for p in prompts])
         ids, pad = ids.to(self.device), (width - lengths).to(self.device)
         caps = caps.to(self.device)
-        with torch.autocast(self.device.type, enabled=False):  # the model's own dtype
-            out = self._loop(ids, pad, samples, caps, seed)
+        with torch.autocast(self.device.type, enabled=False), self.decoding_attention():
+            out = self._loop(ids, pad, samples, caps, seed)  # in the model's own dtype
         return out[: n * samples]
+
+    @contextlib.contextmanager
+    def decoding_attention(self) -> Iterator[None]:
+        """The model's attention implementation is :data:`GQA_DECODE` inside (where it applies),
+        its own again after, whatever happens."""
+        if self.attention is None:
+            yield
+            return
+        own = self.net.config._attn_implementation
+        self.net.set_attn_implementation(self.attention)
+        try:
+            yield
+        finally:
+            self.net.set_attn_implementation(own)
 
     def _loop(
         self, ids: torch.Tensor, pad: torch.Tensor, samples: int, caps: torch.Tensor, seed: int

@@ -295,3 +295,57 @@ def test_forecasts_with_a_kept_decoders_dict_capture_the_graph_once(
     assert len(made) == 1
     forecast(net, codec, ctx, 4, cfg.decoding, 2, 0)
     assert len(made) == 2
+
+
+@pytest.mark.parametrize("mask", ["bool", "none"])
+def test_gqa_decode_attention_equals_transformers_sdpa(mask):
+    """One position per row: the folded query heads give transformers' SDPA (keys and values
+    repeated per query head); several positions go to transformers' SDPA itself."""
+    from types import SimpleNamespace
+
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    rows, heads, kv, length, dim = 5, 6, 2, 9, 8
+    attn = SimpleNamespace(num_key_value_groups=heads // kv, is_causal=True)  # what SDPA reads
+    gen = torch.Generator().manual_seed(0)
+    key, value = (torch.randn(rows, kv, length, dim, generator=gen) for _ in range(2))
+    allowed = torch.rand(rows, 1, 1, length, generator=gen) > 0.3
+    allowed[..., 0] = True  # every row sees a key
+    m = allowed if mask == "bool" else None
+    for positions in (1, 3):
+        query = torch.randn(rows, heads, positions, dim, generator=gen)
+        mq = None if m is None else m.expand(rows, 1, positions, length)
+        ours, _ = engine.gqa_decode_attention(attn, query, key, value, mq, scaling=0.3)
+        ref, _ = sdpa_attention_forward(attn, query, key, value, mq, scaling=0.3)
+        assert ours.shape == ref.shape == (rows, positions, heads, dim)
+        assert torch.allclose(ours, ref, atol=1e-6)
+
+
+def test_decode_steps_read_each_kv_head_once_and_the_model_gets_its_attention_back(
+    net, tiny_tokenizer, monkeypatch
+):
+    """Only the prefill (many positions) repeats key/value heads; after decoding, also a
+    failed one, the model attends with its own implementation again."""
+    import transformers.integrations.sdpa_attention as hf_sdpa
+
+    repeats = []
+    original = hf_sdpa.repeat_kv
+    monkeypatch.setattr(
+        hf_sdpa, "repeat_kv", lambda x, n: repeats.append(x.shape[2]) or original(x, n)
+    )
+    assert net.config.num_key_value_heads < net.config.num_attention_heads
+    dec, ids = decoder_at_step(net, tiny_tokenizer, None)
+    assert dec.attention == engine.GQA_DECODE
+    out = dec.decode(ids, 1, torch.ones(len(ids), dtype=torch.long))
+    width = max(map(len, ids))
+    layers = net.config.num_hidden_layers
+    assert out.shape[1] == dec.max_new and repeats == [width] * (2 * layers)  # K and V, prefill
+    assert net.config._attn_implementation == "sdpa"
+
+    def broken(*a, **kw):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(dec, "_loop", broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        dec.decode(ids, 1, torch.ones(len(ids), dtype=torch.long))
+    assert net.config._attn_implementation == "sdpa"
