@@ -157,6 +157,8 @@ def _column_scores(
     vocabulary's logits are never formed), in the model's dtype without autocast."""
     model.eval()
     with torch.autocast(ids.device.type, enabled=False):
-        hidden = model.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+        hidden = model.get_decoder()(
+            input_ids=ids, attention_mask=mask, use_cache=False
+        ).last_hidden_state
         hidden = hidden.gather(1, at[..., None].expand(-1, -1, hidden.shape[-1]))
         return column_logits(model.get_output_embeddings(), hidden, columns).float()

@@ -26,9 +26,11 @@ class FixedModel(torch.nn.Module):
             self.head.bias.copy_(logp)
 
     def get_decoder(self):
-        return lambda input_ids, attention_mask: SimpleNamespace(
-            last_hidden_state=torch.ones(*input_ids.shape, 1)
-        )
+        def decoder(input_ids, attention_mask, use_cache):  # scoring says whether it caches
+            assert use_cache is False  # nothing decodes after: a KV cache would be thrown away
+            return SimpleNamespace(last_hidden_state=torch.ones(*input_ids.shape, 1))
+
+        return decoder
 
     def get_output_embeddings(self):
         return self.head
