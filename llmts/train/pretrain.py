@@ -54,7 +54,8 @@ def pretrain(cfg: Any, run_dir: Path, flops_per_step: float) -> dict:
     from llmts.data import synthetic
     from llmts.model.build import build_model, count_parameters
     from llmts.tracking.tracker import NullTracker
-    from llmts.train.loop import batch_rows, make_accelerator, train
+    from llmts.train.loop import batch_rows, evaluate_loss, make_accelerator, train
+    from llmts.train.loss import CausalLMLoss
 
     c = cfg.corpus
     tokenizer = load_tokenizer(cfg.model)
@@ -95,6 +96,12 @@ def pretrain(cfg: Any, run_dir: Path, flops_per_step: float) -> dict:
         flops_per_step,
     )
     wall = time.perf_counter() - t0
+    # The loop's validation reads train.val_batches batches: which windows those are moves it
+    # more than a make of the recipe does, so the card also states the whole split's.
+    with torch.no_grad():
+        whole_val = evaluate_loss(
+            CausalLMLoss(model), windows["val"], cfg.train.batch_size, None, accelerator
+        )
     lengths = windows["train"]["attention_mask"].sum(1)
     micro = cfg.train.max_steps * cfg.train.grad_accum * accelerator.num_processes
     tokens = sum(
@@ -112,6 +119,8 @@ def pretrain(cfg: Any, run_dir: Path, flops_per_step: float) -> dict:
         "seed": cfg.seed,
         "final_train_loss": losses[-1] if losses else None,
         "final_val_loss": result.final_val_loss,
+        "whole_val_loss": whole_val,
+        "val_windows": len(windows["val"]["input_ids"]),
         "train_windows": len(lengths),
         "corpus_series": c.num_series,
     }
@@ -122,7 +131,8 @@ def pretrain(cfg: Any, run_dir: Path, flops_per_step: float) -> dict:
             f"pretrained {facts['parameters']:,} parameters: {result.steps} steps, "
             f"{tokens:,} tokens, {facts['train_flops']:.3e} FLOPs in {wall / 60:.1f} min; "
             f"final loss {facts['final_train_loss']:.4f} "
-            f"(val {loss_text(facts['final_val_loss'])}); wrote {out}"
+            f"(val {loss_text(facts['final_val_loss'])}, whole split "
+            f"{loss_text(facts['whole_val_loss'])}); wrote {out}"
         )
     return facts
 
@@ -202,7 +212,10 @@ weight decay {o.weight_decay:g} |
 | machine | {facts["machine"]} |
 | seed | {facts["seed"]} |
 | final training loss | {facts["final_train_loss"]:.4f} (nats per token, last logged step) |
-| final validation loss | {loss_text(facts["final_val_loss"])} |
+| final validation loss | {loss_text(facts["final_val_loss"])} \
+({f"train.val_batches={t.val_batches}" if t.val_batches else "all windows"}, as in training) |
+| validation loss, whole split | {loss_text(facts["whole_val_loss"])} \
+({facts["val_windows"]} windows) |
 
 Remake it (the same seed gives the same weights on the same machine and software):
 

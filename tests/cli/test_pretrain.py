@@ -61,11 +61,16 @@ def test_writes_a_folder_from_pretrained_loads(pretrained):
         f"seed | {facts['seed']}",
         f"{facts['final_train_loss']:.4f}",
         f"{facts['train_flops']:.3e}",
+        "(train.val_batches=1, as in training)",
+        f"| validation loss, whole split | {facts['whole_val_loss']:.4f} "
+        f"({facts['val_windows']} windows)",
         "Van der Pol",
         "llmts-pretrain seed=0",
     ):
         assert fact in card, fact
     assert facts["steps"] == 3 and facts["tokens"] > 0 and facts["train_flops"] > 0
+    # the whole split holds more windows than the loop's one validation batch of 2
+    assert facts["val_windows"] > 2 and facts["whole_val_loss"] != facts["final_val_loss"]
 
 
 def test_same_seed_same_weights(pretrained):
