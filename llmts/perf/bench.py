@@ -89,11 +89,12 @@ def bench_profile(cfg: DictConfig, net, codec, device, out_dir: Path | None) -> 
         if cuda:
             torch.cuda.synchronize()
     key = "self_device_time_total" if cuda else "self_cpu_time_total"
-    ops = sorted(prof.key_averages(), key=lambda e: getattr(e, key), reverse=True)
+    averages = prof.key_averages()
+    ops = sorted(averages, key=lambda e: getattr(e, key), reverse=True)
     total = sum(getattr(e, key) for e in ops)  # microseconds
     if out_dir is not None:
         (out_dir / "profile.txt").write_text(
-            prof.key_averages().table(sort_by=key, row_limit=b.profile_rows) + "\n"
+            averages.table(sort_by=key, row_limit=b.profile_rows) + "\n"
         )
     log.info(
         "profile: %d rows x %d steps, %.1f ms of %s", rows, b.profile_horizon, total / 1e3, key

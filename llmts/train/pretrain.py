@@ -98,10 +98,9 @@ def pretrain(cfg: Any, run_dir: Path, flops_per_step: float) -> dict:
     wall = time.perf_counter() - t0
     # The loop's validation reads train.val_batches batches: which windows those are moves it
     # more than a make of the recipe does, so the card also states the whole split's.
-    with torch.no_grad():
-        whole_val = evaluate_loss(
-            CausalLMLoss(model), windows["val"], cfg.train.batch_size, None, accelerator
-        )
+    whole_val = evaluate_loss(
+        CausalLMLoss(model), windows["val"], cfg.train.batch_size, None, accelerator
+    )
     lengths = windows["train"]["attention_mask"].sum(1)
     micro = cfg.train.max_steps * cfg.train.grad_accum * accelerator.num_processes
     tokens = sum(
