@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,18 +19,58 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Windows:
+    """Right-padded token windows: ``input_ids`` (W, L), int32, and each window's real length
+    (W,). The attention mask (position < length) and the labels (the IDs, padding −100 so it
+    adds nothing to the loss) follow from the lengths, so they are built per batch, never
+    stored: 78k pretraining windows of 768 tokens take 240 MB, not 1.4 GB as three int64
+    tensors."""
+
+    input_ids: torch.Tensor
+    lengths: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    @property
+    def attention_mask(self) -> torch.Tensor:
+        """(W, L) long: 1 on a window's tokens, 0 on its padding."""
+        import torch
+
+        return (torch.arange(self.input_ids.shape[1]) < self.lengths[:, None]).long()
+
+    def batch(self, index) -> dict[str, torch.Tensor]:
+        """``input_ids``, ``attention_mask`` and ``labels`` (long, (B, L)) of windows ``index``
+        (a list of rows, a tensor or a boolean mask)."""
+        import torch
+
+        if not isinstance(index, torch.Tensor):
+            index = torch.tensor(list(index), dtype=torch.long)
+        part = self.select(index)
+        ids, mask = part.input_ids.long(), part.attention_mask
+        return {
+            "input_ids": ids,
+            "attention_mask": mask,
+            "labels": ids.masked_fill(mask == 0, -100),
+        }
+
+    def select(self, index) -> Windows:
+        """The windows ``index`` (rows or a boolean mask), in that order."""
+        return Windows(self.input_ids[index], self.lengths[index])
+
+
 def make_windows(
     texts: list[str],
     tokenizer: PreTrainedTokenizerBase,
     context_length: int,
     stride: int,
     separator: str = "",
-) -> dict[str, torch.Tensor]:
+) -> Windows:
     """Training windows: each text tokenised, cut into ``context_length``-token windows every
     ``stride`` tokens, each start moved back to the nearest time-step boundary (just after a
-    ``;``) when one lies inside the stride, the last window right-padded. Returns
-    ``input_ids``, ``attention_mask`` and ``labels`` (W, L); padding has label −100, so it
-    contributes nothing to the loss. ``separator``: the codec's ``data.digit_separator``."""
+    ``;``) when one lies inside the stride, the last window right-padded.
+    ``separator``: the codec's ``data.digit_separator``."""
     import torch
 
     step_id = tokenizer.encode(separator + ";", add_special_tokens=False)[0]
@@ -37,22 +78,10 @@ def make_windows(
     # One batched call (fast tokenizers parallelise it); transformers rejects an empty batch.
     for ids in tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []:
         rows.extend(_cut(ids, step_id, context_length, stride))
-    input_ids = torch.full((len(rows), context_length), tokenizer.pad_token_id, dtype=torch.long)
+    input_ids = torch.full((len(rows), context_length), tokenizer.pad_token_id, dtype=torch.int32)
     for i, row in enumerate(rows):
         input_ids[i, : len(row)] = torch.tensor(row)
-    return _windows(input_ids, torch.tensor([len(r) for r in rows], dtype=torch.long))
-
-
-def _windows(input_ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The three (W, L) tensors from right-padded IDs and each window's length."""
-    import torch
-
-    mask = (torch.arange(input_ids.shape[1]) < lengths[:, None]).long()
-    return {
-        "input_ids": input_ids,
-        "attention_mask": mask,
-        "labels": input_ids.masked_fill(mask == 0, -100),
-    }
+    return Windows(input_ids, torch.tensor([len(r) for r in rows], dtype=torch.long))
 
 
 def cached_windows(
@@ -62,7 +91,7 @@ def cached_windows(
     stride: int,
     cache: Path,
     separator: str = "",
-) -> dict[str, torch.Tensor]:
+) -> Windows:
     """:func:`make_windows`, kept on disk in ``cache`` under a SHA-256 of everything the windows
     depend on: the texts (hence data, split and encoding), the tokenizer's serialised form and pad
     ID, the context length and stride. A run with the same data, tokenizer and windows reloads
@@ -75,7 +104,7 @@ def cached_windows(
     try:
         saved = torch.load(path, weights_only=True)
         log.info("tokenised windows: %s (cached)", path)
-        return _windows(saved["input_ids"].long(), saved["lengths"].long())
+        return Windows(saved["input_ids"].int(), saved["lengths"].long())
     except FileNotFoundError:
         pass
     except Exception as exc:  # torch raises several types for a damaged file
@@ -84,13 +113,10 @@ def cached_windows(
     try:
         with atomic_path(path) as tmp:
             torch.save(
-                {
-                    "input_ids": windows["input_ids"].int(),
-                    "lengths": windows["attention_mask"].sum(1).int(),
-                },
+                {"input_ids": windows.input_ids, "lengths": windows.lengths.int()},
                 tmp,
             )
-        log.info("tokenised windows: %d x %d -> %s", *windows["input_ids"].shape, path)
+        log.info("tokenised windows: %d x %d -> %s", *windows.input_ids.shape, path)
     except OSError as exc:  # a cache is an optimisation: a read-only disk must not stop a run
         log.warning("tokenised windows: not cached (%s: %s)", type(exc).__name__, exc)
     return windows
@@ -135,7 +161,7 @@ def _cut(ids: list[int], step_id: int, length: int, stride: int) -> list[list[in
         nominal += stride
 
 
-def training_windows(series, codec: Codec, data_cfg: DataConfig, seed: int = 0) -> dict:
+def training_windows(series, codec: Codec, data_cfg: DataConfig, seed: int = 0) -> Windows:
     """Each series encoded with its own α (gaps knocked in with ``data.mask_prob``, seeded),
     tokenised and cut into ``data.context_length``-token windows every ``data.stride`` (cached
     on disk)."""

@@ -54,6 +54,7 @@ def bench_train(cfg: DictConfig, net, path: str, shape: list[int], accelerator, 
     batches for the ``path`` recipe: "fast" (the run's config, uncompiled), "naive" (fp32
     without autocast, full logits) or "compiled" (fast + ``train.compile``'s mode, regions when
     that is none; its first, compiling step reported apart)."""
+    from llmts.codec.windows import Windows
     from llmts.perf.flops import counted_flops, train_step_flops
     from llmts.train.loop import device_batch, make_step_parts, train_step
     from llmts.train.loss import CHUNK, make_loss
@@ -68,7 +69,7 @@ def bench_train(cfg: DictConfig, net, path: str, shape: list[int], accelerator, 
         net, cfg.optimizer, n, accelerator, chunked, compiled, autocast=fast
     )
     ids = torch.randint(*TOKENS, (n * bsz, seq), generator=torch.Generator().manual_seed(cfg.seed))
-    windows = {"input_ids": ids, "labels": ids}
+    windows = Windows(ids, torch.full((len(ids),), seq))  # unpadded
     amp = fast and accelerator.native_amp
     net.train()
     with torch.no_grad(), accelerator.autocast() if amp else contextlib.nullcontext():

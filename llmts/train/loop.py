@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from llmts.codec.windows import Windows
 from llmts.config.schema import OptimizerConfig, TrainConfig
 from llmts.errors import LlmtsError
 from llmts.tracking.files import atomic_path
@@ -89,15 +90,15 @@ def batch_rows(micro: int, batch_size: int, num_windows: int, seed: int) -> list
     return out
 
 
-def device_batch(windows: dict, rows: list[int], device) -> dict:
+def device_batch(windows: Windows, rows: list[int], device) -> dict:
     """Windows ``rows`` on ``device``, with ``attention_mask`` None: windows are right-padded and
     attention is causal, so no real position sees the padding after it, and the padding's
     labels are −100 — the loss is the masked one. Without a mask SDPA stays on its causal fast
     path, transformers skips its all-ones check of the mask (a host read), and padded and full
     batches share one compiled graph. On CUDA the copy is pinned and non-blocking: the host
     does not wait for the queued steps to finish."""
-    index = torch.tensor(rows)
-    batch = {k: windows[k][index] for k in ("input_ids", "labels")}
+    batch = windows.batch(rows)
+    batch = {k: batch[k] for k in ("input_ids", "labels")}
     if torch.device(device).type == "cuda":
         batch = {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
     else:
@@ -203,8 +204,8 @@ class TrainResult:
 
 def train(
     model: nn.Module,
-    windows: dict,
-    val_windows: dict,
+    windows: Windows,
+    val_windows: Windows,
     cfg: TrainConfig,
     opt_cfg: OptimizerConfig,
     seed: int,
@@ -227,7 +228,7 @@ def train(
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
     world, rank = accelerator.num_processes, accelerator.process_index
-    lengths = windows["attention_mask"].sum(1).tolist()  # real tokens per window, read once
+    lengths = windows.lengths.tolist()  # real tokens per window, read once
 
     def validate(step: int) -> float:
         val = evaluate_loss(
@@ -332,14 +333,14 @@ def read_window(
 @torch.no_grad()
 def evaluate_loss(
     loss_model: nn.Module,
-    windows: dict,
+    windows: Windows,
     batch_size: int,
     max_batches: int | None,
     accelerator,
 ) -> float:
     """Mean per-window loss over the validation windows (sharded across processes)."""
     loss_model.eval()
-    n = len(windows["input_ids"])
+    n = len(windows)
     starts = list(range(0, n, batch_size))[: max_batches or None]
     mine = starts[accelerator.process_index :: accelerator.num_processes]
     total = torch.zeros(2, device=accelerator.device)

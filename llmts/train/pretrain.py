@@ -77,7 +77,7 @@ def pretrain(cfg: Any, run_dir: Path, flops_per_step: float) -> dict:
             part,
             len(corpus.series),
             corpus.counts(),
-            *windows[part]["input_ids"].shape,
+            *windows[part].input_ids.shape,
         )
     full = LoraConfig(enabled=False, lm_head_bias=False)
     model = build_model(cfg.model, full, cfg.seed)
@@ -101,7 +101,7 @@ def pretrain(cfg: Any, run_dir: Path, flops_per_step: float) -> dict:
     whole_val = evaluate_loss(
         CausalLMLoss(model), windows["val"], cfg.train.batch_size, None, accelerator
     )
-    lengths = windows["train"]["attention_mask"].sum(1)
+    lengths = windows["train"].lengths
     micro = cfg.train.max_steps * cfg.train.grad_accum * accelerator.num_processes
     tokens = sum(
         int(lengths[batch_rows(i, cfg.train.batch_size, len(lengths), cfg.seed)].sum())
@@ -119,7 +119,7 @@ def pretrain(cfg: Any, run_dir: Path, flops_per_step: float) -> dict:
         "final_train_loss": losses[-1] if losses else None,
         "final_val_loss": result.final_val_loss,
         "whole_val_loss": whole_val,
-        "val_windows": len(windows["val"]["input_ids"]),
+        "val_windows": len(windows["val"]),
         "train_windows": len(lengths),
         "corpus_series": c.num_series,
     }

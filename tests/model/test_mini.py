@@ -81,8 +81,8 @@ def test_lora_improves_the_base_on_a_few_series(mini):
     before = evaluate_loss(parts.loss_model, windows[1], 8, None, acc)
     generator = torch.Generator().manual_seed(0)
     for _ in range(12):
-        rows = torch.randint(0, len(windows[0]["input_ids"]), (8,), generator=generator)
-        train_step(parts, [{k: v[rows] for k, v in windows[0].items()}])
+        rows = torch.randint(0, len(windows[0]), (8,), generator=generator)
+        train_step(parts, [windows[0].batch(rows)])
     after = evaluate_loss(parts.loss_model, windows[1], 8, None, acc)
     assert after < before - 0.01, (before, after)  # measured: 0.588 -> 0.548
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from llmts.codec.llmtime import encode_all
-from llmts.codec.windows import make_windows
+from llmts.codec.windows import Windows, make_windows
 from llmts.data.series import simulate_lotka_volterra
 from llmts.errors import LlmtsError
 from llmts.model.build import build_model
@@ -73,8 +73,8 @@ def test_padding_contributes_nothing(tiny_tokenizer, windows):
     cfg = compose("model=tiny")
     model = build_model(cfg.model, cfg.lora, 0)
     w = windows[0]
-    padded = int((w["attention_mask"] == 0).any(1).nonzero()[0])
-    batch = {k: v[padded : padded + 1].clone() for k, v in w.items()}
+    padded = int((w.attention_mask == 0).any(1).nonzero()[0])
+    batch = w.batch([padded])
     other = {k: v.clone() for k, v in batch.items()}
     pad = other["attention_mask"] == 0
     other["input_ids"][pad] = torch.randint(0, 250, (int(pad.sum()),))  # junk under the mask
@@ -94,7 +94,7 @@ def test_padding_contributes_nothing(tiny_tokenizer, windows):
 def test_chunked_loss_equals_plain_loss(windows):
     cfg = compose("model=tiny")
     model = build_model(cfg.model, cfg.lora, 0)
-    batch = {k: v[:4] for k, v in windows[0].items()}
+    batch = windows[0].batch(range(4))
     plain, chunked = CausalLMLoss(model, 0)(**batch), CausalLMLoss(model, 50)(**batch)
     assert torch.allclose(plain, chunked, atol=1e-5)
     g1 = torch.autograd.grad(plain, [p for p in model.parameters() if p.requires_grad])
@@ -117,7 +117,7 @@ def test_the_loss_builds_no_kv_cache(windows, chunk):
             ),
             with_kwargs=True,
         )
-    CausalLMLoss(model, chunk)(**{k: v[:2] for k, v in windows[0].items()})
+    CausalLMLoss(model, chunk)(**windows[0].batch([0, 1]))
     assert caches == [None] * len(model.get_decoder().layers)
 
 
@@ -129,7 +129,7 @@ def test_no_mask_is_causal_attention(windows, attn):
     cfg = compose("model=tiny", f"model.attn_implementation={attn}")
     model = build_model(cfg.model, cfg.lora, 0)
     assert (causal_only(model.config) is None) == (attn == "eager")
-    batch = {k: v[:2] for k, v in full_windows(windows[0]).items()}
+    batch = full_windows(windows[0]).batch([0, 1])
     ones = torch.ones_like(batch["input_ids"])
     for chunk in (0, 50):
         loss = CausalLMLoss(model, chunk)
@@ -201,7 +201,7 @@ def test_numeric_output_vocab_loss_is_a_softmax_over_the_codec_tokens(tiny_token
     cfg = compose("model=tiny", "model.output_vocab=numeric")
     numeric = build_model(cfg.model, cfg.lora, 0, Codec(tiny_tokenizer))
     full = build_model(compose("model=tiny").model, cfg.lora, 0)
-    batch = {k: v[:4] for k, v in windows[0].items()}
+    batch = windows[0].batch(range(4))
     plain, chunked = CausalLMLoss(numeric, 0)(**batch), CausalLMLoss(numeric, 64)(**batch)
     assert torch.allclose(plain, chunked, atol=1e-5)
     assert chunked < CausalLMLoss(full, 0)(**batch)  # less mass to spread than over all of V
@@ -244,9 +244,8 @@ def test_compiled_training_matches_eager_and_saves_the_same_checkpoint(
     assert all(torch.allclose(sa[k], sb[k], atol=1e-4) for k in sa)
 
 
-def full_windows(w: dict) -> dict:
-    keep = w["attention_mask"].all(1)
-    return {k: v[keep] for k, v in w.items()}
+def full_windows(w: Windows) -> Windows:
+    return w.select(w.attention_mask.all(1))
 
 
 def test_a_training_step_never_waits_for_the_device(tmp_path, windows, monkeypatch):
@@ -269,7 +268,7 @@ def test_a_training_step_never_waits_for_the_device(tmp_path, windows, monkeypat
 
     monkeypatch.setattr(llmts.train.loop, "train_step", counted(llmts.train.loop.train_step))
     monkeypatch.setattr(llmts.train.loop, "device_batch", counted(llmts.train.loop.device_batch))
-    assert (windows[0]["attention_mask"] == 0).any() and len(windows[0]["input_ids"]) >= 4
+    assert (windows[0].attention_mask == 0).any() and len(windows[0]) >= 4
     _, result = run_train(
         tmp_path,
         windows,
@@ -287,8 +286,8 @@ def test_a_training_step_never_waits_for_the_device(tmp_path, windows, monkeypat
     cfg = compose("model=tiny")
     model = build_model(cfg.model, cfg.lora, 0)
     w = windows[0]
-    padded = int((w["attention_mask"] == 0).any(1).nonzero()[0])
-    batch = {k: v[[padded]] for k, v in w.items()}
+    padded = int((w.attention_mask == 0).any(1).nonzero()[0])
+    batch = w.batch([padded])
     with monkeypatch.context() as m, count_syncs(m) as c:
         CausalLMLoss(model, 64)(**batch)
     assert c.count["_local_scalar_dense"] >= 1
@@ -409,7 +408,7 @@ def test_compiled_bf16_step_takes_padded_and_full_batches_in_one_graph(
         return real(module, **{**kw, "backend": "eager", "mode": None})
 
     monkeypatch.setattr(llmts.train.loss.torch, "compile", eager_compile)
-    assert (windows[0]["attention_mask"] == 0).any() and windows[0]["attention_mask"].all(1).any()
+    assert (windows[0].attention_mask == 0).any() and windows[0].attention_mask.all(1).any()
     steps = ("train.max_steps=4", "train.eval_every=4", "train.val_batches=1")
     _, a = run_train(tmp_path / "eager", windows, *steps, precision="bf16")
     _, b = run_train(tmp_path / "step", windows, *steps, "train.compile=step", precision="bf16")
@@ -422,9 +421,8 @@ def test_gradient_accumulation_equals_the_larger_batch(tmp_path, windows):
     """batch 2 x 2 micro-batches = batch 4: the same windows (micro-batch b of step s is global
     micro-batch s·2 + b) and the same loss scaling (each backward gets loss / 2), so the same
     weights, on windows without padding (where per-micro-batch means equal the batch mean)."""
-    full = windows[0]["attention_mask"].all(dim=1)
-    unpadded = ({k: v[full] for k, v in windows[0].items()}, windows[1])
-    assert int(full.sum()) >= 8
+    unpadded = (full_windows(windows[0]), windows[1])
+    assert len(unpadded[0]) >= 8
     steps = ("train.max_steps=3", "train.eval_every=0", "train.save_every=3")
     big, res_big = run_train(tmp_path / "big", unpadded, *steps)
     acc, res_acc = run_train(
@@ -474,8 +472,8 @@ def test_a_right_padded_batch_without_its_mask_has_the_masked_loss(windows, chun
     from llmts.train.loop import device_batch
 
     w = windows[0]
-    padded = (w["attention_mask"] == 0).any(1).nonzero()[:, 0].tolist()
-    full = w["attention_mask"].all(1).nonzero()[:, 0].tolist()
+    padded = (w.attention_mask == 0).any(1).nonzero()[:, 0].tolist()
+    full = w.attention_mask.all(1).nonzero()[:, 0].tolist()
     rows = padded[:2] + full[:2]
     assert len(rows) == 4, "the fixture has padded and full windows"
     cfg = compose("model=tiny")
@@ -483,7 +481,7 @@ def test_a_right_padded_batch_without_its_mask_has_the_masked_loss(windows, chun
     batch = device_batch(w, rows, "cpu")
     assert batch["attention_mask"] is None
     with torch.no_grad():
-        masked = loss(**{k: v[rows] for k, v in w.items()})
+        masked = loss(**w.batch(rows))
         assert float(loss(**batch)) == pytest.approx(float(masked), rel=1e-6)
 
 
@@ -492,8 +490,7 @@ def test_accumulated_micro_batches_give_the_big_batchs_gradient(windows):
     equals that of one batch of the same 4 unpadded windows."""
     from llmts.train.loop import device_batch, make_step_parts, train_step
 
-    full = windows[0]["attention_mask"].all(dim=1)
-    wins = {k: v[full][:4] for k, v in windows[0].items()}
+    wins = full_windows(windows[0]).select(slice(0, 4))
     cfg = compose("model=tiny", "lora=none", "optimizer.max_grad_norm=null")
     norms = []
     for split in ([[0, 1, 2, 3]], [[0, 1], [2, 3]]):
