@@ -88,10 +88,10 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
     )
     ok = False
     try:
-        result, before = None, {}
+        result, before, untrained = None, {}, None
         # Forecasts run in the model's own dtype, never under autocast (one KV-cache dtype).
         if main and cfg.eval.untrained and cfg.train.max_steps > 0:
-            before = score_untrained(net, codec, dataset, split, cfg)
+            before, untrained = score_untrained(net, codec, dataset, split, cfg)
         if cfg.train.max_steps > 0:
             windows = {
                 part: training_windows(
@@ -113,7 +113,7 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
             )
         metrics = {"status": "ok"}
         if main:
-            metrics.update(evaluate(net, codec, dataset, split, cfg, run_dir, tracker))
+            metrics.update(evaluate(net, codec, dataset, split, cfg, run_dir, tracker, untrained))
         metrics.update(before)
         metrics.update(
             train_flops=plan["total"],

@@ -70,8 +70,11 @@ def resamples(ev, n: int) -> np.ndarray | None:
     return stats.resample_indices(n, ev.bootstrap, ev.bootstrap_seed) if ev.bootstrap else None
 
 
-def score_untrained(model, codec: Codec, dataset: Dataset, split: Split, cfg) -> dict:
-    """``untrained/*``: the model's metrics before any training (the study's Table 2 row)."""
+def score_untrained(
+    model, codec: Codec, dataset: Dataset, split: Split, cfg
+) -> tuple[dict, np.ndarray]:
+    """``untrained/*``: the model's metrics before any training (the study's Table 2 row), and
+    its point forecast (n, h, D) of the test series, the reference of ``skill/untrained``."""
     _, _, context, truth = test_series(dataset, split, cfg)
     with phase("untrained"):
         res = forecast(
@@ -88,15 +91,16 @@ def score_untrained(model, codec: Codec, dataset: Dataset, split: Split, cfg) ->
     scored["untrained/nll_per_dim"] = nll["nll_per_dim"]
     if (idx := resamples(cfg.eval, len(truth))) is not None:
         scored.update(stats.point_intervals(truth, point, idx, "untrained/"))
-    return scored
+    return scored, point
 
 
 @dataclass
 class Evaluation:
     """What scoring saw and produced, for the artifacts: the test series ``idx`` and forecast
     ``origin`` of each row with its context (n, c, D), truth and point forecast (n, h, D), the
-    forecast result, each baseline's forecast, MSE by horizon step per forecaster, and the skill
-    curves and per-series physics checks (``extra``)."""
+    forecast result, each baseline's forecast, the untrained model's (None: not scored), MSE by
+    horizon step per forecaster, and the skill curves and per-series physics checks
+    (``extra``)."""
 
     idx: np.ndarray
     origin: np.ndarray
@@ -105,25 +109,37 @@ class Evaluation:
     point: np.ndarray
     res: ForecastResult
     base: dict[str, np.ndarray]
+    untrained: np.ndarray | None
     horizon_err: dict[str, np.ndarray]
     extra: dict[str, np.ndarray]
     variables: tuple[str, ...]
 
 
 def evaluate(
-    model, codec: Codec, dataset: Dataset, split: Split, cfg, run_dir: Path, tracker: Tracker
+    model,
+    codec: Codec,
+    dataset: Dataset,
+    split: Split,
+    cfg,
+    run_dir: Path,
+    tracker: Tracker,
+    untrained: np.ndarray | None = None,
 ) -> dict:
     """Score the test series (:func:`score`), write ``forecasts.h5``, the plots and the W&B
     tables (:func:`write`); returns the flat metrics."""
-    out, done = score(model, codec, dataset, split, cfg)
+    out, done = score(model, codec, dataset, split, cfg, untrained)
     write(done, run_dir, cfg.eval.plot_series, tracker)
     return out
 
 
-def score(model, codec: Codec, dataset: Dataset, split: Split, cfg) -> tuple[dict, Evaluation]:
+def score(
+    model, codec: Codec, dataset: Dataset, split: Split, cfg, untrained: np.ndarray | None = None
+) -> tuple[dict, Evaluation]:
     """Forecast ``cfg.eval.horizon`` steps after ``cfg.eval.context_steps`` for each test series;
     the flat metrics (model, per variable, sampling, baselines, skill, physics), each error,
-    skill and physics metric with its bootstrap interval ``<metric>_ci``."""
+    skill and physics metric with its bootstrap interval ``<metric>_ci``. ``untrained``: the
+    untrained model's point forecast of the same series (:func:`score_untrained`), one more
+    skill reference (``skill/untrained``: what training bought, paired on the series)."""
     ev = cfg.eval
     idx, origin, context, truth = test_series(dataset, split, cfg)
     c, h = context.shape[1], ev.horizon
@@ -169,7 +185,8 @@ def score(model, codec: Codec, dataset: Dataset, split: Split, cfg) -> tuple[dic
     boot = resamples(ev, len(idx))
     if boot is not None:
         add_intervals(out, truth, point, res, base, dataset.variables, boot)
-    extra = {f"skill/{k}": v for k, v in skill_curves(truth, point, base, boot, out).items()}
+    refs = base if untrained is None else {**base, "untrained": untrained}
+    extra = {f"skill/{k}": v for k, v in skill_curves(truth, point, refs, boot, out).items()}
     extra.update(
         {
             f"physics/{k}": v
@@ -177,9 +194,19 @@ def score(model, codec: Codec, dataset: Dataset, split: Split, cfg) -> tuple[dic
         }
     )
     horizon_err = {"model": metrics.per_horizon(truth, point)["mse"]}
-    horizon_err.update({k: metrics.per_horizon(truth, v)["mse"] for k, v in base.items()})
+    horizon_err.update({k: metrics.per_horizon(truth, v)["mse"] for k, v in refs.items()})
     return out, Evaluation(
-        idx, origin, context, truth, point, res, base, horizon_err, extra, tuple(dataset.variables)
+        idx,
+        origin,
+        context,
+        truth,
+        point,
+        res,
+        base,
+        untrained,
+        horizon_err,
+        extra,
+        tuple(dataset.variables),
     )
 
 
@@ -310,6 +337,8 @@ def write_forecasts(path: Path, e: Evaluation) -> None:
             f["samples"] = e.res.samples
         for name, fc in e.base.items():
             f[f"baselines/{name}"] = fc
+        if e.untrained is not None:
+            f["untrained"] = e.untrained  # (n, h, D) the untrained model's point forecast
         for name, err in e.horizon_err.items():
             f[f"per_horizon_mse/{name}"] = err
         for name, values in e.extra.items():  # skill curves, per-series physics checks
@@ -332,7 +361,8 @@ def write_plots(fig_dir: Path, e: Evaluation, k: int, tracker: Tracker) -> None:
             e.point[j],
             samples,
             e.variables,
-            {name: fc[j] for name, fc in e.base.items()},
+            ({} if e.untrained is None else {"untrained": e.untrained[j]})
+            | {name: fc[j] for name, fc in e.base.items()},
         )
         tracker.image(f"forecast/{name}", path)
     tracker.image(
@@ -367,7 +397,8 @@ def write_skill(path: Path, extra: dict[str, np.ndarray], tracker: Tracker) -> N
 
 def results_table(m: dict) -> str:
     """The model's metrics beside each baseline's (every ``baseline/<name>/mse`` in ``m``, in
-    the order they were scored), one row each."""
+    the order they were scored), one row each; then, when the untrained model was scored, the
+    skill over it (what training bought, paired on the same series) with its interval."""
     rows = [("model", "")]
     if "untrained/mse" in m:
         rows.append(("untrained", "untrained/"))
@@ -380,4 +411,8 @@ def results_table(m: dict) -> str:
         f"{name:<{w}}" + "".join(f"{m.get(prefix + k):>11.4g}" for k in POINT_KEYS)
         for name, prefix in rows
     ]
+    if (gain := m.get("skill/untrained")) is not None:
+        ci = m.get("skill/untrained_ci")
+        band = f" [{ci[0]:.3f}, {ci[1]:.3f}] (95 % interval)" if ci else ""
+        lines.append(f"skill vs untrained (1 - MSE / MSE_untrained): {gain:.3f}{band}")
     return "\n".join(lines)

@@ -47,9 +47,12 @@ def test_untrained_row_scores_the_model_as_it_is(tiny_tokenizer):
     data = Dataset(series, time, ("prey", "predator"), "simulated")
     net = build_model(cfg.model, cfg.lora, cfg.seed)
     codec = Codec.build(cfg.data, tiny_tokenizer)
-    row = score_untrained(net, codec, data, Split(np.arange(0), np.arange(0), np.arange(5)), cfg)
+    row, point = score_untrained(
+        net, codec, data, Split(np.arange(0), np.arange(0), np.arange(5)), cfg
+    )
     res = forecast(net, codec, series[:3, :12], 4, cfg.decoding, cfg.eval.batch_size, cfg.seed)
-    want = point_metrics(series[:3, 12:16], point_forecast(res.samples, cfg.eval.point))
+    np.testing.assert_array_equal(point, point_forecast(res.samples, cfg.eval.point))
+    want = point_metrics(series[:3, 12:16], point)
     names = ("mse", "rmse", "mae", "r2", "nrmse", "mape")
     assert set(row) == {f"untrained/{k}{ci}" for k in names for ci in ("", "_ci")} | {
         "untrained/nll_per_dim",
@@ -137,6 +140,53 @@ def test_constant_zero_forecasts_are_flagged_in_the_metrics(tiny_tokenizer, monk
     assert out["constant_forecasts"] == 1.0 and out["mape"] == 100.0
     assert "constant" in out["degenerate"] and "MAPE is exactly 100" in out["degenerate"]
     assert any("degenerate forecasts" in r.getMessage() for r in caplog.records)
+
+
+def test_the_untrained_forecast_is_a_paired_skill_reference(tiny_tokenizer, monkeypatch, tmp_path):
+    """skill/untrained = 1 - MSE / MSE_untrained on the same series, with a bootstrap interval
+    around it; the untrained forecast is saved, drawn in the skill plot and printed."""
+    import h5py
+
+    from llmts.forecast.batch import ForecastResult
+    from llmts.metrics import evaluate
+    from llmts.tracking.tracker import NullTracker
+
+    cfg = compose(
+        "experiment=smoke",
+        "eval.context_steps=12",
+        "eval.horizon=4",
+        "eval.num_series=5",
+        "eval.baselines=false",
+        "eval.bootstrap=200",
+    )
+    series, time = simulate_lotka_volterra(5, 16, 32.0, seed=1)
+    data = Dataset(series, time, ("prey", "predator"), "simulated")
+    truth = series[:, 12:16]
+    rng = np.random.default_rng(0)
+    trained, before = truth + rng.normal(0, 0.1, truth.shape), truth + 0.3  # the better one first
+    monkeypatch.setattr(
+        evaluate,
+        "forecast",
+        lambda model, codec, ctx, h, *a, **k: ForecastResult(
+            trained[:, None], len(ctx) * h, 0, [""] * len(ctx)
+        ),
+    )
+    monkeypatch.setattr(evaluate.likelihood, "nll_metrics", lambda *a, **k: {})
+    split = Split(np.arange(0), np.arange(0), np.arange(5))
+    codec = Codec.build(cfg.data, tiny_tokenizer)
+    out, done = evaluate.score(None, codec, data, split, cfg, untrained=before)
+    mse = lambda fc: np.mean((truth - fc) ** 2)  # noqa: E731
+    assert out["skill/untrained"] == pytest.approx(1 - mse(trained) / mse(before))
+    lo, hi = out["skill/untrained_ci"]
+    assert 0 < lo <= out["skill/untrained"] <= hi <= 1
+    evaluate.write(done, tmp_path, 1, NullTracker())
+    with h5py.File(tmp_path / "forecasts.h5") as f:
+        np.testing.assert_array_equal(f["untrained"][:], before)
+        assert f["skill/untrained"].shape == (4,)
+    table = evaluate.results_table(out | {f"untrained/{k}": 1.0 for k in evaluate.POINT_KEYS})
+    assert table.splitlines()[-1].startswith("skill vs untrained")
+    alone, _ = evaluate.score(None, codec, data, split, cfg)  # no untrained row: no reference
+    assert not any("untrained" in k for k in alone)
 
 
 def test_the_results_table_has_a_row_per_scored_baseline_in_scoring_order():

@@ -303,6 +303,7 @@ def _scored(root: Path, num: str, lr: str, seed: int, shift: float, noise_seed: 
             point,
             res,
             base,
+            None,
             {},
             extra,
             ("prey", "predator"),
