@@ -1,8 +1,8 @@
 """The README's demo, end to end: the shipped mini model (pretrained on synthetic series without
 Lotka-Volterra) adapted with LoRA must visibly learn: its validation loss falls, and on the test
-split it beats persistence and lowers the base's zero-shot MAE. (Its MSE stays near the base's,
-and the study-in-miniature goals R² >= 0.8 and MSE <= persistence / 3 are not reached by this
-base: see the README.)"""
+split it reaches the issue's MSE goal (<= persistence / 3) and lowers the base's zero-shot MAE.
+(Greedy, its R² stays below the goal of 0.8: 0.63 here, 0.75 on seed 1; sampled it reaches
+0.81 / 0.87: see the README.)"""
 
 import json
 import os
@@ -17,7 +17,7 @@ from tests.helpers import REPO
 pytestmark = pytest.mark.slow  # the ~3.5-minute demo in a subprocess
 
 
-def test_demo_lora_on_the_pretrained_base_beats_persistence_and_the_bases_mae(tmp_path):
+def test_demo_lora_on_the_pretrained_base_reaches_persistence_over_3_and_the_bases_mae(tmp_path):
     start = time.perf_counter()
     res = subprocess.run(
         [
@@ -38,7 +38,7 @@ def test_demo_lora_on_the_pretrained_base_beats_persistence_and_the_bases_mae(tm
     assert res.returncode == 0, res.stderr[-3000:]
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["parse_rate"] == 1.0 and m["num_series"] == 100
-    assert m["mse"] < m["baseline/persistence/mse"], (m["mse"], m["baseline/persistence/mse"])
+    assert m["mse"] <= m["baseline/persistence/mse"] / 3, (m["mse"], m["baseline/persistence/mse"])
     assert m["mae"] < m["untrained/mae"], (m["mae"], m["untrained/mae"])
     assert m["untrained/r2"] > 0  # the base zero-shot already follows the cycle in part
     assert m["r2"] > m["baseline/persistence/r2"]
