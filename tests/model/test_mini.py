@@ -84,7 +84,7 @@ def test_lora_improves_the_base_on_a_few_series(mini):
         rows = torch.randint(0, len(windows[0]), (8,), generator=generator)
         train_step(parts, [windows[0].batch(rows)])
     after = evaluate_loss(parts.loss_model, windows[1], 8, None, acc)
-    assert after < before - 0.01, (before, after)  # measured: 0.588 -> 0.548
+    assert after < before - 0.01, (before, after)  # measured on the shipped base: 0.507 -> 0.485
 
 
 def test_damaged_weights_are_one_line_naming_the_file(mini, tmp_path):
