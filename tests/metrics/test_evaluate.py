@@ -144,7 +144,7 @@ def test_constant_zero_forecasts_are_flagged_in_the_metrics(tiny_tokenizer, monk
 
 def test_the_untrained_forecast_is_a_paired_skill_reference(tiny_tokenizer, monkeypatch, tmp_path):
     """skill/untrained = 1 - MSE / MSE_untrained on the same series, with a bootstrap interval
-    around it; the untrained forecast is saved, drawn in the skill plot and printed."""
+    around it; the untrained forecast and its skill curve are saved, the skill printed."""
     import h5py
 
     from llmts.forecast.batch import ForecastResult
