@@ -97,10 +97,13 @@ def pretrain(cfg: Any, run_dir: Path, flops_per_step: float) -> dict:
     )
     wall = time.perf_counter() - t0
     # The loop's validation reads train.val_batches batches: which windows those are moves it
-    # more than a make of the recipe does, so the card also states the whole split's.
-    whole_val = evaluate_loss(
-        CausalLMLoss(model), windows["val"], cfg.train.batch_size, None, accelerator
-    )
+    # more than a make of the recipe does, so the card also states the whole split's (the
+    # loop's own when it read every window at the last step).
+    whole_val = result.final_val_loss
+    if cfg.train.val_batches or whole_val is None:
+        whole_val = evaluate_loss(
+            CausalLMLoss(model), windows["val"], cfg.train.batch_size, None, accelerator
+        )
     lengths = windows["train"].lengths
     micro = cfg.train.max_steps * cfg.train.grad_accum * accelerator.num_processes
     tokens = sum(

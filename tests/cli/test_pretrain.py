@@ -73,6 +73,23 @@ def test_writes_a_folder_from_pretrained_loads(pretrained):
     assert facts["val_windows"] > 2 and facts["whole_val_loss"] != facts["final_val_loss"]
 
 
+def test_a_validation_of_every_window_is_not_repeated(tmp_path, monkeypatch):
+    """train.val_batches=null: the loop's last validation already read the whole split, so the
+    card's whole-split loss is that one, not a second pass."""
+    import llmts.train.loop
+    from llmts.cli.pretrain import run
+
+    calls = []
+    real = llmts.train.loop.evaluate_loss
+    monkeypatch.setattr(
+        llmts.train.loop, "evaluate_loss", lambda *a, **k: calls.append(a[3]) or real(*a, **k)
+    )
+    over = [o for o in SMALL if not o.startswith("train.val_batches")] + ["train.val_batches=null"]
+    facts = run(compose(*over, f"output={tmp_path / 'model'}", config_name="pretrain"), tmp_path)
+    assert calls == [None, None]  # validation at steps 0 and 3, each of every window
+    assert facts["whole_val_loss"] == facts["final_val_loss"]
+
+
 def test_same_seed_same_weights(pretrained):
     from safetensors.torch import load_file
 
