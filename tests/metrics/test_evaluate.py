@@ -15,6 +15,23 @@ from llmts.model.build import build_model
 from tests.helpers import compose
 
 
+def smoke(*overrides: str):
+    """The smoke config forecasting 4 steps after 12, five short simulated series (all test)."""
+    cfg = compose("experiment=smoke", "eval.context_steps=12", "eval.horizon=4", *overrides)
+    series, time = simulate_lotka_volterra(5, 16, 32.0, seed=1)
+    data = Dataset(series, time, ("prey", "predator"), "simulated")
+    return cfg, data, Split(np.arange(0), np.arange(0), np.arange(5))
+
+
+def fixed_forecast(points: np.ndarray):
+    """A stand-in for ``forecast`` that returns ``points`` (n, h, D) as one sample each."""
+    from llmts.forecast.batch import ForecastResult
+
+    return lambda model, codec, ctx, h, *a, **k: ForecastResult(
+        points[:, None], len(ctx) * h, 0, [""] * len(ctx)
+    )
+
+
 @pytest.mark.parametrize("length", [128, 512, 768])
 def test_null_context_steps_fill_the_context_length(length):
     """eval.context_steps=null (the context sweep): as many whole steps as fit in
@@ -40,16 +57,11 @@ def test_a_context_length_below_one_step_of_this_data_is_one_error():
 
 def test_untrained_row_scores_the_model_as_it_is(tiny_tokenizer):
     """``untrained/*`` equals the point metrics of a forecast by the same (untrained) model."""
-    cfg = compose(
-        "experiment=smoke", "eval.context_steps=12", "eval.horizon=4", "eval.num_series=3"
-    )
-    series, time = simulate_lotka_volterra(5, 16, 32.0, seed=1)
-    data = Dataset(series, time, ("prey", "predator"), "simulated")
+    cfg, data, split = smoke("eval.num_series=3")
     net = build_model(cfg.model, cfg.lora, cfg.seed)
     codec = Codec.build(cfg.data, tiny_tokenizer)
-    row, point = score_untrained(
-        net, codec, data, Split(np.arange(0), np.arange(0), np.arange(5)), cfg
-    )
+    row, point = score_untrained(net, codec, data, split, cfg)
+    series = data.series
     res = forecast(net, codec, series[:3, :12], 4, cfg.decoding, cfg.eval.batch_size, cfg.seed)
     np.testing.assert_array_equal(point, point_forecast(res.samples, cfg.eval.point))
     want = point_metrics(series[:3, 12:16], point)
@@ -73,28 +85,13 @@ def test_score_writes_nothing_and_write_saves_what_was_scored(
     from llmts.metrics import evaluate
     from llmts.tracking.tracker import NullTracker
 
-    cfg = compose(
-        "experiment=smoke",
-        "eval.context_steps=12",
-        "eval.horizon=4",
-        "eval.num_series=3",
-        "eval.plot_series=1",
-        "eval.baselines=true",
-    )
-    series, time = simulate_lotka_volterra(5, 16, 32.0, seed=1)
-    data = Dataset(series, time, ("prey", "predator"), "simulated")
+    cfg, data, split = smoke("eval.num_series=3", "eval.plot_series=1", "eval.baselines=true")
     net = build_model(cfg.model, cfg.lora, cfg.seed)
     monkeypatch.chdir(tmp_path)
     with monkeypatch.context() as m:  # no writer is reached while scoring
         for writer in ("write_forecasts", "write_plots", "write_skill", "atomic_path"):
             m.setattr(evaluate, writer, lambda *a, _w=writer, **k: pytest.fail(f"score ran {_w}"))
-        out, done = evaluate.score(
-            net,
-            Codec.build(cfg.data, tiny_tokenizer),
-            data,
-            Split(np.arange(0), np.arange(0), np.arange(5)),
-            cfg,
-        )
+        out, done = evaluate.score(net, Codec.build(cfg.data, tiny_tokenizer), data, split, cfg)
     assert list(tmp_path.iterdir()) == []
     assert out["mse"] == pytest.approx(np.mean((done.truth - done.point) ** 2))
     evaluate.write(done, tmp_path, cfg.eval.plot_series, NullTracker())
@@ -112,31 +109,13 @@ def test_constant_zero_forecasts_are_flagged_in_the_metrics(tiny_tokenizer, monk
     """Every forecast constant zeros: metrics.json said MSE, MAPE 100, parse rate 1 and no more."""
     import logging
 
-    from llmts.forecast.batch import ForecastResult
     from llmts.metrics import evaluate
 
-    cfg = compose(
-        "experiment=smoke",
-        "eval.context_steps=12",
-        "eval.horizon=4",
-        "eval.num_series=3",
-        "eval.baselines=false",
-    )
-    series, time = simulate_lotka_volterra(5, 16, 32.0, seed=1)
-    data = Dataset(series, time, ("prey", "predator"), "simulated")
-    zeros = lambda model, codec, ctx, h, *a, **k: ForecastResult(  # noqa: E731
-        np.zeros((len(ctx), 1, h, 2)), len(ctx) * h, 0, [""] * len(ctx)
-    )
-    monkeypatch.setattr(evaluate, "forecast", zeros)
+    cfg, data, split = smoke("eval.num_series=3", "eval.baselines=false")
+    monkeypatch.setattr(evaluate, "forecast", fixed_forecast(np.zeros((3, 4, 2))))
     monkeypatch.setattr(evaluate.likelihood, "nll_metrics", lambda *a, **k: {})  # needs a model
     with caplog.at_level(logging.WARNING, logger="llmts"):
-        out, _ = evaluate.score(
-            None,
-            Codec.build(cfg.data, tiny_tokenizer),
-            data,
-            Split(np.arange(0), np.arange(0), np.arange(5)),
-            cfg,
-        )
+        out, _ = evaluate.score(None, Codec.build(cfg.data, tiny_tokenizer), data, split, cfg)
     assert out["constant_forecasts"] == 1.0 and out["mape"] == 100.0
     assert "constant" in out["degenerate"] and "MAPE is exactly 100" in out["degenerate"]
     assert any("degenerate forecasts" in r.getMessage() for r in caplog.records)
@@ -147,32 +126,15 @@ def test_the_untrained_forecast_is_a_paired_skill_reference(tiny_tokenizer, monk
     around it; the untrained forecast and its skill curve are saved, the skill printed."""
     import h5py
 
-    from llmts.forecast.batch import ForecastResult
     from llmts.metrics import evaluate
     from llmts.tracking.tracker import NullTracker
 
-    cfg = compose(
-        "experiment=smoke",
-        "eval.context_steps=12",
-        "eval.horizon=4",
-        "eval.num_series=5",
-        "eval.baselines=false",
-        "eval.bootstrap=200",
-    )
-    series, time = simulate_lotka_volterra(5, 16, 32.0, seed=1)
-    data = Dataset(series, time, ("prey", "predator"), "simulated")
-    truth = series[:, 12:16]
+    cfg, data, split = smoke("eval.num_series=5", "eval.baselines=false", "eval.bootstrap=200")
+    truth = data.series[:, 12:16]
     rng = np.random.default_rng(0)
     trained, before = truth + rng.normal(0, 0.1, truth.shape), truth + 0.3  # the better one first
-    monkeypatch.setattr(
-        evaluate,
-        "forecast",
-        lambda model, codec, ctx, h, *a, **k: ForecastResult(
-            trained[:, None], len(ctx) * h, 0, [""] * len(ctx)
-        ),
-    )
+    monkeypatch.setattr(evaluate, "forecast", fixed_forecast(trained))
     monkeypatch.setattr(evaluate.likelihood, "nll_metrics", lambda *a, **k: {})
-    split = Split(np.arange(0), np.arange(0), np.arange(5))
     codec = Codec.build(cfg.data, tiny_tokenizer)
     out, done = evaluate.score(None, codec, data, split, cfg, untrained=before)
     mse = lambda fc: np.mean((truth - fc) ** 2)  # noqa: E731
