@@ -3,32 +3,34 @@ inside a step, one prefill per series.
 
 For a batch of n series × s samples (R = n·s rows):
 
-1. **Prefill** the n left-padded prompts once (P tokens each) into a ``DynamicCache``, then copy
-   the keys/values s times into a preallocated ``StaticCache`` of R rows × (P + N) positions
-   (N = the grammar's longest forecast): the s samples of a series share its prefill.
+1. **Prefill** the n left-padded prompts once (P tokens each) with the model's own attention
+   into a ``DynamicCache``, then copy their keys/values, once per series, into a preallocated
+   :class:`SharedPrefix`; the R rows' continuations go to a ``StaticCache`` of R rows × N slots
+   (N = the grammar's longest forecast). The s samples of a series share its prompt: it is
+   neither copied nor read s times.
 2. **Step** (the same shapes every time): feed each row's last token at absolute position
-   P + t, keep only the last position's logits (``logits_to_keep=1``) and only the grammar's ~16
-   token columns, mask them with :class:`llmts.codec.grammar.Grammar`'s on-device state tables, then
-   pick a column — greedy argmax, or temperature → top-k → top-p → a draw by the exponential-race
-   trick ``argmax(p / E)``, E ~ Exp(1) drawn up front from a seeded generator, so sampling needs
-   no RNG call inside the step. Nothing in a step reads a value back to the host; "are all rows
+   P + t, attend with :func:`shared_prefix_attention` (registered with transformers'
+   ``AttentionInterface`` and set on the model while it steps), keep only the last position's
+   logits (``logits_to_keep=1``) and only the grammar's ~16 token columns, mask them with
+   :class:`llmts.codec.grammar.Grammar`'s on-device state tables, then pick a column — greedy
+   argmax, or temperature → top-k → top-p → a draw by the exponential-race trick
+   ``argmax(p / E)``, E ~ Exp(1) drawn up front from a seeded generator, so sampling needs no
+   RNG call inside the step. Nothing in a step reads a value back to the host; "are all rows
    done?" is asked every ``check_every`` steps.
 3. On CUDA the step is captured once as a CUDA graph (:class:`CudaGraphStep`: a plain
    ``torch.cuda.CUDAGraph`` over static input buffers, so no compiler runs: two warm-up steps,
    the capture and one eager step to check it); batches are then padded to one shape (rows, and a
-   prompt width
-   rounded up to ``PROMPT_BUCKET``) and the static cache is reused, so one capture serves
+   prompt width rounded up to ``PROMPT_BUCKET``) and the buffers are reused, so one capture serves
    every batch, and every later ``forecast`` call given the same kept ``decoders`` dict. The
    captured step is checked against the eager one once; on any failure llmts warns and
    decodes eagerly. On CPU the step runs eagerly.
 
 Everything runs in the model's own dtype (no autocast), so the KV cache holds one dtype. The
-attention mask is built here as a 4-D mask (transformers then skips its own mask construction,
-which holds host syncs): row r may attend to key k iff pad_r ≤ k ≤ its current position.
-With grouped-query attention under SDPA, a step's attention is :func:`gqa_decode_attention`
-(registered with transformers' ``AttentionInterface`` and set on the model while it decodes):
-given a mask, transformers' own SDPA path copies each cached key/value head once per query head
-that shares it, every step, over the whole cache.
+attention masks are built here (transformers then skips its own mask construction, which holds
+host syncs): a prompt key k may be attended to iff pad ≤ k, a continuation slot iff it has been
+written. A step reads each prompt key once per series instead of once per sample and query
+head: transformers' SDPA over a repeated cache copied each key/value head once per query head
+sharing it, every step, over R·(P + N) keys.
 """
 
 from __future__ import annotations
@@ -37,12 +39,11 @@ import contextlib
 import inspect
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers import AttentionInterface
-from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 from llmts.codec.grammar import Grammar, State
 from llmts.errors import LlmtsError
@@ -50,40 +51,69 @@ from llmts.model.build import base_model
 
 log = logging.getLogger(__name__)
 PROMPT_BUCKET = 64  # captured decoding pads prompt widths to a multiple of this (fewer shapes)
-GQA_DECODE = "llmts_gqa_decode"  # the attention implementation's name while decoding
+DECODE_ATTENTION = "llmts_shared_prefix"  # the attention implementation's name in decode steps
 
 
-def gqa_decode_attention(
+@dataclass
+class SharedPrefix:
+    """The prompts' keys and values, one row per series (not per sample): ``keys[layer]`` and
+    ``values[layer]`` (n, H_kv, P, d) in the model's dtype, and ``bias`` (n, 1, 1, P) float32,
+    0 where a key may be attended to and -inf on the left padding. Static buffers, refilled by
+    each batch's prefill (a captured step reads them at fixed addresses)."""
+
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+    bias: torch.Tensor
+
+
+def shared_prefix_attention(
     module: nn.Module,
     query: torch.Tensor,
     key: torch.Tensor,
     value: torch.Tensor,
-    attention_mask: torch.Tensor | None,
+    attention_mask: torch.Tensor,
     dropout: float = 0.0,
     scaling: float | None = None,
+    prefix: SharedPrefix | None = None,
     **kwargs,
 ) -> tuple[torch.Tensor, None]:
-    """Attention of one new position per row (a decode step) with grouped-query heads, each
-    cached key/value head read once: query (B, H, 1, d) is viewed as (B, H_kv, H / H_kv, d), the
-    query heads sharing a key/value head side by side on the query axis (the order of
-    transformers' ``repeat_kv``: head h reads key/value head h // (H / H_kv)), so one SDPA call
-    over keys (B, H_kv, L, d) with the mask (B, 1, 1, L) broadcast gives softmax(q·kᵀ·scaling)·v
-    for every head. Returns (B, 1, H, d), as transformers' attention functions do. Anything but
-    a one-position grouped-query call goes to transformers' SDPA."""
-    rows, heads, length, dim = query.shape
-    groups = heads // key.shape[1]
-    if length != 1 or groups == 1:
-        return sdpa_attention_forward(
-            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
-        )
-    out = F.scaled_dot_product_attention(
-        query.view(rows, key.shape[1], groups, dim),
-        key,
-        value,
-        attn_mask=attention_mask,
-        scale=scaling,
-    )
-    return out.reshape(rows, heads, 1, dim).transpose(1, 2), None
+    """Attention of one new position per row (a decode step) over a prompt shared by the s
+    samples of each series plus each row's own continuation.
+
+    query (R, H, 1, d), R = n·s rows in series-major order; key/value (R, H_kv, T, d): this
+    layer's cache of the continuation, ``attention_mask`` (R, 1, 1, T) bool over it; the
+    prompt's keys/values come from ``prefix`` (n, H_kv, P, d). Both parts are scored with one
+    softmax over the prompt's and the continuation's scores side by side:
+
+        w = softmax([q·K_pᵀ, q·K_tᵀ] · scaling),   out = w_p·V_p + w_t·V_t.
+
+    Each prompt key/value head is read once per series, for all its samples and all the query
+    heads that share it (grouped-query heads h → h // (H / H_kv), transformers' ``repeat_kv``
+    order): a decode step reads n·P + R·T keys instead of R·(P + T). Scores and softmax in
+    float32; returns (R, 1, H, d) in the query's dtype, as transformers' attention functions
+    do."""
+    keys_p, values_p = prefix.keys[module.layer_idx], prefix.values[module.layer_idx]
+    n, kv, width, dim = keys_p.shape
+    rows, heads, _, _ = query.shape
+    samples, groups = rows // n, heads // kv
+    scale = dim**-0.5 if scaling is None else scaling
+
+    def by_series(x: torch.Tensor) -> torch.Tensor:  # (R, H_kv, g, ·) -> (n, H_kv, s·g, ·)
+        x = x.view(n, samples, kv, groups, -1).transpose(1, 2)
+        return x.reshape(n, kv, samples * groups, -1)
+
+    def by_row(x: torch.Tensor) -> torch.Tensor:  # the inverse
+        return x.view(n, kv, samples, groups, -1).transpose(1, 2).reshape(rows, kv, groups, -1)
+
+    q_rows = query.view(rows, kv, groups, dim)
+    s_p = (by_series(q_rows) @ keys_p.transpose(-1, -2)).float().mul_(scale).add_(prefix.bias)
+    s_t = (q_rows @ key.transpose(-1, -2)).float().mul_(scale)
+    s_t = by_series(s_t.masked_fill_(~attention_mask, float("-inf")))
+    weights = torch.cat([s_p, s_t], -1).softmax(-1)  # (n, H_kv, s·g, P + T)
+    w_p, w_t = weights[..., :width].to(values_p.dtype), weights[..., width:].to(value.dtype)
+    out = (w_p @ values_p).float() + by_series(by_row(w_t) @ value).float()
+    out = out.to(query.dtype)  # (n, H_kv, s·g, d)
+    return out.view(n, kv, samples, groups, dim).transpose(1, 2).reshape(rows, 1, heads, dim), None
 
 
 def model_dtype(model: nn.Module) -> torch.dtype:
@@ -166,10 +196,7 @@ class Decoder:
         self.device = next(self.net.parameters()).device
         self.dtype = model_dtype(self.net)
         self.bool_mask = impl == "sdpa"  # eager attention adds the mask: it must be float
-        grouped = (cfg.num_key_value_heads or cfg.num_attention_heads) < cfg.num_attention_heads
-        self.attention = GQA_DECODE if impl == "sdpa" and grouped else None
-        if self.attention:
-            AttentionInterface.register(GQA_DECODE, gqa_decode_attention)
+        AttentionInterface.register(DECODE_ATTENTION, shared_prefix_attention)
         self.grammar = grammar.to(self.device)
         self.max_new, self.pad_id, self.sampling = max_new, pad_id, sampling
         self.check_every, self.cuda_graph = check_every, cuda_graph and self.device.type == "cuda"
@@ -181,12 +208,14 @@ class Decoder:
             else "past_key_values"
         )  # transformers renamed it in 5.x
         self._cache = None  # reused across batches of one shape (one CUDA-graph capture)
+        self._prefix: SharedPrefix | None = None  # the prompts' keys/values, with the cache
         self._step: Callable = torch.compile(self.step, **compile) if compile else self.step
 
     def forward(
-        self, input_ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache
+        self, input_ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache, **kw
     ) -> torch.Tensor:
-        """Float32 scores (B, C) of the grammar's columns at the last position."""
+        """Float32 scores (B, C) of the grammar's columns at the last position; ``kw`` goes on
+        to the attention function (a step's ``prefix``)."""
         out = self.net(
             input_ids=input_ids,
             attention_mask={"full_attention": mask},
@@ -194,11 +223,13 @@ class Decoder:
             use_cache=True,
             logits_to_keep=1,
             **{self.cache_kw: cache},
+            **kw,
         )
         return out.logits[:, -1, self.grammar.columns].float()
 
     def mask(self, allowed: torch.Tensor) -> torch.Tensor:
-        """A bool "may attend" tensor as the attention implementation wants it."""
+        """A bool "may attend" tensor as the model's attention implementation wants it (the
+        prefill's)."""
         if self.bool_mask:
             return allowed
         zero = torch.zeros((), dtype=self.dtype, device=allowed.device)
@@ -214,41 +245,52 @@ class Decoder:
         noise: torch.Tensor | None,
     ) -> tuple[torch.Tensor, State]:
         """Feed each row's last column ``cols`` at absolute position ``pos`` (0-d) and pick the
-        next: fixed shapes, device tensors only."""
+        next: fixed shapes, device tensors only. The prompt is in :attr:`_prefix`; the cache
+        holds the continuation, slot k at position width + k."""
         g = self.grammar
         state = g.advance(tuple(state), g.col_class[cols])
-        keys = torch.arange(self._cache_len, device=pos.device)
-        allowed = (keys >= pad[:, None]) & (keys <= pos)
-        scores = self.forward(
-            g.columns[cols][:, None],
-            self.mask(allowed)[:, None, None, :],
-            (pos - pad)[:, None],
-            self._cache,
-        )
+        slots = torch.arange(self.max_new, device=pos.device)
+        allowed = (slots <= pos - self._width).expand(len(cols), 1, 1, self.max_new)
+        ids, positions = g.columns[cols][:, None], (pos - pad)[:, None]
+        scores = self.forward(ids, allowed, positions, self._cache, prefix=self._prefix)
         return pick_columns(
             scores, g.allowed_columns(state, caps), noise, **(self.sampling or {})
         ), state
 
-    def static_cache(self, rows: int, length: int):
-        """A ``StaticCache`` of ``rows`` × ``length`` in the model's dtype, reused while the
-        shape stays the same."""
+    def static_cache(self, series: int, samples: int, width: int):
+        """The decode buffers for ``series`` prompts of ``width`` tokens × ``samples``: a
+        :class:`SharedPrefix` of ``series`` rows and a ``StaticCache`` of series·samples rows ×
+        ``max_new`` slots for the continuations, in the model's dtype; reused while the shape
+        stays the same."""
         from transformers import StaticCache
 
-        key = (rows, length)
+        key = (series, samples, width)
         if self._cache is None or self._cache_key != key:
             cfg = self.net.config
+            kv = cfg.num_key_value_heads or cfg.num_attention_heads
             head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
-            cache = StaticCache(config=cfg, max_cache_len=length)
-            cache.early_initialization(
-                rows, cfg.num_key_value_heads, head_dim, self.dtype, self.device
+            cache = StaticCache(config=cfg, max_cache_len=self.max_new)
+            cache.early_initialization(series * samples, kv, head_dim, self.dtype, self.device)
+            if not all(hasattr(layer, "cumulative_length") for layer in cache.layers):
+                raise LlmtsError(
+                    "decoding.engine=llmts: this transformers' StaticCache has no "
+                    "cumulative_length; use decoding.engine=hf"
+                )
+            shape = (series, kv, width, head_dim)
+            new = [torch.empty(shape, dtype=self.dtype, device=self.device) for _ in cache.layers]
+            self._prefix = SharedPrefix(
+                new,
+                [torch.empty_like(t) for t in new],
+                torch.empty(series, 1, 1, width, device=self.device),
             )
-            self._cache, self._cache_key, self._cache_len = cache, key, length
-            self._graph_step = None  # it was captured on the previous cache's memory
+            self._cache, self._cache_key, self._width = cache, key, width
+            self._graph_step = None  # it was captured on the previous buffers' memory
         return self._cache
 
     def prefill(self, ids: torch.Tensor, pad: torch.Tensor, samples: int) -> torch.Tensor:
-        """Run the prompts (n, P) once, load their keys/values ×``samples`` into the static
-        cache; returns the first scores (n·samples, C)."""
+        """Run the prompts (n, P) once with the model's own attention, keep their keys/values
+        (once per series) as the shared prefix, empty the continuations' cache; returns the
+        first scores (n·samples, C)."""
         from transformers import DynamicCache
 
         n, width = ids.shape
@@ -260,16 +302,13 @@ class Decoder:
         scores = self.forward(
             ids, self.mask(allowed)[:, None], (q - pad[:, None]).clamp(min=0), prefix
         )
-        cache = self.static_cache(n * samples, width + self.max_new)
-        for layer, pre in zip(cache.layers, prefix.layers):
-            if not hasattr(layer, "cumulative_length"):
-                raise LlmtsError(
-                    "decoding.engine=llmts: this transformers' StaticCache has no "
-                    "cumulative_length; use decoding.engine=hf"
-                )
-            layer.keys[:, :, :width].copy_(pre.keys.repeat_interleave(samples, 0))
-            layer.values[:, :, :width].copy_(pre.values.repeat_interleave(samples, 0))
-            layer.cumulative_length.fill_(width)
+        cache = self.static_cache(n, samples, width)
+        shared = self._prefix
+        for i, (layer, pre) in enumerate(zip(cache.layers, prefix.layers)):
+            shared.keys[i].copy_(pre.keys)
+            shared.values[i].copy_(pre.values)
+            layer.cumulative_length.fill_(0)
+        shared.bias.copy_(torch.where(q >= pad[:, None], 0.0, float("-inf"))[:, None, None])
         return scores.repeat_interleave(samples, 0)
 
     @torch.no_grad()
@@ -296,19 +335,16 @@ class Decoder:
         lengths = torch.tensor([len(p) for p in prompts])
         ids, pad = ids.to(self.device), (width - lengths).to(self.device)
         caps = caps.to(self.device)
-        with torch.autocast(self.device.type, enabled=False), self.decoding_attention():
+        with torch.autocast(self.device.type, enabled=False):
             out = self._loop(ids, pad, samples, caps, seed)  # in the model's own dtype
         return out[: n * samples]
 
     @contextlib.contextmanager
     def decoding_attention(self) -> Iterator[None]:
-        """The model's attention implementation is :data:`GQA_DECODE` inside (where it applies),
-        its own again after, whatever happens."""
-        if self.attention is None:
-            yield
-            return
+        """The model's attention implementation is :data:`DECODE_ATTENTION` inside, its own
+        again after, whatever happens."""
         own = self.net.config._attn_implementation
-        self.net.set_attn_implementation(self.attention)
+        self.net.set_attn_implementation(DECODE_ATTENTION)
         try:
             yield
         finally:
@@ -337,31 +373,22 @@ class Decoder:
         )  # one past the columns: "pad" below
         out[:, 0] = cols
         positions = torch.arange(ids.shape[1], ids.shape[1] + self.max_new, device=self.device)
-        step = self._step
-        if self.cuda_graph:
-            step = (
-                self._graph(
-                    cols,
-                    state,
-                    positions[0],
-                    pad,
-                    caps,
-                    None if noise is None else noise[:, 1],
-                    ids.shape[1],
+        with self.decoding_attention():
+            step = self._step
+            if self.cuda_graph:
+                first = None if noise is None else noise[:, 1]
+                step = self._graph(cols, state, positions[0], pad, caps, first) or step
+            for t in range(1, self.max_new):
+                cols, state = step(
+                    cols, state, positions[t - 1], pad, caps, None if noise is None else noise[:, t]
                 )
-                or step
-            )
-        for t in range(1, self.max_new):
-            cols, state = step(
-                cols, state, positions[t - 1], pad, caps, None if noise is None else noise[:, t]
-            )
-            out[:, t] = cols
-            if t % self.check_every == 0 and bool(g.is_done(state).all()):  # the only sync
-                break
+                out[:, t] = cols
+                if t % self.check_every == 0 and bool(g.is_done(state).all()):  # the only sync
+                    break
         ends = torch.full((1,), self.pad_id, dtype=torch.long, device=self.device)
         return torch.cat([g.columns, ends])[out]
 
-    def _graph(self, cols, state, pos, pad, caps, noise, width: int) -> Callable | None:
+    def _graph(self, cols, state, pos, pad, caps, noise) -> Callable | None:
         """The step as a CUDA graph for the current cache (captured once per cache), or None
         (with a warning, and eager decoding from then on) when capture fails or disagrees with
         the eager step."""
@@ -369,7 +396,7 @@ class Decoder:
 
             def rewind() -> None:  # warm-up and check steps must not advance the cache
                 for layer in self._cache.layers:
-                    layer.cumulative_length.fill_(width)
+                    layer.cumulative_length.fill_(0)
 
             args = (cols, tuple(state), pos, pad, caps, noise)
             try:

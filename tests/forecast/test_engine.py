@@ -81,7 +81,9 @@ def test_samples_share_one_prefill(net, tiny_tokenizer, monkeypatch):
     rows = []
     forward = Decoder.forward
     monkeypatch.setattr(
-        Decoder, "forward", lambda self, ids, *a: rows.append(ids.shape) or forward(self, ids, *a)
+        Decoder,
+        "forward",
+        lambda self, ids, *a, **kw: rows.append(ids.shape) or forward(self, ids, *a, **kw),
     )
     run(net, tiny_tokenizer, contexts(2), num_samples=5, **SAMPLING)
     assert rows[0][0] == 6 and rows[0][1] > 1  # prefill: 6 series x P tokens
@@ -297,34 +299,55 @@ def test_forecasts_with_a_kept_decoders_dict_capture_the_graph_once(
     assert len(made) == 2
 
 
-@pytest.mark.parametrize("mask", ["bool", "none"])
-def test_gqa_decode_attention_equals_transformers_sdpa(mask):
-    """One position per row: the folded query heads give transformers' SDPA (keys and values
-    repeated per query head); several positions go to transformers' SDPA itself."""
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("samples, heads, kv", [(1, 6, 2), (3, 6, 2), (4, 4, 4)])
+def test_shared_prefix_attention_equals_sdpa_over_the_repeated_cache(samples, heads, kv, dtype):
+    """One position per row: attention over the prompt (one copy per series) and the row's own
+    continuation gives SDPA over each row's whole cache, the prompt repeated per sample and
+    key/value heads repeated per query head (transformers' layout), left padding and unwritten
+    slots masked."""
     from types import SimpleNamespace
 
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
-    rows, heads, kv, length, dim = 5, 6, 2, 9, 8
-    attn = SimpleNamespace(num_key_value_groups=heads // kv, is_causal=True)  # what SDPA reads
+    series, width, slots, dim = 3, 7, 5, 8
+    rows = series * samples
     gen = torch.Generator().manual_seed(0)
-    key, value = (torch.randn(rows, kv, length, dim, generator=gen) for _ in range(2))
-    allowed = torch.rand(rows, 1, 1, length, generator=gen) > 0.3
-    allowed[..., 0] = True  # every row sees a key
-    m = allowed if mask == "bool" else None
-    for positions in (1, 3):
-        query = torch.randn(rows, heads, positions, dim, generator=gen)
-        mq = None if m is None else m.expand(rows, 1, positions, length)
-        ours, _ = engine.gqa_decode_attention(attn, query, key, value, mq, scaling=0.3)
-        ref, _ = sdpa_attention_forward(attn, query, key, value, mq, scaling=0.3)
-        assert ours.shape == ref.shape == (rows, positions, heads, dim)
-        assert torch.allclose(ours, ref, atol=1e-6)
+    rand = lambda *shape: torch.randn(*shape, generator=gen).to(dtype)  # noqa: E731
+    keys_p, values_p = rand(series, kv, width, dim), rand(series, kv, width, dim)
+    key, value, query = (
+        rand(rows, kv, slots, dim),
+        rand(rows, kv, slots, dim),
+        rand(rows, heads, 1, dim),
+    )
+    pad = torch.tensor([0, 2, 5])
+    written = 2  # continuation slots 0..2 hold keys
+    prompt_ok = torch.arange(width) >= pad[:, None]  # (n, P)
+    slot_ok = (torch.arange(slots) <= written).expand(rows, 1, 1, slots)
+    prefix = engine.SharedPrefix(
+        [keys_p], [values_p], torch.where(prompt_ok, 0.0, float("-inf"))[:, None, None]
+    )
+    ours, _ = engine.shared_prefix_attention(
+        SimpleNamespace(layer_idx=0), query, key, value, slot_ok, scaling=0.3, prefix=prefix
+    )
+    full_k = torch.cat([keys_p.repeat_interleave(samples, 0), key], 2)
+    full_v = torch.cat([values_p.repeat_interleave(samples, 0), value], 2)
+    groups = heads // kv
+    ok = torch.cat([prompt_ok.repeat_interleave(samples, 0)[:, None, None], slot_ok], -1)
+    ref = torch.nn.functional.scaled_dot_product_attention(
+        query.float(),
+        full_k.repeat_interleave(groups, 1).float(),
+        full_v.repeat_interleave(groups, 1).float(),
+        attn_mask=ok,
+        scale=0.3,
+    ).transpose(1, 2)
+    assert ours.shape == (rows, 1, heads, dim) and ours.dtype == dtype
+    tol = 1e-6 if dtype == torch.float32 else 2e-2
+    assert torch.allclose(ours.float(), ref, atol=tol)
 
 
-def test_decode_steps_read_each_kv_head_once_and_the_model_gets_its_attention_back(
+def test_decode_steps_repeat_no_kv_head_and_the_model_gets_its_attention_back(
     net, tiny_tokenizer, monkeypatch
 ):
-    """Only the prefill (many positions) repeats key/value heads; after decoding, also a
+    """Only the prefill (the model's own SDPA) repeats key/value heads; after decoding, also a
     failed one, the model attends with its own implementation again."""
     import transformers.integrations.sdpa_attention as hf_sdpa
 
@@ -335,7 +358,6 @@ def test_decode_steps_read_each_kv_head_once_and_the_model_gets_its_attention_ba
     )
     assert net.config.num_key_value_heads < net.config.num_attention_heads
     dec, ids = decoder_at_step(net, tiny_tokenizer, None)
-    assert dec.attention == engine.GQA_DECODE
     out = dec.decode(ids, 1, torch.ones(len(ids), dtype=torch.long))
     width = max(map(len, ids))
     layers = net.config.num_hidden_layers
@@ -345,7 +367,7 @@ def test_decode_steps_read_each_kv_head_once_and_the_model_gets_its_attention_ba
     def broken(*a, **kw):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(dec, "_loop", broken)
+    dec._step = broken  # fails inside a decode step, with the decode attention set
     with pytest.raises(RuntimeError, match="boom"):
         dec.decode(ids, 1, torch.ones(len(ids), dtype=torch.long))
     assert net.config._attn_implementation == "sdpa"
