@@ -79,7 +79,8 @@ def forecast(
     different lengths (one batch: prompts are left-padded anyway); returns all samples.
 
     Runs in the model's own dtype whatever autocast the caller holds (one KV-cache dtype).
-    ``batch_size`` counts rows (series × samples). Batch b's draws depend on (seed, b) only.
+    ``batch_size`` counts rows (series × samples). With ``engine=llmts`` a series' draws
+    depend on (seed, its index) only, not on ``batch_size``; with ``hf``, on (seed, batch).
     ``decoders``: a dict the caller keeps between calls to reuse llmts's decode loops (their
     static KV caches and CUDA graphs, captured once) instead of building one per call.
     :class:`LlmtsError` for a negative context the codec has no sign for."""
@@ -171,9 +172,10 @@ def engine_texts(
     per_batch = max(1, batch_size // s)
     texts: list[str] = []
     bar = Progress("forecast", len(ids) * s, "rows")
-    for b, start in enumerate(range(0, len(ids), per_batch)):
+    for start in range(0, len(ids), per_batch):
         caps = torch.as_tensor(np.repeat(prompts.digits[start : start + per_batch], s))
-        tokens = decoder.decode(ids[start : start + per_batch], s, caps, seed + b, rows=per_batch)
+        batch = ids[start : start + per_batch]
+        tokens = decoder.decode(batch, s, caps, seed, rows=per_batch, first=start)
         texts.extend(codec.tokenizer.batch_decode(tokens.cpu(), skip_special_tokens=True))
         bar.update(len(tokens))
     bar.close()

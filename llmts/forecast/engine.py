@@ -41,6 +41,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from transformers import AttentionInterface
@@ -152,13 +153,19 @@ def pick_columns(
 
 
 def exponential_noise(
-    rows: int, steps: int, columns: int, seed: int, device: torch.device
+    series: torch.Tensor, samples: int, steps: int, columns: int, seed: int, device: torch.device
 ) -> torch.Tensor:
-    """(rows, steps, columns) Exp(1) draws from a CPU generator seeded with ``seed``: the same
-    draws on every device, no RNG state shared with anything else, and a row's draws do not
-    depend on how many rows follow it (padding a batch changes no forecast)."""
-    gen = torch.Generator().manual_seed(seed)
-    return torch.empty(rows, steps, columns).exponential_(generator=gen).to(device)
+    """(len(series)·samples, steps, columns) Exp(1) draws, series-major: series i's samples
+    come from a CPU generator seeded from numpy's ``SeedSequence([seed mod 2⁶⁴, i])`` (torch's CPU
+    generator keeps 32 bits of a seed: the pair is hashed into them), i its index among all
+    the series of the call. So a series' draws are the same on every device and in every
+    batch: batch size, padding and the other series change no forecast, and no RNG state is
+    shared."""
+    out = torch.empty(len(series), samples, steps, columns)
+    for block, i in zip(out, series.tolist()):
+        state = int(np.random.SeedSequence([seed % 2**64, i]).generate_state(1)[0])
+        block.exponential_(generator=torch.Generator().manual_seed(state))
+    return out.view(-1, steps, columns).to(device)
 
 
 class Decoder:
@@ -319,10 +326,12 @@ class Decoder:
         caps: torch.Tensor,
         seed: int = 0,
         rows: int | None = None,
+        first: int = 0,
     ) -> torch.Tensor:
         """Token IDs (n·samples, max_new) generated after each prompt (pad after the end).
         ``caps`` (n·samples,): each row's integer-digit cap. ``rows``: pad the batch to this many
-        series (captured decoding reuses one shape)."""
+        series (captured decoding reuses one shape). ``first``: the index of ``prompts[0]``
+        among the series of the whole forecast (sampled draws are seeded per series)."""
         n = len(prompts)
         width = max(map(len, prompts))
         if self.captured:
@@ -336,7 +345,8 @@ class Decoder:
         ids, pad = ids.to(self.device), (width - lengths).to(self.device)
         caps = caps.to(self.device)
         with torch.autocast(self.device.type, enabled=False):
-            out = self._loop(ids, pad, samples, caps, seed)  # in the model's own dtype
+            series = torch.arange(first, first + len(prompts))
+            out = self._loop(ids, pad, samples, caps, seed, series)  # in the model's own dtype
         return out[: n * samples]
 
     @contextlib.contextmanager
@@ -351,13 +361,19 @@ class Decoder:
             self.net.set_attn_implementation(own)
 
     def _loop(
-        self, ids: torch.Tensor, pad: torch.Tensor, samples: int, caps: torch.Tensor, seed: int
+        self,
+        ids: torch.Tensor,
+        pad: torch.Tensor,
+        samples: int,
+        caps: torch.Tensor,
+        seed: int,
+        series: torch.Tensor,
     ) -> torch.Tensor:
         g, total = self.grammar, len(ids) * samples
         scores = self.prefill(ids, pad, samples)
         pad = pad.repeat_interleave(samples)
         noise = (
-            exponential_noise(total, self.max_new, len(g.columns), seed, self.device)
+            exponential_noise(series, samples, self.max_new, len(g.columns), seed, self.device)
             if self.sampling is not None
             else None
         )

@@ -76,6 +76,17 @@ def test_sampling_is_seeded_reproducible_and_parses(net, tiny_tokenizer):
     assert (a.samples.std(axis=1) > 0).any()  # the samples of a series differ
 
 
+def test_a_series_draws_do_not_depend_on_the_batch(net, tiny_tokenizer):
+    """Sampled draws are seeded per series: one series a batch, three, or all six (and a
+    series forecast alone, as the first of its call) give the same samples."""
+    ctx = contexts(2)
+    kw = dict(seed=4, num_samples=3, **SAMPLING)
+    by_batch = [run(net, tiny_tokenizer, ctx, batch_size=b, **kw).texts for b in (3, 9, 18)]
+    assert by_batch[0] == by_batch[1] == by_batch[2]
+    assert run(net, tiny_tokenizer, ctx[:1], **kw).texts == by_batch[0][:3]
+    assert len(set(by_batch[0])) > 3  # the draws are not one series' repeated
+
+
 def test_samples_share_one_prefill(net, tiny_tokenizer, monkeypatch):
     """n series × s samples: the prefill runs on n rows, not n·s."""
     rows = []
