@@ -81,22 +81,25 @@ def shared_prefix_attention(
     """Attention of one new position per row (a decode step) over a prompt shared by the s
     samples of each series plus each row's own continuation.
 
-    query (R, H, 1, d), R = n·s rows in series-major order; key/value (R, H_kv, T, d): this
-    layer's cache of the continuation, ``attention_mask`` (R, 1, 1, T) bool over it; the
-    prompt's keys/values come from ``prefix`` (n, H_kv, P, d). Both parts are scored with one
-    softmax over the prompt's and the continuation's scores side by side:
+    query (R, H, 1, d), R = n·s rows in series-major order; key/value (R, H_kv, N, d): this
+    layer's cache of the continuation, of which the first T = ``attention_mask``.shape[-1]
+    slots are read (``attention_mask`` (R, 1, 1, T) bool: the slots written so far); the
+    prompt's keys/values come from ``prefix`` (n, H_kv, P, d). One softmax runs over the
+    prompt's and the continuation's scores together, the two parts kept apart:
 
-        w = softmax([q·K_pᵀ, q·K_tᵀ] · scaling),   out = w_p·V_p + w_t·V_t.
+        m = max(s_p, s_t),   out = (Σ e^(s_p − m)·V_p + Σ e^(s_t − m)·V_t) / Σ e^(s − m),
 
-    Each prompt key/value head is read once per series, for all its samples and all the query
-    heads that share it (grouped-query heads h → h // (H / H_kv), transformers' ``repeat_kv``
-    order): a decode step reads n·P + R·T keys instead of R·(P + T). Scores and softmax in
-    float32; returns (R, 1, H, d) in the query's dtype, as transformers' attention functions
-    do."""
+    s = q·kᵀ·scaling. Each prompt key/value head is read once per series, for all its samples
+    and all the query heads that share it (grouped-query heads h → h // (H / H_kv),
+    transformers' ``repeat_kv`` order): a decode step reads n·P + R·T keys instead of
+    R·(P + N). Scores and softmax in float32; returns (R, 1, H, d) in the query's dtype, as
+    transformers' attention functions do."""
     keys_p, values_p = prefix.keys[module.layer_idx], prefix.values[module.layer_idx]
-    n, kv, width, dim = keys_p.shape
+    n, kv, _, dim = keys_p.shape
     rows, heads, _, _ = query.shape
     samples, groups = rows // n, heads // kv
+    span = attention_mask.shape[-1]
+    key, value = key[:, :, :span], value[:, :, :span]
     scale = dim**-0.5 if scaling is None else scaling
 
     def by_series(x: torch.Tensor) -> torch.Tensor:  # (R, H_kv, g, ·) -> (n, H_kv, s·g, ·)
@@ -109,12 +112,14 @@ def shared_prefix_attention(
     q_rows = query.view(rows, kv, groups, dim)
     s_p = (by_series(q_rows) @ keys_p.transpose(-1, -2)).float().mul_(scale).add_(prefix.bias)
     s_t = (q_rows @ key.transpose(-1, -2)).float().mul_(scale)
-    s_t = by_series(s_t.masked_fill_(~attention_mask, float("-inf")))
-    weights = torch.cat([s_p, s_t], -1).softmax(-1)  # (n, H_kv, s·g, P + T)
-    w_p, w_t = weights[..., :width].to(values_p.dtype), weights[..., width:].to(value.dtype)
-    out = (w_p @ values_p).float() + by_series(by_row(w_t) @ value).float()
-    out = out.to(query.dtype)  # (n, H_kv, s·g, d)
-    return out.view(n, kv, samples, groups, dim).transpose(1, 2).reshape(rows, 1, heads, dim), None
+    s_t.masked_fill_(~attention_mask, float("-inf"))  # (R, H_kv, g, T)
+    top = torch.maximum(s_p.amax(-1, keepdim=True), by_series(s_t.amax(-1, keepdim=True)))
+    e_p, e_t = s_p.sub_(top).exp_(), s_t.sub_(by_row(top)).exp_()
+    total = e_p.sum(-1, keepdim=True).add_(by_series(e_t.sum(-1, keepdim=True)))
+    out = (e_p.to(values_p.dtype) @ values_p).float()
+    out.add_(by_series(e_t.to(value.dtype) @ value)).div_(total)  # (n, H_kv, s·g, d)
+    out = out.to(query.dtype).view(n, kv, samples, groups, dim).transpose(1, 2)
+    return out.reshape(rows, 1, heads, dim), None
 
 
 def model_dtype(model: nn.Module) -> torch.dtype:
@@ -250,14 +255,18 @@ class Decoder:
         pad: torch.Tensor,
         caps: torch.Tensor,
         noise: torch.Tensor | None,
+        span: int | None = None,
     ) -> tuple[torch.Tensor, State]:
         """Feed each row's last column ``cols`` at absolute position ``pos`` (0-d) and pick the
-        next: fixed shapes, device tensors only. The prompt is in :attr:`_prefix`; the cache
-        holds the continuation, slot k at position width + k."""
+        next: device tensors only. The prompt is in :attr:`_prefix`; the cache holds the
+        continuation, slot k at position width + k. ``span``: attend to the first ``span``
+        slots only (eager decoding: those written so far); None: all ``max_new`` (fixed shapes,
+        unwritten slots masked)."""
         g = self.grammar
         state = g.advance(tuple(state), g.col_class[cols])
-        slots = torch.arange(self.max_new, device=pos.device)
-        allowed = (slots <= pos - self._width).expand(len(cols), 1, 1, self.max_new)
+        span = span or self.max_new
+        slots = torch.arange(span, device=pos.device)
+        allowed = (slots <= pos - self._width).expand(len(cols), 1, 1, span)
         ids, positions = g.columns[cols][:, None], (pos - pad)[:, None]
         scores = self.forward(ids, allowed, positions, self._cache, prefix=self._prefix)
         return pick_columns(
@@ -395,9 +404,15 @@ class Decoder:
                 first = None if noise is None else noise[:, 1]
                 step = self._graph(cols, state, positions[0], pad, caps, first) or step
             for t in range(1, self.max_new):
-                cols, state = step(
-                    cols, state, positions[t - 1], pad, caps, None if noise is None else noise[:, t]
+                args = (
+                    cols,
+                    state,
+                    positions[t - 1],
+                    pad,
+                    caps,
+                    None if noise is None else noise[:, t],
                 )
+                cols, state = step(*args) if self.captured else step(*args, span=t)
                 out[:, t] = cols
                 if t % self.check_every == 0 and bool(g.is_done(state).all()):  # the only sync
                     break

@@ -310,13 +310,16 @@ def test_forecasts_with_a_kept_decoders_dict_capture_the_graph_once(
     assert len(made) == 2
 
 
+@pytest.mark.parametrize("span", [5, 3])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("samples, heads, kv", [(1, 6, 2), (3, 6, 2), (4, 4, 4)])
-def test_shared_prefix_attention_equals_sdpa_over_the_repeated_cache(samples, heads, kv, dtype):
+def test_shared_prefix_attention_equals_sdpa_over_the_repeated_cache(
+    samples, heads, kv, dtype, span
+):
     """One position per row: attention over the prompt (one copy per series) and the row's own
     continuation gives SDPA over each row's whole cache, the prompt repeated per sample and
     key/value heads repeated per query head (transformers' layout), left padding and unwritten
-    slots masked."""
+    slots masked; a mask over the first ``span`` slots reads only those."""
     from types import SimpleNamespace
 
     series, width, slots, dim = 3, 7, 5, 8
@@ -337,7 +340,13 @@ def test_shared_prefix_attention_equals_sdpa_over_the_repeated_cache(samples, he
         [keys_p], [values_p], torch.where(prompt_ok, 0.0, float("-inf"))[:, None, None]
     )
     ours, _ = engine.shared_prefix_attention(
-        SimpleNamespace(layer_idx=0), query, key, value, slot_ok, scaling=0.3, prefix=prefix
+        SimpleNamespace(layer_idx=0),
+        query,
+        key,
+        value,
+        slot_ok[..., :span],
+        scaling=0.3,
+        prefix=prefix,
     )
     full_k = torch.cat([keys_p.repeat_interleave(samples, 0), key], 2)
     full_v = torch.cat([values_p.repeat_interleave(samples, 0), value], 2)
