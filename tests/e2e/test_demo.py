@@ -1,8 +1,8 @@
 """The README's demo, end to end: the shipped mini model (pretrained on synthetic series without
 Lotka-Volterra) adapted with LoRA must visibly learn: its validation loss falls, and on the test
-split it reaches the issue's MSE goal (<= persistence / 3) and lowers the base's zero-shot MAE.
-(Greedy, its R² stays below the goal of 0.8: 0.63 here, 0.75 on seed 1; sampled it reaches
-0.81 / 0.87: see the README.)"""
+split (20 samples a series, their mean the point forecast) it reaches the issue's MSE goal
+(<= persistence / 3) and lowers the base's zero-shot MSE and MAE. Its R² (0.80 here, 0.87 on
+seed 1: see the README) is not asserted: seed 42's sits on the goal of 0.8, and CPUs differ."""
 
 import json
 import os
@@ -14,10 +14,10 @@ import pytest
 
 from tests.helpers import REPO
 
-pytestmark = pytest.mark.slow  # the ~3.5-minute demo in a subprocess
+pytestmark = pytest.mark.slow  # the ~2.5-minute demo in a subprocess
 
 
-def test_demo_lora_on_the_pretrained_base_reaches_persistence_over_3_and_the_bases_mae(tmp_path):
+def test_demo_lora_on_the_pretrained_base_reaches_persistence_over_3_and_beats_the_base(tmp_path):
     start = time.perf_counter()
     res = subprocess.run(
         [
@@ -39,7 +39,9 @@ def test_demo_lora_on_the_pretrained_base_reaches_persistence_over_3_and_the_bas
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["parse_rate"] == 1.0 and m["num_series"] == 100
     assert m["mse"] <= m["baseline/persistence/mse"] / 3, (m["mse"], m["baseline/persistence/mse"])
+    assert m["mse"] < m["untrained/mse"], (m["mse"], m["untrained/mse"])
     assert m["mae"] < m["untrained/mae"], (m["mae"], m["untrained/mae"])
+    assert m["num_samples"] == 20 and "crps" in m
     assert m["untrained/r2"] > 0  # the base zero-shot already follows the cycle in part
     assert m["r2"] > m["baseline/persistence/r2"]
     history = (tmp_path / "train_history.csv").read_text().splitlines()
