@@ -8,22 +8,23 @@ For a batch of n series × s samples (R = n·s rows):
    :class:`SharedPrefix`; the R rows' continuations go to a ``StaticCache`` of R rows × N slots
    (N = the grammar's longest forecast). The s samples of a series share its prompt: it is
    neither copied nor read s times.
-2. **Step** (the same shapes every time): feed each row's last token at absolute position
-   P + t, attend with :func:`shared_prefix_attention` (registered with transformers'
-   ``AttentionInterface`` and set on the model while it steps), keep only the last position's
-   logits (``logits_to_keep=1``) and only the grammar's ~16 token columns, mask them with
-   :class:`llmts.codec.grammar.Grammar`'s on-device state tables, then pick a column — greedy
-   argmax, or temperature → top-k → top-p → a draw by the exponential-race trick
-   ``argmax(p / E)``, E ~ Exp(1) drawn up front from a seeded generator, so sampling needs no
-   RNG call inside the step. Nothing in a step reads a value back to the host; "are all rows
-   done?" is asked every ``check_every`` steps.
+2. **Step**: feed each row's last token at absolute position P + t, attend with
+   :func:`shared_prefix_attention` (registered with transformers' ``AttentionInterface`` and set
+   on the model while it steps), keep only the last position's logits (``logits_to_keep=1``) and
+   only the grammar's ~16 token columns, mask them with :class:`llmts.codec.grammar.Grammar`'s
+   on-device state tables, then pick a column — greedy argmax, or temperature → top-k → top-p →
+   a draw by the exponential-race trick ``argmax(p / E)``, E ~ Exp(1) drawn up front, seeded per
+   series (:func:`exponential_noise`), so sampling needs no RNG call inside the step. Nothing in
+   a step reads a value back to the host; "are all rows done?" is asked every ``check_every``
+   steps.
 3. On CUDA the step is captured once as a CUDA graph (:class:`CudaGraphStep`: a plain
    ``torch.cuda.CUDAGraph`` over static input buffers, so no compiler runs: two warm-up steps,
    the capture and one eager step to check it); batches are then padded to one shape (rows, and a
    prompt width rounded up to ``PROMPT_BUCKET``) and the buffers are reused, so one capture serves
    every batch, and every later ``forecast`` call given the same kept ``decoders`` dict. The
    captured step is checked against the eager one once; on any failure llmts warns and
-   decodes eagerly. On CPU the step runs eagerly.
+   decodes eagerly. Captured (or compiled) steps keep one shape and attend to all N
+   continuation slots, masking the unwritten; eager steps (CPU) read only the slots written.
 
 Everything runs in the model's own dtype (no autocast), so the KV cache holds one dtype. The
 attention masks are built here (transformers then skips its own mask construction, which holds
