@@ -303,6 +303,12 @@ class TrainConfig:
         Kernels.none,
         "liger: Liger's Triton RMSNorm/RoPE/SwiGLU (CUDA, optional; needs liger-kernel installed)",
     )
+    deterministic: bool = option(
+        True,
+        "torch.use_deterministic_algorithms while training (warn_only): the same seed gives the "
+        "same weights on one machine, compiled too (compiled CPU kernels otherwise sum the "
+        "embedding's gradient with atomic adds, in an order that varies between runs)",
+    )
 
     @staticmethod
     def check(c: Any) -> None:

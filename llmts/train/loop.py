@@ -202,6 +202,23 @@ class TrainResult:
     final_val_loss: float | None
 
 
+@contextlib.contextmanager
+def deterministic_algorithms(enabled: bool):
+    """``torch.use_deterministic_algorithms(enabled, warn_only=True)`` inside the block, the
+    previous mode restored after. Compiled code is lowered under the mode it first runs in:
+    deterministic, inductor writes no atomic adds (on CPU it sums the embedding's gradient with
+    them, in an order that varies between runs, so two runs of one seed drift apart). Warn-only:
+    an op with no deterministic kernel (cuBLAS without ``CUBLAS_WORKSPACE_CONFIG=:4096:8``)
+    warns instead of failing."""
+    before = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(enabled, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=warn_only)
+
+
 def train(
     model: nn.Module,
     windows: Windows,
@@ -214,82 +231,94 @@ def train(
     accelerator,
     flops_per_step: float,
 ) -> TrainResult:
-    """Train ``model`` in place for ``cfg.max_steps`` optimizer steps (resuming if asked)."""
-    parts, start, history = make_step_parts(
-        model,
-        opt_cfg,
-        cfg.max_steps,
-        accelerator,
-        cfg.chunked_loss,
-        cfg.compile,
-        ckpt.resolve(cfg.resume, run_dir),
-    )
-    main = accelerator.is_main_process
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    world, rank = accelerator.num_processes, accelerator.process_index
-    lengths = windows.lengths.tolist()  # real tokens per window, read once
-
-    def validate(step: int) -> float:
-        val = evaluate_loss(
-            parts.loss_model, val_windows, cfg.batch_size, cfg.val_batches, accelerator
+    """Train ``model`` in place for ``cfg.max_steps`` optimizer steps (resuming if asked),
+    under ``train.deterministic``."""
+    with deterministic_algorithms(cfg.deterministic):
+        parts, start, history = make_step_parts(
+            model,
+            opt_cfg,
+            cfg.max_steps,
+            accelerator,
+            cfg.chunked_loss,
+            cfg.compile,
+            ckpt.resolve(cfg.resume, run_dir),
         )
+        main = accelerator.is_main_process
         if main:
-            log.info("validation at step %d: val_loss=%.4f", step, val)
-        history.append({"step": step, "val_loss": val})
-        tracker.log({"val/loss": val, "flops/train_total": step * flops_per_step}, step=step)
-        return val
+            run_dir.mkdir(parents=True, exist_ok=True)
+        world, rank = accelerator.num_processes, accelerator.process_index
+        lengths = windows.lengths.tolist()  # real tokens per window, read once
 
-    if start == 0 and cfg.eval_every > 0:
-        validate(0)
-    # a tqdm bar in a terminal; else (SLURM, nohup) a log line every log_every steps with ETA
-    bar = Progress(
-        "train", cfg.max_steps, "steps", every=cfg.log_every, initial=start, enabled=main, after=0
-    )  # a line every train.log_every steps, as asked
-    val, pending, t0 = None, [], time.perf_counter()
-    for step in range(start + 1, cfg.max_steps + 1):
-        micro = [((step - 1) * cfg.grad_accum + m) * world + rank for m in range(cfg.grad_accum)]
-        rows = [batch_rows(i, cfg.batch_size, len(lengths), seed) for i in micro]
-        batches = [device_batch(windows, r, accelerator.device) for r in rows]
-        record = train_step(parts, batches)
-        pending.append(
-            (
-                step,
-                parts.scheduler.get_last_lr()[0],
-                sum(lengths[i] for r in rows for i in r),
-                record,
+        def validate(step: int) -> float:
+            val = evaluate_loss(
+                parts.loss_model, val_windows, cfg.batch_size, cfg.val_batches, accelerator
             )
-        )
-        due = [cfg.log_every, cfg.save_every] + ([cfg.eval_every] if cfg.eval_every > 0 else [])
-        if step < cfg.max_steps and all(step % every for every in due):
-            continue
-        window = read_window(pending, accelerator, t0, flops_per_step, run_dir)
-        history.extend(window)
-        last = window[-1]
-        bar.update(len(window), loss=last["loss"], lr=last["lr"], tokens_per_s=last["tokens_per_s"])
-        tracker.log(
-            {
-                "train/loss": last["loss"],
-                "train/lr": last["lr"],
-                "train/tokens_per_s": last["tokens_per_s"],
-                "flops/train_total": last["flops"],
-                "flops/log10_train_total": math.log10(max(last["flops"], 1.0)),
-            },
-            step=step,
-        )
-        if cfg.eval_every > 0 and (step % cfg.eval_every == 0 or step == cfg.max_steps):
-            val = validate(step)
-        if main and (step % cfg.save_every == 0 or step == cfg.max_steps):
-            saved = ckpt.save_checkpoint(
-                run_dir, step, model, parts.optimizer, parts.scheduler, history
+            if main:
+                log.info("validation at step %d: val_loss=%.4f", step, val)
+            history.append({"step": step, "val_loss": val})
+            tracker.log({"val/loss": val, "flops/train_total": step * flops_per_step}, step=step)
+            return val
+
+        if start == 0 and cfg.eval_every > 0:
+            validate(0)
+        # a tqdm bar in a terminal; else (SLURM, nohup) a log line every log_every steps with ETA
+        bar = Progress(
+            "train",
+            cfg.max_steps,
+            "steps",
+            every=cfg.log_every,
+            initial=start,
+            enabled=main,
+            after=0,
+        )  # a line every train.log_every steps, as asked
+        val, pending, t0 = None, [], time.perf_counter()
+        for step in range(start + 1, cfg.max_steps + 1):
+            micro = [
+                ((step - 1) * cfg.grad_accum + m) * world + rank for m in range(cfg.grad_accum)
+            ]
+            rows = [batch_rows(i, cfg.batch_size, len(lengths), seed) for i in micro]
+            batches = [device_batch(windows, r, accelerator.device) for r in rows]
+            record = train_step(parts, batches)
+            pending.append(
+                (
+                    step,
+                    parts.scheduler.get_last_lr()[0],
+                    sum(lengths[i] for r in rows for i in r),
+                    record,
+                )
             )
-            log.info("saved checkpoint %s", saved)
-        if main:
-            write_history(run_dir / "train_history.csv", history)
-        accelerator.wait_for_everyone()
-        pending, t0 = [], time.perf_counter()
-    bar.close()
-    return TrainResult(cfg.max_steps, history, val)
+            due = [cfg.log_every, cfg.save_every] + ([cfg.eval_every] if cfg.eval_every > 0 else [])
+            if step < cfg.max_steps and all(step % every for every in due):
+                continue
+            window = read_window(pending, accelerator, t0, flops_per_step, run_dir)
+            history.extend(window)
+            last = window[-1]
+            bar.update(
+                len(window), loss=last["loss"], lr=last["lr"], tokens_per_s=last["tokens_per_s"]
+            )
+            tracker.log(
+                {
+                    "train/loss": last["loss"],
+                    "train/lr": last["lr"],
+                    "train/tokens_per_s": last["tokens_per_s"],
+                    "flops/train_total": last["flops"],
+                    "flops/log10_train_total": math.log10(max(last["flops"], 1.0)),
+                },
+                step=step,
+            )
+            if cfg.eval_every > 0 and (step % cfg.eval_every == 0 or step == cfg.max_steps):
+                val = validate(step)
+            if main and (step % cfg.save_every == 0 or step == cfg.max_steps):
+                saved = ckpt.save_checkpoint(
+                    run_dir, step, model, parts.optimizer, parts.scheduler, history
+                )
+                log.info("saved checkpoint %s", saved)
+            if main:
+                write_history(run_dir / "train_history.csv", history)
+            accelerator.wait_for_everyone()
+            pending, t0 = [], time.perf_counter()
+        bar.close()
+        return TrainResult(cfg.max_steps, history, val)
 
 
 def read_window(

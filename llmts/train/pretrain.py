@@ -122,6 +122,7 @@ def pretrain(cfg: Any, run_dir: Path, flops_per_step: float) -> dict:
         "final_train_loss": losses[-1] if losses else None,
         "final_val_loss": result.final_val_loss,
         "whole_val_loss": whole_val,
+        "val_curve": [(r["step"], r["val_loss"]) for r in result.history if "val_loss" in r],
         "val_windows": len(windows["val"]),
         "train_windows": len(lengths),
         "corpus_series": c.num_series,
@@ -142,6 +143,15 @@ def pretrain(cfg: Any, run_dir: Path, flops_per_step: float) -> dict:
 def loss_text(loss: float | None) -> str:
     """A loss in nats per token as the card and the last line print it."""
     return "n/a" if loss is None else f"{loss:.4f}"
+
+
+def curve_text(curve: list[tuple[int, float]], points: int = 9) -> str:
+    """The training's validation losses (nats per token) at up to ``points`` evenly spaced
+    evaluations, the first and the last among them: where a remake parts from this make."""
+    if not curve:
+        return "n/a"
+    picks = sorted({round(i * (len(curve) - 1) / max(points - 1, 1)) for i in range(points)})
+    return ", ".join(f"{curve[i][0]}: {curve[i][1]:.4f}" for i in picks)
 
 
 def write_folder(out: Path, model: torch.nn.Module, tokenizer, card: str) -> None:
@@ -218,8 +228,10 @@ weight decay {o.weight_decay:g} |
 ({f"train.val_batches={t.val_batches}" if t.val_batches else "all windows"}, as in training) |
 | validation loss, whole split | {loss_text(facts["whole_val_loss"])} \
 ({facts["val_windows"]} windows) |
+| validation loss by step | {curve_text(facts["val_curve"])} |
 
-Remake it (the same seed gives the same weights on the same machine and software):
+Remake it (the same seed gives the same weights on the same machine and software; a remake
+elsewhere parts from this one by rounding, and the validation losses by step show where):
 
 ```bash
 llmts-pretrain seed={facts["seed"]} output=DIR

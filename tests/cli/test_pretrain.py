@@ -64,6 +64,8 @@ def test_writes_a_folder_from_pretrained_loads(pretrained):
         "(train.val_batches=1, as in training)",
         f"| validation loss, whole split | {facts['whole_val_loss']:.4f} "
         f"({facts['val_windows']} windows)",
+        f"| validation loss by step | 0: {facts['val_curve'][0][1]:.4f}, "
+        f"3: {facts['final_val_loss']:.4f} |",
         "Van der Pol",
         "llmts-pretrain seed=0",
     ):

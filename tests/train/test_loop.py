@@ -12,7 +12,7 @@ from llmts.model.build import build_model
 from llmts.tracking.tracker import NullTracker
 from llmts.train import checkpoint as ckpt
 from llmts.train.checkpoint import trainable_state
-from llmts.train.loop import batch_rows, make_accelerator, train
+from llmts.train.loop import batch_rows, deterministic_algorithms, make_accelerator, train
 from llmts.train.loss import CausalLMLoss, causal_only, make_loss
 from tests.helpers import compose
 
@@ -242,6 +242,48 @@ def test_compiled_training_matches_eager_and_saves_the_same_checkpoint(
     sa, sb = (load_file(str(s / "trainable.safetensors")) for s in saved)
     assert sa.keys() == sb.keys() == trainable_state(compiled).keys()
     assert all(torch.allclose(sa[k], sb[k], atol=1e-4) for k in sa)
+
+
+def test_a_compiled_embedding_gradient_repeats_exactly_when_deterministic():
+    """Inductor's CPU kernel for an embedding's gradient adds rows atomically, in an order that
+    varies between calls when two threads run it; under deterministic_algorithms it does not,
+    and the mode is restored. (Test workers run one thread each: this test takes two.)"""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    torch._dynamo.reset()
+    emb = torch.nn.Embedding(16, 64)
+    gen = torch.Generator().manual_seed(0)
+    ids, upstream = torch.randint(0, 16, (8, 768), generator=gen), torch.randn(8, 768, 64)
+    loss = torch.compile(lambda i: (emb(i) * upstream).sum())
+    grads = []
+    try:
+        with deterministic_algorithms(True):
+            for _ in range(4):
+                emb.weight.grad = None
+                loss(ids).backward()
+                grads.append(emb.weight.grad)
+    finally:
+        torch.set_num_threads(threads)
+    assert all(g.equal(grads[0]) for g in grads)
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_training_steps_run_under_train_deterministic(
+    tmp_path, windows, monkeypatch, deterministic
+):
+    import llmts.train.loop
+
+    modes = []
+    real = llmts.train.loop.train_step
+    monkeypatch.setattr(
+        llmts.train.loop,
+        "train_step",
+        lambda *a: modes.append(torch.are_deterministic_algorithms_enabled()) or real(*a),
+    )
+    run_train(tmp_path, windows, "train.max_steps=2", f"train.deterministic={deterministic}")
+    assert modes == [deterministic] * 2
+    assert not torch.are_deterministic_algorithms_enabled()
 
 
 def full_windows(w: Windows) -> Windows:
