@@ -76,7 +76,8 @@ def shared_prefix_attention(
     attention_mask: torch.Tensor,
     dropout: float = 0.0,
     scaling: float | None = None,
-    prefix: SharedPrefix | None = None,
+    *,
+    prefix: SharedPrefix,
     **kwargs,
 ) -> tuple[torch.Tensor, None]:
     """Attention of one new position per row (a decode step) over a prompt shared by the s
@@ -159,7 +160,7 @@ def pick_columns(
 
 
 def exponential_noise(
-    series: torch.Tensor, samples: int, steps: int, columns: int, seed: int, device: torch.device
+    series: range, samples: int, steps: int, columns: int, seed: int, device: torch.device
 ) -> torch.Tensor:
     """(len(series)·samples, steps, columns) Exp(1) draws, series-major: series i's samples
     come from a CPU generator seeded from numpy's ``SeedSequence([seed mod 2⁶⁴, i])`` (torch's CPU
@@ -168,7 +169,7 @@ def exponential_noise(
     batch: batch size, padding and the other series change no forecast, and no RNG state is
     shared."""
     out = torch.empty(len(series), samples, steps, columns)
-    for block, i in zip(out, series.tolist()):
+    for block, i in zip(out, series):
         state = int(np.random.SeedSequence([seed % 2**64, i]).generate_state(1)[0])
         block.exponential_(generator=torch.Generator().manual_seed(state))
     return out.view(-1, steps, columns).to(device)
@@ -355,7 +356,7 @@ class Decoder:
         ids, pad = ids.to(self.device), (width - lengths).to(self.device)
         caps = caps.to(self.device)
         with torch.autocast(self.device.type, enabled=False):
-            series = torch.arange(first, first + len(prompts))
+            series = range(first, first + len(prompts))
             out = self._loop(ids, pad, samples, caps, seed, series)  # in the model's own dtype
         return out[: n * samples]
 
@@ -377,7 +378,7 @@ class Decoder:
         samples: int,
         caps: torch.Tensor,
         seed: int,
-        series: torch.Tensor,
+        series: range,
     ) -> torch.Tensor:
         g, total = self.grammar, len(ids) * samples
         scores = self.prefill(ids, pad, samples)
