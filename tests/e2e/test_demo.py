@@ -1,8 +1,8 @@
 """The README's demo, end to end: the shipped mini model (pretrained on synthetic series without
 Lotka-Volterra) adapted with LoRA must visibly learn: its validation loss falls, and on the test
-split (20 samples a series, their mean the point forecast) it reaches the issue's MSE goal
-(<= persistence / 3) and lowers the base's zero-shot MSE and MAE. Its R² (0.80 here, 0.87 on
-seed 1: see the README) is not asserted: seed 42's sits on the goal of 0.8, and CPUs differ."""
+split (20 samples a series, their mean the point forecast) it reaches the issue's goals, R² >= 0.8
+and MSE <= persistence / 3 (0.92 and 0.20 <= 1.09 here, 0.93 on seed 1: see the README; CPUs
+differ in the last digits), and lowers the base's zero-shot MSE and MAE."""
 
 import json
 import os
@@ -17,7 +17,7 @@ from tests.helpers import REPO
 pytestmark = pytest.mark.slow  # the ~2.5-minute demo in a subprocess
 
 
-def test_demo_lora_on_the_pretrained_base_reaches_persistence_over_3_and_beats_the_base(tmp_path):
+def test_demo_lora_on_the_pretrained_base_reaches_the_goals_and_beats_the_base(tmp_path):
     start = time.perf_counter()
     res = subprocess.run(
         [
@@ -43,7 +43,7 @@ def test_demo_lora_on_the_pretrained_base_reaches_persistence_over_3_and_beats_t
     assert m["mae"] < m["untrained/mae"], (m["mae"], m["untrained/mae"])
     assert m["num_samples"] == 20 and "crps" in m
     assert m["untrained/r2"] > 0  # the base zero-shot already follows the cycle in part
-    assert m["r2"] > m["baseline/persistence/r2"]
+    assert m["r2"] >= 0.8, m["r2"]
     history = (tmp_path / "train_history.csv").read_text().splitlines()
     vals = [float(r.split(",")[-1]) for r in history[1:] if r.split(",")[-1]]
     assert vals[-1] < 0.95 * vals[0]  # validation loss fell from the base's
