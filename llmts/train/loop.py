@@ -3,7 +3,8 @@ validation, history, atomic checkpoints and bit-exact resume.
 
 Data order is a pure function of (seed, micro-batch index): epoch e visits the windows in
 ``randperm(W, seed + e)``; rank r of R takes every R-th micro-batch. Resuming at step k therefore
-needs no sampler state, and k + k steps equal 2k uninterrupted steps exactly (on CPU).
+needs no sampler state, and k + k steps equal 2k uninterrupted steps exactly (on CPU, without
+``train.compile``: a compiled resumed run parts from the uninterrupted one by rounding).
 
 A step never makes the host wait for the device: loss and gradient norm stay on the device and
 are read in one transfer per window of ``train.log_every`` steps (also before validation and
