@@ -3,8 +3,9 @@ validation, history, atomic checkpoints and bit-exact resume.
 
 Data order is a pure function of (seed, micro-batch index): epoch e visits the windows in
 ``randperm(W, seed + e)``; rank r of R takes every R-th micro-batch. Resuming at step k therefore
-needs no sampler state, and k + k steps equal 2k uninterrupted steps exactly (on CPU, without
-``train.compile``: a compiled resumed run parts from the uninterrupted one by rounding).
+needs no sampler state, and k + k steps equal 2k uninterrupted steps exactly (on CPU; compiled,
+a resumed run evaluates before its first step, as a run from step 0 does, since the kernels
+depend on which graph was compiled first).
 
 A step never makes the host wait for the device: loss and gradient norm stay on the device and
 are read in one transfer per window of ``train.log_every`` steps (also before validation and
@@ -262,6 +263,11 @@ def train(
 
         if start == 0 and cfg.eval_every > 0:
             validate(0)
+        elif cfg.eval_every > 0 and cfg.compile != "none":
+            # compiled kernels depend on what was compiled first: as from step 0, evaluation
+            evaluate_loss(
+                parts.loss_model, val_windows, cfg.batch_size, cfg.val_batches, accelerator
+            )
         # a tqdm bar in a terminal; else (SLURM, nohup) a log line every log_every steps with ETA
         bar = Progress(
             "train",

@@ -187,6 +187,29 @@ def test_resume_is_bit_exact(tmp_path, windows, monkeypatch):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.parametrize("compiled", ["none", "regions"])
+def test_a_compiled_resume_evaluates_before_its_first_step(
+    tmp_path, windows, monkeypatch, compiled
+):
+    """Compiled kernels depend on which graph was compiled first; a run from step 0 validates
+    before training, so a compiled resumed run evaluates first too (measured: without it, the
+    resumed mini recipe parted from the uninterrupted run by rounding within 4 steps)."""
+    import llmts.train.loop
+
+    opts = ("train.max_steps=2", "train.save_every=1", f"train.compile={compiled}")
+    run_train(tmp_path, windows, *opts)
+    order = []
+    real_eval, real_step = llmts.train.loop.evaluate_loss, llmts.train.loop.train_step
+    monkeypatch.setattr(
+        llmts.train.loop, "evaluate_loss", lambda *a: order.append("eval") or real_eval(*a)
+    )
+    monkeypatch.setattr(
+        llmts.train.loop, "train_step", lambda *a: order.append("step") or real_step(*a)
+    )
+    run_train(tmp_path, windows, *opts[1:], "train.max_steps=3", "train.resume=auto")
+    assert order == (["eval", "step"] if compiled == "regions" else ["step"]) + ["eval"]
+
+
 def test_non_finite_loss_stops_with_step_and_keeps_checkpoint(tmp_path, windows, monkeypatch):
     interrupt_at(monkeypatch, 3, lambda loss: loss * math.nan)
     with pytest.raises(LlmtsError, match="step 3: non-finite loss"):
