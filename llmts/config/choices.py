@@ -43,6 +43,7 @@ BenchPath = _choice("BenchPath", "naive", "fast", "compiled")  # llmts.perf.trai
 Point = _choice("Point", "median", "mean")
 Scale = _choice("Scale", "joint", "per_variable", "affine")
 SplitBy = _choice("SplitBy", "series", "time")
+Select = _choice("Select", "last", "best_val")
 # What a sweeper optimises (the task function's return value), and which way.
 OBJECTIVE_DIRECTION = {
     "val_loss": "minimize",

@@ -33,6 +33,7 @@ from llmts.config.choices import (
     Precision,
     Scale,
     Schedule,
+    Select,
     Source,
     SplitBy,
     option,
@@ -123,6 +124,14 @@ class DataConfig:
     num_steps: int = option(100, "simulated: time points per series")
     t_max: float = option(200.0, "simulated: time span")
     variables: list[str] | None = option(None, "names of the D variables; null: from the file")
+    time_column: str | None = option(
+        None,
+        "table column of times or dates; null: time, timestamp, ds, date or datetime, else "
+        "a column of dates",
+    )
+    id_column: str | None = option(
+        None, "long tables: the column naming each series; null: id, unique_id or item_id"
+    )
     percentile: float = option(95.0, "LLMTIME scale alpha = this percentile of |x|, in (0, 100]")
     precision: int = option(2, "decimals kept after scaling")
     context_length: int = option(512, "training window, tokens")
@@ -282,6 +291,15 @@ class TrainConfig:
     eval_every: int = option(1000, "validation loss every N steps (and at step 0); 0: never")
     val_batches: int | None = option(None, "cap on validation batches; null: the whole split")
     save_every: int = option(1000, "checkpoint every N steps (and at the end)")
+    select: Select = option(
+        Select.best_val,
+        "the weights evaluated and served: best_val, the checkpoint of the lowest validation "
+        "loss (saved when it is reached); last, the final step (the study). A run that never "
+        "validates (eval_every=0) uses its last step",
+    )
+    early_stopping: int | None = option(
+        None, "stop after this many validations without a lower loss; null: off"
+    )
     log_every: int = option(10, "log (and read loss back from the device) every N steps")
     resume: str | None = option(
         None, "auto (newest checkpoint of this run dir) or a checkpoints/step-N path"
@@ -318,6 +336,14 @@ class TrainConfig:
         require(c.eval_every >= 0, "train.eval_every", c.eval_every, "must be >= 0 (0: never)")
         if c.val_batches is not None:
             require(c.val_batches > 0, "train.val_batches", c.val_batches, "must be > 0")
+        if c.early_stopping is not None:
+            require(c.early_stopping > 0, "train.early_stopping", c.early_stopping, "must be > 0")
+            require(
+                c.eval_every > 0,
+                "train.early_stopping",
+                c.early_stopping,
+                "needs validation (train.eval_every > 0)",
+            )
         if c.flop_budget is not None:
             require(c.flop_budget > 0, "train.flop_budget", c.flop_budget, "must be > 0")
 
@@ -333,6 +359,11 @@ class EvalConfig:
     origin_stride: int | None = option(
         None,
         "data.split=time: steps between origins; null: eval.horizon (windows that do not overlap)",
+    )
+    season_length: int | None = option(
+        None,
+        "steps per season (MASE's scale, seasonal baselines); null: from the dates' frequency "
+        "(12 monthly, 4 quarterly, 7 daily, 24 hourly, ...; 1 unknown)",
     )
     num_series: int | None = option(None, "first K test series; null: all")
     batch_size: int = option(256, "rows (series x samples) decoded together")
@@ -352,7 +383,7 @@ class EvalConfig:
     def check(c: Any) -> None:
         for key in ("horizon", "batch_size"):
             require(c[key] > 0, f"eval.{key}", c[key], "must be > 0")
-        for key in ("context_steps", "num_series", "origins", "origin_stride"):
+        for key in ("context_steps", "num_series", "origins", "origin_stride", "season_length"):
             if c[key] is not None:
                 require(c[key] > 0, f"eval.{key}", c[key], "must be > 0 (or null)")
         require(c.plot_series >= 0, "eval.plot_series", c.plot_series, "must be >= 0")

@@ -112,7 +112,10 @@ BAD = {
     "ragged long": (_text("a.csv", "id,time,x\na,1,2\na,2\n"), "row 3 has 2 cells, expected 3"),
     "time order": (_text("a.csv", "time,v\n2,1\n1,2\n"), "strictly increasing"),
     "time gap": (_text("a.csv", "time,v\n1,1\n,2\n"), "row 3, column 1: missing"),
-    "time text": (_text("a.csv", "time,v\n2020-01,1\n"), "'2020-01' is not a number (the time"),
+    "time text": (
+        _text("a.csv", "time,v\n2020-01,1\nsoon,2\n"),
+        "row 3, column 1: 'soon' is neither a number nor a date (the time column 'time')",
+    ),
     "id named otherwise": (
         _text("a.csv", "series,time,v\na,1,1\n"),
         ("row 2, column 1: 'a' is not a number (if 'series' names the series, call it 'id')"),
@@ -132,7 +135,7 @@ BAD = {
     "no variables": (_text("a.csv", "id,time\na,1\n"), "no variable columns"),
     "unknown format": (
         _text("a.txt", "1,2\n"),
-        ("unknown format '.txt' (use .h5/.hdf5, .csv, .npy or .npz)"),
+        ("unknown format '.txt' (use .csv, .parquet, .h5/.hdf5, .npy or .npz)"),
     ),
     "missing": (lambda p: p / "none.csv", "no such file: "),
     "not hdf5": (_text("a.h5", "not hdf5"), "not an HDF5 file"),
