@@ -75,8 +75,10 @@ def score_untrained(
 ) -> tuple[dict, np.ndarray]:
     """``untrained/*``: the model's metrics before any training (the study's Table 2 row), and
     its point forecast (n, h, D) of the test series, the reference of ``skill/untrained``."""
-    _, _, context, truth = test_series(dataset, split, cfg)
-    with phase("untrained"):
+    idx, _, context, truth = test_series(dataset, split, cfg)
+    label = base_label(cfg)
+    log.info("%s: forecasting %s", label, rows_text(idx, num_samples(cfg.decoding)))
+    with phase(label):
         res = forecast(
             model, codec, context, cfg.eval.horizon, cfg.decoding, cfg.eval.batch_size, cfg.seed
         )
@@ -92,6 +94,19 @@ def score_untrained(
     if (idx := resamples(cfg.eval, len(truth))) is not None:
         scored.update(stats.point_intervals(truth, point, idx, "untrained/"))
     return scored, point
+
+
+def base_label(cfg) -> str:
+    """What the model before training is: a pretrained base forecasting zero-shot, or random
+    weights. (Its metrics keep the key ``untrained/*``: the study's Table 2 row.)"""
+    return "base zero-shot" if cfg.model.source == "pretrained" else "untrained"
+
+
+def rows_text(idx: np.ndarray, samples: int) -> str:
+    """``100 series x 20 sample(s)``, or with rolling origins ``12 windows of 1 series x …``."""
+    series = len(set(np.asarray(idx).tolist()))
+    what = f"{series} series" if series == len(idx) else f"{len(idx)} windows of {series} series"
+    return f"{what} x {samples} sample(s)"
 
 
 @dataclass
@@ -113,6 +128,7 @@ class Evaluation:
     horizon_err: dict[str, np.ndarray]
     extra: dict[str, np.ndarray]
     variables: tuple[str, ...]
+    dates: np.ndarray | None = None  # (n, c + h) datetime64 of each row's steps; None: undated
 
 
 def evaluate(
@@ -143,13 +159,12 @@ def score(
     ev = cfg.eval
     idx, origin, context, truth = test_series(dataset, split, cfg)
     c, h = context.shape[1], ev.horizon
-    # the model scored here: trained in this run or loaded from a checkpoint, else untrained
-    which = "trained" if cfg.train.max_steps > 0 or ev.checkpoint else "untrained"
+    # the model scored here: trained in this run or loaded from a checkpoint, else the base
+    which = "trained model" if cfg.train.max_steps > 0 or ev.checkpoint else base_label(cfg)
     log.info(
-        "%s model: forecasting %d series x %d sample(s), %d -> %d steps",
+        "%s: forecasting %s, %d -> %d steps",
         which,
-        len(idx),
-        num_samples(cfg.decoding),
+        rows_text(idx, num_samples(cfg.decoding)),
         c,
         h,
     )
@@ -160,7 +175,7 @@ def score(
     out["constant_forecasts"] = metrics.constant_share(point)
     if note := metrics.degenerate_note(out):  # numbers alone would pass it unflagged
         out["degenerate"] = note
-        log.warning("%s model: degenerate forecasts: %s", which, note)
+        log.warning("%s: degenerate forecasts: %s", which, note)
     out.update(metrics.per_variable(truth, point, dataset.variables))
     out.update(
         parse_rate=res.parse_rate,
@@ -207,6 +222,9 @@ def score(
         horizon_err,
         extra,
         tuple(dataset.variables),
+        None
+        if dataset.dates is None
+        else np.stack([dataset.dates[i][o - c : o + h] for i, o in zip(idx, origin)]),
     )
 
 
@@ -363,6 +381,7 @@ def write_plots(fig_dir: Path, e: Evaluation, k: int, tracker: Tracker) -> None:
             e.variables,
             ({} if e.untrained is None else {"untrained": e.untrained[j]})
             | {name: fc[j] for name, fc in e.base.items()},
+            dates=None if e.dates is None else e.dates[j],
         )
         tracker.image(f"forecast/{name}", path)
     tracker.image(
@@ -395,13 +414,14 @@ def write_skill(path: Path, extra: dict[str, np.ndarray], tracker: Tracker) -> N
     tracker.table("eval/skill", cols, rows)
 
 
-def results_table(m: dict) -> str:
+def results_table(m: dict, base: str = "untrained") -> str:
     """The model's metrics beside each baseline's (every ``baseline/<name>/mse`` in ``m``, in
-    the order they were scored), one row each; then, when the untrained model was scored, the
-    skill over it (what training bought, paired on the same series) with its interval."""
+    the order they were scored), one row each; then, when the model before training was scored
+    (``untrained/*``, shown as ``base``: :func:`base_label`), the skill over it (what training
+    bought, paired on the same series) with its interval."""
     rows = [("model", "")]
     if "untrained/mse" in m:
-        rows.append(("untrained", "untrained/"))
+        rows.append((base, "untrained/"))
     rows += [
         (k.split("/")[1], k[: -len("mse")]) for k in m if re.fullmatch(r"baseline/[^/]+/mse", k)
     ]
@@ -414,5 +434,5 @@ def results_table(m: dict) -> str:
     if (gain := m.get("skill/untrained")) is not None:
         ci = m.get("skill/untrained_ci")
         band = f" [{ci[0]:.3f}, {ci[1]:.3f}] (95 % interval)" if ci else ""
-        lines.append(f"skill vs untrained (1 - MSE / MSE_untrained): {gain:.3f}{band}")
+        lines.append(f"skill vs {base} (1 - MSE / MSE_{base.split()[0]}): {gain:.3f}{band}")
     return "\n".join(lines)
