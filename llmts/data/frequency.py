@@ -20,7 +20,7 @@ from pandas.tseries.frequencies import to_offset
 # seasonal lag (52 weeks would need years of context): 1, as GluonTS and fev use for weekly.
 _SEASON = {"Y": 1, "A": 1, "Q": 4, "M": 12, "W": 1, "D": 7, "B": 5, "C": 5}
 _PER_DAY = {"h": 24, "min": 24 * 60, "s": 24 * 3600}  # sub-daily: the season is one day
-_RUN = 5  # consecutive dates a frequency is inferred from when the whole series has gaps
+_RUN = 3  # consecutive dates a frequency is inferred from when the whole series has gaps
 
 
 def season_length(freq: str | None) -> int:

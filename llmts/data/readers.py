@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -266,7 +267,7 @@ def _parquet_columns(path: Path):
         frame = pd.read_parquet(path)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises many kinds for a bad file
         raise LlmtsError(f"{path}: not a readable Parquet file ({first_line(exc)})") from None
-    if not isinstance(frame.index, pd.RangeIndex):
+    if any(name is not None for name in frame.index.names):  # e.g. a date index, stored
         frame = frame.reset_index()
     if frame.empty:
         raise LlmtsError(f"{path}: empty table (no rows)")
@@ -297,7 +298,9 @@ def _dates(col) -> np.ndarray:
     text = col.astype("string").str.strip()
     for fmt in (None, "mixed"):  # one inferred format first (fast), then each cell its own
         try:
-            parsed = pd.to_datetime(text, errors="coerce", utc=True, format=fmt)
+            with warnings.catch_warnings():  # "could not infer format": the next try is mixed
+                warnings.simplefilter("ignore", UserWarning)
+                parsed = pd.to_datetime(text, errors="coerce", utc=True, format=fmt)
         except (ValueError, TypeError, OverflowError):
             continue
         if parsed.notna().all():
@@ -370,7 +373,8 @@ def _read_table(
     names = tuple(header[k] for k in value_cols) if header else None
     if ids is None:
         series = [values]
-        times = None if time is None else [_check_time(path, time, f"{header[t_col]!r}")]
+        times = None if time is None or dated else [_check_time(path, time, f"{header[t_col]!r}")]
+        times = [time] if dated else times
     else:
         text = None if time is None else frame.iloc[:, t_col].astype("string").str.strip()
         series, times = _long(path, values, ids, lines, time, text)
