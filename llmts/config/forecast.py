@@ -23,14 +23,14 @@ class ForecastConfig:
     lora: LoraConfig = field(default_factory=LoraConfig)
     data: DataConfig = field(default_factory=DataConfig)
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
-    run: str | None = option(None, "a run dir of `llmts` (its config + newest complete checkpoint)")
-    step: int | None = option(None, "with run=: checkpoints/step-N instead of the newest")
+    run: str | None = option(None, "a run dir of `llmts` (its config + its evaluated checkpoint)")
+    step: int | None = option(None, "with run=: checkpoints/step-N instead of the evaluated one")
     checkpoint: str | None = option(None, "a checkpoints/step-N folder (instead of run=)")
     input: str | None = option(
         None,
-        ".h5 (`trajectories`, optional `time`), .csv (one series: "
-        "rows = steps, columns = variables; or long id,time,<variables>), "
-        ".npy or .npz",
+        ".csv or .parquet (wide: a time/date column + a column per variable; long: "
+        "id,time,<variables>, unique_id,ds,y or item_id,timestamp,target), .h5 "
+        "(`trajectories`, optional `time`), .npy or .npz",
     )
     horizon: int = option(20, "steps to forecast")
     output: str | None = option(
