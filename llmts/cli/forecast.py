@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from llmts.config.compose import TRAINED, as_trained, preflight
 from llmts.config.forecast import GROUPS_READ, ForecastConfig, register
-from llmts.config.schema import CONF_DIR
+from llmts.config.schema import CONF_DIR, gaps_allowed
 from llmts.data.readers import check_values, read_series
 from llmts.errors import LlmtsError, exit_on_error
 
@@ -60,7 +60,7 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> Path:
         fc = Forecaster.build(typed_config(groups), Path(cfg.checkpoint).expanduser())
     fc.cfg.decoding = cfg.decoding
     fc.cfg.eval.batch_size, fc.cfg.eval.point = cfg.batch_size, cfg.point
-    check_values(series, data.source, fc.cfg.data.missing == "encode")
+    check_values(series, data.source, gaps_allowed(fc.cfg.data))
     names = (
         names
         or tuple(fc.cfg.data.variables or ())

@@ -27,6 +27,7 @@ import numpy as np
 
 from llmts.codec import grammar, llmtime
 from llmts.codec import tokenizer as tokens
+from llmts.config.schema import gaps_allowed
 from llmts.errors import LlmtsError
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ class Codec:
             data.percentile,
             data.precision,
             str(data.scale),
-            data.missing == "encode",
+            gaps_allowed(data),
             data.digit_separator,
             signed,
             data.affine_beta,

@@ -199,7 +199,7 @@ class DataConfig:
         for key in ("mask_prob", "missing_frac"):
             require(0 <= c[key] < 1, f"data.{key}", c[key], "must be in [0, 1)")
             require(
-                c[key] == 0 or c.missing == "encode",
+                c[key] == 0 or gaps_allowed(c),
                 f"data.{key}",
                 c[key],
                 "needs data.missing=encode (gaps written as NaN)",
@@ -210,6 +210,13 @@ class DataConfig:
             c.digit_separator,
             "must be '' or ' '",
         )
+
+
+def gaps_allowed(data: Any) -> bool:
+    """The missing-value policy of a data config (``DataConfig`` or its composed node), said
+    once: gaps (NaN) are read, written as ``NaN`` and kept out of α, baselines and metrics
+    (``data.missing=encode``), else a NaN stops the run."""
+    return data.missing == "encode"
 
 
 @dataclass

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from llmts.config.schema import DataConfig
+from llmts.config.schema import DataConfig, gaps_allowed
 from llmts.data.frequency import season_length
 from llmts.data.readers import check_values, read_series
 from llmts.errors import LlmtsError
@@ -153,7 +153,7 @@ def load_dataset(cfg: DataConfig, seed: int, min_steps: int = 1) -> Dataset:
     if not path.is_file():
         raise LlmtsError(f"data.path: no such file: {path}")
     file = read_series(path, cfg.time_column, cfg.id_column)
-    check_values(file.series, str(path), cfg.missing == "encode")
+    check_values(file.series, str(path), gaps_allowed(cfg))
     lengths = np.array([len(s) for s in file.series])
     check_length(path, int(lengths.min()), min_steps)
     if cfg.split == "series" and lengths.min() != lengths.max():
