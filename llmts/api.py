@@ -109,13 +109,9 @@ class Forecaster:
         from hydra.errors import HydraException
         from omegaconf.errors import OmegaConfBaseException
 
-        from llmts.config.compose import (
-            as_trained,
-            composition_error,
-            llmts_hydra,
-            register_configs,
-            trained_hint,
-        )
+        from llmts.config.compose import llmts_hydra, register_configs
+        from llmts.config.errors import composition_error
+        from llmts.train.run_config import as_trained, trained_hint
 
         given = [
             *([f"model={model}"] if model else []),

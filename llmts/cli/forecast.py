@@ -24,11 +24,12 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from llmts.config.compose import TRAINED, as_trained, preflight
 from llmts.config.forecast import GROUPS_READ, ForecastConfig, register
+from llmts.config.preflight import preflight
 from llmts.config.schema import CONF_DIR, gaps_allowed
 from llmts.data.readers import check_values, read_series
 from llmts.errors import LlmtsError, exit_on_error
+from llmts.train.run_config import TRAINED, as_trained
 
 log = logging.getLogger("llmts")
 

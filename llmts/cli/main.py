@@ -14,10 +14,12 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from llmts.config import sweeps
-from llmts.config.compose import as_trained, preflight, register_configs, trained_hint
+from llmts.config.compose import register_configs
+from llmts.config.preflight import preflight
 from llmts.config.schema import CONF_DIR
 from llmts.errors import LlmtsError, exit_on_error
 from llmts.tracking.files import write_json
+from llmts.train.run_config import as_trained, trained_hint
 
 log = logging.getLogger("llmts")
 

@@ -6,8 +6,8 @@ defaults. Group keys mirror the library each group feeds: ``lora`` → ``peft.Lo
 
 Choices are Enum types, so Hydra rejects ``optimizer.schedule=cosin`` at composition naming the
 choices; ranges are checked by each group's ``check`` (called by :func:`check` in every entry
-point before any heavy work: :func:`llmts.config.compose.preflight`). Registering these with Hydra,
-``--help`` and the preflight live in :mod:`llmts.config.compose`.
+point before any heavy work: :func:`llmts.config.preflight.preflight`). Registering these with
+Hydra lives in :mod:`llmts.config.compose`, ``--help`` in :mod:`llmts.config.help`.
 """
 
 from __future__ import annotations

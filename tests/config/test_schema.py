@@ -75,7 +75,7 @@ def test_every_option_and_experiment_passes_each_entry_points_preflight(
     app, config, checker, extra, option
 ):
     """What each entry point runs first: compose (every job of a sweep) and check."""
-    from llmts.config.compose import preflight
+    from llmts.config.preflight import preflight
 
     preflight([*extra, option], config, checker)
 
@@ -150,7 +150,7 @@ def test_a_miniature_grid_varies_what_the_study_grid_varies(name):
 @pytest.mark.parametrize("args", [["sweep=rank"], ["-m", "lora.r=2,4,8"]])
 def test_preflight_checks_every_job_of_a_sweep(args):
     """A sweep= config (multirun without -m) or -m: each job's own config is checked."""
-    from llmts.config.compose import preflight
+    from llmts.config.preflight import preflight
 
     seen = []
     preflight(args, checker=lambda cfg: seen.append(cfg.lora.r))
@@ -168,7 +168,7 @@ def test_preflight_checks_every_job_of_a_sweep(args):
 def test_preflight_leaves_another_config_tree_to_hydra_and_the_run(args):
     """With -cd/-cp/-cn the command line composes from the user's configs, not llmts's: the
     preflight does not refuse it (the run checks its config before any work)."""
-    from llmts.config.compose import preflight
+    from llmts.config.preflight import preflight
 
     preflight(args)
     with pytest.raises(LlmtsError, match="model"):  # the same overrides without the flag
@@ -201,7 +201,7 @@ def test_preflight_lets_another_sweepers_syntax_through_and_checks_its_keys():
     """optuna's interval/tag is no basic-sweeper grid: the preflight checks the shared config
     and the swept keys, and leaves the jobs to the run's own check as each starts."""
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
-    from llmts.config.compose import preflight
+    from llmts.config.preflight import preflight
 
     seen = []
     preflight(
@@ -230,7 +230,7 @@ def test_preflight_lets_another_sweepers_syntax_through_and_checks_its_keys():
     ],
 )
 def test_composition_errors_keep_hydras_hints_in_one_line(args, message):
-    from llmts.config.compose import preflight
+    from llmts.config.preflight import preflight
 
     with pytest.raises(LlmtsError) as err:
         preflight(args)
