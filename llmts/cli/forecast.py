@@ -195,8 +195,8 @@ def plot(
             series[i],
             None,
             pred.point[i],
-            samples,
-            tuple(names),
+            samples=samples,
+            variables=tuple(names),
             title="series {index}: forecast",
             dates=None
             if dates is None or freq is None

@@ -131,11 +131,11 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
                 windows["val"],
                 cfg.train,
                 cfg.optimizer,
-                cfg.seed,
-                run_dir,
-                tracker,
-                accelerator,
-                plan["step"] + plan["lora_step"],
+                seed=cfg.seed,
+                run_dir=run_dir,
+                tracker=tracker,
+                accelerator=accelerator,
+                flops_per_step=plan["step"] + plan["lora_step"],
             )
         metrics = {"status": "ok"}
         if main:

@@ -129,6 +129,7 @@ class Evaluation:
     extra: dict[str, np.ndarray]
     variables: tuple[str, ...]
     dates: np.ndarray | None = None  # (n, c + h) datetime64 of each row's steps; None: undated
+    base_name: str = "untrained"  # what the model before training is called (base_label)
 
 
 def evaluate(
@@ -225,6 +226,7 @@ def score(
         None
         if dataset.dates is None
         else np.stack([dataset.dates[i][o - c : o + h] for i, o in zip(idx, origin)]),
+        base_label(cfg),
     )
 
 
@@ -377,9 +379,9 @@ def write_plots(fig_dir: Path, e: Evaluation, k: int, tracker: Tracker) -> None:
             e.context[j],
             e.truth[j],
             e.point[j],
-            samples,
-            e.variables,
-            ({} if e.untrained is None else {"untrained": e.untrained[j]})
+            samples=samples,
+            variables=e.variables,
+            baselines=({} if e.untrained is None else {e.base_name: e.untrained[j]})
             | {name: fc[j] for name, fc in e.base.items()},
             dates=None if e.dates is None else e.dates[j],
         )

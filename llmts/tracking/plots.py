@@ -48,6 +48,7 @@ def plot_series(
     context: np.ndarray,
     truth: np.ndarray | None,
     point: np.ndarray,
+    *,
     samples: np.ndarray | None,
     variables: tuple[str, ...],
     baselines: dict[str, np.ndarray] | None = None,

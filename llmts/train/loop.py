@@ -130,6 +130,7 @@ def make_step_parts(
     opt_cfg: OptimizerConfig,
     max_steps: int,
     accelerator,
+    *,
     chunked: bool,
     compiled: str,
     resume_from: Path | None = None,
@@ -230,6 +231,7 @@ def train(
     val_windows: Windows,
     cfg: TrainConfig,
     opt_cfg: OptimizerConfig,
+    *,
     seed: int,
     run_dir: Path,
     tracker: Tracker,
@@ -247,9 +249,9 @@ def train(
             opt_cfg,
             cfg.max_steps,
             accelerator,
-            cfg.chunked_loss,
-            cfg.compile,
-            ckpt.resolve(cfg.resume, run_dir),
+            chunked=cfg.chunked_loss,
+            compiled=cfg.compile,
+            resume_from=ckpt.resolve(cfg.resume, run_dir),
         )
         main = accelerator.is_main_process
         if main:

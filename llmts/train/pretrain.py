@@ -66,11 +66,11 @@ def pretrain(cfg: Any, run_dir: Path, flops_per_step: float) -> dict:
         windows["val"],
         cfg.train,
         cfg.optimizer,
-        cfg.seed,
-        run_dir,
-        NullTracker(),
-        accelerator,
-        flops_per_step,
+        seed=cfg.seed,
+        run_dir=run_dir,
+        tracker=NullTracker(),
+        accelerator=accelerator,
+        flops_per_step=flops_per_step,
     )
     wall = time.perf_counter() - t0
     # The loop's validation reads train.val_batches batches: which windows those are moves it

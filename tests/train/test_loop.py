@@ -49,10 +49,10 @@ def run_train(tmp_path, windows, *overrides, precision: str = "no"):
         windows[1],
         cfg.train,
         cfg.optimizer,
-        cfg.seed,
-        tmp_path,
-        NullTracker(),
-        make_accelerator(precision),
+        seed=cfg.seed,
+        run_dir=tmp_path,
+        tracker=NullTracker(),
+        accelerator=make_accelerator(precision),
         flops_per_step=1.0,
     )
     return model, result
@@ -406,10 +406,10 @@ def test_fp16_overflow_step_is_skipped_by_the_loss_scaler(tmp_path, windows, mon
             windows[1],
             cfg.train,
             cfg.optimizer,
-            cfg.seed,
-            tmp_path,
-            NullTracker(),
-            accelerator,
+            seed=cfg.seed,
+            run_dir=tmp_path,
+            tracker=NullTracker(),
+            accelerator=accelerator,
             flops_per_step=1.0,
         )
     after = trainable_state(model)
@@ -620,10 +620,10 @@ def test_lora_build_and_train_step_raise_no_future_warning(tmp_path, windows):
             windows[1],
             cfg.train,
             cfg.optimizer,
-            cfg.seed,
-            tmp_path,
-            NullTracker(),
-            make_accelerator("no"),
+            seed=cfg.seed,
+            run_dir=tmp_path,
+            tracker=NullTracker(),
+            accelerator=make_accelerator("no"),
             flops_per_step=1.0,
         )
     assert cfg.lora.enabled
