@@ -145,6 +145,18 @@ def test_data_order_is_a_function_of_seed_and_position():
     assert sorted(flat[:10]) == list(range(10))  # one epoch visits every window once
 
 
+def crash_at(monkeypatch, step, run_dir, windows, *opts):
+    """Run :func:`run_train` into ``run_dir`` and kill it at optimizer step ``step``."""
+
+    def crash(loss):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        interrupt_at(m, step, crash)
+        with pytest.raises(KeyboardInterrupt):
+            run_train(run_dir, windows, *opts)
+
+
 def interrupt_at(monkeypatch, step, action):
     """Make the training forward of optimizer step ``step`` call ``action(loss)``."""
     calls = {"n": 0}
@@ -169,14 +181,7 @@ def test_resume_is_bit_exact(tmp_path, windows, monkeypatch):
         "optimizer.warmup_steps=2",
     )
     full_model, full = run_train(tmp_path / "full", windows, *opts)
-
-    def crash(loss):
-        raise KeyboardInterrupt
-
-    with monkeypatch.context() as m:
-        interrupt_at(m, 5, crash)
-        with pytest.raises(KeyboardInterrupt):
-            run_train(tmp_path / "cut", windows, *opts)
+    crash_at(monkeypatch, 5, tmp_path / "cut", windows, *opts)
     assert ckpt.find_latest(tmp_path / "cut").name == "step-3"
     resumed_model, resumed = run_train(tmp_path / "cut", windows, *opts, "train.resume=auto")
 
@@ -693,14 +698,7 @@ def test_best_val_keeps_the_lowest_validation_and_resumes_exactly(tmp_path, wind
     assert all(torch.equal(state[k], base[k]) for k in base)  # step 0's weights, not step 6's
     assert ckpt.find_selected(tmp_path / "full").name == "step-0"
     assert ckpt.find_latest(tmp_path / "full").name == "step-6"
-
-    def crash(loss):
-        raise KeyboardInterrupt
-
-    with monkeypatch.context() as m:
-        interrupt_at(m, 5, crash)
-        with pytest.raises(KeyboardInterrupt):
-            run_train(tmp_path / "cut", windows, *opts)
+    crash_at(monkeypatch, 5, tmp_path / "cut", windows, *opts)
     resumed_model, resumed = run_train(tmp_path / "cut", windows, *opts, "train.resume=auto")
     assert resumed.selected_step == 0 and resumed.best_val_loss == result.best_val_loss
     other = trainable_state(resumed_model)
