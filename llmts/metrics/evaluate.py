@@ -285,6 +285,7 @@ def run_baselines(
         else:
             fcs[name], quantiles[name] = fitted[name].point, fitted[name].quantiles
             out[f"baseline/{name}/failed"] = fitted[name].failed
+            out[f"baseline/{name}/seconds"] = fitted[name].seconds
     return fcs, quantiles, fit
 
 

@@ -53,7 +53,7 @@ class StatForecast:
     point: np.ndarray  # (n, h, D) the mean forecast, original units
     quantiles: np.ndarray  # (9, n, h, D) at QUANTILES
     failed: int  # (row, variable) series that fell back to seasonal naive (or naive)
-    seconds: float  # wall time of the fits
+    seconds: float  # wall time of this model's fits
 
 
 def quantile_columns(name: str) -> list[str]:
@@ -87,14 +87,16 @@ def long_frame(histories: Sequence[np.ndarray]):
     )
 
 
-def _fit(df, names: Sequence[str], m: int, horizon: int, n_jobs: int) -> dict:
-    """{name: (ids, 9, h) quantiles} of each model on every id of ``df``; a model whose batched
-    fit raises is refitted id by id, and an id that still fails is all NaN (→ fallback)."""
+def _fit(df, names: Sequence[str], m: int, horizon: int, n_jobs: int) -> tuple[dict, dict]:
+    """({name: (ids, 9, h) quantiles}, {name: seconds}) of each model on every id of ``df``; a
+    model whose batched fit raises is refitted id by id, and an id that still fails is all NaN
+    (→ fallback)."""
     from statsforecast import StatsForecast
 
     num = df["unique_id"].nunique()
-    out = {}
+    out, seconds = {}, {}
     for name in names:
+        start = time.perf_counter()
         cols = quantile_columns(name)
         try:
             with warnings.catch_warnings():  # short histories: counted as failures instead
@@ -116,7 +118,8 @@ def _fit(df, names: Sequence[str], m: int, horizon: int, n_jobs: int) -> dict:
                     out[name][int(uid)] = one[cols].to_numpy().T
                 except Exception:  # noqa: BLE001, S112 - falls back to seasonal naive, counted
                     continue
-    return out
+        seconds[name] = time.perf_counter() - start
+    return out, seconds
 
 
 def statistical_forecasts(
@@ -135,16 +138,17 @@ def statistical_forecasts(
     n = len(histories)
     d = np.asarray(histories[0]).reshape(len(histories[0]), -1).shape[1]
     df = long_frame(histories)
-    start = time.perf_counter()
-    fits = _fit(df, ["seasonal_naive", "naive"], season_length, horizon, n_jobs)
+    # the two naive models take milliseconds: worker processes would cost more than they save
+    fits, took = _fit(df, ["seasonal_naive", "naive"], season_length, horizon, 1)
     # the fallbacks: seasonal naive where it is defined (a full season of history), else naive
     fallback = np.where(
         np.isfinite(fits["seasonal_naive"]).all((1, 2))[:, None, None],
         fits["seasonal_naive"],
         fits["naive"],
     )
-    fits.update(_fit(df, [k for k in names if k not in fits], season_length, horizon, n_jobs))
-    took = time.perf_counter() - start
+    more, more_took = _fit(df, [k for k in names if k not in fits], season_length, horizon, n_jobs)
+    fits.update(more)
+    took.update(more_took)
     out = {}
     for name in names:
         q = fits[name]
@@ -162,5 +166,5 @@ def statistical_forecasts(
         point = q[QUANTILES.index(0.5)].copy()  # the model's mean
         # Theta's intervals are not centred on its mean: sorting the levels (monotone
         # rearrangement) keeps every quantile's loss at most what it was
-        out[name] = StatForecast(point, np.sort(q, axis=0), int(bad.sum()), took)
+        out[name] = StatForecast(point, np.sort(q, axis=0), int(bad.sum()), took[name])
     return out
