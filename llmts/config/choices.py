@@ -70,6 +70,7 @@ BASELINES = (
     "auto_theta",
 )
 DEFAULT_BASELINES = ("persistence", "seasonal_naive", "ode_fit")
+Ablation = _choice("Ablation", "random_init", "shuffled_context")  # llmts-benchmark's
 LoggerName = _choice("LoggerName", "wandb", "none")
 LoggerMode = _choice("LoggerMode", "auto", "online", "offline", "disabled")
 LORA_TARGETS: tuple[str, ...] = tuple(t.value for t in LoraTarget)

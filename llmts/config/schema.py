@@ -345,6 +345,9 @@ class EvalConfig:
         "true: this default list, false: none",
     )
     baseline_jobs: int = option(-1, "processes fitting statsforecast's baselines; -1: every core")
+    shuffle_context: bool = option(
+        False, "ablation: each context's steps permuted (seeded) before the model reads them"
+    )
     untrained: bool = option(
         False, "also score the model before training (the study's Table 2 row)"
     )

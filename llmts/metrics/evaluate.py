@@ -82,6 +82,13 @@ def season_length(ev, dataset: Dataset) -> int:
     return int(m or 1)
 
 
+def shuffled(context: np.ndarray, seed: int) -> np.ndarray:
+    """``eval.shuffle_context`` (an ablation): each row's context steps in a random order (one
+    permutation per row, the same for its D variables), seeded: does the model read the order?"""
+    order = np.argsort(np.random.default_rng((seed, 39)).random(context.shape[:2]), axis=1)
+    return np.take_along_axis(context, order[:, :, None], axis=1)
+
+
 def resamples(ev, n: int) -> np.ndarray | None:
     """The (``eval.bootstrap``, n) series-index matrix every interval of this run uses; None:
     off."""
@@ -172,8 +179,9 @@ def score(
         c,
         h,
     )
+    seen = shuffled(context, cfg.seed) if ev.get("shuffle_context") else context
     with phase(which):
-        res = forecast(model, codec, context, h, cfg.decoding, ev.batch_size, cfg.seed)
+        res = forecast(model, codec, seen, h, cfg.decoding, ev.batch_size, cfg.seed)
     point = metrics.point_forecast(res.samples, ev.point)
     out = dict(metrics.point_metrics(truth, point))
     out["constant_forecasts"] = metrics.constant_share(point)
@@ -193,7 +201,7 @@ def score(
         missing_truth=int(np.isnan(truth).sum()),  # points every metric skips
         missing_context=int(np.isnan(context).sum()),
     )
-    out.update(likelihood.nll_metrics(model, codec, context, truth, cfg))
+    out.update(likelihood.nll_metrics(model, codec, seen, truth, cfg))
     if res.samples.shape[1] > 1:
         out.update(metrics.sample_metrics(truth, res.samples))
     m = season_length(ev, dataset)
