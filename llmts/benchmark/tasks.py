@@ -25,14 +25,14 @@ HORIZONS = {"Y": 6, "A": 6, "Q": 8, "M": 12, "W": 8, "D": 30, "B": 30, "H": 48, 
 
 
 def base_freq(freq: str | None) -> str | None:
-    """The unit letter of a pandas offset alias: ``"QS-OCT"`` → ``"Q"``, ``"30min"`` → ``"T"``,
-    ``"h"`` → ``"H"``, ``"YE-DEC"`` → ``"Y"``; None for None."""
+    """The unit letter of a pandas offset alias: ``"QS-OCT"`` → ``"Q"``, ``"MS"`` → ``"M"``,
+    ``"30min"`` → ``"T"``, ``"ms"`` → ``"S"``, ``"h"`` → ``"H"``; None for None."""
     if not freq:
         return None
     unit = freq.lstrip("0123456789").split("-")[0]
-    if unit.lower() in ("min", "t"):
+    if unit in ("min", "T"):
         return "T"
-    if unit.lower() in ("s", "ms", "us", "ns", "l", "u", "n"):
+    if unit in ("s", "S", "ms", "us", "ns", "L", "U", "N"):  # "MS" is month start, "ms" milli
         return "S"
     return unit[:1].upper()
 

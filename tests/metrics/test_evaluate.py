@@ -223,3 +223,14 @@ def test_every_run_scores_the_fields_metrics_on_the_history_before_each_origin(
         done.base["seasonal_naive"], np.repeat(done.context[:, -1:], 4, axis=1)
     )
     assert "MASE" in evaluate.results_table(out).splitlines()[0]
+
+
+def test_a_shuffled_context_keeps_each_rows_steps_and_their_variables_together():
+    from llmts.metrics.evaluate import shuffled
+
+    ctx = np.arange(2 * 10 * 2, dtype=float).reshape(2, 10, 2)
+    out = shuffled(ctx, seed=3)
+    assert not np.array_equal(out, ctx)
+    for i in range(2):  # the same steps, each step's D values still side by side
+        assert sorted(map(tuple, out[i])) == sorted(map(tuple, ctx[i]))
+    np.testing.assert_array_equal(out, shuffled(ctx, seed=3))  # seeded
