@@ -363,7 +363,9 @@ def physics_checks(
         log.info("physics checks skipped: %s", out["physics/skipped"])
         return {}
     if rates is None:
-        out["physics/invariant_skipped"] = "the invariant needs the ODE fit (eval.baselines=true)"
+        out["physics/invariant_skipped"] = (
+            "the invariant needs the ODE fit (ode_fit in eval.baselines)"
+        )
     per = physics.lv_checks(context, truth, point, rates)
     w = stats.counts(idx, len(truth)) if idx is not None else None
     for key, v in per.items():
