@@ -10,10 +10,11 @@ from tests.helpers import REPO, compose
 YAML_OPTIONS = [
     (p.parent.name, p.stem)
     for p in sorted((REPO / "conf").glob("*/*.yaml"))
-    if p.parent.name not in ("hydra", "bench")
-]  # bench: llmts-bench's own group
+    if p.parent.name not in ("hydra", "bench", "benchmark")
+]  # bench, benchmark: llmts-bench's and llmts-benchmark's own groups
 OPTIONS = sorted(set(YAML_OPTIONS) | set(default_options().items()))
 BENCH = sorted(p.stem for p in (REPO / "conf" / "bench").glob("*.yaml")) + ["default"]
+SUITES = sorted(p.stem for p in (REPO / "conf" / "benchmark").glob("*.yaml"))
 
 
 def test_groups_are_the_documented_ones():
@@ -36,9 +37,10 @@ def entry_points():
     """(entry point, primary config, checker, extra args, option) for every option each entry
     point composes: llmts and llmts-flops share `config`; llmts-bench adds its `bench` group;
     llmts-forecast takes the model/lora/data/decoding groups."""
-    from llmts.config import bench, flops, forecast
+    from llmts.config import bench, benchmark, flops, forecast
     from llmts.config.compose import register_configs
 
+    benchmark.register()
     bench.register()
     forecast.register()
     flops.register()
@@ -51,6 +53,15 @@ def entry_points():
             cases.append(
                 ("llmts-bench", "bench", bench.BenchRunConfig.check, [], f"{group}={option}")
             )
+            cases.append(
+                (
+                    "llmts-benchmark",
+                    "benchmark",
+                    benchmark.BenchmarkRunConfig.check,
+                    ["benchmark.paths=[a.csv]"],
+                    f"{group}={option}",
+                )
+            )
         if group in ("model", "lora", "data", "decoding"):
             cases.append(
                 (
@@ -62,6 +73,10 @@ def entry_points():
                 )
             )
     cases += [("llmts-bench", "bench", bench.BenchRunConfig.check, [], f"bench={o}") for o in BENCH]
+    cases += [
+        ("llmts-benchmark", "benchmark", benchmark.BenchmarkRunConfig.check, [], f"benchmark={o}")
+        for o in SUITES
+    ]
     return cases
 
 
