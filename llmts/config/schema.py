@@ -368,7 +368,12 @@ class EvalConfig:
         names = baseline_names(c)
         unknown = [n for n in names if n not in BASELINES]
         require(not unknown, "eval.baselines", unknown, f"unknown: choose from {BASELINES}")
-        require(c.baseline_jobs != 0, "eval.baseline_jobs", 0, "must be >= 1 or -1 (every core)")
+        require(
+            c.baseline_jobs >= 1 or c.baseline_jobs == -1,
+            "eval.baseline_jobs",
+            c.baseline_jobs,
+            "must be >= 1 or -1 (every core)",
+        )
 
 
 def baseline_names(c: Any) -> list[str]:

@@ -250,3 +250,31 @@ def test_composition_errors_keep_hydras_hints_in_one_line(args, message):
     with pytest.raises(LlmtsError) as err:
         preflight(args)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "value, names",
+    [
+        ("true", ["persistence", "seasonal_naive", "ode_fit"]),
+        ("false", []),
+        ("[auto_ets,context_seasonal_naive]", ["auto_ets", "context_seasonal_naive"]),
+    ],
+)
+def test_eval_baselines_is_a_list_of_names_and_a_bool_still_means_all_or_none(value, names):
+    from llmts.config.schema import baseline_names
+
+    cfg = compose(f"eval.baselines={value}")
+    check(cfg)
+    assert baseline_names(cfg.eval) == names
+
+
+@pytest.mark.parametrize(
+    "arg, message",
+    [
+        ("eval.baselines=[ets]", "eval.baselines=['ets']: unknown: choose from"),
+        ("eval.baseline_jobs=0", "eval.baseline_jobs=0: must be >= 1 or -1"),
+    ],
+)
+def test_a_bad_baseline_setting_is_one_line(arg, message):
+    with pytest.raises(LlmtsError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        check(compose(arg))
