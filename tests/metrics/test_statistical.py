@@ -85,3 +85,9 @@ def test_an_unknown_name_is_refused_before_any_fit():
     with pytest.raises(ValueError, match="unknown statistical baseline 'ets'"):
         statistical_forecasts(_histories(), 2, 4, ("ets",))
     assert len(QUANTILES) == 9
+
+
+def test_auto_arima_approximates_where_rs_auto_arima_does():
+    assert not model("auto_arima", 12, 150).approximation
+    assert model("auto_arima", 12, 151).approximation  # a long history
+    assert model("auto_arima", 24, 30).approximation  # a long season
