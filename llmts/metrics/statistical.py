@@ -35,8 +35,8 @@ LEVELS = (20, 40, 60, 80)  # central interval widths [%] whose ends are the quan
 def model(name: str, season_length: int, longest: int = 0):
     """The statsforecast model named ``name`` (one of :data:`MODELS`), aliased by that name.
     AutoARIMA approximates the likelihood during its search where R's ``auto.arima`` does by
-    default — histories over 150 steps (``longest``) or seasons over 12 — which keeps an hourly
-    or weekly fit to seconds instead of many minutes."""
+    default — histories over 150 steps (``longest``) or seasons over 12 — where the exact
+    search over hourly or weekly histories is too slow to run at every origin."""
     from statsforecast import models as sf
 
     build = {
