@@ -45,6 +45,7 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
         evaluate,
         results_table,
         score_untrained,
+        season_length,
         test_series,
     )
     from llmts.model import build as model
@@ -59,7 +60,7 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
     tokenizer = tokenization.load_tokenizer(cfg.model)
     dataset = data.load_dataset(cfg.data, cfg.seed)
     split = make_split(dataset.lengths, cfg.data, cfg.seed)
-    season = cfg.eval.season_length or dataset.season_length
+    season = season_length(cfg.eval, dataset)
     log.info("data: %s", dataset.describe(season))
     # every forecast the run will make fits its series
     _, _, contexts, _ = test_series(dataset, split, cfg)

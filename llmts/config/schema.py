@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from llmts.config.choices import (
+    BASELINES,
+    DEFAULT_BASELINES,
     AttnImplementation,
     CacheImplementation,
     Compile,
@@ -375,8 +377,14 @@ class EvalConfig:
     num_series: int | None = option(None, "first K test series; null: all")
     batch_size: int = option(256, "rows (series x samples) decoded together")
     point: Point = option(Point.median, "point forecast over samples")
-    baselines: bool = option(
-        True, "also score persistence, seasonal naive and the Lotka-Volterra ODE fit"
+    baselines: Any = option(
+        list(DEFAULT_BASELINES),
+        f"baselines scored beside the model, a list of {'|'.join(BASELINES)}; "
+        "true: this default list, false: none",
+    )
+    baseline_jobs: int = option(-1, "processes fitting statsforecast's baselines; -1: every core")
+    shuffle_context: bool = option(
+        False, "ablation: each context's steps permuted (seeded) before the model reads them"
     )
     untrained: bool = option(
         False, "also score the model before training (the study's Table 2 row)"
@@ -395,6 +403,26 @@ class EvalConfig:
                 require(c[key] > 0, f"eval.{key}", c[key], "must be > 0 (or null)")
         require(c.plot_series >= 0, "eval.plot_series", c.plot_series, "must be >= 0")
         require(c.bootstrap >= 0, "eval.bootstrap", c.bootstrap, "must be >= 0 (0: no intervals)")
+        names = baseline_names(c)
+        unknown = [n for n in names if n not in BASELINES]
+        require(not unknown, "eval.baselines", unknown, f"unknown: choose from {BASELINES}")
+        require(
+            c.baseline_jobs >= 1 or c.baseline_jobs == -1,
+            "eval.baseline_jobs",
+            c.baseline_jobs,
+            "must be >= 1 or -1 (every core)",
+        )
+
+
+def baseline_names(c: Any) -> list[str]:
+    """``eval.baselines`` as a list of names (true: the default list, false/null: none)."""
+    if c.baselines is True:
+        return list(DEFAULT_BASELINES)
+    if not c.baselines:
+        return []
+    if isinstance(c.baselines, str):
+        return [c.baselines]
+    return [str(n) for n in c.baselines]
 
 
 @dataclass

@@ -10,10 +10,11 @@ from tests.helpers import REPO, compose
 YAML_OPTIONS = [
     (p.parent.name, p.stem)
     for p in sorted((REPO / "conf").glob("*/*.yaml"))
-    if p.parent.name not in ("hydra", "bench")
-]  # bench: llmts-bench's own group
+    if p.parent.name not in ("hydra", "bench", "benchmark")
+]  # bench, benchmark: llmts-bench's and llmts-benchmark's own groups
 OPTIONS = sorted(set(YAML_OPTIONS) | set(default_options().items()))
 BENCH = sorted(p.stem for p in (REPO / "conf" / "bench").glob("*.yaml")) + ["default"]
+SUITES = sorted(p.stem for p in (REPO / "conf" / "benchmark").glob("*.yaml"))
 
 
 def test_groups_are_the_documented_ones():
@@ -36,9 +37,10 @@ def entry_points():
     """(entry point, primary config, checker, extra args, option) for every option each entry
     point composes: llmts and llmts-flops share `config`; llmts-bench adds its `bench` group;
     llmts-forecast takes the model/lora/data/decoding groups."""
-    from llmts.config import bench, flops, forecast
+    from llmts.config import bench, benchmark, flops, forecast
     from llmts.config.compose import register_configs
 
+    benchmark.register()
     bench.register()
     forecast.register()
     flops.register()
@@ -51,6 +53,15 @@ def entry_points():
             cases.append(
                 ("llmts-bench", "bench", bench.BenchRunConfig.check, [], f"{group}={option}")
             )
+            cases.append(
+                (
+                    "llmts-benchmark",
+                    "benchmark",
+                    benchmark.BenchmarkRunConfig.check,
+                    ["benchmark.paths=[a.csv]"],
+                    f"{group}={option}",
+                )
+            )
         if group in ("model", "lora", "data", "decoding"):
             cases.append(
                 (
@@ -62,6 +73,10 @@ def entry_points():
                 )
             )
     cases += [("llmts-bench", "bench", bench.BenchRunConfig.check, [], f"bench={o}") for o in BENCH]
+    cases += [
+        ("llmts-benchmark", "benchmark", benchmark.BenchmarkRunConfig.check, [], f"benchmark={o}")
+        for o in SUITES
+    ]
     return cases
 
 
@@ -235,3 +250,31 @@ def test_composition_errors_keep_hydras_hints_in_one_line(args, message):
     with pytest.raises(LlmtsError) as err:
         preflight(args)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "value, names",
+    [
+        ("true", ["persistence", "seasonal_naive", "ode_fit"]),
+        ("false", []),
+        ("[auto_ets,context_seasonal_naive]", ["auto_ets", "context_seasonal_naive"]),
+    ],
+)
+def test_eval_baselines_is_a_list_of_names_and_a_bool_still_means_all_or_none(value, names):
+    from llmts.config.schema import baseline_names
+
+    cfg = compose(f"eval.baselines={value}")
+    check(cfg)
+    assert baseline_names(cfg.eval) == names
+
+
+@pytest.mark.parametrize(
+    "arg, message",
+    [
+        ("eval.baselines=[ets]", "eval.baselines=['ets']: unknown: choose from"),
+        ("eval.baseline_jobs=0", "eval.baseline_jobs=0: must be >= 1 or -1"),
+    ],
+)
+def test_a_bad_baseline_setting_is_one_line(arg, message):
+    with pytest.raises(LlmtsError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        check(compose(arg))

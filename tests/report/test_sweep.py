@@ -491,3 +491,15 @@ def test_skill_over_a_near_exact_ode_fit_is_not_reported_as_a_number(sweep, tmp_
     (row,) = [ln for ln in md.splitlines() if ln.startswith("| lr = 1e-5 |") and "n/a" in ln]
     assert [ln for ln in md.splitlines() if ln.startswith("| lr = 1e-4 |") and "0.2500" in ln]
     assert any("near-exact" in ln and "`lr = 1e-5`" in ln for ln in md.splitlines())
+
+
+def test_jobs_with_the_fields_metrics_show_mase_and_wql(sweep, tmp_path):
+    """A job's MASE and WQL (and their intervals from its own bootstrap) join the metric table
+    when the jobs have them."""
+    for d, (mase, wql) in (("0", (1.25, 0.1)), ("1", (0.75, 0.05))):
+        path = sweep / d / "metrics.json"
+        m = json.loads(path.read_text())
+        path.write_text(json.dumps({**m, "mase": mase, "wql": wql, "mase_ci": [0.5, 2.0]}))
+    md = write_report(collect(sweep), tmp_path / "out").read_text()
+    assert "| MASE | WQL |" in md
+    assert "1.2500 [0.5000, 2.0000]" in md
