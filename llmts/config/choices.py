@@ -29,9 +29,6 @@ Source = _choice("Source", "pretrained", "random")
 Dtype = _choice("Dtype", "auto", "float32", "bfloat16", "float16")
 AttnImplementation = _choice("AttnImplementation", "sdpa", "eager", "flash_attention_2")
 OutputVocab = _choice("OutputVocab", "full", "numeric")
-LoraTarget = _choice(
-    "LoraTarget", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"
-)
 Engine = _choice("Engine", "llmts", "hf")
 CacheImplementation = _choice("CacheImplementation", "static", "dynamic")
 Schedule = _choice("Schedule", "constant", "cosine", "linear")
@@ -59,7 +56,6 @@ Objective = _choice("Objective", *OBJECTIVE_DIRECTION)
 Missing = _choice("Missing", "error", "encode")
 LoggerName = _choice("LoggerName", "wandb", "none")
 LoggerMode = _choice("LoggerMode", "auto", "online", "offline", "disabled")
-LORA_TARGETS: tuple[str, ...] = tuple(t.value for t in LoraTarget)
 
 
 def option(default: Any, doc: str) -> Any:

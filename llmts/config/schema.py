@@ -25,7 +25,6 @@ from llmts.config.choices import (
     Kernels,
     LoggerMode,
     LoggerName,
-    LoraTarget,
     Missing,
     Objective,
     OutputVocab,
@@ -99,8 +98,10 @@ class LoraConfig:
     r: int = option(8, "LoRA rank")
     lora_alpha: float = option(16.0, "scaling = lora_alpha / r")
     lora_dropout: float = option(0.0, "dropout on the LoRA input, in [0, 1)")
-    target_modules: list[LoraTarget] = option(
-        [LoraTarget.q_proj, LoraTarget.v_proj], "projections that get adapters"
+    target_modules: list[str] | None = option(
+        None,
+        "linear layers that get adapters, by name (peft's matching; all-linear: every one); "
+        "null: q_proj, v_proj where the model has them, else its attention projections",
     )
     lm_head_bias: bool = option(True, "the study's trainable output bias (tied head stays shared)")
 
@@ -109,7 +110,12 @@ class LoraConfig:
         if not c.enabled:
             return
         require(c.r >= 1, "lora.r", c.r, "must be >= 1")
-        require(len(c.target_modules) > 0, "lora.target_modules", [], "must name at least one")
+        require(
+            c.target_modules is None or len(c.target_modules) > 0,
+            "lora.target_modules",
+            [],
+            "must name at least one (null: the architecture's default)",
+        )
         require(0 <= c.lora_dropout < 1, "lora.lora_dropout", c.lora_dropout, "must be in [0, 1)")
 
 
