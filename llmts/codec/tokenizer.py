@@ -142,6 +142,22 @@ def _follows(signed: bool, missing: bool) -> dict[str, tuple[str, ...]]:
     return {a: b for a, b in pairs.items() if (a != "-" or signed) and (a != MISSING or missing)}
 
 
+def choose_separator(tokenizer: PreTrainedTokenizerBase, signed: bool, missing: bool) -> str:
+    """``data.digit_separator=auto``: ``''`` when the codec's characters are one token each
+    and no neighbours merge (Qwen, Llama 3, Gemma: every digit its own token), else ``' '``
+    (LLMTIME's spaced digits: GPT-2, Pythia) when that writes them apart; one log line says
+    which. Where neither does, ``''``: the tokenizer check then says what is wrong."""
+    split, merged = _token_problems(tokenizer, "", signed, missing)
+    if not split and not merged:
+        log.info("data.digit_separator=auto: '' (the tokenizer writes every digit as one token)")
+        return ""
+    if not any(_token_problems(tokenizer, " ", signed, missing)):
+        what = f"merges {', '.join(map(repr, merged[:3]))}" if merged else "splits characters"
+        log.info("data.digit_separator=auto: ' ' (the tokenizer %s: digits written apart)", what)
+        return " "
+    return ""
+
+
 def check_codec_tokens(
     tokenizer: PreTrainedTokenizerBase,
     separator: str = "",

@@ -166,9 +166,9 @@ class DataConfig:
     )
     missing_frac: float = option(0.0, "simulated data: share of values knocked out at random")
     digit_separator: str = option(
-        "",
-        "written before every codec character; ' ' (LLMTIME's "
-        "spaced digits) for tokenizers that merge digits",
+        "auto",
+        "written before every codec character: '' or ' ' (LLMTIME's spaced digits); "
+        "auto: '' where every digit is its own token, ' ' where the tokenizer merges digits",
     )
 
     @staticmethod
@@ -202,10 +202,10 @@ class DataConfig:
                 "needs data.missing=encode (gaps written as NaN)",
             )
         require(
-            c.digit_separator in ("", " "),
+            c.digit_separator in ("auto", "", " "),
             "data.digit_separator",
             c.digit_separator,
-            "must be '' or ' '",
+            "must be auto, '' or ' '",
         )
 
 

@@ -117,14 +117,17 @@ def load_base_model(
     where = cfg.path or cfg.name
     if cfg.path:  # a local folder: one line before loading if it holds no causal LM
         model_config(cfg)
+    load = dict(dtype=dtype, revision=cfg.revision, trust_remote_code=False)
+    impl = str(cfg.attn_implementation)
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            where,
-            dtype=dtype,
-            attn_implementation=str(cfg.attn_implementation),
-            revision=cfg.revision,
-            trust_remote_code=False,
-        )
+        try:
+            model = AutoModelForCausalLM.from_pretrained(where, attn_implementation=impl, **load)
+        except ValueError as exc:
+            if "does not support an attention implementation" not in str(exc) or impl == "eager":
+                raise
+            # Some architectures (Gemma 2's soft-capped scores) have no SDPA path.
+            log.info("model: %s has no %s attention; using eager attention", where, impl)
+            model = AutoModelForCausalLM.from_pretrained(where, attn_implementation="eager", **load)
     except SafetensorError as exc:  # a damaged or truncated weights file
         files = sorted(Path(where).expanduser().glob("*.safetensors")) or [Path(where)]
         raise LlmtsError(
@@ -365,11 +368,13 @@ def build_model(
         from peft import LoraConfig as PeftLoraConfig
         from peft import get_peft_model
 
+        targets = lora_targets(model, lora_cfg.target_modules)
         peft_cfg = PeftLoraConfig(
             r=lora_cfg.r,
             lora_alpha=lora_cfg.lora_alpha,
             lora_dropout=lora_cfg.lora_dropout,
-            target_modules=lora_targets(model, lora_cfg.target_modules),
+            target_modules=targets,
+            fan_in_fan_out=_transposed(model, targets),
             bias="none",
             task_type="CAUSAL_LM",
         )
@@ -393,6 +398,16 @@ def build_model(
         100 * trainable / max(total, 1),
     )
     return model
+
+
+def _transposed(model: nn.Module, targets: list[str] | str) -> bool:
+    """peft's ``fan_in_fan_out``: the targets are GPT-2-style ``Conv1D`` layers (weight
+    stored d_in × d_out)."""
+    from transformers.pytorch_utils import Conv1D
+
+    layers = linear_layers(model)
+    chosen = layers.values() if targets == "all-linear" else [layers[t] for t in targets]
+    return any(isinstance(m, Conv1D) for mods in chosen for m in mods)
 
 
 STUDY_TARGETS = ["q_proj", "v_proj"]  # the study's LoRA targets, where a model has them
