@@ -247,8 +247,10 @@ def counted_forward(model: Any, batch: int, seq_len: int) -> float:
     import torch
 
     ids = torch.zeros(batch, seq_len, dtype=torch.long, device="meta")
+    # A prepared 4-D mask: transformers' own mask builder reads values (none on meta).
+    mask = torch.ones(batch, 1, seq_len, seq_len, dtype=torch.bool, device="meta")
     with torch.no_grad():
-        flops = counted_flops(lambda: model(input_ids=ids, use_cache=False))
+        flops = counted_flops(lambda: model(input_ids=ids, attention_mask=mask, use_cache=False))
     if flops is None:
         from llmts.errors import LlmtsError
 
