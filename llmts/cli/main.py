@@ -66,6 +66,7 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
         split.save(run_dir / "split.json")
         write_json(run_dir / "data.json", dataset.summary())
     net = model.build_model(cfg.model, cfg.lora, cfg.seed, codec, accelerator.device)
+    parameters = model.base_parameters(net)
     if cfg.eval.checkpoint:
         path = Path(cfg.eval.checkpoint).expanduser()
         try:
@@ -116,6 +117,7 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
             metrics.update(evaluate(net, codec, dataset, split, cfg, run_dir, tracker, untrained))
         metrics.update(before)
         metrics.update(
+            parameters=parameters,
             train_flops=plan["total"],
             log10_train_flops=plan["log10_total"],
             final_val_loss=result.final_val_loss if result else None,
@@ -200,13 +202,15 @@ def main(cfg: DictConfig) -> float:
 
 
 def check_run(cfg: DictConfig) -> None:
-    """What ``llmts`` checks of every job before any starts: the schema's ranges and rules, and
-    the codec's bounds on them."""
+    """What ``llmts`` checks of every job before any starts: the schema's ranges and rules, the
+    codec's bounds on them, and the LoRA targets against the model's layers."""
     from llmts.codec.llmtime import check_context_length
     from llmts.config.schema import check
+    from llmts.model.build import check_lora
 
     check(cfg)
     check_context_length(cfg.data)
+    check_lora(cfg.model, cfg.lora)
 
 
 def entry() -> None:

@@ -46,21 +46,23 @@ class ModelConfig:
     name: str = option("Qwen/Qwen2.5-0.5B-Instruct", "hub id (source=pretrained) or a label")
     source: Source = option(
         Source.pretrained,
-        "pretrained: from_pretrained; random: Qwen2 "
+        "pretrained: from_pretrained (any causal LM); random: Qwen2 "
         "architecture built in code with seeded random weights",
     )
     path: str | None = option(None, "local folder with weights (overrides name)")
     tokenizer_path: str | None = option(None, "local tokenizer folder; random models: the tiny one")
     revision: str | None = option(None, "hub revision of weights and tokenizer")
-    vocab_size: int = option(151936, "architecture (Qwen2Config); also feeds the FLOPs planner")
-    hidden_size: int = option(896, "architecture")
-    intermediate_size: int = option(4864, "architecture")
-    num_hidden_layers: int = option(24, "architecture")
-    num_attention_heads: int = option(14, "architecture")
-    num_key_value_heads: int = option(2, "architecture")
-    max_position_embeddings: int = option(32768, "architecture")
-    rope_theta: float = option(1000000.0, "architecture")
-    tie_word_embeddings: bool = option(True, "architecture")
+    # The architecture keys build source=random models (a Qwen2Config); their defaults are
+    # Qwen2.5-0.5B's. A pretrained model's architecture is its own config.json's.
+    vocab_size: int = option(151936, "source=random: architecture (Qwen2Config)")
+    hidden_size: int = option(896, "source=random: architecture")
+    intermediate_size: int = option(4864, "source=random: architecture")
+    num_hidden_layers: int = option(24, "source=random: architecture")
+    num_attention_heads: int = option(14, "source=random: architecture")
+    num_key_value_heads: int = option(2, "source=random: architecture")
+    max_position_embeddings: int = option(32768, "source=random: architecture")
+    rope_theta: float = option(1000000.0, "source=random: architecture")
+    tie_word_embeddings: bool = option(True, "source=random: architecture")
     dtype: Dtype = option(
         Dtype.auto,
         "weights' dtype; auto: a LoRA base in bf16 on a bf16 GPU "

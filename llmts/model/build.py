@@ -47,23 +47,23 @@ def qwen2_config(cfg: ModelConfig):
     )
 
 
-def model_config(cfg: ModelConfig):
+def model_config(cfg: ModelConfig, hub: bool = True):
     """The architecture of the model ``cfg`` names, as its transformers config, without its
     weights: for ``source=random`` the config built from the ``model`` keys; else the
     ``config.json`` of ``model.path``, or of the hub id ``model.name`` (the local hub cache
     first, then the hub). The schema's architecture keys describe its default model,
     Qwen2.5-0.5B-Instruct: that model's config is built from them where its file is not at hand
     (offline, not cached). One line (:class:`LlmtsError`) for a folder or id that holds no
-    causal LM."""
+    causal LM. ``hub=False``: None where the config would have to come from the hub."""
     if cfg.source == "random":
         return qwen2_config(cfg)
-    return _pretrained_config(cfg.path, cfg.name, cfg.revision, cfg)
+    return _pretrained_config(cfg.path, cfg.name, cfg.revision, cfg, hub)
 
 
 CAUSAL_HEADS = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")  # config.architectures
 
 
-def _pretrained_config(path, name, revision, cfg):
+def _pretrained_config(path, name, revision, cfg, hub: bool = True):
     from transformers import AutoConfig
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
@@ -74,6 +74,11 @@ def _pretrained_config(path, name, revision, cfg):
         except OSError:
             if path is None and name == ModelConfig.name and revision is None:
                 return qwen2_config(cfg)  # the default model: its numbers are the schema's
+            if not hub and path is None:
+                return None
+            from llmts.codec.tokenizer import require_obtainable
+
+            require_obtainable(where, revision)  # seconds, not the hub client's retries
             config = AutoConfig.from_pretrained(where, revision=revision)
     except (OSError, ValueError, KeyError) as exc:
         raise LlmtsError(
@@ -444,6 +449,24 @@ def lora_targets(model: nn.Module, wanted: list[str] | None) -> list[str] | str:
     return default_lora_targets(model_type, names, attention)
 
 
+def check_lora(model_cfg: ModelConfig, lora_cfg: LoraConfig) -> None:
+    """Before any run starts: one line for a ``lora.target_modules`` entry the model lacks,
+    read from its config (a local folder, the hub cache, a random model's numbers; a hub
+    model not at hand is checked when its run plans its FLOPs)."""
+    if not lora_cfg.enabled or not lora_cfg.target_modules:
+        return
+    arch = model_config(model_cfg, hub=False)
+    if arch is None:
+        return
+    from llmts.perf.flops import known, layer_linears, meta_model, model_type
+
+    if known(arch):
+        names = list(dict.fromkeys(name for name, *_ in layer_linears(arch)))
+    else:
+        names = list(linear_layers(meta_model(arch)))
+    check_lora_targets(lora_cfg.target_modules, names, model_type(arch))
+
+
 def check_lora_targets(wanted, names: list[str], model_type: str) -> list[str] | str:
     """``wanted`` as peft's ``target_modules`` (``["all-linear"]`` → ``"all-linear"``); one
     line listing the model's linear layers for a name it lacks."""
@@ -485,6 +508,21 @@ def base_model(model: nn.Module) -> nn.Module:
     from peft import PeftModel
 
     return model.get_base_model() if isinstance(model, PeftModel) else model
+
+
+def base_parameters(model: nn.Module) -> int:
+    """The base model's parameter count (tied tensors once), without what llmts added to train
+    it: under LoRA every trainable tensor (adapters, the head bias) is an addition."""
+    trainable, total = count_parameters(model)
+    from peft import PeftModel
+
+    return total - trainable if isinstance(model, PeftModel) else total - _head_bias(model)
+
+
+def _head_bias(model: nn.Module) -> int:
+    head = model.get_output_embeddings()
+    inner = head.head if isinstance(head, NumericHead) else head
+    return inner.bias.numel() if isinstance(inner, BiasedHead) else 0
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:

@@ -157,7 +157,7 @@ def test_cfg_job_prints_resolved_config():
     [
         ("data.path=/nonexistent/file.h5", "data.path: no such file: /nonexistent/file.h5"),
         ("optimizer.lr=0", "optimizer.lr=0.0: must be > 0"),
-        ("lora.target_modules=[q_proj,qkv]", "Invalid value 'qkv', expected one of [q_proj,"),
+        ("lora.target_modules=[q_proj,qkv]", "qkv not in this qwen2 model; its linear layers: q_"),
         ("data.train_frac=0.9", "must be >= 0 and sum to 1"),
         ("train.flop_budget=1e6", "train.flop_budget: planned"),
         ("eval.bootstrap=-1", "eval.bootstrap=-1: must be >= 0"),
