@@ -203,14 +203,14 @@ def main(cfg: DictConfig) -> float:
 
 def check_run(cfg: DictConfig) -> None:
     """What ``llmts`` checks of every job before any starts: the schema's ranges and rules, the
-    codec's bounds on them, and the LoRA targets against the model's layers."""
+    codec's bounds on them, the model's config (a causal LM, the LoRA targets it has)."""
     from llmts.codec.llmtime import check_context_length
     from llmts.config.schema import check
-    from llmts.model.build import check_lora
+    from llmts.model.build import check_model
 
     check(cfg)
     check_context_length(cfg.data)
-    check_lora(cfg.model, cfg.lora)
+    check_model(cfg.model, cfg.lora)
 
 
 def entry() -> None:

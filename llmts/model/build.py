@@ -449,14 +449,12 @@ def lora_targets(model: nn.Module, wanted: list[str] | None) -> list[str] | str:
     return default_lora_targets(model_type, names, attention)
 
 
-def check_lora(model_cfg: ModelConfig, lora_cfg: LoraConfig) -> None:
-    """Before any run starts: one line for a ``lora.target_modules`` entry the model lacks,
-    read from its config (a local folder, the hub cache, a random model's numbers; a hub
-    model not at hand is checked when its run plans its FLOPs)."""
-    if not lora_cfg.enabled or not lora_cfg.target_modules:
-        return
+def check_model(model_cfg: ModelConfig, lora_cfg: LoraConfig) -> None:
+    """Before any run starts, from the model's config (a local folder, the hub cache, a random
+    model's numbers; a hub model not at hand is checked when its run plans its FLOPs): one line
+    for a folder that holds no causal LM, or a ``lora.target_modules`` entry it lacks."""
     arch = model_config(model_cfg, hub=False)
-    if arch is None:
+    if arch is None or not lora_cfg.enabled or not lora_cfg.target_modules:
         return
     from llmts.perf.flops import known, layer_linears, meta_model, model_type
 

@@ -198,7 +198,12 @@ def _parameters(n) -> str:
 
 
 def model_name(job: Job) -> str:
-    """The base model a job trained: its ``model`` group option (``tiny``), else ``model.name``."""
+    """The base model a job trained: ``model.name`` or the folder of ``model.path`` where the
+    command line gave them, else its ``model`` group option (``tiny``), else ``model.name``."""
+    if "model.name" in job.overrides:
+        return str(job.overrides["model.name"])
+    if job.overrides.get("model.path") not in (None, "null"):
+        return Path(str(job.overrides["model.path"])).name
     return str(job.choices.get("model") or job.value("model.name") or "base model")
 
 
