@@ -1,4 +1,7 @@
-"""Training-compute accounting for Qwen2-style decoders with LoRA (the study's §3.3, §4.7, §4.8).
+"""Training-compute accounting for decoder-only causal LMs with LoRA (the study's §3.3, §4.7,
+§4.8), from each model's own config: the study's formulas generalised to the layouts in
+:data:`LAYOUTS` (query and key/value widths, gated or plain MLPs, fused projections); any other
+layout is counted by FlopCounterMode on the meta device.
 
 Units: every number is a count of floating-point operations (FLOPs, one multiply or one add each;
 a multiply-accumulate is 2 FLOPs), *not* FLOP/s. ``B`` is the batch size in sequences, ``L`` the
