@@ -214,25 +214,25 @@ def _find_capabilities(net: PreTrainedModel) -> Capabilities:
 @torch.no_grad()
 def _takes_prepared_masks(net: PreTrainedModel, kinds: list[str]) -> bool:
     """Whether ``net``'s forward reads a dict {layer type: mask} as its prepared masks: a
-    two-token forward with that dict (a causal 4-D mask each) must give the logits of the
-    forward that builds its own masks."""
+    two-token forward given that dict must give the logits of the forward that builds its own
+    masks. The dict holds what the model would build: None for SDPA and flash attention (their
+    causal kernels), a causal additive mask for eager attention."""
     device = next(net.parameters()).device
     if device.type == "meta":
         return False
     ids = torch.zeros(1, 2, dtype=torch.long, device=device)
-    causal = torch.ones(2, 2, dtype=torch.bool, device=device).tril()[None, None]
-    if str(net.config._attn_implementation) != "sdpa":  # eager adds the mask: a float one
+    causal = None
+    if str(net.config._attn_implementation) == "eager":
         dtype = net.get_input_embeddings().weight.dtype
+        allowed = torch.ones(2, 2, dtype=torch.bool, device=device).tril()[None, None]
         zero = torch.zeros((), dtype=dtype, device=device)
-        causal = torch.where(causal, zero, torch.finfo(dtype).min)
-    if str(net.config._attn_implementation).startswith("flash"):
-        causal = None  # flash kernels read None as causal and take no 4-D mask
+        causal = torch.where(allowed, zero, torch.finfo(dtype).min)
     training = net.training
     net.eval()
     try:
-        own = net(input_ids=ids, use_cache=False).logits
+        own = net(input_ids=ids, use_cache=False).logits.float()
         given = net(input_ids=ids, attention_mask=dict.fromkeys(kinds, causal), use_cache=False)
-        return bool(torch.allclose(own, given.logits, atol=1e-5, rtol=1e-4))
+        return bool(torch.allclose(own, given.logits.float(), atol=1e-3, rtol=1e-3))
     except (AttributeError, TypeError, ValueError, RuntimeError):
         return False
     finally:
