@@ -73,18 +73,18 @@ class Forecaster:
     def from_run(
         cls, run_dir: str | Path, step: int | None = None, overrides: Sequence[str] = ()
     ) -> Forecaster:
-        """The run's saved ``.hydra/config.yaml`` and its newest complete checkpoint (``step``:
-        ``checkpoints/step-N``); ``overrides``: dotlist, e.g. ``["decoding.num_samples=20"]``."""
-        from llmts.train.checkpoint import checkpoint_root, find_latest
+        """The run's saved ``.hydra/config.yaml`` and the checkpoint it evaluated (by its
+        ``train.select``; else its newest complete one; ``step``: ``checkpoints/step-N``);
+        ``overrides``: dotlist, e.g. ``["decoding.num_samples=20"]``."""
+        from llmts.train.checkpoint import checkpoint_root, find_selected
 
         run_dir = Path(run_dir).expanduser()
         saved = run_dir / ".hydra" / "config.yaml"
         if not saved.is_file():
             raise LlmtsError(f"{run_dir}: not an llmts run dir (no .hydra/config.yaml)")
         cfg = typed_config(OmegaConf.load(saved), overrides)
-        path = (
-            checkpoint_root(run_dir) / f"step-{step}" if step is not None else find_latest(run_dir)
-        )
+        root = checkpoint_root(run_dir)
+        path = root / f"step-{step}" if step is not None else find_selected(run_dir)
         if path is None:
             raise LlmtsError(f"{run_dir}: no complete checkpoint in {checkpoint_root(run_dir)}")
         fc = cls.build(cfg, path)
@@ -109,13 +109,9 @@ class Forecaster:
         from hydra.errors import HydraException
         from omegaconf.errors import OmegaConfBaseException
 
-        from llmts.config.compose import (
-            as_trained,
-            composition_error,
-            llmts_hydra,
-            register_configs,
-            trained_hint,
-        )
+        from llmts.config.compose import llmts_hydra, register_configs
+        from llmts.config.errors import composition_error
+        from llmts.train.run_config import as_trained, trained_hint
 
         given = [
             *([f"model={model}"] if model else []),

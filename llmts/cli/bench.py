@@ -11,7 +11,7 @@ import hydra
 from omegaconf import DictConfig
 
 from llmts.config.bench import BenchRunConfig, register
-from llmts.config.compose import preflight
+from llmts.config.preflight import preflight
 from llmts.config.schema import CONF_DIR
 from llmts.errors import exit_on_error
 

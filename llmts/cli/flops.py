@@ -24,8 +24,8 @@ import hydra
 from omegaconf import DictConfig
 
 from llmts.config import sweeps
-from llmts.config.compose import preflight
 from llmts.config.flops import FlopsConfig, register
+from llmts.config.preflight import preflight
 from llmts.config.schema import CONF_DIR
 from llmts.errors import exit_on_error
 from llmts.tracking.files import write_json
@@ -78,7 +78,8 @@ def plan_sweep(
 ) -> tuple[list[tuple[list[str], dict]], float, float | None]:
     """[(job overrides, plan)], the summed total FLOPs and the budget in force; with ``rates``
     (llmts.perf.estimate.Rates) each plan also holds ``estimated_s``."""
-    from llmts.config.compose import job_configs, llmts_hydra
+    from llmts.config.compose import llmts_hydra
+    from llmts.config.preflight import job_configs
     from llmts.perf.estimate import job_seconds, mismatch
 
     jobs = []

@@ -3,15 +3,13 @@
 
     llmts-forecast run=outputs/runs/DATE input=series.csv horizon=20 output=forecast.csv
 
-Input (read by :func:`llmts.data.readers.read_series`): ``.h5`` (``trajectories`` (N, T, D) or
-(T, D), optional ``time`` (T,), optional ``variables`` attribute), ``.csv`` (one series: rows =
-time steps, columns = variables, an optional header and an optional ``time_column``; or many in
-long format ``id_column,time,<variables>``; empty, ``nan`` or ``NA`` cells are gaps), ``.npy``
-((T,), (T, D) or (N, T, D)) or ``.npz``. Output: ``.h5`` (``point`` (N, h, D), ``samples``
-(N, s, h, D), ``quantiles`` (k, N, h, D) at ``quantile_levels``, ``scale`` (N, D), ``time`` when
-the input's steps are evenly spaced) or ``.csv`` (a row per series and step: the point at the
-codec's precision and, when sampled, the chosen quantiles per variable), by the output's suffix,
-plus ``plots/series_<i>.png`` for the first ``plot_series``. A mistake in
+Input: any file :func:`llmts.data.readers.read_series` reads (``.csv`` and ``.parquet`` tables,
+wide or long, numbers or dates as time; ``.h5``, ``.npy``, ``.npz``). Output: ``.h5``
+(``point`` (N, h, D), ``samples`` (N, s, h, D), ``quantiles`` (k, N, h, D) at
+``quantile_levels``, ``scale`` (N, D), ``time`` when the series share evenly spaced times or a
+calendar of dates: the forecast's next ones) or ``.csv`` (a row per series and step: the point at
+the codec's precision and, when sampled, the chosen quantiles per variable), by the output's
+suffix, plus ``plots/series_<i>.png`` for the first ``plot_series``. A mistake in
 the input or the settings is one line, ``llmts-forecast: error: ...``, and exit status 2.
 """
 
@@ -26,11 +24,12 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from llmts.config.compose import TRAINED, as_trained, preflight
 from llmts.config.forecast import GROUPS_READ, ForecastConfig, register
-from llmts.config.schema import CONF_DIR
+from llmts.config.preflight import preflight
+from llmts.config.schema import CONF_DIR, gaps_allowed
 from llmts.data.readers import check_values, read_series
 from llmts.errors import LlmtsError, exit_on_error
+from llmts.train.run_config import TRAINED, as_trained
 
 log = logging.getLogger("llmts")
 
@@ -50,8 +49,9 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> Path:
     ForecastConfig.check(cfg)
     data = read_series(cfg.input, cfg.time_column, cfg.id_column)
     series, names = data.series, data.variables
-    shared = data.time and all(np.array_equal(t, data.time[0]) for t in data.time)
-    time = data.time[0] if shared else None  # output times only when all series share them
+    times = data.dates or data.time
+    shared = times and all(np.array_equal(t, times[0]) for t in times)
+    time = times[0] if shared else None  # output times only when all series share them
     if cfg.run:
         keep = [o for o in overrides if o.split(".", 1)[0] in TRAINED]
         fc = Forecaster.from_run(cfg.run, cfg.step, keep)
@@ -61,7 +61,7 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> Path:
         fc = Forecaster.build(typed_config(groups), Path(cfg.checkpoint).expanduser())
     fc.cfg.decoding = cfg.decoding
     fc.cfg.eval.batch_size, fc.cfg.eval.point = cfg.batch_size, cfg.point
-    check_values(series, data.source, fc.cfg.data.missing == "encode")
+    check_values(series, data.source, gaps_allowed(fc.cfg.data))
     names = (
         names
         or tuple(fc.cfg.data.variables or ())
@@ -71,13 +71,13 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> Path:
         raise LlmtsError(f"{cfg.input}: {len(names)} variable names for D={series[0].shape[1]}")
     pred = fc.predict(series, cfg.horizon, cfg.num_samples, cfg.seed)
     levels = list(cfg.quantiles)
-    future = future_time(time, cfg.horizon)
+    future = future_time(time, cfg.horizon, data.freq)
     out = Path(cfg.output).expanduser() if cfg.output else run_dir / "forecast.h5"
     if out.suffix.lower() == ".csv":  # the suffix says which (ForecastConfig.check: .h5 or .csv)
         write_csv(out, pred, levels, names, future, fc.cfg.data.precision)
     else:
         write_h5(out, pred, levels, names, future)
-    plots = plot(run_dir / "plots", series, pred, names, cfg.plot_series)
+    plots = plot(run_dir / "plots", series, pred, names, cfg.plot_series, data.dates, data.freq)
     log.info(
         "forecast of %d series x %d steps (parse rate %.3f) -> %s",
         len(series),
@@ -92,8 +92,17 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> Path:
     return out
 
 
-def future_time(time: np.ndarray | None, horizon: int) -> np.ndarray | None:
-    """The forecast steps' times when the input's are evenly spaced (else None)."""
+def future_time(
+    time: np.ndarray | None, horizon: int, freq: str | None = None
+) -> np.ndarray | None:
+    """The forecast steps' times: the next ``horizon`` dates of the calendar ``freq`` after
+    dates, else the next evenly spaced numbers (None when the input's are not evenly spaced)."""
+    if time is not None and time.dtype.kind == "M":
+        if freq is None:
+            return None
+        import pandas as pd
+
+        return pd.date_range(time[-1], periods=horizon + 1, freq=freq)[1:].to_numpy()
     if time is None or len(time) < 2:
         return None
     dt = np.diff(time)
@@ -111,8 +120,8 @@ def write_h5(path: Path, pred, levels: list[float], names, time) -> None:
         f["point"], f["samples"], f["scale"] = pred.point, pred.samples, pred.scales
         f["quantiles"], f["quantile_levels"] = pred.quantiles(levels), np.asarray(levels)
         f["point"].attrs["variables"] = list(names)
-        if time is not None:
-            f["time"] = time
+        if time is not None:  # dates as ISO 8601 text
+            f["time"] = time if time.dtype.kind != "M" else np.datetime_as_string(time).astype("S")
 
 
 def decimals(scales: np.ndarray, precision: int) -> np.ndarray:
@@ -126,6 +135,14 @@ def decimals(scales: np.ndarray, precision: int) -> np.ndarray:
 def _number(value: float, places: int) -> str:
     """``value`` rounded to ``places`` decimals, shortest form (``1.52``, ``3``, ``nan``)."""
     return np.format_float_positional(value, precision=places, unique=True, trim="-")
+
+
+def _when(t) -> str:
+    """A time cell: a date as ISO 8601 (the day alone at midnight), a number shortest."""
+    if isinstance(t, np.datetime64):
+        text = str(np.datetime_as_string(t, unit="s"))
+        return text[:10] if text.endswith("T00:00:00") else text
+    return _number(float(t), 10)
 
 
 def write_csv(path: Path, pred, levels: list[float], names, time, precision: int) -> None:
@@ -148,7 +165,7 @@ def write_csv(path: Path, pred, levels: list[float], names, time, precision: int
         w.writerow(head)
         for i in range(n):
             for j in range(h):
-                when = [_number(float(time[j]), 10)] if time is not None else []
+                when = [] if time is None else [_when(time[j])]
                 w.writerow(
                     [i, j + 1]
                     + when
@@ -160,8 +177,11 @@ def write_csv(path: Path, pred, levels: list[float], names, time, precision: int
                 )
 
 
-def plot(folder: Path, series, pred, names, k: int) -> Path | None:
-    """Plots of the first ``k`` series in ``folder`` (returned; None when ``k`` is 0)."""
+def plot(
+    folder: Path, series, pred, names, k: int, dates=None, freq: str | None = None
+) -> Path | None:
+    """Plots of the first ``k`` series in ``folder`` (returned; None when ``k`` is 0), dated
+    when the series have ``dates`` on a calendar ``freq``."""
     from llmts.tracking.plots import plot_series
 
     if k <= 0:
@@ -175,9 +195,12 @@ def plot(folder: Path, series, pred, names, k: int) -> Path | None:
             series[i],
             None,
             pred.point[i],
-            samples,
-            tuple(names),
+            samples=samples,
+            variables=tuple(names),
             title="series {index}: forecast",
+            dates=None
+            if dates is None or freq is None
+            else np.r_[dates[i], future_time(dates[i], pred.point.shape[1], freq)],
         )
     return folder
 

@@ -14,10 +14,12 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from llmts.config import sweeps
-from llmts.config.compose import as_trained, preflight, register_configs, trained_hint
+from llmts.config.compose import register_configs
+from llmts.config.preflight import preflight
 from llmts.config.schema import CONF_DIR
 from llmts.errors import LlmtsError, exit_on_error
 from llmts.tracking.files import write_json
+from llmts.train.run_config import as_trained, trained_hint
 
 log = logging.getLogger("llmts")
 
@@ -32,12 +34,20 @@ forecast the test split, score it beside physical baselines and log everything t
 
 def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | None = None) -> dict:
     """Train (``train.max_steps`` > 0) and evaluate; writes artifacts into ``run_dir``."""
+    from llmts.codec import sanity
     from llmts.codec import tokenizer as tokenization
     from llmts.codec.codec import Codec, has_negatives
     from llmts.codec.windows import training_windows
     from llmts.data import series as data
     from llmts.data.split import make_split
-    from llmts.metrics.evaluate import evaluate, results_table, score_untrained, test_series
+    from llmts.metrics.evaluate import (
+        base_label,
+        evaluate,
+        results_table,
+        score_untrained,
+        season_length,
+        test_series,
+    )
     from llmts.model import build as model
     from llmts.model import kernels
     from llmts.perf import flops
@@ -50,8 +60,12 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
     tokenizer = tokenization.load_tokenizer(cfg.model)
     dataset = data.load_dataset(cfg.data, cfg.seed)
     split = make_split(dataset.lengths, cfg.data, cfg.seed)
-    test_series(dataset, split, cfg)  # every forecast the run will make fits its series
+    season = season_length(cfg.eval, dataset)
+    log.info("data: %s", dataset.describe(season))
+    # every forecast the run will make fits its series
+    _, _, contexts, _ = test_series(dataset, split, cfg)
     codec = Codec.build(cfg.data, tokenizer, signed=has_negatives(dataset.series))
+    warn(sanity.coarse_grid(codec, contexts))
     accelerator = make_accelerator(cfg.train.precision)
     batch = flops.global_batch(cfg.train, accelerator.num_processes)
     plan = flops.flops_plan(
@@ -64,9 +78,28 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
         if cfg.train.max_steps > 0:  # evaluation only: nothing to plan
             log.info("planned training FLOPs (study accounting):\n%s", flops.format_plan(plan))
         split.save(run_dir / "split.json")
-        write_json(run_dir / "data.json", dataset.summary())
+        write_json(run_dir / "data.json", {**dataset.summary(), "season_length": season})
+    windows = {}
+    if cfg.train.max_steps > 0:
+        windows = {
+            part: training_windows(
+                split.parts(dataset.series, dataset.lengths, part), codec, cfg.data, seed
+            )
+            for part, seed in (("train", cfg.seed), ("val", cfg.seed + 1))
+        }
+        warn(sanity.few_windows(len(windows["train"]), cfg.data.context_length))
     net = model.build_model(cfg.model, cfg.lora, cfg.seed, codec, accelerator.device)
     parameters = model.base_parameters(net)
+    trained = cfg.train.max_steps > 0 or cfg.eval.checkpoint
+    warn(
+        sanity.forecast_positions(
+            codec,
+            contexts,
+            cfg.eval.horizon,
+            cfg.data.context_length if trained else None,
+            getattr(getattr(net, "config", None), "max_position_embeddings", None),
+        )
+    )
     if cfg.eval.checkpoint:
         path = Path(cfg.eval.checkpoint).expanduser()
         try:
@@ -94,23 +127,17 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
         if main and cfg.eval.untrained and cfg.train.max_steps > 0:
             before, untrained = score_untrained(net, codec, dataset, split, cfg)
         if cfg.train.max_steps > 0:
-            windows = {
-                part: training_windows(
-                    split.parts(dataset.series, dataset.lengths, part), codec, cfg.data, seed
-                )
-                for part, seed in (("train", cfg.seed), ("val", cfg.seed + 1))
-            }
             result = train(
                 net,
                 windows["train"],
                 windows["val"],
                 cfg.train,
                 cfg.optimizer,
-                cfg.seed,
-                run_dir,
-                tracker,
-                accelerator,
-                plan["step"] + plan["lora_step"],
+                seed=cfg.seed,
+                run_dir=run_dir,
+                tracker=tracker,
+                accelerator=accelerator,
+                flops_per_step=plan["step"] + plan["lora_step"],
             )
         metrics = {"status": "ok"}
         if main:
@@ -122,23 +149,36 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
             log10_train_flops=plan["log10_total"],
             final_val_loss=result.final_val_loss if result else None,
         )
+        if result is not None:
+            metrics.update(
+                selected_step=result.selected_step,
+                best_val_loss=result.best_val_loss,
+                trained_steps=result.steps,
+            )
         if main:
             write_json(run_dir / "metrics.json", metrics)
             tracker.summary(metrics)
             what = (
-                f"{metrics['num_series']} forecasts (rolling origins of "
-                f"{metrics['test_series']} series)"
+                f"{metrics['num_series']} windows (rolling origins) of "
+                f"{metrics['test_series']} series"
                 if split.by_time
                 else f"{metrics['num_series']} test series"
             )
+            table = results_table(metrics, base_label(cfg))
             print(
-                f"\n{results_table(metrics)}\nparse rate {metrics['parse_rate']:.3f} over "
-                f"{what}; artifacts in {run_dir}"
+                f"\n{table}\nparse rate {metrics['parse_rate']:.3f} over {what}; "
+                f"artifacts in {run_dir}"
             )
         ok = True
         return metrics
     finally:
         tracker.finish(exit_code=0 if ok else 1)
+
+
+def warn(line: str | None) -> None:
+    """A check's warning (:mod:`llmts.codec.sanity`), when it has one."""
+    if line:
+        log.warning(line)
 
 
 def fail(run_dir: Path, exc: BaseException, multirun: bool) -> None:

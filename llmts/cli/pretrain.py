@@ -17,7 +17,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from llmts.config.compose import preflight
+from llmts.config.preflight import preflight
 from llmts.config.pretrain import PretrainConfig, register
 from llmts.config.schema import CONF_DIR
 from llmts.errors import exit_on_error

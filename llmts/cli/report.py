@@ -10,7 +10,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from llmts.config.compose import preflight
+from llmts.config.preflight import preflight
 from llmts.config.report import ReportConfig, register
 from llmts.config.schema import CONF_DIR
 from llmts.errors import LlmtsError, exit_on_error

@@ -27,6 +27,7 @@ import numpy as np
 
 from llmts.codec import grammar, llmtime
 from llmts.codec import tokenizer as tokens
+from llmts.config.schema import gaps_allowed
 from llmts.errors import LlmtsError
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ class Codec:
         """The codec ``data`` describes (``signed``: the series have negative values), after
         checking the tokenizer can write it one token per character (:class:`LlmtsError`).
         ``data.digit_separator=auto`` is decided here, from the tokenizer, and logged."""
-        missing = data.missing == "encode"
+        missing = gaps_allowed(data)
         separator = data.digit_separator
         if separator == "auto":
             separator = tokens.choose_separator(tokenizer, signed, missing)

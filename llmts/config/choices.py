@@ -40,6 +40,7 @@ BenchPath = _choice("BenchPath", "naive", "fast", "compiled")  # llmts.perf.trai
 Point = _choice("Point", "median", "mean")
 Scale = _choice("Scale", "joint", "per_variable", "affine")
 SplitBy = _choice("SplitBy", "series", "time")
+Select = _choice("Select", "last", "best_val")
 # What a sweeper optimises (the task function's return value), and which way.
 OBJECTIVE_DIRECTION = {
     "val_loss": "minimize",
@@ -54,6 +55,20 @@ OBJECTIVE_DIRECTION = {
 }
 Objective = _choice("Objective", *OBJECTIVE_DIRECTION)
 Missing = _choice("Missing", "error", "encode")
+# eval.baselines: llmts's own (persistence; seasonal naive with the period found in the context;
+# the Lotka-Volterra ODE fit) and statsforecast's, fitted on the history before each origin
+BASELINES = (
+    "persistence",
+    "context_seasonal_naive",
+    "ode_fit",
+    "seasonal_naive",
+    "naive",
+    "auto_ets",
+    "auto_arima",
+    "auto_theta",
+)
+DEFAULT_BASELINES = ("persistence", "seasonal_naive", "ode_fit")
+Ablation = _choice("Ablation", "random_init", "shuffled_context")  # llmts-benchmark's
 LoggerName = _choice("LoggerName", "wandb", "none")
 LoggerMode = _choice("LoggerMode", "auto", "online", "offline", "disabled")
 

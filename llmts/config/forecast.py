@@ -23,14 +23,14 @@ class ForecastConfig:
     lora: LoraConfig = field(default_factory=LoraConfig)
     data: DataConfig = field(default_factory=DataConfig)
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
-    run: str | None = option(None, "a run dir of `llmts` (its config + newest complete checkpoint)")
-    step: int | None = option(None, "with run=: checkpoints/step-N instead of the newest")
+    run: str | None = option(None, "a run dir of `llmts` (its config + its evaluated checkpoint)")
+    step: int | None = option(None, "with run=: checkpoints/step-N instead of the evaluated one")
     checkpoint: str | None = option(None, "a checkpoints/step-N folder (instead of run=)")
     input: str | None = option(
         None,
-        ".h5 (`trajectories`, optional `time`), .csv (one series: "
-        "rows = steps, columns = variables; or long id,time,<variables>), "
-        ".npy or .npz",
+        ".csv or .parquet (wide: a time/date column + a column per variable; long: "
+        "id,time,<variables>, unique_id,ds,y or item_id,timestamp,target), .h5 "
+        "(`trajectories`, optional `time`), .npy or .npz",
     )
     horizon: int = option(20, "steps to forecast")
     output: str | None = option(
@@ -46,8 +46,12 @@ class ForecastConfig:
     point: Point = option(Point.median, "point forecast over samples")
     batch_size: int = option(256, "rows (series x samples) decoded together")
     plot_series: int = option(5, "a plot for each of the first k series")
-    time_column: str = option("time", "CSV column holding time (if present)")
-    id_column: str = option("id", "CSV column naming each series (long format: id,time,<vars>)")
+    time_column: str | None = option(
+        None, "table column of times or dates; null: time, timestamp, ds, date or datetime"
+    )
+    id_column: str | None = option(
+        None, "long tables: the column naming each series; null: id, unique_id or item_id"
+    )
     seed: int | None = option(None, "null: the run's (or 42)")
 
     @staticmethod

@@ -6,8 +6,8 @@ defaults. Group keys mirror the library each group feeds: ``lora`` → ``peft.Lo
 
 Choices are Enum types, so Hydra rejects ``optimizer.schedule=cosin`` at composition naming the
 choices; ranges are checked by each group's ``check`` (called by :func:`check` in every entry
-point before any heavy work: :func:`llmts.config.compose.preflight`). Registering these with Hydra,
-``--help`` and the preflight live in :mod:`llmts.config.compose`.
+point before any heavy work: :func:`llmts.config.preflight.preflight`). Registering these with
+Hydra lives in :mod:`llmts.config.compose`, ``--help`` in :mod:`llmts.config.help`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from llmts.config.choices import (
+    BASELINES,
+    DEFAULT_BASELINES,
     AttnImplementation,
     CacheImplementation,
     Compile,
@@ -32,6 +34,7 @@ from llmts.config.choices import (
     Precision,
     Scale,
     Schedule,
+    Select,
     Source,
     SplitBy,
     option,
@@ -131,6 +134,14 @@ class DataConfig:
     num_steps: int = option(100, "simulated: time points per series")
     t_max: float = option(200.0, "simulated: time span")
     variables: list[str] | None = option(None, "names of the D variables; null: from the file")
+    time_column: str | None = option(
+        None,
+        "table column of times or dates; null: time, timestamp, ds, date or datetime, else "
+        "a column of dates",
+    )
+    id_column: str | None = option(
+        None, "long tables: the column naming each series; null: id, unique_id or item_id"
+    )
     percentile: float = option(95.0, "LLMTIME scale alpha = this percentile of |x|, in (0, 100]")
     precision: int = option(2, "decimals kept after scaling")
     context_length: int = option(512, "training window, tokens")
@@ -198,7 +209,7 @@ class DataConfig:
         for key in ("mask_prob", "missing_frac"):
             require(0 <= c[key] < 1, f"data.{key}", c[key], "must be in [0, 1)")
             require(
-                c[key] == 0 or c.missing == "encode",
+                c[key] == 0 or gaps_allowed(c),
                 f"data.{key}",
                 c[key],
                 "needs data.missing=encode (gaps written as NaN)",
@@ -209,6 +220,13 @@ class DataConfig:
             c.digit_separator,
             "must be auto, '' or ' '",
         )
+
+
+def gaps_allowed(data: Any) -> bool:
+    """The missing-value policy of a data config (``DataConfig`` or its composed node), said
+    once: gaps (NaN) are read, written as ``NaN`` and kept out of α, baselines and metrics
+    (``data.missing=encode``), else a NaN stops the run."""
+    return data.missing == "encode"
 
 
 @dataclass
@@ -290,6 +308,15 @@ class TrainConfig:
     eval_every: int = option(1000, "validation loss every N steps (and at step 0); 0: never")
     val_batches: int | None = option(None, "cap on validation batches; null: the whole split")
     save_every: int = option(1000, "checkpoint every N steps (and at the end)")
+    select: Select = option(
+        Select.best_val,
+        "the weights evaluated and served: best_val, the checkpoint of the lowest validation "
+        "loss (saved when it is reached); last, the final step (the study). A run that never "
+        "validates (eval_every=0) uses its last step",
+    )
+    early_stopping: int | None = option(
+        None, "stop after this many validations without a lower loss; null: off"
+    )
     log_every: int = option(10, "log (and read loss back from the device) every N steps")
     resume: str | None = option(
         None, "auto (newest checkpoint of this run dir) or a checkpoints/step-N path"
@@ -326,6 +353,14 @@ class TrainConfig:
         require(c.eval_every >= 0, "train.eval_every", c.eval_every, "must be >= 0 (0: never)")
         if c.val_batches is not None:
             require(c.val_batches > 0, "train.val_batches", c.val_batches, "must be > 0")
+        if c.early_stopping is not None:
+            require(c.early_stopping > 0, "train.early_stopping", c.early_stopping, "must be > 0")
+            require(
+                c.eval_every > 0,
+                "train.early_stopping",
+                c.early_stopping,
+                "needs validation (train.eval_every > 0)",
+            )
         if c.flop_budget is not None:
             require(c.flop_budget > 0, "train.flop_budget", c.flop_budget, "must be > 0")
 
@@ -342,11 +377,22 @@ class EvalConfig:
         None,
         "data.split=time: steps between origins; null: eval.horizon (windows that do not overlap)",
     )
+    season_length: int | None = option(
+        None,
+        "steps per season (MASE's scale, seasonal baselines); null: from the dates' frequency "
+        "(12 monthly, 4 quarterly, 7 daily, 24 hourly, ...; 1 unknown)",
+    )
     num_series: int | None = option(None, "first K test series; null: all")
     batch_size: int = option(256, "rows (series x samples) decoded together")
     point: Point = option(Point.median, "point forecast over samples")
-    baselines: bool = option(
-        True, "also score persistence, seasonal naive and the Lotka-Volterra ODE fit"
+    baselines: Any = option(
+        list(DEFAULT_BASELINES),
+        f"baselines scored beside the model, a list of {'|'.join(BASELINES)}; "
+        "true: this default list, false: none",
+    )
+    baseline_jobs: int = option(-1, "processes fitting statsforecast's baselines; -1: every core")
+    shuffle_context: bool = option(
+        False, "ablation: each context's steps permuted (seeded) before the model reads them"
     )
     untrained: bool = option(
         False, "also score the model before training (the study's Table 2 row)"
@@ -360,11 +406,31 @@ class EvalConfig:
     def check(c: Any) -> None:
         for key in ("horizon", "batch_size"):
             require(c[key] > 0, f"eval.{key}", c[key], "must be > 0")
-        for key in ("context_steps", "num_series", "origins", "origin_stride"):
+        for key in ("context_steps", "num_series", "origins", "origin_stride", "season_length"):
             if c[key] is not None:
                 require(c[key] > 0, f"eval.{key}", c[key], "must be > 0 (or null)")
         require(c.plot_series >= 0, "eval.plot_series", c.plot_series, "must be >= 0")
         require(c.bootstrap >= 0, "eval.bootstrap", c.bootstrap, "must be >= 0 (0: no intervals)")
+        names = baseline_names(c)
+        unknown = [n for n in names if n not in BASELINES]
+        require(not unknown, "eval.baselines", unknown, f"unknown: choose from {BASELINES}")
+        require(
+            c.baseline_jobs >= 1 or c.baseline_jobs == -1,
+            "eval.baseline_jobs",
+            c.baseline_jobs,
+            "must be >= 1 or -1 (every core)",
+        )
+
+
+def baseline_names(c: Any) -> list[str]:
+    """``eval.baselines`` as a list of names (true: the default list, false/null: none)."""
+    if c.baselines is True:
+        return list(DEFAULT_BASELINES)
+    if not c.baselines:
+        return []
+    if isinstance(c.baselines, str):
+        return [c.baselines]
+    return [str(n) for n in c.baselines]
 
 
 @dataclass

@@ -3,37 +3,49 @@ one NaN/inf check of every series that comes in.
 
 Formats (by suffix):
 
+- ``.csv`` and ``.parquet`` (read by pandas; Parquet through pyarrow), as the ecosystem writes
+  them. WIDE: one series, a row per step, a column per variable, an optional header, an optional
+  time column. LONG: many series stacked, an id column naming each one's rows, lengths may differ
+  (Nixtla's ``unique_id,ds,y``, AutoGluon/Chronos's ``item_id,timestamp,target``, or any
+  ``<id>,<time>,<variables>``); a series per id in order of first appearance, its rows sorted by
+  time. The id column is ``id_column`` or the first of :data:`ID_NAMES`; the time column is
+  ``time_column``, else the first of :data:`TIME_NAMES`, else a column of dates. Times are numbers
+  or dates/timestamps in any spelling pandas parses; dated series get a frequency (a pandas offset
+  alias, :mod:`llmts.data.frequency`), and a date skipped on that calendar becomes a gap (a NaN
+  row). Empty, ``nan``, ``NA``, ``null`` cells are gaps. Column names are case-insensitive; a
+  UTF-8 BOM is ignored.
 - ``.h5``/``.hdf5``: dataset ``trajectories`` (N, T, D), (T, D) or (T,); optional ``time`` (T,);
   an optional ``variables`` attribute on ``trajectories`` names the D variables.
-- ``.csv``: ONE series (a row per step, a column per variable, an optional header, an optional
-  time column named ``time_column``) or MANY in long format, when the header has an
-  ``id_column``: ``id,time,<variables>`` (as Chronos's ``predict_df``); a series per id in order
-  of first appearance, its rows sorted by time, lengths may differ. Empty, ``nan``, ``NA``,
-  ``null`` cells are gaps (NaN). Column names are case-insensitive; a UTF-8 BOM is ignored.
 - ``.npy``: an array (T,), (T, D) or (N, T, D).
 - ``.npz``: a ``trajectories`` array (or the archive's only array) shaped as ``.npy``, optional
   ``time`` (T,) and ``variables`` (D,).
 
 Anything wrong with the file is one :class:`~llmts.errors.LlmtsError` line naming the file (and
-the row and column of a bad CSV cell). Values are not judged here: gaps are allowed or not by
-the caller's settings, so callers run :func:`check_values` on :attr:`SeriesFile.series`.
+the row and column of a bad table cell: rows numbered as lines of a CSV, header = 1, or as rows
+of a Parquet table from 1). Values are not judged here: gaps are allowed or not by the caller's
+settings, so callers run :func:`check_values` on :attr:`SeriesFile.series`.
 """
 
 from __future__ import annotations
 
-import csv
-import math
+import logging
+import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from llmts.data.frequency import infer_freq, regular_grid
 from llmts.errors import LlmtsError, first_line
 
-FORMATS = ".h5/.hdf5, .csv, .npy or .npz"
-GAPS = {"", "nan", "na", "n/a", "null", "none"}  # CSV cells read as missing (case-insensitive)
+log = logging.getLogger(__name__)
+FORMATS = ".csv, .parquet, .h5/.hdf5, .npy or .npz"
+GAPS = {"", "nan", "na", "n/a", "null", "none"}  # table cells read as missing (case-insensitive)
 GAP_FIX = "set data.missing=encode for gaps"
+ID_NAMES = ("id", "unique_id", "item_id")  # llmts, Nixtla, AutoGluon/Chronos
+TIME_NAMES = ("time", "timestamp", "ds", "date", "datetime")
 
 
 @dataclass(frozen=True)
@@ -44,19 +56,25 @@ class SeriesFile:
     time: list[np.ndarray] | None  # N arrays (T_i,), each strictly increasing; None: no time
     variables: tuple[str, ...] | None  # names from the header / `variables` attribute
     source: str  # the path, for messages
+    dates: list[np.ndarray] | None = None  # N datetime64 arrays (T_i,) of dated series
+    freq: str | None = None  # pandas offset alias of the dates' calendar; None: unknown
 
 
-def read_series(path: str | Path, time_column: str = "time", id_column: str = "id") -> SeriesFile:
+def read_series(
+    path: str | Path, time_column: str | None = None, id_column: str | None = None
+) -> SeriesFile:
     """Read the series in ``path`` (format by suffix, see the module docstring). A missing file
-    is ``no such file: PATH`` (a caller may prefix the setting that named it)."""
+    is ``no such file: PATH`` (a caller may prefix the setting that named it). ``time_column`` /
+    ``id_column`` name a table's columns; null: found by name (or, for time, by type)."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise LlmtsError(f"no such file: {path}")
     suffix = path.suffix.lower()
     if suffix in (".h5", ".hdf5"):
         return _read_h5(path)
-    if suffix == ".csv":
-        return _read_csv(path, time_column, id_column)
+    if suffix in (".csv", ".parquet", ".pq"):
+        read = _csv_cells if suffix == ".csv" else _parquet_columns
+        return _read_table(path, *read(path), time_column, id_column)
     if suffix in (".npy", ".npz"):
         return _read_numpy(path)
     raise LlmtsError(f"{path}: unknown format {suffix or '(no suffix)'!r} (use {FORMATS})")
@@ -172,83 +190,214 @@ def _check_time(path: Path, time: np.ndarray, what: str = "'time'") -> np.ndarra
     return time
 
 
-def _read_csv(path: Path, time_column: str, id_column: str) -> SeriesFile:
-    """One series, or many in long format when the header has ``id_column``; a first row that
-    is not all numbers is the header. Rows are numbered as lines of the file (header = 1)."""
+def _is_number(cell: str) -> bool:
+    text = cell.strip()
+    if text.lower() in GAPS:
+        return True
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
-            rows = [(reader.line_num, r) for r in reader if any(c.strip() for c in r)]
-    except (UnicodeDecodeError, csv.Error) as exc:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _csv_cells(path: Path):
+    """A CSV's cells as text: (header or None, body as a frame of stripped strings, the file line
+    of each body row). A first row that is not all numbers (or gaps) is the header."""
+    import pandas as pd
+
+    try:
+        with path.open(encoding="utf-8-sig") as fh:  # leading blank lines: the width is row 1's
+            lead = next((i for i, line in enumerate(fh) if line.strip()), None)
+        if lead is None:
+            raise LlmtsError(f"{path}: empty CSV")
+        # The python engine tells a short row (None past its end) from an empty cell ('').
+        raw = pd.read_csv(
+            path,
+            header=None,
+            skiprows=lead,
+            dtype=object,
+            keep_default_na=False,
+            skip_blank_lines=False,
+            engine="python",
+            encoding="utf-8-sig",
+        )
+    except pd.errors.EmptyDataError:
+        raise LlmtsError(f"{path}: empty CSV") from None
+    except pd.errors.ParserError as exc:
+        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if m:
+            row = int(m[2]) + lead
+            raise LlmtsError(f"{path}: row {row} has {m[3]} cells, expected {m[1]}") from None
         raise LlmtsError(f"{path}: not a readable CSV ({first_line(exc)})") from None
-    if not rows:
-        raise LlmtsError(f"{path}: empty CSV")
-    first = rows[0][1]
-    header = None if all(_number(c) is not None for c in first) else [c.strip() for c in first]
-    body = rows[1:] if header else rows
-    if not body:
-        raise LlmtsError(f"{path}: empty CSV (a header and no rows)")
-    width = len(first)
-    lower = [h.lower() for h in header or ()]
-    t_col = lower.index(time_column.lower()) if time_column.lower() in lower else None
-    id_col = lower.index(id_column.lower()) if id_column.lower() in lower else None
-    if header and "" in header:  # e.g. the unnamed index column pandas writes: not a variable
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise LlmtsError(f"{path}: not a readable CSV ({first_line(exc)})") from None
+    cells = raw.apply(lambda col: col.str.strip())
+    given = cells.notna().to_numpy()
+    blank = ~(given & (cells.fillna("") != "").to_numpy()).any(axis=1)
+    width = cells.shape[1]
+    for i in np.flatnonzero(~blank & ~given.all(axis=1)):
         raise LlmtsError(
-            f"{path}: column {header.index('') + 1} has no name in the header (an "
+            f"{path}: row {i + 1 + lead} has {int(given[i].sum())} cells, expected {width}"
+        )
+    lines = np.flatnonzero(~blank) + 1 + lead
+    cells = cells[~blank].reset_index(drop=True)
+    if cells.empty:
+        raise LlmtsError(f"{path}: empty CSV")
+    first = cells.iloc[0].tolist()
+    if all(_is_number(c) for c in first):
+        return None, cells, lines
+    body = cells.iloc[1:].reset_index(drop=True)
+    if body.empty:
+        raise LlmtsError(f"{path}: empty CSV (a header and no rows)")
+    if "" in first:  # e.g. the unnamed index column pandas writes: not a variable
+        raise LlmtsError(
+            f"{path}: column {first.index('') + 1} has no name in the header (an "
             "index column? leave it out)"
+        )
+    return first, body, lines[1:]
+
+
+def _parquet_columns(path: Path):
+    """A Parquet table's columns as pandas reads them (an index it stored back as a column),
+    with rows numbered from 1."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises many kinds for a bad file
+        raise LlmtsError(f"{path}: not a readable Parquet file ({first_line(exc)})") from None
+    if any(name is not None for name in frame.index.names):  # e.g. a date index, stored
+        frame = frame.reset_index()
+    if frame.empty:
+        raise LlmtsError(f"{path}: empty table (no rows)")
+    return [str(c) for c in frame.columns], frame.reset_index(drop=True), np.arange(len(frame)) + 1
+
+
+def _numbers(col) -> tuple[np.ndarray, np.ndarray]:
+    """A column's values as float64 (gaps NaN) and where a cell is not a number."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        return col.to_numpy(dtype=np.float64, na_value=np.nan), np.zeros(len(col), bool)
+    text = col.astype("string").str.strip()
+    gap = (text.isna() | text.str.lower().isin(GAPS)).to_numpy()
+    values = pd.to_numeric(text.where(~gap), errors="coerce").to_numpy(np.float64, na_value=np.nan)
+    return values, np.isnan(values) & ~gap
+
+
+def _dates(col) -> np.ndarray:
+    """A column of dates/timestamps as datetime64[ns] (NaT where it holds no date); time zones
+    become UTC, then naive."""
+    import pandas as pd
+
+    if isinstance(col.dtype, pd.DatetimeTZDtype):
+        return col.dt.tz_convert(None).to_numpy("datetime64[ns]")
+    if pd.api.types.is_datetime64_any_dtype(col):
+        return col.to_numpy("datetime64[ns]")
+    text = col.astype("string").str.strip()
+    for fmt in (None, "mixed"):  # one inferred format first (fast), then each cell its own
+        try:
+            with warnings.catch_warnings():  # "could not infer format": the next try is mixed
+                warnings.simplefilter("ignore", UserWarning)
+                parsed = pd.to_datetime(text, errors="coerce", utc=True, format=fmt)
+        except (ValueError, TypeError, OverflowError):
+            continue
+        if parsed.notna().all():
+            break
+    return parsed.dt.tz_localize(None).to_numpy("datetime64[ns]")
+
+
+def _is_date_column(col) -> bool:
+    """Holds dates, not numbers: a datetime column, or text whose cells all parse as dates."""
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(col) or isinstance(col.dtype, pd.DatetimeTZDtype):
+        return True
+    if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+        return False
+    _, not_number = _numbers(col)
+    return bool(not_number.all()) and not np.isnat(_dates(col)).any()
+
+
+def _column(path: Path, header, name: str | None, known: tuple[str, ...], key: str) -> int | None:
+    """The index of column ``name`` (case-insensitive; an error if absent), else of the first
+    of ``known`` in the header, else None."""
+    lower = [h.lower() for h in header or ()]
+    if name is not None:
+        if name.lower() not in lower:
+            have = ", ".join(header) if header else "no header"
+            raise LlmtsError(f"{path}: no column {name!r} ({key}; have: {have})")
+        return lower.index(name.lower())
+    return next((lower.index(k) for k in known if k in lower), None)
+
+
+def _read_table(
+    path: Path, header, frame, lines, time_column: str | None, id_column: str | None
+) -> SeriesFile:
+    """A table (wide or long, see the module docstring) as a SeriesFile."""
+    width = frame.shape[1]
+    id_col = _column(path, header, id_column, ID_NAMES, "data.id_column")
+    t_col = _column(path, header, time_column, TIME_NAMES, "data.time_column")
+    if t_col is None and header:
+        t_col = next(
+            (k for k in range(width) if k != id_col and _is_date_column(frame.iloc[:, k])), None
         )
     value_cols = [k for k in range(width) if k not in (t_col, id_col)]
     if not value_cols:
         raise LlmtsError(f"{path}: no variable columns (only {', '.join(header)})")
-    values = np.empty((len(body), width))
-    ids: list[str] = []
-    for i, (line, row) in enumerate(body):
-        if len(row) != width:
-            raise LlmtsError(f"{path}: row {line} has {len(row)} cells, expected {width}")
-        for k, cell in enumerate(row):
-            if k == id_col:
-                ids.append(cell.strip())
-                if not ids[-1]:
-                    raise LlmtsError(f"{path}: row {line}, column {k + 1}: empty {header[k]!r}")
-                continue
-            v = _number(cell)
-            if v is None or (k == t_col and math.isnan(v)):
-                what = "missing" if v is not None else f"{cell.strip()!r} is not a number"
-                if k == t_col:
-                    what += f" (the time column {header[k]!r})"
-                elif header and id_col is None and k == 0 and width > 1:  # an id named otherwise
-                    what += f" (if {header[0]!r} names the series, call it {id_column!r})"
-                raise LlmtsError(f"{path}: row {line}, column {k + 1}: {what}")
-            values[i, k] = v
+
+    def cell_error(i: int, k: int, what: str) -> LlmtsError:
+        return LlmtsError(f"{path}: row {lines[i]}, column {k + 1}: {what}")
+
+    ids = None
+    if id_col is not None:
+        ids = frame.iloc[:, id_col].astype("string").str.strip().fillna("")
+        if (empty := np.flatnonzero((ids == "").to_numpy())).size:
+            raise cell_error(empty[0], id_col, f"empty {header[id_col]!r}")
+        ids = ids.tolist()
+    values = np.empty((len(frame), len(value_cols)))
+    bad = np.zeros(values.shape, bool)
+    for j, k in enumerate(value_cols):
+        values[:, j], bad[:, j] = _numbers(frame.iloc[:, k])
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        k = value_cols[j]
+        what = f"{str(frame.iloc[i, k]).strip()!r} is not a number"
+        if header and id_col is None and k == 0 and width > 1:  # an id named otherwise
+            what += f" (if {header[0]!r} names the series, call it 'id')"
+        raise cell_error(i, k, what)
+    time, dated = None, False
+    if t_col is not None:
+        time, dated = _times(frame.iloc[:, t_col], header[t_col], t_col, cell_error)
     names = tuple(header[k] for k in value_cols) if header else None
-    lines = np.array([line for line, _ in body])
-    if id_col is None:
-        time = None if t_col is None else _check_time(path, values[:, t_col], f"{header[t_col]!r}")
-        return SeriesFile(
-            [values[:, value_cols]], None if time is None else [time], names, str(path)
-        )
-    return _long(
-        path,
-        values,
-        ids,
-        lines,
-        t_col,
-        value_cols,
-        names,
-        [row[t_col].strip() for _, row in body] if t_col is not None else None,
-    )
+    if ids is None:
+        series = [values]
+        times = None if time is None or dated else [_check_time(path, time, f"{header[t_col]!r}")]
+        times = [time] if dated else times
+    else:
+        text = None if time is None else frame.iloc[:, t_col].astype("string").str.strip()
+        series, times = _long(path, values, ids, lines, time, text)
+    if not dated:
+        return SeriesFile(series, times, names, str(path))
+    return _on_calendar(path, series, times, names)
 
 
-def _long(
-    path: Path,
-    values: np.ndarray,
-    ids: list[str],
-    lines: np.ndarray,
-    t_col: int | None,
-    value_cols: list[int],
-    names,
-    time_text: list[str] | None,
-) -> SeriesFile:
+def _times(col, name: str, k: int, cell_error):
+    """A time column as float64 numbers or datetime64 dates, and whether they are dates; a
+    missing or unreadable cell is an error naming it."""
+    numbers, not_number = _numbers(col)
+    dates = _dates(col) if not_number.any() else None
+    missing = np.isnan(numbers) if dates is None else np.isnat(dates)
+    if missing.any():
+        i = int(np.argmax(missing))
+        cell = "" if col.isna().iloc[i] else str(col.iloc[i]).strip()
+        what = "missing" if cell.lower() in GAPS else f"{cell!r} is neither a number nor a date"
+        raise cell_error(i, k, f"{what} (the time column {name!r})")
+    return (numbers, False) if dates is None else (dates, True)
+
+
+def _long(path: Path, values: np.ndarray, ids: list[str], lines, time, time_text):
     """Long format: a series per id (first appearance order), each sorted by time; a duplicate
     (id, time) is an error naming both rows."""
     index = {x: g for g, x in enumerate(dict.fromkeys(ids))}
@@ -256,27 +405,48 @@ def _long(
     by_id = np.split(np.argsort(group, kind="stable"), np.cumsum(np.bincount(group))[:-1])
     series, times = [], []
     for name, rows in zip(index, by_id):
-        if t_col is not None:
-            rows = rows[np.argsort(values[rows, t_col], kind="stable")]
-            t = values[rows, t_col]
-            dup = np.flatnonzero(np.diff(t) == 0)
+        if time is not None:
+            rows = rows[np.argsort(time[rows], kind="stable")]
+            t = time[rows]
+            dup = np.flatnonzero(t[1:] == t[:-1])
             if len(dup):
                 a, b = rows[dup[0]], rows[dup[0] + 1]
                 raise LlmtsError(
                     f"{path}: id {name!r} has two rows at time {time_text[a]} "
                     f"(rows {lines[min(a, b)]} and {lines[max(a, b)]})"
                 )
-            times.append(_check_time(path, t, f"time of id {name!r}"))
-        series.append(values[np.ix_(rows, value_cols)])
-    return SeriesFile(series, times if t_col is not None else None, names, str(path))
+            times.append(t if t.dtype.kind == "M" else _check_time(path, t, f"time of id {name!r}"))
+        series.append(values[rows])
+    return series, times if time is not None else None
 
 
-def _number(cell: str) -> float | None:
-    """A CSV cell's value: a float, NaN for a gap, None when it is not a number."""
-    text = cell.strip()
-    if text.lower() in GAPS:
-        return math.nan
-    try:
-        return float(text)
-    except ValueError:
-        return None
+def _on_calendar(path: Path, series: list[np.ndarray], dates: list[np.ndarray], names):
+    """Dated series on their calendar: the frequency, skipped dates as NaN rows, times as steps
+    from each series' first date. Dates must increase within a series."""
+    for d in dates:
+        if (j := np.flatnonzero(np.diff(d) <= np.timedelta64(0))).size:
+            raise LlmtsError(
+                f"{path}: dates must be strictly increasing (step {j[0] + 1}: "
+                f"{_day(d[j[0] + 1])} after {_day(d[j[0]])})"
+            )
+    freq = infer_freq(dates)
+    if freq is None:
+        log.info("%s: dates on no regular calendar (frequency unknown)", path)
+    else:
+        grids = [regular_grid(d, s, freq) for d, s in zip(dates, series)]
+        skipped = sum(len(g) - len(d) for (g, _), d in zip(grids, dates))
+        if skipped:
+            log.warning(
+                "%s: %d date(s) missing from the %s calendar: those steps are gaps (NaN)",
+                path,
+                skipped,
+                freq,
+            )
+        dates, series = [g for g, _ in grids], [s for _, s in grids]
+    times = [np.arange(len(d), dtype=np.float64) for d in dates]
+    return SeriesFile(series, times, names, str(path), dates=list(dates), freq=freq)
+
+
+def _day(date: np.datetime64) -> str:
+    text = str(np.datetime_as_string(date, unit="s"))
+    return text[:10] if text.endswith("T00:00:00") else text.replace("T", " ")

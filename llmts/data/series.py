@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from llmts.config.schema import DataConfig
+from llmts.config.schema import DataConfig, gaps_allowed
+from llmts.data.frequency import season_length
 from llmts.data.readers import check_values, read_series
 from llmts.errors import LlmtsError
 from llmts.tracking.files import atomic_path
@@ -34,6 +35,8 @@ class Dataset:
     variables: tuple[str, ...]
     source: str  # file the series came from
     lengths: np.ndarray | None = None  # (N,) steps of each series; None: all have T
+    dates: list[np.ndarray] | None = None  # N datetime64 arrays (T_i,) of a dated file
+    freq: str | None = None  # the dates' pandas offset alias; None: undated or irregular
 
     def __post_init__(self) -> None:
         if self.lengths is None:
@@ -43,14 +46,41 @@ class Dataset:
     def num_vars(self) -> int:
         return self.series.shape[2]
 
+    @property
+    def season_length(self) -> int:
+        """Steps per season of its calendar (:func:`llmts.data.frequency.season_length`; 1 when
+        the frequency is unknown)."""
+        return season_length(self.freq)
+
+    def describe(self, season_length: int) -> str:
+        """One line for the log: sizes, variables, the calendar and the season length used."""
+        steps = self.lengths
+        span = f"{steps.min()}-{steps.max()}" if steps.min() != steps.max() else f"{steps.max()}"
+        line = (
+            f"{len(self.series)} series x {span} steps x {self.num_vars} variable(s) "
+            f"({', '.join(self.variables)}) from {self.source}"
+        )
+        if self.dates:
+            first = min(d[0] for d in self.dates)
+            last = max(d[-1] for d in self.dates)
+            calendar = f"frequency {self.freq}" if self.freq else "irregular dates"
+            line += f"; dated {str(first)[:10]} to {str(last)[:10]}, {calendar}"
+        return f"{line}; season length {season_length}"
+
     def summary(self) -> dict:
-        """What a run saves of its data (``data.json``): source, variable names, sizes."""
-        return {
+        """What a run saves of its data (``data.json``): source, variable names, sizes, and the
+        dates' frequency and span when the file has dates."""
+        out = {
             "source": self.source,
             "variables": list(self.variables),
             "num_series": len(self.series),
             "max_steps": int(self.lengths.max()),
+            "freq": self.freq,
         }
+        if self.dates:
+            out["first_date"] = str(min(d[0] for d in self.dates))
+            out["last_date"] = str(max(d[-1] for d in self.dates))
+        return out
 
 
 def lotka_volterra(t: float, z: np.ndarray, a, b, d, g) -> np.ndarray:
@@ -122,8 +152,8 @@ def load_dataset(cfg: DataConfig, seed: int, min_steps: int = 1) -> Dataset:
     path = Path(cfg.path).expanduser() if cfg.path else simulated_path(cfg, seed)
     if not path.is_file():
         raise LlmtsError(f"data.path: no such file: {path}")
-    file = read_series(path)
-    check_values(file.series, str(path), cfg.missing == "encode")
+    file = read_series(path, cfg.time_column, cfg.id_column)
+    check_values(file.series, str(path), gaps_allowed(cfg))
     lengths = np.array([len(s) for s in file.series])
     check_length(path, int(lengths.min()), min_steps)
     if cfg.split == "series" and lengths.min() != lengths.max():
@@ -147,7 +177,7 @@ def load_dataset(cfg: DataConfig, seed: int, min_steps: int = 1) -> Dataset:
             f"{path}: data.variables names {len(variables)} variables, "
             f"the file has D={series.shape[2]}"
         )
-    return Dataset(series, time, variables, str(path), lengths)
+    return Dataset(series, time, variables, str(path), lengths, file.dates, file.freq)
 
 
 def knock_out(series: np.ndarray, frac: float, seed: int) -> np.ndarray:

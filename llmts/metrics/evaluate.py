@@ -12,11 +12,12 @@ import numpy as np
 
 from llmts.codec.codec import Codec
 from llmts.codec.llmtime import step_tokens
+from llmts.config.schema import baseline_names
 from llmts.data.series import Dataset
 from llmts.data.split import Split, forecast_rows
 from llmts.errors import LlmtsError
 from llmts.forecast.batch import ForecastResult, forecast, num_samples
-from llmts.metrics import baselines, likelihood, physics
+from llmts.metrics import baselines, likelihood, physics, scaled, statistical
 from llmts.metrics import bootstrap as stats
 from llmts.metrics import point as metrics
 from llmts.tracking.files import atomic_path
@@ -64,6 +65,25 @@ def test_series(dataset: Dataset, split: Split, cfg) -> tuple[np.ndarray, ...]:
     return idx, origin, context, truth
 
 
+def histories(dataset: Dataset, idx: np.ndarray, origin: np.ndarray) -> list[np.ndarray]:
+    """Each row's history: every step of its series before its origin, (o, D) — what MASE's
+    scale and the statistical baselines read (the model reads only the last context steps)."""
+    return [dataset.series[i, :o] for i, o in zip(idx, origin)]
+
+
+def season_length(ev, dataset: Dataset) -> int:
+    """m of MASE, SQL and the seasonal baselines: ``eval.season_length``, else the one the
+    data's frequency implies (:attr:`Dataset.season_length`; 1 when it has none)."""
+    return int(ev.season_length or dataset.season_length)
+
+
+def shuffled(context: np.ndarray, seed: int) -> np.ndarray:
+    """``eval.shuffle_context`` (an ablation): each row's context steps in a random order (one
+    permutation per row, the same for its D variables), seeded: does the model read the order?"""
+    order = np.argsort(np.random.default_rng((seed, 39)).random(context.shape[:2]), axis=1)
+    return np.take_along_axis(context, order[:, :, None], axis=1)
+
+
 def resamples(ev, n: int) -> np.ndarray | None:
     """The (``eval.bootstrap``, n) series-index matrix every interval of this run uses; None:
     off."""
@@ -75,8 +95,10 @@ def score_untrained(
 ) -> tuple[dict, np.ndarray]:
     """``untrained/*``: the model's metrics before any training (the study's Table 2 row), and
     its point forecast (n, h, D) of the test series, the reference of ``skill/untrained``."""
-    _, _, context, truth = test_series(dataset, split, cfg)
-    with phase("untrained"):
+    idx, _, context, truth = test_series(dataset, split, cfg)
+    label = base_label(cfg)
+    log.info("%s: forecasting %s", label, rows_text(idx, num_samples(cfg.decoding)))
+    with phase(label):
         res = forecast(
             model, codec, context, cfg.eval.horizon, cfg.decoding, cfg.eval.batch_size, cfg.seed
         )
@@ -92,6 +114,19 @@ def score_untrained(
     if (idx := resamples(cfg.eval, len(truth))) is not None:
         scored.update(stats.point_intervals(truth, point, idx, "untrained/"))
     return scored, point
+
+
+def base_label(cfg) -> str:
+    """What the model before training is: a pretrained base forecasting zero-shot, or random
+    weights. (Its metrics keep the key ``untrained/*``: the study's Table 2 row.)"""
+    return "base zero-shot" if cfg.model.source == "pretrained" else "untrained"
+
+
+def rows_text(idx: np.ndarray, samples: int) -> str:
+    """``100 series x 20 sample(s)``, or with rolling origins ``12 windows of 1 series x …``."""
+    series = len(set(np.asarray(idx).tolist()))
+    what = f"{series} series" if series == len(idx) else f"{len(idx)} windows of {series} series"
+    return f"{what} x {samples} sample(s)"
 
 
 @dataclass
@@ -113,6 +148,9 @@ class Evaluation:
     horizon_err: dict[str, np.ndarray]
     extra: dict[str, np.ndarray]
     variables: tuple[str, ...]
+    mase_scale: np.ndarray | None = None  # (n,) each row's seasonal scale (units)
+    dates: np.ndarray | None = None  # (n, c + h) datetime64 of each row's steps; None: undated
+    base_name: str = "untrained"  # what the model before training is called (base_label)
 
 
 def evaluate(
@@ -143,24 +181,24 @@ def score(
     ev = cfg.eval
     idx, origin, context, truth = test_series(dataset, split, cfg)
     c, h = context.shape[1], ev.horizon
-    # the model scored here: trained in this run or loaded from a checkpoint, else untrained
-    which = "trained" if cfg.train.max_steps > 0 or ev.checkpoint else "untrained"
+    # the model scored here: trained in this run or loaded from a checkpoint, else the base
+    which = "trained model" if cfg.train.max_steps > 0 or ev.checkpoint else base_label(cfg)
     log.info(
-        "%s model: forecasting %d series x %d sample(s), %d -> %d steps",
+        "%s: forecasting %s, %d -> %d steps",
         which,
-        len(idx),
-        num_samples(cfg.decoding),
+        rows_text(idx, num_samples(cfg.decoding)),
         c,
         h,
     )
+    seen = shuffled(context, cfg.seed) if ev.get("shuffle_context") else context
     with phase(which):
-        res = forecast(model, codec, context, h, cfg.decoding, ev.batch_size, cfg.seed)
+        res = forecast(model, codec, seen, h, cfg.decoding, ev.batch_size, cfg.seed)
     point = metrics.point_forecast(res.samples, ev.point)
     out = dict(metrics.point_metrics(truth, point))
     out["constant_forecasts"] = metrics.constant_share(point)
     if note := metrics.degenerate_note(out):  # numbers alone would pass it unflagged
         out["degenerate"] = note
-        log.warning("%s model: degenerate forecasts: %s", which, note)
+        log.warning("%s: degenerate forecasts: %s", which, note)
     out.update(metrics.per_variable(truth, point, dataset.variables))
     out.update(
         parse_rate=res.parse_rate,
@@ -174,17 +212,20 @@ def score(
         missing_truth=int(np.isnan(truth).sum()),  # points every metric skips
         missing_context=int(np.isnan(context).sum()),
     )
-    out.update(likelihood.nll_metrics(model, codec, context, truth, cfg))
+    out.update(likelihood.nll_metrics(model, codec, seen, truth, cfg))
     if res.samples.shape[1] > 1:
         out.update(metrics.sample_metrics(truth, res.samples))
-    base, fit = run_baselines(context, dataset.time, c, h, ev.baselines)
-    if fit is not None:
-        out["baseline/ode_fit/failed"] = fit.failed
+    m = season_length(ev, dataset)
+    hist = histories(dataset, idx, origin)
+    scale = scaled.seasonal_scale(hist, m)
+    quantiles = scaled.sample_quantiles(res.samples) if res.samples.shape[1] > 1 else None
+    out.update(scaled.scaled_metrics(truth, point, scale, quantiles), season_length=m)
+    base, base_q, fit = run_baselines(context, hist, dataset.time, h, m, ev, out)
     rates = None if fit is None else fit.params
-    score_baselines(truth, base, out)
+    score_baselines(truth, base, out, scale, base_q)
     boot = resamples(ev, len(idx))
     if boot is not None:
-        add_intervals(out, truth, point, res, base, dataset.variables, boot)
+        add_intervals(out, truth, point, res, base, dataset.variables, boot, scale, base_q)
     refs = base if untrained is None else {**base, "untrained": untrained}
     extra = {f"skill/{k}": v for k, v in skill_curves(truth, point, refs, boot, out).items()}
     extra.update(
@@ -207,6 +248,11 @@ def score(
         horizon_err,
         extra,
         tuple(dataset.variables),
+        scale,
+        None
+        if dataset.dates is None
+        else np.stack([dataset.dates[i][o - c : o + h] for i, o in zip(idx, origin)]),
+        base_label(cfg),
     )
 
 
@@ -229,22 +275,41 @@ def write(e: Evaluation, run_dir: Path, plot_series: int, tracker: Tracker) -> N
 
 
 def run_baselines(
-    context: np.ndarray, time: np.ndarray, c: int, h: int, enabled: bool
-) -> tuple[dict[str, np.ndarray], baselines.OdeFitResult | None]:
-    """Forecasts of persistence, seasonal naive and the Lotka-Volterra ODE fit (D = 2 only), and
-    the fit itself (its rates and failures; None without a fit)."""
-    if not enabled:
-        return {}, None
-    fcs = {
-        "persistence": baselines.persistence(context, h),
-        "seasonal_naive": baselines.seasonal_naive(context, h),
-    }
-    if context.shape[2] != 2:
-        log.info("ode_fit baseline skipped: it fits Lotka-Volterra, which needs D = 2")
-        return fcs, None
-    fit = baselines.ode_fit(context, time[:c], time[c : c + h])
-    fcs["ode_fit"] = fit.forecast
-    return fcs, fit
+    context: np.ndarray,
+    hist: list[np.ndarray],
+    time: np.ndarray,
+    h: int,
+    m: int,
+    ev,
+    out: dict,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], baselines.OdeFitResult | None]:
+    """(point forecasts (n, h, D) of the baselines ``eval.baselines`` in that order, the quantiles
+    (9, n, h, D) of those that have them (statsforecast's), the ODE fit (its rates and failures;
+    None without one)). llmts's own read the context; statsforecast's the whole history ``hist``
+    with season ``m`` (:mod:`llmts.metrics.statistical`). Into ``out``: how many series each
+    fit failed on (``baseline/<name>/failed``)."""
+    c = context.shape[1]
+    fcs: dict[str, np.ndarray] = {}
+    quantiles: dict[str, np.ndarray] = {}
+    fit = None
+    names = baseline_names(ev)
+    stat = [n for n in names if n in statistical.MODELS]
+    fitted = statistical.statistical_forecasts(hist, h, m, stat, ev.baseline_jobs) if stat else {}
+    for name in names:
+        if name == "persistence":
+            fcs[name] = baselines.persistence(context, h)
+        elif name == "context_seasonal_naive":
+            fcs[name] = baselines.seasonal_naive(context, h)
+        elif name == "ode_fit" and context.shape[2] != 2:
+            log.info("ode_fit baseline skipped: it fits Lotka-Volterra, which needs D = 2")
+        elif name == "ode_fit":
+            fit = baselines.ode_fit(context, time[:c], time[c : c + h])
+            fcs[name], out["baseline/ode_fit/failed"] = fit.forecast, fit.failed
+        else:
+            fcs[name], quantiles[name] = fitted[name].point, fitted[name].quantiles
+            out[f"baseline/{name}/failed"] = fitted[name].failed
+            out[f"baseline/{name}/seconds"] = fitted[name].seconds
+    return fcs, quantiles, fit
 
 
 def add_intervals(
@@ -255,10 +320,19 @@ def add_intervals(
     base: dict[str, np.ndarray],
     variables,
     idx: np.ndarray,
+    scale: np.ndarray | None = None,
+    base_q: dict[str, np.ndarray] | None = None,
 ) -> None:
     """``<metric>_ci`` for the model's, each variable's, the samples' and each baseline's metrics,
-    all from the one resample matrix ``idx`` (so baselines and model are paired)."""
+    all from the one resample matrix ``idx`` (so baselines and model are paired); with the rows'
+    seasonal ``scale``, the field's metrics' too (:mod:`llmts.metrics.scaled`)."""
     out.update(stats.point_intervals(truth, point, idx))
+    if scale is not None:
+        q = scaled.sample_quantiles(res.samples) if res.samples.shape[1] > 1 else None
+        out.update(scaled.scaled_intervals(truth, point, scale, idx, quantiles=q))
+        for name, fc in base.items():
+            q = (base_q or {}).get(name)
+            out.update(scaled.scaled_intervals(truth, fc, scale, idx, f"baseline/{name}/", q))
     for k, name in enumerate(variables):
         out.update(stats.point_intervals(truth[..., k], point[..., k], idx, f"{name}/"))
     if res.samples.shape[1] > 1:
@@ -304,7 +378,9 @@ def physics_checks(
         log.info("physics checks skipped: %s", out["physics/skipped"])
         return {}
     if rates is None:
-        out["physics/invariant_skipped"] = "the invariant needs the ODE fit (eval.baselines=true)"
+        out["physics/invariant_skipped"] = (
+            "the invariant needs the ODE fit (ode_fit in eval.baselines)"
+        )
     per = physics.lv_checks(context, truth, point, rates)
     w = stats.counts(idx, len(truth)) if idx is not None else None
     for key, v in per.items():
@@ -317,10 +393,22 @@ def physics_checks(
     return per
 
 
-def score_baselines(truth: np.ndarray, fcs: dict[str, np.ndarray], out: dict) -> None:
+def score_baselines(
+    truth: np.ndarray,
+    fcs: dict[str, np.ndarray],
+    out: dict,
+    scale: np.ndarray | None = None,
+    quantiles: dict[str, np.ndarray] | None = None,
+) -> None:
+    """``baseline/<name>/<metric>``: the point metrics of each baseline's forecast, and with the
+    rows' seasonal ``scale`` the field's (WQL and SQL for those with ``quantiles``)."""
     for name, fc in fcs.items():
         for key, value in metrics.point_metrics(truth, fc).items():
             if key in POINT_KEYS:
+                out[f"baseline/{name}/{key}"] = value
+        if scale is not None:
+            q = (quantiles or {}).get(name)
+            for key, value in scaled.scaled_metrics(truth, fc, scale, q).items():
                 out[f"baseline/{name}/{key}"] = value
 
 
@@ -339,6 +427,8 @@ def write_forecasts(path: Path, e: Evaluation) -> None:
             f[f"baselines/{name}"] = fc
         if e.untrained is not None:
             f["untrained"] = e.untrained  # (n, h, D) the untrained model's point forecast
+        if e.mase_scale is not None:
+            f["mase_scale"] = e.mase_scale  # (n,) the seasonal scale of each row's history
         for name, err in e.horizon_err.items():
             f[f"per_horizon_mse/{name}"] = err
         for name, values in e.extra.items():  # skill curves, per-series physics checks
@@ -359,10 +449,11 @@ def write_plots(fig_dir: Path, e: Evaluation, k: int, tracker: Tracker) -> None:
             e.context[j],
             e.truth[j],
             e.point[j],
-            samples,
-            e.variables,
-            ({} if e.untrained is None else {"untrained": e.untrained[j]})
+            samples=samples,
+            variables=e.variables,
+            baselines=({} if e.untrained is None else {e.base_name: e.untrained[j]})
             | {name: fc[j] for name, fc in e.base.items()},
+            dates=None if e.dates is None else e.dates[j],
         )
         tracker.image(f"forecast/{name}", path)
     tracker.image(
@@ -395,24 +486,34 @@ def write_skill(path: Path, extra: dict[str, np.ndarray], tracker: Tracker) -> N
     tracker.table("eval/skill", cols, rows)
 
 
-def results_table(m: dict) -> str:
-    """The model's metrics beside each baseline's (every ``baseline/<name>/mse`` in ``m``, in
-    the order they were scored), one row each; then, when the untrained model was scored, the
-    skill over it (what training bought, paired on the same series) with its interval."""
+TABLE_SCALED = ("mase", "wql")  # the field's metrics shown beside the point ones
+
+
+def _cell(value) -> str:
+    """One right-aligned table cell: a number, or '-' where the metric is absent/undefined."""
+    return f"{value:>11.4g}" if isinstance(value, (int, float)) else f"{'-':>11}"
+
+
+def results_table(m: dict, base: str = "untrained") -> str:
+    """The model's metrics (point ones, MASE and WQL: '-' where not scored) beside each
+    baseline's (every ``baseline/<name>/mse`` in ``m``, in the order they were scored), one row
+    each; then, when the model before training was scored (``untrained/*``, shown as ``base``:
+    :func:`base_label`), the skill over it (what training bought, paired on the same series)
+    with its interval."""
     rows = [("model", "")]
     if "untrained/mse" in m:
-        rows.append(("untrained", "untrained/"))
+        rows.append((base, "untrained/"))
     rows += [
         (k.split("/")[1], k[: -len("mse")]) for k in m if re.fullmatch(r"baseline/[^/]+/mse", k)
     ]
     w = max(len(name) for name, _ in rows) + 3
-    head = f"{'':<{w}}" + "".join(f"{k.upper() if k != 'r2' else 'R2':>11}" for k in POINT_KEYS)
+    keys = POINT_KEYS + TABLE_SCALED
+    head = f"{'':<{w}}" + "".join(f"{k.upper() if k != 'r2' else 'R2':>11}" for k in keys)
     lines = [head] + [
-        f"{name:<{w}}" + "".join(f"{m.get(prefix + k):>11.4g}" for k in POINT_KEYS)
-        for name, prefix in rows
+        f"{name:<{w}}" + "".join(_cell(m.get(prefix + k)) for k in keys) for name, prefix in rows
     ]
     if (gain := m.get("skill/untrained")) is not None:
         ci = m.get("skill/untrained_ci")
         band = f" [{ci[0]:.3f}, {ci[1]:.3f}] (95 % interval)" if ci else ""
-        lines.append(f"skill vs untrained (1 - MSE / MSE_untrained): {gain:.3f}{band}")
+        lines.append(f"skill vs {base} (1 - MSE / MSE_{base.split()[0]}): {gain:.3f}{band}")
     return "\n".join(lines)

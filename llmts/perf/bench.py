@@ -36,9 +36,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from llmts.config.bench import BenchRunConfig
 from llmts.perf.estimate import architecture
-from llmts.perf.measure import device_name, peak_flops, peak_mb, reset_peak, timed
+from llmts.perf.measure import peak_flops, peak_mb, reset_peak, timed
 from llmts.perf.train_bench import train_section
 from llmts.tracking.files import write_json
+from llmts.tracking.machine import device_name
 
 log = logging.getLogger("llmts.perf.bench")
 

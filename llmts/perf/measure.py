@@ -4,7 +4,6 @@ dense bf16 peak (for MFU). Used by ``llmts-bench``."""
 from __future__ import annotations
 
 import contextlib
-import platform
 import resource
 import sys
 import time
@@ -47,18 +46,6 @@ def timed(fn: Callable[[], object], warmup: int, repeats: int, device: torch.dev
         sync()
         out.append(time.perf_counter() - t0)
     return out
-
-
-def device_name(device: torch.device) -> str:
-    """The GPU's name, or the CPU model and the number of torch threads."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    name = platform.processor()
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as info:
-        name = next(
-            (ln.split(":", 1)[1].strip() for ln in info if ln.startswith("model name")), name
-        )
-    return f"{name or 'cpu'} ({torch.get_num_threads()} threads)"
 
 
 def peak_flops(name: str, dtype: str) -> tuple[float | None, str]:

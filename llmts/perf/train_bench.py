@@ -66,7 +66,7 @@ def bench_train(cfg: DictConfig, net, path: str, shape: list[int], accelerator, 
     mode = str(cfg.train.compile)  # the compiled path's; regions when the run's is none
     compiled = "none" if path != "compiled" else mode if mode != "none" else "regions"
     parts, _, _ = make_step_parts(
-        net, cfg.optimizer, n, accelerator, chunked, compiled, autocast=fast
+        net, cfg.optimizer, n, accelerator, chunked=chunked, compiled=compiled, autocast=fast
     )
     ids = torch.randint(*TOKENS, (n * bsz, seq), generator=torch.Generator().manual_seed(cfg.seed))
     windows = Windows(ids, torch.full((len(ids),), seq))  # unpadded

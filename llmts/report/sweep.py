@@ -37,10 +37,13 @@ LABELS = {
     "r2": "R²",
     "nrmse": "NRMSE (%)",
     "mape": "MAPE (%)",
+    "mase": "MASE",
+    "wql": "WQL",
     "nll_per_dim": "NLL/D",
 }
-# NLL/D (llmts.metrics.likelihood): lower is better, its interval from the job's own bootstrap
-METRICS = [(k, LABELS[k]) for k in (*POINT_METRICS, "nll_per_dim")]
+# MASE, WQL (llmts.metrics.scaled) and NLL/D (llmts.metrics.likelihood): lower is better, their
+# intervals from the job's own bootstrap; shown where the jobs have them
+METRICS = [(k, LABELS[k]) for k in (*POINT_METRICS, "mase", "wql", "nll_per_dim")]
 SHORT = {"optimizer.lr": "lr", "lora.r": "r", "data.context_length": "L"}
 TITLE = {"lr": "Learning rate", "r": "LoRA rank", "L": "Context length", "job": "Job"}
 
@@ -237,7 +240,7 @@ def _section(name: str, names: list[str], jobs: list[Job], boot: compare.Bootstr
             "",
         ]
     ok = [j for j in jobs if j.status == "ok"]
-    if ok:  # NLL/D only where jobs have it (runs before it existed do not)
+    if ok:  # MASE, WQL, NLL/D only where jobs have them (runs before they existed do not)
         cols = [(k, t) for k, t in METRICS if k in POINT_METRICS or any(k in j.metrics for j in ok)]
         out += report_md.metric_tables(
             TITLE.get(name, name), compare.settings(ok, names, name), boot, cols

@@ -48,16 +48,21 @@ def plot_series(
     context: np.ndarray,
     truth: np.ndarray | None,
     point: np.ndarray,
+    *,
     samples: np.ndarray | None,
     variables: tuple[str, ...],
     baselines: dict[str, np.ndarray] | None = None,
     title: str = "test series {index}: true vs forecast",
+    dates: np.ndarray | None = None,
 ) -> Path:
     """One figure, one panel per variable: context, truth (unless None), point forecast (+ band,
-    samples). Gaps (NaN) in the context show as breaks in its line."""
+    samples). Gaps (NaN) in the context show as breaks in its line. ``dates`` (c + h,): the x
+    axis in dates instead of steps."""
     plt = _pyplot()
     c, h, d = len(context), len(point), context.shape[1]
-    t_ctx, t_fut = np.arange(c), np.arange(c, c + h)
+    t = np.arange(c + h) if dates is None else np.asarray(dates)
+    t_ctx, t_fut = t[:c], t[c:]
+    cut = c - 0.5 if dates is None else t[c - 1] + (t[c] - t[c - 1]) / 2
     fig, axes = plt.subplots(d, 1, figsize=(8, 2.6 * d), sharex=True, squeeze=False)
     for k, ax in enumerate(axes[:, 0]):
         ax.plot(t_ctx, context[:, k], color="0.3", lw=1.2, label="context")
@@ -71,11 +76,13 @@ def plot_series(
         ax.plot(t_fut, point[:, k], color="C0", lw=1.5, ls="--", label="forecast")
         for j, (name, fc) in enumerate((baselines or {}).items()):
             ax.plot(t_fut, fc[:, k], color=f"C{j + 1}", lw=1, ls=":", label=name)
-        ax.axvline(c - 0.5, color="0.7", lw=0.8)
+        ax.axvline(cut, color="0.7", lw=0.8)
         ax.set_ylabel(variables[k])
     axes[0, 0].set_title(title.format(index=index))
     axes[0, 0].legend(fontsize=7, ncol=3, loc="upper left")
-    axes[-1, 0].set_xlabel("time step")
+    axes[-1, 0].set_xlabel("time step" if dates is None else "date")
+    if dates is not None:
+        fig.autofmt_xdate()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -27,6 +27,7 @@ from llmts.tracking.files import share_tree, write_json
 log = logging.getLogger(__name__)
 STEP_DIR = re.compile(r"step-(\d+)")
 STATE = "state.json"
+SELECTED = "selected.json"  # the step a run evaluated and serves (train.select)
 TRAINABLE_FILE = "trainable.safetensors"
 
 
@@ -56,6 +57,26 @@ def save_checkpoint(
         shutil.rmtree(final)
     os.replace(tmp, final)
     return final
+
+
+def write_selected(run_dir: Path, step: int, how: str) -> None:
+    """``checkpoints/selected.json``: the step whose weights the run evaluated (``how``: last or
+    best_val), the one :func:`find_selected` returns."""
+    write_json(checkpoint_root(run_dir) / SELECTED, {"step": step, "select": how})
+
+
+def find_selected(run_dir: Path) -> Path | None:
+    """The checkpoint a finished run evaluated (``selected.json``) when it is on disk, else the
+    newest complete one (:func:`find_latest`)."""
+    file = checkpoint_root(run_dir) / SELECTED
+    if file.is_file():
+        try:
+            path = checkpoint_root(run_dir) / f"step-{int(json.loads(file.read_text())['step'])}"
+        except (ValueError, KeyError, TypeError):
+            raise LlmtsError(f"{file}: damaged (expected {{'step': N, ...}})") from None
+        if (path / STATE).is_file():
+            return path
+    return find_latest(run_dir)
 
 
 def find_latest(run_dir: Path) -> Path | None:

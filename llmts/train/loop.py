@@ -33,6 +33,7 @@ from llmts.tracking.progress import Progress
 from llmts.tracking.tracker import Tracker
 from llmts.train import checkpoint as ckpt
 from llmts.train.loss import compile_step, make_loss
+from llmts.train.select import BestVal
 
 log = logging.getLogger(__name__)
 HISTORY_COLUMNS = ("step", "loss", "lr", "tokens_per_s", "flops", "val_loss")
@@ -129,6 +130,7 @@ def make_step_parts(
     opt_cfg: OptimizerConfig,
     max_steps: int,
     accelerator,
+    *,
     chunked: bool,
     compiled: str,
     resume_from: Path | None = None,
@@ -199,9 +201,11 @@ def train_step(parts: StepParts, batches: list[dict]) -> torch.Tensor:
 
 @dataclass
 class TrainResult:
-    steps: int
+    steps: int  # the last step trained (below train.max_steps after early stopping)
     history: list[dict]
     final_val_loss: float | None
+    selected_step: int | None = None  # the step whose weights the model now holds
+    best_val_loss: float | None = None
 
 
 @contextlib.contextmanager
@@ -227,6 +231,7 @@ def train(
     val_windows: Windows,
     cfg: TrainConfig,
     opt_cfg: OptimizerConfig,
+    *,
     seed: int,
     run_dir: Path,
     tracker: Tracker,
@@ -234,24 +239,31 @@ def train(
     flops_per_step: float,
 ) -> TrainResult:
     """Train ``model`` in place for ``cfg.max_steps`` optimizer steps (resuming if asked),
-    under ``train.deterministic``."""
+    under ``train.deterministic``. With ``train.select=best_val`` (and validation) a checkpoint
+    is saved whenever the validation loss reaches a new low, and the model ends holding the
+    weights of the lowest; ``train.early_stopping`` ends training after that many validations
+    without one. The selected step is recorded in ``checkpoints/selected.json``."""
     with deterministic_algorithms(cfg.deterministic):
         parts, start, history = make_step_parts(
             model,
             opt_cfg,
             cfg.max_steps,
             accelerator,
-            cfg.chunked_loss,
-            cfg.compile,
-            ckpt.resolve(cfg.resume, run_dir),
+            chunked=cfg.chunked_loss,
+            compiled=cfg.compile,
+            resume_from=ckpt.resolve(cfg.resume, run_dir),
         )
         main = accelerator.is_main_process
         if main:
             run_dir.mkdir(parents=True, exist_ok=True)
         world, rank = accelerator.num_processes, accelerator.process_index
         lengths = windows.lengths.tolist()  # real tokens per window, read once
+        best = BestVal.from_history(history)
+        select_best = cfg.select == "best_val" and cfg.eval_every > 0 and len(val_windows) > 0
+        if cfg.select == "best_val" and not select_best:
+            log.info("train.select=best_val: no validation in this run, the last step is kept")
 
-        def validate(step: int) -> float:
+        def validate(step: int) -> tuple[float, bool]:
             val = evaluate_loss(
                 parts.loss_model, val_windows, cfg.batch_size, cfg.val_batches, accelerator
             )
@@ -259,10 +271,19 @@ def train(
                 log.info("validation at step %d: val_loss=%.4f", step, val)
             history.append({"step": step, "val_loss": val})
             tracker.log({"val/loss": val, "flops/train_total": step * flops_per_step}, step=step)
-            return val
+            return val, best.update(step, val)
+
+        def save(step: int) -> None:
+            if main:
+                saved = ckpt.save_checkpoint(
+                    run_dir, step, model, parts.optimizer, parts.scheduler, history
+                )
+                log.info("saved checkpoint %s", saved)
 
         if start == 0 and cfg.eval_every > 0:
-            validate(0)
+            _, improved = validate(0)
+            if select_best and improved:  # the base itself may stay the best
+                save(0)
         elif cfg.eval_every > 0 and cfg.compile != "none":
             # compiled kernels depend on what was compiled first: as from step 0, evaluation
             evaluate_loss(
@@ -278,14 +299,18 @@ def train(
             enabled=main,
             after=0,
         )  # a line every train.log_every steps, as asked
-        val, pending, t0 = None, [], time.perf_counter()
+        val, pending, t0, last = None, [], time.perf_counter(), start
+        stop = best.patience_spent(cfg.early_stopping) and start > 0
         for step in range(start + 1, cfg.max_steps + 1):
+            if stop:
+                break
             micro = [
                 ((step - 1) * cfg.grad_accum + m) * world + rank for m in range(cfg.grad_accum)
             ]
             rows = [batch_rows(i, cfg.batch_size, len(lengths), seed) for i in micro]
             batches = [device_batch(windows, r, accelerator.device) for r in rows]
             record = train_step(parts, batches)
+            last = step
             pending.append(
                 (
                     step,
@@ -299,33 +324,63 @@ def train(
                 continue
             window = read_window(pending, accelerator, t0, flops_per_step, run_dir)
             history.extend(window)
-            last = window[-1]
+            newest = window[-1]
             bar.update(
-                len(window), loss=last["loss"], lr=last["lr"], tokens_per_s=last["tokens_per_s"]
+                len(window),
+                loss=newest["loss"],
+                lr=newest["lr"],
+                tokens_per_s=newest["tokens_per_s"],
             )
             tracker.log(
                 {
-                    "train/loss": last["loss"],
-                    "train/lr": last["lr"],
-                    "train/tokens_per_s": last["tokens_per_s"],
-                    "flops/train_total": last["flops"],
-                    "flops/log10_train_total": math.log10(max(last["flops"], 1.0)),
+                    "train/loss": newest["loss"],
+                    "train/lr": newest["lr"],
+                    "train/tokens_per_s": newest["tokens_per_s"],
+                    "flops/train_total": newest["flops"],
+                    "flops/log10_train_total": math.log10(max(newest["flops"], 1.0)),
                 },
                 step=step,
             )
+            improved = False
             if cfg.eval_every > 0 and (step % cfg.eval_every == 0 or step == cfg.max_steps):
-                val = validate(step)
-            if main and (step % cfg.save_every == 0 or step == cfg.max_steps):
-                saved = ckpt.save_checkpoint(
-                    run_dir, step, model, parts.optimizer, parts.scheduler, history
-                )
-                log.info("saved checkpoint %s", saved)
+                val, improved = validate(step)
+                stop = best.patience_spent(cfg.early_stopping)
+                if stop and main:
+                    log.info(
+                        "early stopping at step %d: no lower validation loss in %d "
+                        "validations (train.early_stopping)",
+                        step,
+                        cfg.early_stopping,
+                    )
+            if (
+                step % cfg.save_every == 0
+                or step == cfg.max_steps
+                or stop
+                or (select_best and improved)
+            ):
+                save(step)
             if main:
                 write_history(run_dir / "train_history.csv", history)
             accelerator.wait_for_everyone()
             pending, t0 = [], time.perf_counter()
         bar.close()
-        return TrainResult(cfg.max_steps, history, val)
+        selected = last
+        if select_best and best.step is not None and best.step != last:
+            ckpt.load_trainable(model, ckpt.checkpoint_root(run_dir) / f"step-{best.step}")
+            selected = best.step
+        if main:
+            if select_best:
+                log.info(
+                    "best validation loss %.4f at step %d of %d: evaluating step %d",
+                    best.loss,
+                    best.step,
+                    last,
+                    selected,
+                )
+            ckpt.write_selected(run_dir, selected, str(cfg.select) if select_best else "last")
+        return TrainResult(
+            last, history, val, selected, best.loss if best.step is not None else None
+        )
 
 
 def read_window(

@@ -42,3 +42,18 @@ def test_sampled_csv_has_its_quantile_columns(tmp_path):
         tmp_path / "s.csv", prediction(samples, np.array([[10.0]])), [0.5], ["x"], None, precision=2
     )
     assert (tmp_path / "s.csv").read_text().splitlines() == ["series,step,x,x_q0.5", "0,1,2,2"]
+
+
+def test_dated_input_gets_the_next_dates_of_its_calendar(tmp_path):
+    from llmts.cli.forecast import future_time
+
+    months = np.array(["2020-10-01", "2020-11-01", "2020-12-01"], dtype="datetime64[ns]")
+    future = future_time(months, 2, "MS")
+    assert [str(d)[:10] for d in future] == ["2021-01-01", "2021-02-01"]
+    assert future_time(months, 2, None) is None  # dates on no calendar: no times
+    greedy = np.array([1.0, 2.0]).reshape(1, 1, 2, 1)
+    write_csv(tmp_path / "d.csv", prediction(greedy, np.array([[1.0]])), [0.5], ["x"], future, 2)
+    assert (tmp_path / "d.csv").read_text().splitlines()[1:] == [
+        "0,1,2021-01-01,1",
+        "0,2,2021-02-01,2",
+    ]

@@ -10,10 +10,11 @@ from tests.helpers import REPO, compose
 YAML_OPTIONS = [
     (p.parent.name, p.stem)
     for p in sorted((REPO / "conf").glob("*/*.yaml"))
-    if p.parent.name not in ("hydra", "bench")
-]  # bench: llmts-bench's own group
+    if p.parent.name not in ("hydra", "bench", "benchmark")
+]  # bench, benchmark: llmts-bench's and llmts-benchmark's own groups
 OPTIONS = sorted(set(YAML_OPTIONS) | set(default_options().items()))
 BENCH = sorted(p.stem for p in (REPO / "conf" / "bench").glob("*.yaml")) + ["default"]
+SUITES = sorted(p.stem for p in (REPO / "conf" / "benchmark").glob("*.yaml"))
 
 
 def test_groups_are_the_documented_ones():
@@ -36,9 +37,10 @@ def entry_points():
     """(entry point, primary config, checker, extra args, option) for every option each entry
     point composes: llmts and llmts-flops share `config`; llmts-bench adds its `bench` group;
     llmts-forecast takes the model/lora/data/decoding groups."""
-    from llmts.config import bench, flops, forecast
+    from llmts.config import bench, benchmark, flops, forecast
     from llmts.config.compose import register_configs
 
+    benchmark.register()
     bench.register()
     forecast.register()
     flops.register()
@@ -51,6 +53,15 @@ def entry_points():
             cases.append(
                 ("llmts-bench", "bench", bench.BenchRunConfig.check, [], f"{group}={option}")
             )
+            cases.append(
+                (
+                    "llmts-benchmark",
+                    "benchmark",
+                    benchmark.BenchmarkRunConfig.check,
+                    ["benchmark.paths=[a.csv]"],
+                    f"{group}={option}",
+                )
+            )
         if group in ("model", "lora", "data", "decoding"):
             cases.append(
                 (
@@ -62,6 +73,10 @@ def entry_points():
                 )
             )
     cases += [("llmts-bench", "bench", bench.BenchRunConfig.check, [], f"bench={o}") for o in BENCH]
+    cases += [
+        ("llmts-benchmark", "benchmark", benchmark.BenchmarkRunConfig.check, [], f"benchmark={o}")
+        for o in SUITES
+    ]
     return cases
 
 
@@ -75,7 +90,7 @@ def test_every_option_and_experiment_passes_each_entry_points_preflight(
     app, config, checker, extra, option
 ):
     """What each entry point runs first: compose (every job of a sweep) and check."""
-    from llmts.config.compose import preflight
+    from llmts.config.preflight import preflight
 
     preflight([*extra, option], config, checker)
 
@@ -150,7 +165,7 @@ def test_a_miniature_grid_varies_what_the_study_grid_varies(name):
 @pytest.mark.parametrize("args", [["sweep=rank"], ["-m", "lora.r=2,4,8"]])
 def test_preflight_checks_every_job_of_a_sweep(args):
     """A sweep= config (multirun without -m) or -m: each job's own config is checked."""
-    from llmts.config.compose import preflight
+    from llmts.config.preflight import preflight
 
     seen = []
     preflight(args, checker=lambda cfg: seen.append(cfg.lora.r))
@@ -168,7 +183,7 @@ def test_preflight_checks_every_job_of_a_sweep(args):
 def test_preflight_leaves_another_config_tree_to_hydra_and_the_run(args):
     """With -cd/-cp/-cn the command line composes from the user's configs, not llmts's: the
     preflight does not refuse it (the run checks its config before any work)."""
-    from llmts.config.compose import preflight
+    from llmts.config.preflight import preflight
 
     preflight(args)
     with pytest.raises(LlmtsError, match="model"):  # the same overrides without the flag
@@ -201,7 +216,7 @@ def test_preflight_lets_another_sweepers_syntax_through_and_checks_its_keys():
     """optuna's interval/tag is no basic-sweeper grid: the preflight checks the shared config
     and the swept keys, and leaves the jobs to the run's own check as each starts."""
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
-    from llmts.config.compose import preflight
+    from llmts.config.preflight import preflight
 
     seen = []
     preflight(
@@ -230,8 +245,36 @@ def test_preflight_lets_another_sweepers_syntax_through_and_checks_its_keys():
     ],
 )
 def test_composition_errors_keep_hydras_hints_in_one_line(args, message):
-    from llmts.config.compose import preflight
+    from llmts.config.preflight import preflight
 
     with pytest.raises(LlmtsError) as err:
         preflight(args)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "value, names",
+    [
+        ("true", ["persistence", "seasonal_naive", "ode_fit"]),
+        ("false", []),
+        ("[auto_ets,context_seasonal_naive]", ["auto_ets", "context_seasonal_naive"]),
+    ],
+)
+def test_eval_baselines_is_a_list_of_names_and_a_bool_still_means_all_or_none(value, names):
+    from llmts.config.schema import baseline_names
+
+    cfg = compose(f"eval.baselines={value}")
+    check(cfg)
+    assert baseline_names(cfg.eval) == names
+
+
+@pytest.mark.parametrize(
+    "arg, message",
+    [
+        ("eval.baselines=[ets]", "eval.baselines=['ets']: unknown: choose from"),
+        ("eval.baseline_jobs=0", "eval.baseline_jobs=0: must be >= 1 or -1"),
+    ],
+)
+def test_a_bad_baseline_setting_is_one_line(arg, message):
+    with pytest.raises(LlmtsError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        check(compose(arg))

@@ -112,7 +112,10 @@ BAD = {
     "ragged long": (_text("a.csv", "id,time,x\na,1,2\na,2\n"), "row 3 has 2 cells, expected 3"),
     "time order": (_text("a.csv", "time,v\n2,1\n1,2\n"), "strictly increasing"),
     "time gap": (_text("a.csv", "time,v\n1,1\n,2\n"), "row 3, column 1: missing"),
-    "time text": (_text("a.csv", "time,v\n2020-01,1\n"), "'2020-01' is not a number (the time"),
+    "time text": (
+        _text("a.csv", "time,v\n2020-01,1\nsoon,2\n"),
+        "row 3, column 1: 'soon' is neither a number nor a date (the time column 'time')",
+    ),
     "id named otherwise": (
         _text("a.csv", "series,time,v\na,1,1\n"),
         ("row 2, column 1: 'a' is not a number (if 'series' names the series, call it 'id')"),
@@ -132,7 +135,7 @@ BAD = {
     "no variables": (_text("a.csv", "id,time\na,1\n"), "no variable columns"),
     "unknown format": (
         _text("a.txt", "1,2\n"),
-        ("unknown format '.txt' (use .h5/.hdf5, .csv, .npy or .npz)"),
+        ("unknown format '.txt' (use .csv, .parquet, .h5/.hdf5, .npy or .npz)"),
     ),
     "missing": (lambda p: p / "none.csv", "no such file: "),
     "not hdf5": (_text("a.h5", "not hdf5"), "not an HDF5 file"),
@@ -212,3 +215,122 @@ def test_check_values_refuses_inf_always_and_nan_without_gaps():
         assert ("missing=encode" in msg) == (not gaps) and "\n" not in msg
     with pytest.raises(LlmtsError, match="value -inf in series 0 at step 3, variable 0"):
         check_values([inf[:, 0]], "input", gaps=True)  # (T,) works too
+
+
+@pytest.mark.parametrize(
+    "dates",
+    [
+        ["2000-01-01", "2000-02-01", "2000-03-01", "2000-04-01"],
+        ["2000-01", "2000-02", "2000-03", "2000-04"],
+        ["01/01/2000", "02/01/2000", "03/01/2000", "04/01/2000"],
+        ["2000-01-01 00:00:00", "2000-02-01 00:00:00", "2000-03-01 00:00:00", "2000-04-01"],
+        ["Jan 2000", "Feb 2000", "Mar 2000", "Apr 2000"],
+    ],
+)
+def test_a_pandas_written_csv_with_dates_in_any_spelling(tmp_path, dates):
+    """A `date` column (found by name) of month starts, written several ways."""
+    path = tmp_path / "sales.csv"
+    rows = "".join(f"{d},{i},{i / 2}\n" for i, d in enumerate(dates))
+    path.write_text("date,sales,price\n" + rows)
+    f = read_series(path)
+    assert f.variables == ("sales", "price") and f.freq == "MS"
+    assert f.series[0][:, 0].tolist() == [0, 1, 2, 3] and f.time[0].tolist() == [0, 1, 2, 3]
+    assert str(f.dates[0][0])[:10] == "2000-01-01" and str(f.dates[0][-1])[:10] == "2000-04-01"
+
+
+def test_the_time_column_is_found_by_type_when_no_name_says_it(tmp_path):
+    path = tmp_path / "air.csv"
+    path.write_text("Month,Passengers\n1949-01,112\n1949-02,118\n1949-03,132\n")
+    f = read_series(path)
+    assert f.variables == ("Passengers",) and f.freq == "MS" and len(f.dates[0]) == 3
+
+
+def test_pandas_round_trip_wide_and_both_long_formats(tmp_path):
+    pd = pytest.importorskip("pandas")
+    days = pd.date_range("2021-03-01", periods=10, freq="D")
+    wide = pd.DataFrame({"date": days, "a": np.arange(10.0), "b": -np.arange(10.0)})
+    wide.to_csv(tmp_path / "wide.csv", index=False)
+    f = read_series(tmp_path / "wide.csv")
+    assert f.freq == "D" and f.series[0].shape == (10, 2) and f.series[0][3, 1] == -3
+    nixtla = pd.DataFrame(
+        {
+            "unique_id": ["x"] * 10 + ["y"] * 6,
+            "ds": list(days) + list(days[:6]),
+            "y": np.r_[np.arange(10.0), 100 + np.arange(6.0)],
+        }
+    ).sample(frac=1.0, random_state=0)  # any row order
+    nixtla.to_csv(tmp_path / "nixtla.csv", index=False)
+    f = read_series(tmp_path / "nixtla.csv")
+    assert f.variables == ("y",) and [len(s) for s in f.series] == [10, 6] or [6, 10]
+    by_len = sorted(f.series, key=len)
+    assert by_len[0][:, 0].tolist() == (100 + np.arange(6.0)).tolist() and f.freq == "D"
+    autogluon = nixtla.rename(columns={"unique_id": "item_id", "ds": "timestamp", "y": "target"})
+    autogluon.to_parquet(tmp_path / "ag.parquet")
+    g = read_series(tmp_path / "ag.parquet")
+    assert g.variables == ("target",) and g.freq == "D"
+    assert sorted(len(s) for s in g.series) == [6, 10]
+    wide.set_index("date").to_parquet(tmp_path / "indexed.parquet")  # the index stored
+    h = read_series(tmp_path / "indexed.parquet")
+    assert h.variables == ("a", "b") and h.freq == "D" and h.series[0].shape == (10, 2)
+
+
+def test_a_skipped_month_is_a_gap_on_the_calendar(tmp_path):
+    path = tmp_path / "gap.csv"
+    months = ["2000-01-01", "2000-02-01", "2000-04-01", "2000-05-01", "2000-06-01"]
+    path.write_text("date,v\n" + "".join(f"{m},{i + 1}\n" for i, m in enumerate(months)))
+    f = read_series(path)
+    assert f.freq == "MS" and len(f.series[0]) == 6
+    assert np.isnan(f.series[0][2, 0]) and f.series[0][3, 0] == 3
+    assert str(f.dates[0][2])[:10] == "2000-03-01"
+    with pytest.raises(LlmtsError, match="missing=encode"):
+        check_values(f.series, f.source, gaps=False)
+
+
+def test_irregular_dates_keep_their_rows_without_a_frequency(tmp_path):
+    path = tmp_path / "odd.csv"
+    path.write_text("time,v\n2000-01-01,1\n2000-01-02,2\n2000-01-09,3\n2000-02-20,4\n")
+    f = read_series(path)
+    assert f.freq is None and len(f.series[0]) == 4 and f.time[0].tolist() == [0, 1, 2, 3]
+
+
+def test_named_columns_and_a_missing_one(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text(
+        "store,when,units\na,2020-01-06,1\na,2020-01-13,2\nb,2020-01-06,3\na,2020-01-20,4\n"
+    )
+    f = read_series(path, time_column="when", id_column="store")
+    assert [s[:, 0].tolist() for s in f.series] == [[1, 2, 4], [3]] and f.freq == "W-MON"
+    with pytest.raises(LlmtsError, match=r"no column 'shop' \(data.id_column; have: store, when"):
+        read_series(path, id_column="shop")
+
+
+TABLE_BAD = {
+    "dates out of order": ("date,v\n2000-02-01,1\n2000-01-01,2\n", "strictly increasing (step 1"),
+    "duplicate id and date": (
+        "unique_id,ds,y\na,2000-01-01,1\na,2000-01-01,2\n",
+        "id 'a' has two rows at time 2000-01-01 (rows 2 and 3)",
+    ),
+    "text in a value column": ("ds,y\n2000-01-01,1\n2000-01-02,lots\n", "row 3, column 2: 'lots'"),
+    "ragged with dates": ("date,v\n2000-01-01,1\n2000-01-02\n", "row 3 has 1 cells, expected 2"),
+    "unparseable date": ("date,v\n2000-01-01,1\nyesterday,2\n", "'yesterday' is neither"),
+    "missing date": ("date,v\n2000-01-01,1\n,2\n", "row 3, column 1: missing (the time column"),
+}
+
+
+@pytest.mark.parametrize("case", TABLE_BAD)
+def test_bad_tables_are_one_line(tmp_path, case):
+    text, message = TABLE_BAD[case]
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    with pytest.raises(LlmtsError) as err:
+        read_series(path)
+    assert message in str(err.value) and "\n" not in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_a_damaged_parquet_file_is_one_line(tmp_path):
+    path = tmp_path / "x.parquet"
+    path.write_bytes(b"PAR1 not really")
+    with pytest.raises(LlmtsError, match="not a readable Parquet file") as err:
+        read_series(path)
+    assert "\n" not in str(err.value)

@@ -479,7 +479,7 @@ def test_bench_and_forecast_refuse_a_bad_value_in_one_line(tmp_path, tool, app, 
 
 @pytest.mark.parametrize("tool, app", [("llmts", "llmts"), ("llmts-flops", "llmts-flops")])
 def test_help_names_the_entry_point_and_documents_every_key(tool, app):
-    from llmts.config.compose import describe
+    from llmts.config.help import describe
 
     res = llmts("--help", tool=tool)
     assert res.returncode == 0 and res.stdout.startswith(f"{app}: ")

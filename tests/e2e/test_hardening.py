@@ -296,7 +296,8 @@ def test_bad_config_value_is_one_line_naming_the_key(override, key):
     LlmtsError here is exactly the CLI's one line + exit 2 + no run dir (shown end to end below
     and in test_cli for each entry point)."""
     from llmts.cli.main import check_run
-    from llmts.config.compose import preflight, register_configs
+    from llmts.config.compose import register_configs
+    from llmts.config.preflight import preflight
     from llmts.errors import LlmtsError
 
     register_configs()

@@ -29,9 +29,9 @@ def llmts(*args: str, cwd=REPO, env=None, tool: str = "llmts", timeout: int = 60
 
 
 def compose(*overrides: str, config_name: str = "config"):
-    """The config ``llmts`` (``config_name="bench"``/``"forecast"``/``"flops"``/``"report"``/
-    ``"pretrain"``: that entry point) would run with these overrides (no run dir, no side
-    effects)."""
+    """The config ``llmts`` (``config_name="bench"``/``"benchmark"``/``"forecast"``/``"flops"``/
+    ``"report"``/``"pretrain"``: that entry point) would run with these overrides (no run dir,
+    no side effects)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
@@ -39,7 +39,7 @@ def compose(*overrides: str, config_name: str = "config"):
 
     register_configs()
     # the entry points' own schemas
-    if config_name in ("bench", "forecast", "flops", "report", "pretrain"):
+    if config_name in ("bench", "benchmark", "forecast", "flops", "report", "pretrain"):
         from importlib import import_module
 
         import_module(f"llmts.config.{config_name}").register()

@@ -166,3 +166,71 @@ def test_the_results_table_has_a_row_per_scored_baseline_in_scoring_order():
         "ode_fit",
     ]
     assert len({len(line) for line in lines}) == 1  # the columns line up
+
+
+def test_every_run_scores_the_fields_metrics_on_the_history_before_each_origin(
+    tiny_tokenizer, monkeypatch
+):
+    """MASE's scale reads each row's whole history (data.split=time: longer than the context);
+    sampled forecasts add WQL and SQL; statsforecast's baselines are scored with every metric,
+    their skill too."""
+    from llmts.data.split import make_split
+    from llmts.forecast.batch import ForecastResult
+    from llmts.metrics import evaluate
+    from llmts.metrics.scaled import sample_quantiles, scaled_metrics, seasonal_scale
+
+    cfg = compose(
+        "experiment=smoke",
+        "eval.context_steps=8",
+        "eval.horizon=4",
+        "data.split=time",
+        "data.train_frac=0.6",
+        "data.val_frac=0.2",
+        "data.test_frac=0.2",
+        "eval.baselines=[persistence,seasonal_naive,auto_ets]",
+        "eval.baseline_jobs=1",
+        "eval.bootstrap=50",
+    )
+    series, time = simulate_lotka_volterra(2, 40, 80.0, seed=2)
+    data = Dataset(series, time, ("prey", "predator"), "simulated")
+    split = make_split(data.lengths, cfg.data, cfg.seed)
+    rng = np.random.default_rng(0)
+
+    def sampled(model, codec, ctx, h, *a, **k):
+        s = np.repeat(ctx[:, None, -1:], h, axis=2) + rng.normal(0, 0.1, (len(ctx), 6, h, 2))
+        return ForecastResult(s, len(ctx) * h, 0, [""] * len(ctx) * 6)
+
+    monkeypatch.setattr(evaluate, "forecast", sampled)
+    monkeypatch.setattr(evaluate.likelihood, "nll_metrics", lambda *a, **k: {})
+    out, done = evaluate.score(None, Codec.build(cfg.data, tiny_tokenizer), data, split, cfg)
+    hist = [data.series[i, :o] for i, o in zip(done.idx, done.origin)]
+    assert min(len(h) for h in hist) > 8  # more than the context
+    scale = seasonal_scale(hist, 1)
+    want = scaled_metrics(done.truth, done.point, scale, sample_quantiles(done.res.samples))
+    for key in ("mase", "smape", "wape", "wql", "sql", "mase_excluded"):
+        assert out[key] == pytest.approx(want[key]), key
+        assert key == "mase_excluded" or out[f"{key}_ci"][0] <= out[key] <= out[f"{key}_ci"][1]
+    assert out["season_length"] == 1
+    np.testing.assert_allclose(done.mase_scale, scale)
+    for name in ("seasonal_naive", "auto_ets"):
+        assert out[f"baseline/{name}/failed"] == 0
+        for key in ("mse", "mase", "wql", "sql", "mase_ci"):
+            assert f"baseline/{name}/{key}" in out, (name, key)
+        assert f"skill/{name}" in out
+    assert "baseline/persistence/wql" not in out  # no quantiles: no WQL
+    # m = 1: seasonal naive is naive, the last observed value
+    np.testing.assert_array_equal(
+        done.base["seasonal_naive"], np.repeat(done.context[:, -1:], 4, axis=1)
+    )
+    assert "MASE" in evaluate.results_table(out).splitlines()[0]
+
+
+def test_a_shuffled_context_keeps_each_rows_steps_and_their_variables_together():
+    from llmts.metrics.evaluate import shuffled
+
+    ctx = np.arange(2 * 10 * 2, dtype=float).reshape(2, 10, 2)
+    out = shuffled(ctx, seed=3)
+    assert not np.array_equal(out, ctx)
+    for i in range(2):  # the same steps, each step's D values still side by side
+        assert sorted(map(tuple, out[i])) == sorted(map(tuple, ctx[i]))
+    np.testing.assert_array_equal(out, shuffled(ctx, seed=3))  # seeded

@@ -77,7 +77,7 @@ def test_lora_improves_the_base_on_a_few_series(mini):
     ]
     acc = make_accelerator("no")
     opt = OmegaConf.structured(OptimizerConfig(lr=3e-3, weight_decay=0.0))
-    parts, _, _ = make_step_parts(model, opt, 12, acc, False, "none")
+    parts, _, _ = make_step_parts(model, opt, 12, acc, chunked=False, compiled="none")
     before = evaluate_loss(parts.loss_model, windows[1], 8, None, acc)
     generator = torch.Generator().manual_seed(0)
     for _ in range(12):

@@ -513,3 +513,15 @@ def test_the_flops_table_names_each_jobs_model_and_its_parameters(tmp_path):
     _job(one, "1", "1e-3", metrics=ok)
     md = write_report(collect(one), tmp_path / "out1").read_text()
     assert "Base model: tiny, 1.235M parameters." in md
+
+
+def test_jobs_with_the_fields_metrics_show_mase_and_wql(sweep, tmp_path):
+    """A job's MASE and WQL (and their intervals from its own bootstrap) join the metric table
+    when the jobs have them."""
+    for d, (mase, wql) in (("0", (1.25, 0.1)), ("1", (0.75, 0.05))):
+        path = sweep / d / "metrics.json"
+        m = json.loads(path.read_text())
+        path.write_text(json.dumps({**m, "mase": mase, "wql": wql, "mase_ci": [0.5, 2.0]}))
+    md = write_report(collect(sweep), tmp_path / "out").read_text()
+    assert "| MASE | WQL |" in md
+    assert "1.2500 [0.5000, 2.0000]" in md

@@ -39,6 +39,7 @@ def run_train(tmp_path, windows, *overrides, precision: str = "no"):
         "train.eval_every=2",
         "train.log_every=1",
         "train.chunked_loss=false",
+        "train.select=last",
         *overrides,
     )
     model = build_model(cfg.model, cfg.lora, cfg.seed)
@@ -48,10 +49,10 @@ def run_train(tmp_path, windows, *overrides, precision: str = "no"):
         windows[1],
         cfg.train,
         cfg.optimizer,
-        cfg.seed,
-        tmp_path,
-        NullTracker(),
-        make_accelerator(precision),
+        seed=cfg.seed,
+        run_dir=tmp_path,
+        tracker=NullTracker(),
+        accelerator=make_accelerator(precision),
         flops_per_step=1.0,
     )
     return model, result
@@ -144,6 +145,18 @@ def test_data_order_is_a_function_of_seed_and_position():
     assert sorted(flat[:10]) == list(range(10))  # one epoch visits every window once
 
 
+def crash_at(monkeypatch, step, run_dir, windows, *opts):
+    """Run :func:`run_train` into ``run_dir`` and kill it at optimizer step ``step``."""
+
+    def crash(loss):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        interrupt_at(m, step, crash)
+        with pytest.raises(KeyboardInterrupt):
+            run_train(run_dir, windows, *opts)
+
+
 def interrupt_at(monkeypatch, step, action):
     """Make the training forward of optimizer step ``step`` call ``action(loss)``."""
     calls = {"n": 0}
@@ -168,14 +181,7 @@ def test_resume_is_bit_exact(tmp_path, windows, monkeypatch):
         "optimizer.warmup_steps=2",
     )
     full_model, full = run_train(tmp_path / "full", windows, *opts)
-
-    def crash(loss):
-        raise KeyboardInterrupt
-
-    with monkeypatch.context() as m:
-        interrupt_at(m, 5, crash)
-        with pytest.raises(KeyboardInterrupt):
-            run_train(tmp_path / "cut", windows, *opts)
+    crash_at(monkeypatch, 5, tmp_path / "cut", windows, *opts)
     assert ckpt.find_latest(tmp_path / "cut").name == "step-3"
     resumed_model, resumed = run_train(tmp_path / "cut", windows, *opts, "train.resume=auto")
 
@@ -405,10 +411,10 @@ def test_fp16_overflow_step_is_skipped_by_the_loss_scaler(tmp_path, windows, mon
             windows[1],
             cfg.train,
             cfg.optimizer,
-            cfg.seed,
-            tmp_path,
-            NullTracker(),
-            accelerator,
+            seed=cfg.seed,
+            run_dir=tmp_path,
+            tracker=NullTracker(),
+            accelerator=accelerator,
             flops_per_step=1.0,
         )
     after = trainable_state(model)
@@ -619,10 +625,10 @@ def test_lora_build_and_train_step_raise_no_future_warning(tmp_path, windows):
             windows[1],
             cfg.train,
             cfg.optimizer,
-            cfg.seed,
-            tmp_path,
-            NullTracker(),
-            make_accelerator("no"),
+            seed=cfg.seed,
+            run_dir=tmp_path,
+            tracker=NullTracker(),
+            accelerator=make_accelerator("no"),
             flops_per_step=1.0,
         )
     assert cfg.lora.enabled
@@ -664,3 +670,64 @@ def test_validation_loss_and_checkpoint_saves_are_logged_one_line_each(tmp_path,
     assert [ln for ln in lines if ln.startswith("saved checkpoint")] == [
         f"saved checkpoint {tmp_path / 'checkpoints' / f'step-{s}'}" for s in (2, 4)
     ]
+
+
+def tiny_model():
+    """The model :func:`run_train` starts from."""
+    cfg = compose("model=tiny", "lora=none")
+    return build_model(cfg.model, cfg.lora, cfg.seed)
+
+
+def rising_validation(monkeypatch):
+    """Validation losses that rise as training lowers the real one (its negative): a function of
+    the weights, so a resumed run sees the same values as the uninterrupted one."""
+    import llmts.train.loop
+
+    real = llmts.train.loop.evaluate_loss
+    monkeypatch.setattr(llmts.train.loop, "evaluate_loss", lambda *a: -real(*a))
+
+
+def test_best_val_keeps_the_lowest_validation_and_resumes_exactly(tmp_path, windows, monkeypatch):
+    rising_validation(monkeypatch)
+    opts = ("train.select=best_val", "train.max_steps=6", "train.save_every=3")
+    base = trainable_state(tiny_model())
+    model, result = run_train(tmp_path / "full", windows, *opts)
+    assert result.steps == 6 and result.selected_step == 0
+    assert result.best_val_loss == result.history[0]["val_loss"]
+    state = trainable_state(model)
+    assert all(torch.equal(state[k], base[k]) for k in base)  # step 0's weights, not step 6's
+    assert ckpt.find_selected(tmp_path / "full").name == "step-0"
+    assert ckpt.find_latest(tmp_path / "full").name == "step-6"
+    crash_at(monkeypatch, 5, tmp_path / "cut", windows, *opts)
+    resumed_model, resumed = run_train(tmp_path / "cut", windows, *opts, "train.resume=auto")
+    assert resumed.selected_step == 0 and resumed.best_val_loss == result.best_val_loss
+    other = trainable_state(resumed_model)
+    assert all(torch.equal(other[k], state[k]) for k in state)
+
+
+def test_best_val_picks_a_middle_step_and_last_keeps_the_end(tmp_path, windows, monkeypatch):
+    import llmts.train.loop
+
+    losses = iter([3.0, 2.0, 1.0, 4.0])  # validations at steps 0, 2, 4, 6
+    monkeypatch.setattr(llmts.train.loop, "evaluate_loss", lambda *a: next(losses))
+    model, result = run_train(
+        tmp_path / "best", windows, "train.select=best_val", "train.max_steps=6"
+    )
+    assert result.selected_step == 4 and result.best_val_loss == 1.0 and result.steps == 6
+    saved = ckpt.checkpoint_root(tmp_path / "best") / "step-4"
+    ckpt.load_trainable(check := tiny_model(), saved)
+    a, b = trainable_state(model), trainable_state(check)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    losses = iter([3.0, 2.0, 1.0, 4.0])  # noqa: F841 - read by the patched evaluate_loss
+    _, last = run_train(tmp_path / "last", windows, "train.max_steps=6")  # select=last
+    assert last.selected_step == 6 and ckpt.find_selected(tmp_path / "last").name == "step-6"
+
+
+def test_early_stopping_after_patience_validations(tmp_path, windows, monkeypatch):
+    rising_validation(monkeypatch)
+    opts = ("train.select=best_val", "train.max_steps=6", "train.early_stopping=2")
+    _, result = run_train(tmp_path, windows, *opts)
+    assert result.steps == 4 and result.selected_step == 0  # validations at 0, 2 (stale), 4
+    assert ckpt.find_latest(tmp_path).name == "step-4"
+    _, again = run_train(tmp_path, windows, *opts, "train.resume=auto")  # nothing left to train
+    assert again.steps == 4 and again.selected_step == 0

@@ -1,12 +1,12 @@
-"""Composition helpers: a checkpoint evaluated with the settings saved with its run."""
+"""A checkpoint evaluated with the settings saved with its run (llmts.train.run_config)."""
 
 from __future__ import annotations
 
 import pytest
 from omegaconf import OmegaConf
 
-from llmts.config.compose import as_trained, trained_hint
 from llmts.errors import LlmtsError
+from llmts.train.run_config import as_trained, trained_hint
 from tests.helpers import compose
 
 
@@ -69,15 +69,3 @@ def test_a_hint_only_where_no_run_config_says_how_it_was_trained(tmp_path, train
     assert trained_hint(trained / "checkpoints" / "step-4", "give model=") == ""
     hint = trained_hint(tmp_path / "copied" / "step-4", "give model=")
     assert hint == " (no run config beside it says how it was trained: give model=)"
-
-
-def test_help_lists_every_key_of_nested_sections():
-    from llmts.config.bench import BenchRunConfig
-    from llmts.config.compose import describe
-    from llmts.config.pretrain import PretrainConfig
-
-    pretrain = [line.split("=", 1)[0].strip() for line in describe(PretrainConfig)]
-    assert {"corpus.families", "corpus.num_series", "train.max_steps", "seed"} <= set(pretrain)
-    assert "corpus" not in pretrain
-    bench = [line.split("=", 1)[0].strip() for line in describe(BenchRunConfig)]
-    assert "bench.sections" in bench and "bench" not in bench

@@ -1,4 +1,6 @@
-from llmts.train.pretrain import curve_text
+"""The pretrained folder's model card."""
+
+from llmts.model.card import curve_text
 
 
 def test_the_cards_validation_curve_takes_evenly_spaced_evaluations():
