@@ -13,7 +13,14 @@ from llmts.errors import LlmtsError
 from tests.helpers import QWEN_TOKENIZER, compose, digit_pair_tokenizer
 from tests.helpers.families import FAMILIES, save_family_model
 
-SMOKE = ("experiment=smoke", "model.source=pretrained", "data.num_series=24", "eval.num_series=2")
+SMOKE = (
+    "experiment=smoke",
+    "model.source=pretrained",
+    "data.num_series=24",
+    "data.context_length=64",
+    "train.batch_size=2",
+    "eval.num_series=2",
+)
 
 
 def family_tokenizer(family: str):
