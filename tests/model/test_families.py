@@ -158,3 +158,18 @@ def test_a_lora_target_the_model_lacks_is_one_line(family):
     with pytest.raises(LlmtsError, match="not_a_layer not in this") as err:
         build_model(cfg.model, cfg.lora, 0)
     assert "its linear layers: " in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_head_bias_trains_on_tied_and_untied_heads(family):
+    """The study's head bias: a trainable fp32 zero bias on the model's own head weight, which
+    stays the embeddings' tensor where the head is tied and its own where it is not."""
+    from llmts.model.build import build_model
+
+    _, folder = family
+    cfg = compose(*model_overrides(folder))
+    model = build_model(cfg.model, cfg.lora, 0)
+    head, emb = model.get_output_embeddings(), model.get_input_embeddings()
+    tied = bool(model.get_base_model().config.tie_word_embeddings)
+    assert (head.weight is emb.weight) == tied
+    assert head.bias.requires_grad and not head.weight.requires_grad
+    assert head.bias.dtype == torch.float32 and not head.bias.any()
