@@ -1,10 +1,14 @@
-"""Models: Qwen2.5 from the hub (or a local folder), or a Qwen2-architecture model built in code
-with seeded random weights; LoRA via peft and the study's trainable lm_head bias.
+"""Models: any decoder-only causal LM ``AutoModelForCausalLM`` loads, from the hub or a local
+folder, or a Qwen2-architecture model built in code with seeded random weights; what each
+supports of llmts's speed paths, found once at load (:class:`Capabilities`); its architecture
+read from its config (:func:`model_config`); LoRA via peft on the layers that architecture has
+(:func:`lora_targets`) and the study's trainable lm_head bias.
 
 The bias: Qwen2.5-0.5B ties lm_head to the input embeddings, so the head has no weight of its own
 to train. A zero-initialised ``bias`` Parameter is added to the existing ``lm_head`` Linear; its
 weight stays the very same tensor as the embeddings (no 136M-parameter copy, unlike peft's
-``modules_to_save``), and ``nn.Linear.forward`` adds the bias for free.
+``modules_to_save``), and ``nn.Linear.forward`` adds the bias for free. An untied head keeps its
+own (frozen) weight the same way.
 """
 
 from __future__ import annotations
