@@ -89,6 +89,7 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
         }
         warn(sanity.few_windows(len(windows["train"]), cfg.data.context_length))
     net = model.build_model(cfg.model, cfg.lora, cfg.seed, codec, accelerator.device)
+    parameters = model.base_parameters(net)
     trained = cfg.train.max_steps > 0 or cfg.eval.checkpoint
     warn(
         sanity.forecast_positions(
@@ -143,6 +144,7 @@ def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | No
             metrics.update(evaluate(net, codec, dataset, split, cfg, run_dir, tracker, untrained))
         metrics.update(before)
         metrics.update(
+            parameters=parameters,
             train_flops=plan["total"],
             log10_train_flops=plan["log10_total"],
             final_val_loss=result.final_val_loss if result else None,
@@ -240,13 +242,15 @@ def main(cfg: DictConfig) -> float:
 
 
 def check_run(cfg: DictConfig) -> None:
-    """What ``llmts`` checks of every job before any starts: the schema's ranges and rules, and
-    the codec's bounds on them."""
+    """What ``llmts`` checks of every job before any starts: the schema's ranges and rules, the
+    codec's bounds on them, the model's config (a causal LM, the LoRA targets it has)."""
     from llmts.codec.llmtime import check_context_length
     from llmts.config.schema import check
+    from llmts.model.build import check_model
 
     check(cfg)
     check_context_length(cfg.data)
+    check_model(cfg.model, cfg.lora)
 
 
 def entry() -> None:

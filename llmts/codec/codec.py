@@ -63,14 +63,19 @@ class Codec:
         cls, data: DataConfig, tokenizer: PreTrainedTokenizerBase, signed: bool = False
     ) -> Codec:
         """The codec ``data`` describes (``signed``: the series have negative values), after
-        checking the tokenizer can write it one token per character (:class:`LlmtsError`)."""
+        checking the tokenizer can write it one token per character (:class:`LlmtsError`).
+        ``data.digit_separator=auto`` is decided here, from the tokenizer, and logged."""
+        missing = gaps_allowed(data)
+        separator = data.digit_separator
+        if separator == "auto":
+            separator = tokens.choose_separator(tokenizer, signed, missing)
         codec = cls(
             tokenizer,
             data.percentile,
             data.precision,
             str(data.scale),
-            gaps_allowed(data),
-            data.digit_separator,
+            missing,
+            separator,
             signed,
             data.affine_beta,
         )

@@ -142,6 +142,24 @@ def _follows(signed: bool, missing: bool) -> dict[str, tuple[str, ...]]:
     return {a: b for a, b in pairs.items() if (a != "-" or signed) and (a != MISSING or missing)}
 
 
+def choose_separator(tokenizer: PreTrainedTokenizerBase, signed: bool, missing: bool) -> str:
+    """``data.digit_separator=auto``: ``''`` when the codec's characters are one token each
+    and no neighbours merge (Qwen, Llama 3, Gemma: every digit its own token), else ``' '``
+    (LLMTIME's spaced digits: GPT-2, Pythia) when that writes them apart; one log line says
+    which. Where neither does, ``''``: the tokenizer check then says what is wrong."""
+    split, merged = _token_problems(tokenizer, "", signed, missing)
+    if _unwritable(tokenizer, "", signed, missing):
+        return ""  # no separator helps: the tokenizer check says what it lacks
+    if not split and not merged:
+        log.info("data.digit_separator=auto: '' (the tokenizer writes every digit as one token)")
+        return ""
+    if not any(_token_problems(tokenizer, " ", signed, missing)):
+        what = f"merges {', '.join(map(repr, merged[:3]))}" if merged else "splits characters"
+        log.info("data.digit_separator=auto: ' ' (the tokenizer %s: digits written apart)", what)
+        return " "
+    return ""
+
+
 def check_codec_tokens(
     tokenizer: PreTrainedTokenizerBase,
     separator: str = "",
@@ -155,6 +173,13 @@ def check_codec_tokens(
     never occurs); ``missing``: ``NaN`` fields occur. Tokenizers that merge digits (Llama-3's)
     fail this; ``data.digit_separator=' '`` writes the characters apart (LLMTIME's fix), and the
     message suggests it only when it does pass."""
+    lost = _unwritable(tokenizer, separator, signed, missing)
+    if lost:
+        raise LlmtsError(
+            f"tokenizer cannot write {', '.join(map(repr, lost))} (no token decodes back to "
+            "it): the codec needs every digit and , . ; (- for signed data); use another "
+            "tokenizer"
+        )
     split, merged = _token_problems(tokenizer, separator, signed, missing)
     if not split and not merged:
         return
@@ -174,6 +199,21 @@ def check_codec_tokens(
     else:
         fix = "no data.digit_separator fixes this tokenizer; use another one"
     raise LlmtsError(f"tokenizer {what}: the codec needs one token per character; {fix}")
+
+
+def _unwritable(
+    tokenizer: PreTrainedTokenizerBase, separator: str, signed: bool, missing: bool
+) -> list[str]:
+    """The codec characters the tokenizer has no token for: their IDs hold the unknown token,
+    or do not decode back to the character."""
+    units = list(_follows(signed, missing))
+    ids = tokenizer([separator + u for u in units], add_special_tokens=False)["input_ids"]
+    unk = tokenizer.unk_token_id
+    return [
+        u
+        for u, t in zip(units, ids)
+        if (unk is not None and unk in t) or tokenizer.decode(t).strip() != u
+    ]
 
 
 def _token_problems(

@@ -29,9 +29,6 @@ Source = _choice("Source", "pretrained", "random")
 Dtype = _choice("Dtype", "auto", "float32", "bfloat16", "float16")
 AttnImplementation = _choice("AttnImplementation", "sdpa", "eager", "flash_attention_2")
 OutputVocab = _choice("OutputVocab", "full", "numeric")
-LoraTarget = _choice(
-    "LoraTarget", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"
-)
 Engine = _choice("Engine", "llmts", "hf")
 CacheImplementation = _choice("CacheImplementation", "static", "dynamic")
 Schedule = _choice("Schedule", "constant", "cosine", "linear")
@@ -74,7 +71,6 @@ DEFAULT_BASELINES = ("persistence", "seasonal_naive", "ode_fit")
 Ablation = _choice("Ablation", "random_init", "shuffled_context")  # llmts-benchmark's
 LoggerName = _choice("LoggerName", "wandb", "none")
 LoggerMode = _choice("LoggerMode", "auto", "online", "offline", "disabled")
-LORA_TARGETS: tuple[str, ...] = tuple(t.value for t in LoraTarget)
 
 
 def option(default: Any, doc: str) -> Any:

@@ -27,7 +27,6 @@ from llmts.config.choices import (
     Kernels,
     LoggerMode,
     LoggerName,
-    LoraTarget,
     Missing,
     Objective,
     OutputVocab,
@@ -50,21 +49,23 @@ class ModelConfig:
     name: str = option("Qwen/Qwen2.5-0.5B-Instruct", "hub id (source=pretrained) or a label")
     source: Source = option(
         Source.pretrained,
-        "pretrained: from_pretrained; random: Qwen2 "
+        "pretrained: from_pretrained (any causal LM); random: Qwen2 "
         "architecture built in code with seeded random weights",
     )
     path: str | None = option(None, "local folder with weights (overrides name)")
     tokenizer_path: str | None = option(None, "local tokenizer folder; random models: the tiny one")
     revision: str | None = option(None, "hub revision of weights and tokenizer")
-    vocab_size: int = option(151936, "architecture (Qwen2Config); also feeds the FLOPs planner")
-    hidden_size: int = option(896, "architecture")
-    intermediate_size: int = option(4864, "architecture")
-    num_hidden_layers: int = option(24, "architecture")
-    num_attention_heads: int = option(14, "architecture")
-    num_key_value_heads: int = option(2, "architecture")
-    max_position_embeddings: int = option(32768, "architecture")
-    rope_theta: float = option(1000000.0, "architecture")
-    tie_word_embeddings: bool = option(True, "architecture")
+    # The architecture keys build source=random models (a Qwen2Config); their defaults are
+    # Qwen2.5-0.5B's. A pretrained model's architecture is its own config.json's.
+    vocab_size: int = option(151936, "source=random: architecture (Qwen2Config)")
+    hidden_size: int = option(896, "source=random: architecture")
+    intermediate_size: int = option(4864, "source=random: architecture")
+    num_hidden_layers: int = option(24, "source=random: architecture")
+    num_attention_heads: int = option(14, "source=random: architecture")
+    num_key_value_heads: int = option(2, "source=random: architecture")
+    max_position_embeddings: int = option(32768, "source=random: architecture")
+    rope_theta: float = option(1000000.0, "source=random: architecture")
+    tie_word_embeddings: bool = option(True, "source=random: architecture")
     dtype: Dtype = option(
         Dtype.auto,
         "weights' dtype; auto: a LoRA base in bf16 on a bf16 GPU "
@@ -102,8 +103,10 @@ class LoraConfig:
     r: int = option(8, "LoRA rank")
     lora_alpha: float = option(16.0, "scaling = lora_alpha / r")
     lora_dropout: float = option(0.0, "dropout on the LoRA input, in [0, 1)")
-    target_modules: list[LoraTarget] = option(
-        [LoraTarget.q_proj, LoraTarget.v_proj], "projections that get adapters"
+    target_modules: list[str] | None = option(
+        None,
+        "linear layers that get adapters, by name (peft's matching; all-linear: every one); "
+        "null: q_proj, v_proj where the model has them, else its attention projections",
     )
     lm_head_bias: bool = option(True, "the study's trainable output bias (tied head stays shared)")
 
@@ -112,7 +115,12 @@ class LoraConfig:
         if not c.enabled:
             return
         require(c.r >= 1, "lora.r", c.r, "must be >= 1")
-        require(len(c.target_modules) > 0, "lora.target_modules", [], "must name at least one")
+        require(
+            c.target_modules is None or len(c.target_modules) > 0,
+            "lora.target_modules",
+            [],
+            "must name at least one (null: the architecture's default)",
+        )
         require(0 <= c.lora_dropout < 1, "lora.lora_dropout", c.lora_dropout, "must be in [0, 1)")
 
 
@@ -171,9 +179,9 @@ class DataConfig:
     )
     missing_frac: float = option(0.0, "simulated data: share of values knocked out at random")
     digit_separator: str = option(
-        "",
-        "written before every codec character; ' ' (LLMTIME's "
-        "spaced digits) for tokenizers that merge digits",
+        "auto",
+        "written before every codec character: '' or ' ' (LLMTIME's spaced digits); "
+        "auto: '' where every digit is its own token, ' ' where the tokenizer merges digits",
     )
 
     @staticmethod
@@ -207,10 +215,10 @@ class DataConfig:
                 "needs data.missing=encode (gaps written as NaN)",
             )
         require(
-            c.digit_separator in ("", " "),
+            c.digit_separator in ("auto", "", " "),
             "data.digit_separator",
             c.digit_separator,
-            "must be '' or ' '",
+            "must be auto, '' or ' '",
         )
 
 

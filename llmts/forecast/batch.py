@@ -101,7 +101,7 @@ def forecast(
     device = next(model.parameters()).device
     model.eval()
     with torch.autocast(device.type, enabled=False):
-        if dec.constrained and dec.engine == "llmts":
+        if dec.constrained and dec.engine == "llmts" and not _plain_only(model):
             texts = engine_texts(model, codec, prompts, dec, batch_size, seed, decoders)
         else:
             from llmts.forecast.hf import hf_texts
@@ -118,6 +118,20 @@ def forecast(
         parsed += fc.parsed
         malformed += fc.malformed
     return ForecastResult(out, parsed, malformed, texts, scales, offsets)
+
+
+def _plain_only(model) -> bool:
+    """True where llmts's decode loop cannot run this model (its capabilities, found at load):
+    its forecasts then come from Hugging Face ``generate``, said once per model in the log."""
+    from llmts.forecast.engine import unsupported
+    from llmts.model.build import base_model
+
+    reason = unsupported(model)
+    net = base_model(model)
+    if reason and not getattr(net, "llmts_told_plain", False):
+        log.info("decoding: engine=hf for this model (%s)", reason)
+        net.llmts_told_plain = True
+    return reason is not None
 
 
 def engine_texts(

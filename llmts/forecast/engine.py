@@ -49,7 +49,7 @@ from transformers import AttentionInterface
 
 from llmts.codec.grammar import Grammar, State
 from llmts.errors import LlmtsError
-from llmts.model.build import base_model
+from llmts.model.build import base_model, capabilities
 
 log = logging.getLogger(__name__)
 PROMPT_BUCKET = 64  # captured decoding pads prompt widths to a multiple of this (fewer shapes)
@@ -78,6 +78,9 @@ def shared_prefix_attention(
     scaling: float | None = None,
     *,
     prefix: SharedPrefix,
+    column: torch.Tensor | None = None,
+    sliding_window: int | None = None,
+    softcap: float | None = None,
     **kwargs,
 ) -> tuple[torch.Tensor, None]:
     """Attention of one new position per row (a decode step) over a prompt shared by the s
@@ -95,7 +98,11 @@ def shared_prefix_attention(
     and all the query heads that share it (grouped-query heads h → h // (H / H_kv),
     transformers' ``repeat_kv`` order): a decode step reads n·P + R·T keys instead of
     R·(P + N). Scores and softmax in float32; returns (R, 1, H, d) in the query's dtype, as
-    transformers' attention functions do."""
+    transformers' attention functions do.
+
+    A sliding-window layer (the model passes its ``sliding_window`` w) attends only to keys
+    whose column k (prompt columns 0..P-1, then slot t at P + t) has ``column`` − k < w,
+    ``column`` (0-d) being the query's; ``softcap`` (Gemma 2): s ← softcap·tanh(s / softcap)."""
     keys_p, values_p = prefix.keys[module.layer_idx], prefix.values[module.layer_idx]
     n, kv, _, dim = keys_p.shape
     rows, heads, _, _ = query.shape
@@ -112,9 +119,19 @@ def shared_prefix_attention(
         return x.view(n, kv, samples, groups, -1).transpose(1, 2).reshape(rows, kv, groups, -1)
 
     q_rows = query.view(rows, kv, groups, dim)
-    s_p = (by_series(q_rows) @ keys_p.transpose(-1, -2)).float().mul_(scale).add_(prefix.bias)
+    s_p = (by_series(q_rows) @ keys_p.transpose(-1, -2)).float().mul_(scale)
     s_t = (q_rows @ key.transpose(-1, -2)).float().mul_(scale)
+    if softcap:
+        s_p = s_p.div_(softcap).tanh_().mul_(softcap)
+        s_t = s_t.div_(softcap).tanh_().mul_(softcap)
+    s_p.add_(prefix.bias)
     s_t.masked_fill_(~attention_mask, float("-inf"))  # (R, H_kv, g, T)
+    if sliding_window:
+        width = keys_p.shape[2]
+        far = column - sliding_window  # a key at or before this column is out of the window
+        s_p.masked_fill_(torch.arange(width, device=s_p.device) <= far, float("-inf"))
+        slots = torch.arange(span, device=s_t.device) + width
+        s_t.masked_fill_(slots <= far, float("-inf"))
     top = torch.maximum(s_p.amax(-1, keepdim=True), by_series(s_t.amax(-1, keepdim=True)))
     e_p, e_t = s_p.sub_(top).exp_(), s_t.sub_(by_row(top)).exp_()
     total = e_p.sum(-1, keepdim=True).add_(by_series(e_t.sum(-1, keepdim=True)))
@@ -122,6 +139,24 @@ def shared_prefix_attention(
     out.add_(by_series(e_t.to(value.dtype) @ value)).div_(total)  # (n, H_kv, s·g, d)
     out = out.to(query.dtype).view(n, kv, samples, groups, dim).transpose(1, 2)
     return out.reshape(rows, 1, heads, dim), None
+
+
+def unsupported(model: nn.Module) -> str | None:
+    """Why llmts's decode loop cannot run ``model`` (None: it can), from its
+    :class:`llmts.model.build.Capabilities`: the shared-prefix attention stands in for the
+    model's own through transformers' ``AttentionInterface`` (sdpa or eager), and the masks it
+    prepares cover full and sliding-window layers (several kinds in one model: as a dict)."""
+    caps = capabilities(model)
+    impl = base_model(model).config._attn_implementation
+    if not caps.attention_backend:
+        return "this model's attention does not go through transformers' AttentionInterface"
+    if impl not in ("sdpa", "eager"):
+        return f"it needs model.attn_implementation sdpa or eager, not {impl}"
+    if not set(caps.layer_types) <= {"full_attention", "sliding_attention"}:
+        return f"layer types {', '.join(caps.kinds)} are not full or sliding-window attention"
+    if len(caps.kinds) > 1 and not caps.prepared_masks:
+        return "this model mixes layer types but takes no prepared mask per type"
+    return None
 
 
 def model_dtype(model: nn.Module) -> torch.dtype:
@@ -195,18 +230,10 @@ class Decoder:
         check_every: int = 8,
     ) -> None:
         self.net = base_model(model)
-        cfg = self.net.config
-        if set(getattr(cfg, "layer_types", None) or ["full_attention"]) != {"full_attention"}:
-            raise LlmtsError(
-                "decoding.engine=llmts supports full-attention models only "
-                "(this one has sliding-window layers): use decoding.engine=hf"
-            )
-        impl = cfg._attn_implementation
-        if impl not in ("sdpa", "eager"):
-            raise LlmtsError(
-                f"decoding.engine=llmts needs model.attn_implementation sdpa or "
-                f"eager, not {impl}: use decoding.engine=hf"
-            )
+        if reason := unsupported(model):
+            raise LlmtsError(f"decoding.engine=llmts: {reason}; use decoding.engine=hf")
+        self.caps = capabilities(model)
+        impl = self.net.config._attn_implementation
         self.device = next(self.net.parameters()).device
         self.dtype = model_dtype(self.net)
         self.bool_mask = impl == "sdpa"  # eager attention adds the mask: it must be float
@@ -226,13 +253,20 @@ class Decoder:
         self._step: Callable = torch.compile(self.step, **compile) if compile else self.step
 
     def forward(
-        self, input_ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache, **kw
+        self,
+        input_ids: torch.Tensor,
+        mask: torch.Tensor,
+        positions: torch.Tensor,
+        cache,
+        sliding: torch.Tensor | None = None,
+        **kw,
     ) -> torch.Tensor:
-        """Float32 scores (B, C) of the grammar's columns at the last position; ``kw`` goes on
-        to the attention function (a step's ``prefix``)."""
+        """Float32 scores (B, C) of the grammar's columns at the last position; ``mask`` the
+        full-attention layers' prepared mask, ``sliding`` the sliding-window layers' (None: the
+        same); ``kw`` goes on to the attention function (a step's ``prefix``)."""
         out = self.net(
             input_ids=input_ids,
-            attention_mask={"full_attention": mask},
+            attention_mask=self.caps.masks(mask, mask if sliding is None else sliding),
             position_ids=positions,
             use_cache=True,
             logits_to_keep=1,
@@ -270,7 +304,7 @@ class Decoder:
         slots = torch.arange(span, device=pos.device)
         allowed = (slots <= pos - self._width).expand(len(cols), 1, 1, span)
         ids, positions = g.columns[cols][:, None], (pos - pad)[:, None]
-        scores = self.forward(ids, allowed, positions, self._cache, prefix=self._prefix)
+        scores = self.forward(ids, allowed, positions, self._cache, prefix=self._prefix, column=pos)
         return pick_columns(
             scores, g.allowed_columns(state, caps), noise, **(self.sampling or {})
         ), state
@@ -281,13 +315,18 @@ class Decoder:
         ``max_new`` slots for the continuations, in the model's dtype; reused while the shape
         stays the same."""
         from transformers import StaticCache
+        from transformers.cache_utils import Cache, StaticLayer
 
         key = (series, samples, width)
         if self._cache is None or self._cache_key != key:
             cfg = self.net.config
-            kv = cfg.num_key_value_heads or cfg.num_attention_heads
+            kv = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
             head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
-            cache = StaticCache(config=cfg, max_cache_len=self.max_new)
+            if self.caps.full_attention_only:
+                cache = StaticCache(config=cfg, max_cache_len=self.max_new)
+            else:  # every slot kept: the decode attention applies the window itself
+                layers = [StaticLayer(max_cache_len=self.max_new) for _ in self.caps.layer_types]
+                cache = Cache(layers=layers)
             cache.early_initialization(series * samples, kv, head_dim, self.dtype, self.device)
             if not all(hasattr(layer, "cumulative_length") for layer in cache.layers):
                 raise LlmtsError(
@@ -316,9 +355,14 @@ class Decoder:
         causal = (q[None, :] <= q[:, None]) & (q[None, None, :] >= pad[:, None, None])
         # A pad position attends to itself only, so its (unused) states stay finite.
         allowed = causal | torch.eye(width, dtype=torch.bool, device=self.device)
-        prefix = DynamicCache(config=self.net.config)
+        sliding = None
+        if window := self.caps.sliding_window:
+            sliding = self.mask(allowed & (q[:, None] - q[None, :] < window))[:, None]
+        # Full layers throughout (no sliding cache layer): every prompt key is kept for the
+        # shared prefix, and the masks apply the window.
+        prefix = DynamicCache() if sliding is not None else DynamicCache(config=self.net.config)
         scores = self.forward(
-            ids, self.mask(allowed)[:, None], (q - pad[:, None]).clamp(min=0), prefix
+            ids, self.mask(allowed)[:, None], (q - pad[:, None]).clamp(min=0), prefix, sliding
         )
         cache = self.static_cache(n, samples, width)
         shared = self._prefix

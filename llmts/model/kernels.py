@@ -22,6 +22,9 @@ def apply_kernels(model: nn.Module, name: str) -> None:
         return
     if name != "liger":
         raise LlmtsError(f"train.kernels={name!r}: must be one of none, liger")
+    kind = getattr(base_model(model).config, "model_type", "?")
+    if kind != "qwen2":  # the kernels below are Liger's Qwen2 patch
+        raise LlmtsError(f"train.kernels=liger: Qwen2 models only, not {kind}; use none")
     try:
         from liger_kernel.transformers import apply_liger_kernel_to_qwen2
     except ImportError:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from llmts.errors import LlmtsError
 
@@ -32,8 +32,14 @@ ARCH_KEYS = (
 
 
 def architecture(model_cfg: DictConfig) -> dict:
-    """The model numbers a training step's speed depends on (the name does not matter)."""
-    return {k: model_cfg[k] for k in ARCH_KEYS}
+    """The model numbers a training step's speed depends on (the name does not matter), read
+    from the model's own config (:func:`llmts.model.build.model_config`)."""
+    from llmts.model.build import model_config
+
+    arch = model_config(model_cfg)
+    found = {k: getattr(arch, k, None) for k in ARCH_KEYS}
+    found["num_key_value_heads"] = found["num_key_value_heads"] or arch.num_attention_heads
+    return found
 
 
 @dataclass
@@ -108,8 +114,7 @@ def job_seconds(cfg: DictConfig, rates: Rates) -> dict[str, float | None]:
 
 def mismatch(cfg: DictConfig, rates: Rates) -> str | None:
     """Why the bench's rates do not apply to this job's model, or None."""
-    ours = OmegaConf.to_container(cfg.model, resolve=True)
-    if rates.architecture and architecture(ours) != rates.architecture:
+    if rates.architecture and architecture(cfg.model) != rates.architecture:
         a = rates.architecture
         return (
             f"warning: the bench timed another architecture (hidden {a['hidden_size']}, "

@@ -1,4 +1,7 @@
-"""Training-compute accounting for Qwen2-style decoders with LoRA (the study's §3.3, §4.7, §4.8).
+"""Training-compute accounting for decoder-only causal LMs with LoRA (the study's §3.3, §4.7,
+§4.8), from each model's own config: the study's formulas generalised to the layouts in
+:data:`LAYOUTS` (query and key/value widths, gated or plain MLPs, fused projections); any other
+layout is counted by FlopCounterMode on the meta device.
 
 Units: every number is a count of floating-point operations (FLOPs, one multiply or one add each;
 a multiply-accumulate is 2 FLOPs), *not* FLOP/s. ``B`` is the batch size in sequences, ``L`` the
@@ -38,41 +41,92 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from llmts.config.choices import LORA_TARGETS as ALL_LINEAR  # the decoder linears LoRA can wrap
-
 log = logging.getLogger(__name__)
 
+# Decoder layouts the analytic accounting knows, by ``config.model_type``: each layer's linears
+# as (name, "attn" | "mlp", d_in, d_out) from d, the query width q = heads·d_head, the key/value
+# width kv = h_kv·d_head and the MLP width d_ff. Any other model type is planned by
+# FlopCounterMode on the meta device (:func:`counted_plan_forward`).
+GATED = ("qwen2", "qwen3", "llama", "mistral", "gemma", "gemma2", "gemma3_text", "olmo2")
 
-def _dims(arch: Any) -> tuple[int, int, int, int, int, int]:
-    """``(d, d_ff, N, V, kv_width, d_head)`` read from a ModelConfig / Qwen2Config-like object."""
+
+def _qkvo_gated(d: int, q: int, kv: int, ff: int) -> list[tuple[str, str, int, int]]:
+    return [
+        ("q_proj", "attn", d, q),
+        ("k_proj", "attn", d, kv),
+        ("v_proj", "attn", d, kv),
+        ("o_proj", "attn", q, d),
+        ("gate_proj", "mlp", d, ff),
+        ("up_proj", "mlp", d, ff),
+        ("down_proj", "mlp", ff, d),
+    ]
+
+
+LAYOUTS: dict[str, Callable[[int, int, int, int], list[tuple[str, str, int, int]]]] = {
+    **dict.fromkeys(GATED, _qkvo_gated),
+    "phi3": lambda d, q, kv, ff: [
+        ("qkv_proj", "attn", d, q + 2 * kv),
+        ("o_proj", "attn", q, d),
+        ("gate_up_proj", "mlp", d, 2 * ff),
+        ("down_proj", "mlp", ff, d),
+    ],
+    "gpt2": lambda d, q, kv, ff: [
+        ("c_attn", "attn", d, q + 2 * kv),
+        ("c_proj", "attn", q, d),
+        ("c_fc", "mlp", d, ff),
+        ("c_proj", "mlp", ff, d),
+    ],
+    "gpt_neox": lambda d, q, kv, ff: [
+        ("query_key_value", "attn", d, q + 2 * kv),
+        ("dense", "attn", q, d),
+        ("dense_h_to_4h", "mlp", d, ff),
+        ("dense_4h_to_h", "mlp", ff, d),
+    ],
+}
+
+
+def model_type(arch: Any) -> str:
+    """``arch.model_type``; a ModelConfig (the random Qwen2 built from its numbers): qwen2."""
+    return str(getattr(arch, "model_type", None) or "qwen2")
+
+
+def known(arch: Any) -> bool:
+    """Whether the analytic accounting knows ``arch``'s layout."""
+    return model_type(arch) in LAYOUTS
+
+
+def _dims(arch: Any) -> tuple[int, int, int, int, int, int, int]:
+    """``(d, d_ff, N, V, kv_width, d_head, q_width)`` read from a ModelConfig or a transformers
+    config: d_head = ``head_dim`` where the config sets it (Gemma, Qwen3), else d / heads;
+    h_kv = heads without grouped-query attention; d_ff = 4d where the config leaves it unset
+    (GPT-2's ``n_inner``)."""
     d = int(arch.hidden_size)
     heads = int(arch.num_attention_heads)
-    # Qwen2Config may carry an explicit head_dim; otherwise it is d / heads as in Qwen2.
     d_head = int(getattr(arch, "head_dim", None) or d // heads)
-    kv_width = int(arch.num_key_value_heads) * d_head
+    kv_heads = int(getattr(arch, "num_key_value_heads", None) or heads)
+    d_ff = getattr(arch, "intermediate_size", None) or getattr(arch, "n_inner", None) or 4 * d
     return (
         d,
-        int(arch.intermediate_size),
+        int(d_ff),
         int(arch.num_hidden_layers),
         int(arch.vocab_size),
-        kv_width,
+        kv_heads * d_head,
         d_head,
+        heads * d_head,
     )
 
 
+def layer_linears(arch: Any, gqa: bool = True) -> list[tuple[str, str, int, int]]:
+    """Each decoder layer's linears (name, "attn" | "mlp", d_in, d_out) of a known layout;
+    ``gqa=False``: key/value widths counted as the query width (the study's accounting)."""
+    d, d_ff, _, _, kv, _, q = _dims(arch)
+    return LAYOUTS[model_type(arch)](d, q, kv if gqa else q, d_ff)
+
+
 def linear_shapes(arch: Any) -> dict[str, tuple[int, int]]:
-    """True ``(d_in, d_out)`` of each Qwen2 decoder linear: q/o d→d, k/v d→h_kv·d_head,
-    gate/up d→d_ff, down d_ff→d. (q_proj is d→heads·d_head, which equals d in Qwen2.)"""
-    d, d_ff, _, _, kv, _ = _dims(arch)
-    return {
-        "q_proj": (d, d),
-        "k_proj": (d, kv),
-        "v_proj": (d, kv),
-        "o_proj": (d, d),
-        "gate_proj": (d, d_ff),
-        "up_proj": (d, d_ff),
-        "down_proj": (d_ff, d),
-    }
+    """True ``(d_in, d_out)`` of each decoder linear by name: for Qwen2 q/o d→d, k/v
+    d→h_kv·d_head, gate/up d→d_ff, down d_ff→d (q_proj is d→heads·d_head, d in Qwen2)."""
+    return {name: (i, o) for name, _, i, o in layer_linears(arch)}
 
 
 def forward_breakdown(
@@ -81,27 +135,34 @@ def forward_breakdown(
     """Forward FLOPs by component (whole model, all N layers), in FLOPs.
 
     * ``embedding`` = 0 (a table lookup)
-    * ``norms`` = (2N + 1)·α·B·L·d (two RMSNorms per layer plus the final one)
-    * ``attn_proj`` = N·[2·2BLd² (q, o) + 2·2BLd·w_kv (k, v)], w_kv = d (the study) or
-      h_kv·d_head (``gqa=True``); with w_kv = d this is the study's 8BLd²
-    * ``attn_scores`` = N·4BL²d (QKᵀ and AV, full L², no causal halving; unchanged by GQA
+    * ``norms`` = (2N + 1)·α·B·L·d (two norms per layer plus the final one)
+    * ``attn_proj`` = N·Σ 2BL·d_in·d_out over the attention linears; for Qwen2 2·2BLd·q
+      (q, o) + 2·2BLd·w_kv (k, v), w_kv = q (the study) or h_kv·d_head (``gqa=True``);
+      with q = w_kv = d this is the study's 8BLd²
+    * ``attn_scores`` = N·4BL²·q (QKᵀ and AV, full L², no causal halving; unchanged by GQA
       because every query head still attends over L keys of width d_head)
-    * ``mlp_proj`` = N·6BLd·d_ff (gate, up, down); ``mlp_act`` = N·14BL·d_ff (SiLU and gating)
-    * ``positional`` = B·L·d (the study's RoPE term); ``lm_head`` = 2BLdV
+    * ``mlp_proj`` = N·Σ 2BL·d_in·d_out over the MLP linears: 6BLd·d_ff gated (gate, up,
+      down: SwiGLU/GeGLU), 4BLd·d_ff plain (GPT-2, GPT-NeoX)
+    * ``mlp_act`` = N·14BL·d_ff (the study's activation and gating constant)
+    * ``positional`` = B·L·d (the study's RoPE term); ``lm_head`` = 2BLdV (tied or not)
     """
-    d, d_ff, n, v, kv, _ = _dims(arch)
+    d, d_ff, n, v, _, _, q = _dims(arch)
     bl = float(batch) * float(seq_len)  # floats: no integer overflow surprises, exact to 2^53
-    w_kv = kv if gqa else d
+    linears = layer_linears(arch, gqa)
+    proj = {kind: sum(2 * bl * i * o for _, k, i, o in linears if k == kind) for kind in GATES}
     return {
         "embedding": 0.0,
         "norms": (2 * n + 1) * rms_alpha * bl * d,
-        "attn_proj": n * (2 * 2 * bl * d * d + 2 * 2 * bl * d * w_kv),
-        "attn_scores": n * 4 * bl * seq_len * d,
-        "mlp_proj": n * 6 * bl * d * d_ff,
+        "attn_proj": n * proj["attn"],
+        "attn_scores": n * 4 * bl * seq_len * q,
+        "mlp_proj": n * proj["mlp"],
         "mlp_act": n * 14 * bl * d_ff,
         "positional": bl * d,
         "lm_head": 2 * bl * d * v,
     }
+
+
+GATES = ("attn", "mlp")
 
 
 def forward_flops(
@@ -134,26 +195,85 @@ def train_step_flops(
 
 
 def lora_step_flops(
-    arch: Any, batch: int, seq_len: int, r: int, target_modules: Iterable[str]
+    arch: Any, batch: int, seq_len: int, r: int, target_modules: Iterable[str] | str | None
 ) -> float:
     """Extra FLOPs per training step from LoRA adapters (the study's §4.7):
 
     N · Σ_targets 6·B·L·r·(d_in + d_out)
 
     (2BLr(d_in+d_out) for x·Aᵀ then ·Bᵀ, times 3 for forward+backward), with the TRUE
-    (d_in, d_out) from :func:`linear_shapes`. ``target_modules`` may be PEFT's ``"all-linear"``.
-    """
+    (d_in, d_out) of each layer linear of that name (:func:`layer_linears`; GPT-2's two
+    ``c_proj`` both). ``target_modules`` may be PEFT's ``"all-linear"``; None: the
+    architecture's default (:func:`llmts.model.build.default_lora_targets`)."""
+    from llmts.model.build import default_lora_targets
+
+    linears = layer_linears(arch)
+    names = list(dict.fromkeys(name for name, *_ in linears))
+    if target_modules is None:
+        attention = [name for name, kind, *_ in linears if kind == "attn"]
+        target_modules = default_lora_targets(model_type(arch), names, attention)
     if isinstance(target_modules, str):
-        target_modules = ALL_LINEAR if target_modules == "all-linear" else [target_modules]
-    shapes = linear_shapes(arch)
-    n = int(arch.num_hidden_layers)
+        target_modules = names if target_modules == "all-linear" else [target_modules]
     total = 0.0
-    for name in dict.fromkeys(target_modules):  # a repeated name is still one adapter
-        if name not in shapes:
-            raise ValueError(f"unknown LoRA target {name!r}; known: {', '.join(ALL_LINEAR)}")
-        d_in, d_out = shapes[name]
-        total += 6.0 * batch * seq_len * r * (d_in + d_out)
-    return n * total
+    for name in dict.fromkeys(map(str, target_modules)):  # a repeated name is one adapter
+        if name not in names:
+            raise ValueError(f"unknown LoRA target {name!r}; known: {', '.join(names)}")
+        for other, _, d_in, d_out in linears:
+            if other == name:
+                total += 6.0 * batch * seq_len * r * (d_in + d_out)
+    return int(arch.num_hidden_layers) * total
+
+
+def architecture(model_cfg: Any) -> Any:
+    """The architecture to plan: a ``model`` config section resolved to the model's own
+    transformers config (:func:`llmts.model.build.model_config`: ``config.json``, no weights);
+    anything else (a transformers config, a namespace of numbers) as it is."""
+    if hasattr(model_cfg, "source"):
+        from llmts.model.build import model_config
+
+        return model_config(model_cfg)
+    return model_cfg
+
+
+def meta_model(arch: Any):
+    """``arch``'s causal LM on the meta device: its modules and shapes, no memory, no init."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(arch)
+
+
+def counted_forward(model: Any, batch: int, seq_len: int) -> float:
+    """FlopCounterMode's count of one forward of ``model`` (on the meta device) over B×L
+    tokens: its matmuls, the attention scores included (SDPA decomposes to bmm there)."""
+    import torch
+
+    ids = torch.zeros(batch, seq_len, dtype=torch.long, device="meta")
+    # A prepared 4-D mask: transformers' own mask builder reads values (none on meta).
+    mask = torch.ones(batch, 1, seq_len, seq_len, dtype=torch.bool, device="meta")
+    with torch.no_grad():
+        flops = counted_flops(lambda: model(input_ids=ids, attention_mask=mask, use_cache=False))
+    if flops is None:
+        from llmts.errors import LlmtsError
+
+        raise LlmtsError(f"FLOPs: this torch cannot count a {model_type(model.config)} model")
+    return flops
+
+
+def counted_lora_step(model: Any, batch: int, seq_len: int, r: int, targets: Any) -> float:
+    """:func:`lora_step_flops` over ``model``'s own linear modules (any architecture):
+    Σ over the modules peft would adapt of 6·B·L·r·(d_in + d_out)."""
+    from llmts.model.build import linear_layers, lora_targets
+
+    names = lora_targets(model, targets)
+    layers = linear_layers(model)
+    chosen = layers if names == "all-linear" else {n: layers[n] for n in names}
+    return sum(
+        6.0 * batch * seq_len * r * sum(p.shape)
+        for mods in chosen.values()
+        for p in (m.weight for m in mods)
+    )
 
 
 def flops_plan(
@@ -165,17 +285,32 @@ def flops_plan(
     (= steps·lora_step, 0 when ``lora_cfg.enabled`` is False), total, log10_total`` in the
     study's accounting (Table 13), and the same keys prefixed ``gqa/`` with true k/v widths.
     ``batch_size`` is sequences per optimizer step (micro-batch × gradient accumulation):
-    FLOPs are linear in B, so accumulation changes nothing else.
+    FLOPs are linear in B, so accumulation changes nothing else. The architecture is the
+    model's own (:func:`architecture`); one whose layout the accounting does not know is
+    counted by FlopCounterMode on the meta device, the same number in both columns.
     """
+    arch = architecture(model_cfg)
     enabled = bool(getattr(lora_cfg, "enabled", False))
-    lora_step = (
-        lora_step_flops(model_cfg, batch_size, seq_len, int(lora_cfg.r), lora_cfg.target_modules)
-        if enabled
-        else 0.0
-    )
+    targets = getattr(lora_cfg, "target_modules", None) if enabled else None
+    if known(arch):
+        if enabled:
+            _check_targets(arch, targets)
+        lora_step = (
+            lora_step_flops(arch, batch_size, seq_len, int(lora_cfg.r), targets) if enabled else 0.0
+        )
+        forwards = {gqa: forward_flops(arch, batch_size, seq_len, gqa=gqa) for gqa in (False, True)}
+    else:
+        model = meta_model(arch)
+        counted = counted_forward(model, batch_size, seq_len)
+        forwards = {False: counted, True: counted}
+        lora_step = (
+            counted_lora_step(model, batch_size, seq_len, int(lora_cfg.r), targets)
+            if enabled
+            else 0.0
+        )
     plan: dict[str, float] = {}
     for prefix, gqa in (("", False), ("gqa/", True)):
-        fwd = forward_flops(model_cfg, batch_size, seq_len, gqa=gqa)
+        fwd = forwards[gqa]
         step = 3.0 * fwd
         base, extra = steps * step, steps * lora_step
         total = base + extra
@@ -192,6 +327,14 @@ def flops_plan(
             }
         )
     return plan
+
+
+def _check_targets(arch: Any, targets: Any) -> None:
+    """One line (as the model build says it) for a LoRA target the architecture lacks."""
+    from llmts.model.build import check_lora_targets
+
+    names = list(dict.fromkeys(name for name, *_ in layer_linears(arch)))
+    check_lora_targets(targets, names, model_type(arch))
 
 
 def counted_flops(fn: Callable[[], Any]) -> float | None:

@@ -192,8 +192,21 @@ def collect(paths: list[str | Path] | str | Path) -> list[Job]:
     return jobs
 
 
+def _parameters(n) -> str:
+    """A parameter count as people say it: 134.5M, 1.54B ("-" where the run recorded none)."""
+    if not _ok(n):
+        return "-"
+    n = float(n)
+    return f"{n / 1e9:.3g}B" if n >= 1e9 else f"{n / 1e6:.4g}M" if n >= 1e6 else f"{int(n):,}"
+
+
 def model_name(job: Job) -> str:
-    """The base model a job trained: its ``model`` group option (``tiny``), else ``model.name``."""
+    """The base model a job trained: ``model.name`` or the folder of ``model.path`` where the
+    command line gave them, else its ``model`` group option (``tiny``), else ``model.name``."""
+    if "model.name" in job.overrides:
+        return str(job.overrides["model.name"])
+    if job.overrides.get("model.path") not in (None, "null"):
+        return Path(str(job.overrides["model.path"])).name
     return str(job.choices.get("model") or job.value("model.name") or "base model")
 
 
@@ -312,13 +325,14 @@ def write_report(jobs: list[Job], out_dir: str | Path, bootstrap: int | None = N
     ]
     total = sum(r[-1] or 0.0 for r in frows)
     models = [model_name(j) for j in jobs]
-    one = len(set(models)) == 1  # one base model: name it in the header, else a column
+    sizes = [_parameters(j.metrics.get("parameters")) for j in jobs]
+    one = len(set(models)) == 1  # one base model: name it in the header, else columns
     md += [
         "## Training FLOPs",
         "",
         _md(
             ["Experiment"]
-            + ([] if one else ["Model"])
+            + ([] if one else ["Model", "Parameters"])
             + [
                 "Steps",
                 "L",
@@ -329,13 +343,14 @@ def write_report(jobs: list[Job], out_dir: str | Path, bootstrap: int | None = N
             ],
             [
                 [r[0] + ("" if r[1] == "ok" else f" ({r[1]})")]
-                + ([] if one else [m])
+                + ([] if one else [m, size])
                 + ["-" if v is None else str(v) for v in r[2:5]]
                 + [_fmt(_log10(v), 3) for v in (r[-2], r[-3], r[-1])]
-                for r, m in zip(frows, models)
+                for r, m, size in zip(frows, models, sizes)
             ],
         ),
         "",
+        *([f"Base model: {models[0]}, {sizes[0]} parameters.", ""] if one and jobs else []),
         f"Sweep total: {total:.4e} FLOPs, log10(Total FLOPs) = {_fmt(_log10(total), 4)} "
         "(every job with "
         "a flops.json or train_flops; failed jobs count their planned FLOPs)."

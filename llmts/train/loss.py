@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint as grad_checkpoint
 
-from llmts.model.build import NumericHead
+from llmts.model.build import NumericHead, capabilities
 
 CHUNK = 4096  # positions per chunk of the chunked loss (train.chunked_loss)
 
@@ -28,6 +28,7 @@ class CausalLMLoss(nn.Module):
         super().__init__()
         self.model = model
         self.chunk_size = chunk_size
+        self.causal = causal_only(model)  # found once: each step only passes it on
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, labels: torch.Tensor
@@ -37,7 +38,7 @@ class CausalLMLoss(nn.Module):
         # state makes each compiled decoder layer (train.compile=regions) recompile.
         kw = dict(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
         if attention_mask is None:
-            kw["attention_mask"] = causal_only(self.model.config)
+            kw["attention_mask"] = self.causal
         if not self.chunk_size:
             logits = self.model(**kw).logits
             return F.cross_entropy(
@@ -60,16 +61,19 @@ class CausalLMLoss(nn.Module):
         return total / count
 
 
-def causal_only(config) -> dict | None:
+def causal_only(model: nn.Module) -> dict | None:
     """The prepared masks ``{"full_attention": None}`` ("causal, nothing masked") where the
-    attention implementation reads None that way (SDPA's and flash attention's causal kernels;
+    model takes prepared masks (:class:`llmts.model.build.Capabilities`) and its attention
+    implementation reads None that way (SDPA's and flash attention's causal kernels;
     full-attention layers only), so transformers builds no mask: without a KV cache its mask
     builder checks the position IDs for packed sequences, which reads them back to the host every
-    step. None elsewhere: eager attention needs the mask built."""
-    impl = str(getattr(config, "_attn_implementation", None))
-    types = set(getattr(config, "layer_types", None) or ["full_attention"])
+    step. None elsewhere (the model builds its mask): eager attention needs the mask built, and
+    models without prepared masks (Llama, GPT-2, …) take no dict."""
+    caps = capabilities(model)
+    impl = str(getattr(model.config, "_attn_implementation", None))
     causal_kernel = impl == "sdpa" or impl.startswith("flash_attention")
-    return {"full_attention": None} if causal_kernel and types == {"full_attention"} else None
+    fast = caps.prepared_masks and caps.full_attention_only and causal_kernel
+    return {"full_attention": None} if fast else None
 
 
 def make_loss(model: nn.Module, chunked: bool, compiled: str) -> nn.Module:

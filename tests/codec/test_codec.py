@@ -32,9 +32,19 @@ def test_build_reads_every_codec_setting_from_the_data_config(tiny_tokenizer):
 
 def test_build_checks_the_tokenizer_in_one_line(tiny_tokenizer):
     with pytest.raises(LlmtsError, match="data.digit_separator=' '"):
-        Codec.build(compose().data, digit_pair_tokenizer())
+        Codec.build(compose("data.digit_separator=''").data, digit_pair_tokenizer())
     spaced = Codec.build(compose("data.digit_separator=' '").data, digit_pair_tokenizer())
     assert spaced.encode(np.array([[1.5]]), 1.0) == " 1 . 5 0 ;"
+
+
+def test_auto_separator_spaces_digits_only_where_the_tokenizer_merges_them(tiny_tokenizer, caplog):
+    auto = compose().data
+    assert auto.digit_separator == "auto"
+    with caplog.at_level("INFO", logger="llmts.codec.tokenizer"):
+        assert Codec.build(auto, tiny_tokenizer).separator == ""
+        assert Codec.build(auto, digit_pair_tokenizer()).separator == " "
+    said = [r.getMessage() for r in caplog.records if "digit_separator=auto" in r.getMessage()]
+    assert len(said) == 2 and "''" in said[0] and "' '" in said[1] and "'00'" in said[1]
 
 
 def sign_allowed(codec: Codec) -> bool:

@@ -68,3 +68,19 @@ def test_the_tiny_and_qwen_tokenizers_keep_codec_characters_apart(tiny_tokenizer
     with pytest.raises(LlmtsError) as err:  # Qwen writes ',-' and ';-' as one token each
         check_codec_tokens(qwen, signed=True)
     assert "merges ',-', ';-'" in str(err.value) and "set data.scale=affine" in str(err.value)
+
+
+def test_a_tokenizer_without_a_codec_character_is_one_line():
+    """A word-level vocabulary with no ';': it would write the unknown token there, silently."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {w: i for i, w in enumerate(["[UNK]", "<pad>", "<eos>", *"0123456789,.-"])}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    core.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=core, unk_token="[UNK]", pad_token="<pad>", eos_token="<eos>"
+    )
+    with pytest.raises(LlmtsError, match="tokenizer cannot write ';'") as err:
+        check_codec_tokens(tok, "", signed=False)
+    assert "\n" not in str(err.value)

@@ -238,7 +238,7 @@ def test_preflight_lets_another_sweepers_syntax_through_and_checks_its_keys():
     "args, message",
     [
         (["model=tinyy"], "Could not find 'model/tinyy' (available options in 'model': "),
-        (["model=tinyy"], "qwen2.5-0.5b-instruct, tiny)"),
+        (["model=tinyy"], "qwen2.5-0.5b-instruct, qwen3-0.6b, smollm2-135m, tiny)"),
         (["optimizer.lr=1e-4,1e-3"], "to sweep over it, add -m (--multirun)"),
         (["optimizer.learning_rate=1e-3"], "not in 'OptimizerConfig'; did you mean optimizer.lr?"),
         (["lora.rank=4"], "did you mean lora.r?"),

@@ -157,7 +157,7 @@ def test_cfg_job_prints_resolved_config():
     [
         ("data.path=/nonexistent/file.h5", "data.path: no such file: /nonexistent/file.h5"),
         ("optimizer.lr=0", "optimizer.lr=0.0: must be > 0"),
-        ("lora.target_modules=[q_proj,qkv]", "Invalid value 'qkv', expected one of [q_proj,"),
+        ("lora.target_modules=[q_proj,qkv]", "qkv not in this qwen2 model; its linear layers: q_"),
         ("data.train_frac=0.9", "must be >= 0 and sum to 1"),
         ("train.flop_budget=1e6", "train.flop_budget: planned"),
         ("eval.bootstrap=-1", "eval.bootstrap=-1: must be >= 0"),
@@ -502,15 +502,18 @@ def test_each_entry_points_help_opens_with_its_own_lines_and_examples(app):
 
 
 def test_a_tokenizer_that_merges_digits_stops_the_run_and_spaced_digits_run(tmp_path):
+    """Unspaced digits (asked for) stop the run in one line; the default separator (auto)
+    spaces them and the log says so."""
     from tests.helpers import digit_pair_tokenizer
 
     digit_pair_tokenizer().save_pretrained(tmp_path / "tok")
     args = ("experiment=smoke", f"model.tokenizer_path={tmp_path / 'tok'}", "model.vocab_size=400")
-    res = llmts(*args, f"hydra.run.dir={tmp_path / 'merged'}")
+    res = llmts(*args, "data.digit_separator=''", f"hydra.run.dir={tmp_path / 'merged'}")
     assert res.returncode == 2
     err = [line for line in res.stderr.splitlines() if line.startswith("llmts: error:")]
     assert len(err) == 1 and "merges '00'" in err[0] and "data.digit_separator=' '" in err[0]
-    res = llmts(*args, "data.digit_separator=' '", f"hydra.run.dir={tmp_path / 'spaced'}")
+    res = llmts(*args, f"hydra.run.dir={tmp_path / 'spaced'}")
     assert res.returncode == 0, res.stderr[-3000:]
     m = json.loads((tmp_path / "spaced" / "metrics.json").read_text())
     assert m["parse_rate"] == 1.0 and m["nll_per_dim"] is not None
+    assert "data.digit_separator=auto: ' '" in (tmp_path / "spaced" / "llmts.log").read_text()

@@ -205,3 +205,27 @@ def test_a_kept_decoders_dict_builds_each_decode_loop_once(setup, tiny_tokenizer
     assert len(made) == 3
     call(horizon=3)
     assert len(made) == 4 and len(kept) == 1  # one decoder (one KV cache) kept at a time
+
+
+def test_a_model_the_decode_loop_cannot_run_is_forecast_by_generate(setup, tiny_tokenizer, caplog):
+    """The plain path: a model whose attention does not go through transformers'
+    AttentionInterface (its capabilities, found at load) gets Hugging Face generate's
+    forecasts under decoding.engine=llmts, said once in the log; the loop itself refuses it."""
+    from dataclasses import replace
+
+    from llmts.errors import LlmtsError
+    from llmts.forecast.engine import Decoder
+    from llmts.model.build import base_model, build_model, capabilities
+
+    cfg = compose("model=tiny")
+    plain = build_model(cfg.model, cfg.lora, cfg.seed)
+    base_model(plain).llmts_capabilities = replace(capabilities(plain), attention_backend=False)
+    with caplog.at_level("INFO", logger="llmts.forecast.batch"):
+        ours = run((cfg, plain, setup[2]), tiny_tokenizer, engine="llmts")
+        again = run((cfg, plain, setup[2]), tiny_tokenizer, engine="llmts")
+    told = [r for r in caplog.records if "engine=hf for this model" in r.getMessage()]
+    assert len(told) == 1 and "AttentionInterface" in told[0].getMessage()
+    hf = run(setup, tiny_tokenizer, engine="hf")
+    assert ours.texts == hf.texts == again.texts and ours.parse_rate == 1.0
+    with pytest.raises(LlmtsError, match="use decoding.engine=hf"):
+        Decoder(plain, Codec.build(cfg.data, tiny_tokenizer).grammar(2, 5, 3), 40, 0)

@@ -364,6 +364,52 @@ def test_shared_prefix_attention_equals_sdpa_over_the_repeated_cache(
     assert torch.allclose(ours.float(), ref, atol=tol)
 
 
+@pytest.mark.parametrize("window, softcap", [(4, None), (9, 2.0), (None, 1.5)])
+def test_shared_prefix_attention_applies_a_sliding_window_and_a_softcap(window, softcap):
+    """A sliding-window layer (the model passes ``sliding_window`` w) attends to the keys whose
+    column is within w of the query's; Gemma 2's ``softcap`` caps the scores before the
+    softmax: equal to softmax over the whole row's keys with both applied by hand."""
+    from types import SimpleNamespace
+
+    series, samples, heads, kv, width, slots, dim = 2, 2, 4, 2, 6, 4, 8
+    rows, written = series * samples, 2  # slots 0..2 hold keys: the query is slot 2
+    gen = torch.Generator().manual_seed(1)
+    rand = lambda *shape: torch.randn(*shape, generator=gen)  # noqa: E731
+    keys_p, values_p = rand(series, kv, width, dim), rand(series, kv, width, dim)
+    key, value, query = (
+        rand(rows, kv, slots, dim),
+        rand(rows, kv, slots, dim),
+        rand(rows, heads, 1, dim),
+    )
+    pad = torch.tensor([0, 3])
+    prompt_ok = torch.arange(width) >= pad[:, None]
+    slot_ok = (torch.arange(slots) <= written).expand(rows, 1, 1, slots)
+    bias = torch.where(prompt_ok, 0.0, float("-inf"))[:, None, None]
+    column = torch.tensor(width + written)
+    ours, _ = engine.shared_prefix_attention(
+        SimpleNamespace(layer_idx=0),
+        query,
+        key,
+        value,
+        slot_ok,
+        scaling=0.3,
+        prefix=engine.SharedPrefix([keys_p], [values_p], bias),
+        column=column,
+        sliding_window=window,
+        softcap=softcap,
+    )
+    full_k = torch.cat([keys_p.repeat_interleave(samples, 0), key], 2).repeat_interleave(2, 1)
+    full_v = torch.cat([values_p.repeat_interleave(samples, 0), value], 2).repeat_interleave(2, 1)
+    scores = query @ full_k.transpose(-1, -2) * 0.3  # (R, H, 1, P + N)
+    if softcap:
+        scores = softcap * torch.tanh(scores / softcap)
+    ok = torch.cat([prompt_ok.repeat_interleave(samples, 0)[:, None, None], slot_ok], -1)
+    if window:
+        ok = ok & (column - torch.arange(width + slots) < window)
+    ref = (scores.masked_fill(~ok, float("-inf")).softmax(-1) @ full_v).transpose(1, 2)
+    assert torch.allclose(ours, ref, atol=1e-6)
+
+
 def test_decode_steps_repeat_no_kv_head_and_the_model_gets_its_attention_back(
     net, tiny_tokenizer, monkeypatch
 ):

@@ -34,6 +34,15 @@ def test_liger_without_the_package_is_one_clear_line(model, monkeypatch):
         apply_kernels(model, "fast")
 
 
+def test_liger_on_another_architecture_is_one_clear_line(tmp_path):
+    from tests.helpers.families import save_family_model
+
+    folder = save_family_model("llama", tmp_path / "llama")
+    cfg = compose("model.source=pretrained", f"model.path={folder}")
+    with pytest.raises(LlmtsError, match="Qwen2 models only, not llama"):
+        apply_kernels(build_model(cfg.model, cfg.lora, 0), "liger")
+
+
 def test_liger_patches_the_base_model_without_its_loss(model, monkeypatch):
     """Only this model: Liger's module-level swaps (classes, the RoPE function) would reach
     every Qwen2 built later in the process (the stand-in swaps a class as Liger does)."""

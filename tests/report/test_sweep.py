@@ -493,6 +493,28 @@ def test_skill_over_a_near_exact_ode_fit_is_not_reported_as_a_number(sweep, tmp_
     assert any("near-exact" in ln and "`lr = 1e-5`" in ln for ln in md.splitlines())
 
 
+def test_the_flops_table_names_each_jobs_model_and_its_parameters(tmp_path):
+    """A model sweep (``sweep=models``): one row per model, its name and parameter count; one
+    model: its name in the header and its size under the table."""
+    root = tmp_path / "multirun"
+    ok = dict(status="ok", mse=0.5, rmse=0.7071, mae=0.4, r2=0.2, nrmse=8.0, mape=40.0)
+    for num, (name, size) in enumerate([("smollm2-135m", 134_515_008), ("gpt2", 124_439_808)]):
+        d = _job(root, str(num), "1e-4", metrics={**ok, "parameters": size})
+        hydra = {"hydra": {"runtime": {"choices": {"model": name, "optimizer": "adamw"}}}}
+        (d / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(hydra))
+        overrides = yaml.safe_load((d / ".hydra" / "overrides.yaml").read_text())
+        overrides[overrides.index("model=tiny")] = f"model={name}"
+        (d / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    md = write_report(collect(root), tmp_path / "out").read_text()
+    assert "| Experiment | Model | Parameters | Steps |" in md
+    assert "| smollm2-135m | 134.5M |" in md and "| gpt2 | 124.4M |" in md
+    one = tmp_path / "one"
+    _job(one, "0", "1e-4", metrics={**ok, "parameters": 1_234_567})
+    _job(one, "1", "1e-3", metrics=ok)
+    md = write_report(collect(one), tmp_path / "out1").read_text()
+    assert "Base model: tiny, 1.235M parameters." in md
+
+
 def test_jobs_with_the_fields_metrics_show_mase_and_wql(sweep, tmp_path):
     """A job's MASE and WQL (and their intervals from its own bootstrap) join the metric table
     when the jobs have them."""

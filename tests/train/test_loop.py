@@ -129,7 +129,7 @@ def test_no_mask_is_causal_attention(windows, attn):
     is that of an explicit all-ones mask."""
     cfg = compose("model=tiny", f"model.attn_implementation={attn}")
     model = build_model(cfg.model, cfg.lora, 0)
-    assert (causal_only(model.config) is None) == (attn == "eager")
+    assert (causal_only(model) is None) == (attn == "eager")
     batch = full_windows(windows[0]).batch([0, 1])
     ones = torch.ones_like(batch["input_ids"])
     for chunk in (0, 50):
