@@ -112,3 +112,57 @@ def test_the_contract_sees_function_level_and_relative_imports(tmp_path):
         "(codec)",
         "llmts/tracking/plots.py:2: llmts.tracking.plots (tracking) imports llmts.cli (cli)",
     ], found
+
+
+def import_cycles(root: Path) -> list[list[str]]:
+    """Every cycle of modules importing each other (at module level or inside a function): the
+    strongly connected components of the import graph with more than one module."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted(root.rglob("*.py")):
+        module = module_name(path, root)
+        graph[module] = {t for _, t in imported_modules(path, module, root) if t != module}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:  # Tarjan's algorithm
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph.get(node, ()):
+            if nxt not in graph:
+                continue
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for node in graph:
+        if node not in index:
+            visit(node)
+    return cycles
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    cycles = import_cycles(REPO / "llmts")
+    assert not cycles, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
+
+
+def test_the_cycle_check_sees_a_function_level_import(tmp_path):
+    root = tmp_path / "llmts"
+    (root / "forecast").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "forecast" / "__init__.py").write_text("")
+    (root / "forecast" / "batch.py").write_text("def f():\n    from llmts.forecast.hf import g\n")
+    (root / "forecast" / "hf.py").write_text("from llmts.forecast.batch import f\n")
+    assert import_cycles(root) == [["llmts.forecast.batch", "llmts.forecast.hf"]]

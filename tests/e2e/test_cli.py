@@ -387,6 +387,7 @@ def test_two_process_data_parallel_on_cpu(tmp_path):
         "-m",
         "llmts",
         *SMOKE,
+        "train.select=last",  # one checkpoint, the last step's
         f"hydra.run.dir={run_dir}",
     ]
     res = subprocess.run(
