@@ -21,6 +21,7 @@ LAYERS = (
     "metrics",
     "report",
     "perf",
+    "recipes",
     "api",
     "cli",
 )

@@ -1,5 +1,5 @@
 """``llmts-benchmark``: the composed model configuration (zero-shot, LoRA-tuned, ablations) and
-the field's statistical baselines on many tasks, one leaderboard (:mod:`llmts.benchmark.recipe`),
+the field's statistical baselines on many tasks, one leaderboard (:mod:`llmts.recipes.benchmark`),
 over ``conf/benchmark.yaml`` (schema: :mod:`llmts.config.benchmark`)."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ seasonal naive); writes results.csv, leaderboard.csv/.md and a plot.
 def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
-    from llmts.benchmark.recipe import run_benchmark
+    from llmts.recipes.benchmark import run_benchmark
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     exit_on_error(APP, run_benchmark, cfg, run_dir)

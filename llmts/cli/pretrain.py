@@ -35,7 +35,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     """The FLOPs plan (checked against ``train.flop_budget``), then :func:`pretrain`."""
     from llmts.config.schema import LoraConfig
     from llmts.perf import flops
-    from llmts.train.pretrain import pretrain
+    from llmts.recipes.pretrain import pretrain
 
     PretrainConfig.check(cfg)
     plan = flops.flops_plan(

@@ -17,7 +17,7 @@ class TaskConfig:
     """One task: a file or a shipped series; what is null defaults from its frequency."""
 
     path: str | None = option(None, "a series file (any format llmts reads)")
-    series: str | None = option(None, "a series a registry package ships (llmts.benchmark.suite)")
+    series: str | None = option(None, "a series a registry package ships (llmts.data.suite)")
     name: str | None = option(None, "its row label; null: the series' name or the file's stem")
     freq: str | None = option(None, "pandas offset alias (MS, QS, W, h, ...); null: the file's")
     horizon: int | None = option(None, "steps forecast; null: GIFT-Eval's for the frequency")

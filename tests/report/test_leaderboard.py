@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from llmts.benchmark.leaderboard import gmean, leaderboard, markdown, relative, wide, win_rate
+from llmts.report.leaderboard import gmean, leaderboard, markdown, relative, wide, win_rate
 
 
 def table():

@@ -7,7 +7,7 @@ rolling windows W, by default from the data's frequency as GIFT-Eval sets them:
 m defaults from the frequency (:func:`llmts.data.frequency.season_length`). Every one of them can
 be set per task. Tasks come from files (``benchmark.paths``, any format the reader takes) or from
 a suite's list (``benchmark.tasks``, e.g. ``benchmark=default``), whose entries name a file or a
-series that a registry package ships (:mod:`llmts.benchmark.suite`).
+series that a registry package ships (:mod:`llmts.data.suite`).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def resolve(spec, default_horizon: int, max_windows: int = MAX_WINDOWS, cache=No
     """A :class:`Task` from a task entry (``benchmark.tasks[i]``: ``path`` or ``series``, and
     optional ``name``, ``freq``, ``horizon``, ``season_length``, ``windows``); the file is read
     (:func:`llmts.data.readers.read_series`) for its length and frequency."""
-    from llmts.benchmark import suite
+    from llmts.data import suite
 
     if bool(spec.get("path")) == bool(spec.get("series")):
         raise LlmtsError(f"benchmark task {dict(spec)}: give exactly one of path= or series=")

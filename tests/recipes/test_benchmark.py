@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from llmts.benchmark.recipe import merge, model_variants, task_config
-from llmts.benchmark.tasks import Task
 from llmts.data.split import forecast_rows, make_split
+from llmts.data.tasks import Task
 from llmts.errors import LlmtsError
+from llmts.recipes.benchmark import merge, model_variants, task_config
 from tests.helpers import compose
 
 

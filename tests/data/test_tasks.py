@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from llmts.benchmark.tasks import base_freq, horizon_for, resolve, resolve_all, windows_for
 from llmts.config.benchmark import BenchmarkConfig
+from llmts.data.tasks import base_freq, horizon_for, resolve, resolve_all, windows_for
 from llmts.errors import LlmtsError
 
 
@@ -73,7 +73,7 @@ def test_two_tasks_of_one_name_are_refused(tmp_path):
 
 def test_a_shipped_series_is_written_once_and_read_as_a_file(tmp_path):
     pytest.importorskip("statsmodels")
-    from llmts.benchmark import suite
+    from llmts.data import suite
 
     spec = OmegaConf.create({"series": "interest_inflation", "freq": "QS", "season_length": 4})
     t = resolve(spec, 20, cache=tmp_path)
@@ -90,8 +90,8 @@ def test_a_shipped_series_is_written_once_and_read_as_a_file(tmp_path):
 
 
 def test_the_default_suite_names_only_shipped_series_with_every_frequency():
-    from llmts.benchmark.suite import SERIES
     from llmts.config.schema import CONF_DIR
+    from llmts.data.suite import SERIES
 
     tasks = OmegaConf.load(f"{CONF_DIR}/benchmark/default.yaml").tasks
     assert len(tasks) >= 12 and all(t.series in SERIES for t in tasks)

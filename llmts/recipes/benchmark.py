@@ -23,9 +23,9 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from llmts.benchmark import leaderboard as board
-from llmts.benchmark.tasks import Task, resolve_all
+from llmts.data.tasks import Task, resolve_all
 from llmts.errors import LlmtsError
+from llmts.report import leaderboard as board
 
 log = logging.getLogger(__name__)
 RESULT_COLUMNS = (
