@@ -1,6 +1,7 @@
-"""``llmts`` (also ``python -m llmts``), the training run. ``@hydra.main`` wraps the pure
-``run(cfg, run_dir) -> metrics``, which composes data → encoding → tokenization → model (+LoRA)
-→ train → forecast → metrics → tracking."""
+"""``llmts`` (also ``python -m llmts``): compose the config, check every job, and run the
+fine-tuning recipe (:func:`llmts.recipes.finetune.finetune`) in a Hydra run dir; a mistake ends
+as one line and exit 2. The recipe and the checks are imported inside the functions that use
+them, so ``llmts --help`` and ``--cfg`` start without torch."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from llmts.config.preflight import preflight
 from llmts.config.schema import CONF_DIR
 from llmts.errors import LlmtsError, exit_on_error
 from llmts.tracking.files import write_json
-from llmts.train.run_config import as_trained, trained_hint
+from llmts.train.run_config import as_trained
 
 log = logging.getLogger("llmts")
 
@@ -30,155 +31,6 @@ forecast the test split, score it beside physical baselines and log everything t
   llmts experiment=demo                 # minutes on a CPU, no download
   llmts model=tiny train.max_steps=100 decoding=sampling
   llmts -m sweep=lr                     # the study's grids (also ./multirun.sh)"""
-
-
-def run(cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | None = None) -> dict:
-    """Train (``train.max_steps`` > 0) and evaluate; writes artifacts into ``run_dir``."""
-    from llmts.codec import sanity
-    from llmts.codec import tokenizer as tokenization
-    from llmts.codec.codec import Codec, has_negatives
-    from llmts.codec.windows import training_windows
-    from llmts.data import series as data
-    from llmts.data.split import make_split
-    from llmts.metrics.evaluate import (
-        base_label,
-        evaluate,
-        results_table,
-        score_untrained,
-        season_length,
-        test_series,
-    )
-    from llmts.model import build as model
-    from llmts.model import kernels
-    from llmts.perf import flops
-    from llmts.tracking import tracker as tracking
-    from llmts.train import checkpoint
-    from llmts.train.loop import make_accelerator, train
-
-    check_run(cfg)
-    tracking.check_environment(cfg.logger)
-    tokenizer = tokenization.load_tokenizer(cfg.model)
-    dataset = data.load_dataset(cfg.data, cfg.seed)
-    split = make_split(dataset.lengths, cfg.data, cfg.seed)
-    season = season_length(cfg.eval, dataset)
-    log.info("data: %s", dataset.describe(season))
-    # every forecast the run will make fits its series
-    _, _, contexts, _ = test_series(dataset, split, cfg)
-    codec = Codec.build(cfg.data, tokenizer, signed=has_negatives(dataset.series))
-    warn(sanity.coarse_grid(codec, contexts))
-    accelerator = make_accelerator(cfg.train.precision)
-    batch = flops.global_batch(cfg.train, accelerator.num_processes)
-    plan = flops.flops_plan(
-        cfg.model, cfg.lora, batch, cfg.data.context_length, cfg.train.max_steps
-    )
-    flops.check_budget(plan, cfg.train.flop_budget)
-    main = accelerator.is_main_process
-    if main:
-        write_json(run_dir / "flops.json", plan)
-        if cfg.train.max_steps > 0:  # evaluation only: nothing to plan
-            log.info("planned training FLOPs (study accounting):\n%s", flops.format_plan(plan))
-        split.save(run_dir / "split.json")
-        write_json(run_dir / "data.json", {**dataset.summary(), "season_length": season})
-    windows = {}
-    if cfg.train.max_steps > 0:
-        windows = {
-            part: training_windows(
-                split.parts(dataset.series, dataset.lengths, part), codec, cfg.data, seed
-            )
-            for part, seed in (("train", cfg.seed), ("val", cfg.seed + 1))
-        }
-        warn(sanity.few_windows(len(windows["train"]), cfg.data.context_length))
-    net = model.build_model(cfg.model, cfg.lora, cfg.seed, codec, accelerator.device)
-    parameters = model.base_parameters(net)
-    trained = cfg.train.max_steps > 0 or cfg.eval.checkpoint
-    warn(
-        sanity.forecast_positions(
-            codec,
-            contexts,
-            cfg.eval.horizon,
-            cfg.data.context_length if trained else None,
-            getattr(getattr(net, "config", None), "max_position_embeddings", None),
-        )
-    )
-    if cfg.eval.checkpoint:
-        path = Path(cfg.eval.checkpoint).expanduser()
-        try:
-            checkpoint.load_checkpoint(path, net)
-        except LlmtsError as exc:
-            hint = trained_hint(path, "give the model= and lora= it was trained with")
-            raise LlmtsError(f"{exc}{hint}") from None
-        log.info("loaded checkpoint %s", path)
-    net = net.to(accelerator.device)
-    kernels.apply_kernels(net, cfg.train.kernels)
-    config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    tracker = tracking.make_tracker(
-        cfg.logger,
-        run_dir,
-        config,
-        job_name,
-        group,
-        "train" if cfg.train.max_steps else "eval",
-        main,
-    )
-    ok = False
-    try:
-        result, before, untrained = None, {}, None
-        # Forecasts run in the model's own dtype, never under autocast (one KV-cache dtype).
-        if main and cfg.eval.untrained and cfg.train.max_steps > 0:
-            before, untrained = score_untrained(net, codec, dataset, split, cfg)
-        if cfg.train.max_steps > 0:
-            result = train(
-                net,
-                windows["train"],
-                windows["val"],
-                cfg.train,
-                cfg.optimizer,
-                seed=cfg.seed,
-                run_dir=run_dir,
-                tracker=tracker,
-                accelerator=accelerator,
-                flops_per_step=plan["step"] + plan["lora_step"],
-            )
-        metrics = {"status": "ok"}
-        if main:
-            metrics.update(evaluate(net, codec, dataset, split, cfg, run_dir, tracker, untrained))
-        metrics.update(before)
-        metrics.update(
-            parameters=parameters,
-            train_flops=plan["total"],
-            log10_train_flops=plan["log10_total"],
-            final_val_loss=result.final_val_loss if result else None,
-        )
-        if result is not None:
-            metrics.update(
-                selected_step=result.selected_step,
-                best_val_loss=result.best_val_loss,
-                trained_steps=result.steps,
-            )
-        if main:
-            write_json(run_dir / "metrics.json", metrics)
-            tracker.summary(metrics)
-            what = (
-                f"{metrics['num_series']} windows (rolling origins) of "
-                f"{metrics['test_series']} series"
-                if split.by_time
-                else f"{metrics['num_series']} test series"
-            )
-            table = results_table(metrics, base_label(cfg))
-            print(
-                f"\n{table}\nparse rate {metrics['parse_rate']:.3f} over {what}; "
-                f"artifacts in {run_dir}"
-            )
-        ok = True
-        return metrics
-    finally:
-        tracker.finish(exit_code=0 if ok else 1)
-
-
-def warn(line: str | None) -> None:
-    """A check's warning (:mod:`llmts.codec.sanity`), when it has one."""
-    if line:
-        log.warning(line)
 
 
 def fail(run_dir: Path, exc: BaseException, multirun: bool) -> None:
@@ -215,6 +67,7 @@ def main(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
 
     from llmts.metrics.objective import FAILED, check_direction, objective_value
+    from llmts.recipes.finetune import finetune
 
     hc = HydraConfig.get()
     limit_threads(hc.launcher)
@@ -231,7 +84,7 @@ def main(cfg: DictConfig) -> float:
                 )
                 if (run_dir / ".hydra" / "config.yaml").is_file():  # what this run used
                     OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
-        return objective_value(run(cfg, run_dir, name, group), str(cfg.objective))
+        return objective_value(finetune(cfg, run_dir, name, group), str(cfg.objective))
     except Exception as exc:  # noqa: BLE001 - every failure ends as one line (+ metrics.json)
         fail(run_dir, exc, multirun)
         if multirun:  # the sweep goes on; the sweep report lists this job as failed
@@ -242,15 +95,12 @@ def main(cfg: DictConfig) -> float:
 
 
 def check_run(cfg: DictConfig) -> None:
-    """What ``llmts`` checks of every job before any starts: the schema's ranges and rules, the
-    codec's bounds on them, the model's config (a causal LM, the LoRA targets it has)."""
-    from llmts.codec.llmtime import check_context_length
-    from llmts.config.schema import check
-    from llmts.model.build import check_model
+    """What ``llmts`` checks of every job before any starts
+    (:func:`llmts.recipes.finetune.check_job`)."""
+    # imported here, not at the top: `llmts --help` and `--cfg` start without torch
+    from llmts.recipes.finetune import check_job
 
-    check(cfg)
-    check_context_length(cfg.data)
-    check_model(cfg.model, cfg.lora)
+    check_job(cfg)
 
 
 def entry() -> None:

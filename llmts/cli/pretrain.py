@@ -32,21 +32,12 @@ llmts-pretrain: pretrain a small Qwen2-architecture model from random weights on
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict:
-    """The FLOPs plan (checked against ``train.flop_budget``), then :func:`pretrain`."""
-    from llmts.config.schema import LoraConfig
-    from llmts.perf import flops
+    """Check the settings, then the pretraining recipe (:func:`llmts.recipes.pretrain.pretrain`)."""
+    # imported here, not at the top: `llmts-pretrain --help` starts without torch
     from llmts.recipes.pretrain import pretrain
 
     PretrainConfig.check(cfg)
-    plan = flops.flops_plan(
-        cfg.model,
-        LoraConfig(enabled=False),
-        flops.global_batch(cfg.train, 1),
-        cfg.data.context_length,
-        cfg.train.max_steps,
-    )
-    flops.check_budget(plan, cfg.train.flop_budget)
-    return pretrain(cfg, run_dir, plan["step"])
+    return pretrain(cfg, run_dir)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="pretrain")

@@ -2,9 +2,10 @@
 statistical baselines once per task, then ``results.csv``, ``leaderboard.csv``/``.md``, a plot
 and one W&B run.
 
-Each (task, variant) is an ordinary ``llmts`` run (:func:`llmts.cli.main.run`) on the task's
-file with ``data.split=time``: its last W·H steps are the test part, W rolling origins H apart,
-each scored on the history before it (MASE's scale, the baselines' fits). Variants:
+Each (task, variant) is an ordinary ``llmts`` run (:func:`llmts.recipes.finetune.finetune`) on
+the task's file with ``data.split=time``: its last W·H steps are the test part, W rolling
+origins H apart, each scored on the history before it (MASE's scale, the baselines' fits).
+Variants:
 
 * ``zero-shot``: the base as it is (``train.max_steps=0``)
 * ``lora`` (``benchmark.finetune=true``): tuned on the task's steps before the test part as the
@@ -23,9 +24,14 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from llmts.codec.llmtime import step_tokens
+from llmts.data.series import cache_dir
 from llmts.data.tasks import Task, resolve_all
 from llmts.errors import LlmtsError
+from llmts.recipes.finetune import check_job, finetune
 from llmts.report import leaderboard as board
+from llmts.tracking import tracker as tracking
+from llmts.tracking.files import atomic_path
 
 log = logging.getLogger(__name__)
 RESULT_COLUMNS = (
@@ -49,7 +55,6 @@ VAL_SHARE = 0.1  # of a task's steps before its test part, validating a tuned va
 def run_benchmark(cfg: DictConfig, run_dir: Path) -> pd.DataFrame:
     """Run every task and variant, write the tables and plot into ``run_dir``; the
     leaderboard."""
-    from llmts.data.series import cache_dir
 
     bench = cfg.benchmark
     tasks = resolve_all(bench, cfg.eval.horizon, cache_dir(cfg.data))
@@ -107,7 +112,6 @@ def task_config(cfg: DictConfig, task: Task, overrides: dict, baselines: list[st
     """The run config of one (task, variant): the composed one on the task's file, its last
     W·H steps tested at W origins H apart, season m, the given baselines, no W&B run of its
     own."""
-    from llmts.codec.llmtime import step_tokens
 
     job = cfg.copy()
     h, w, t = task.horizon, task.windows, task.length
@@ -145,13 +149,11 @@ def task_config(cfg: DictConfig, task: Task, overrides: dict, baselines: list[st
 
 def run_job(job: DictConfig, out_dir: Path) -> tuple[dict, float]:
     """One ``llmts`` run of a (task, variant) into ``out_dir``: (its metrics, wall seconds)."""
-    from llmts.cli.main import check_run, run
-
-    check_run(job)
+    check_job(job)
     out_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(job, out_dir / "config.yaml")
     start = time.perf_counter()
-    metrics = run(job, out_dir, f"{job.name}-{out_dir.parent.name}-{out_dir.name}")
+    metrics = finetune(job, out_dir, f"{job.name}-{out_dir.parent.name}-{out_dir.name}")
     return metrics, time.perf_counter() - start
 
 
@@ -188,8 +190,6 @@ def merge(results: pd.DataFrame, dirs) -> pd.DataFrame:
 def write(results: pd.DataFrame, run_dir: Path, cfg: DictConfig) -> pd.DataFrame:
     """``results.csv``, ``leaderboard.csv``, ``leaderboard.md``, ``relative_mase.png`` and one
     W&B run with those tables; the leaderboard."""
-    from llmts.tracking import tracker as tracking
-    from llmts.tracking.files import atomic_path
 
     bench = cfg.benchmark
     table = board.leaderboard(results, bench.bootstrap, bench.seed)

@@ -1,9 +1,9 @@
-"""Pretraining: a Qwen2-architecture model with random weights, every weight trained on the
-synthetic corpus (:mod:`llmts.data.synthetic`, no Lotka-Volterra) written in the codec's LLMTIME
-text, through the same loop as ``llmts`` (:func:`llmts.train.loop.train`: checkpoints, exact
-resume, progress with tokens/s and ETA). The result is a Hugging Face folder — ``config.json``,
-``model.safetensors``, the tokenizer's files and a model card ``README.md`` — that
-``AutoModelForCausalLM.from_pretrained`` loads as it loads Qwen.
+"""The pretraining recipe: a Qwen2-architecture model with random weights, every weight trained
+on the synthetic corpus (:mod:`llmts.data.synthetic`, no Lotka-Volterra) written in the codec's
+LLMTIME text, through the same loop as ``llmts`` (:func:`llmts.train.loop.train`: checkpoints,
+exact resume, progress with tokens/s and ETA). The result is a Hugging Face folder —
+``config.json``, ``model.safetensors``, the tokenizer's files and a model card ``README.md`` —
+that ``AutoModelForCausalLM.from_pretrained`` loads as it loads Qwen.
 """
 
 from __future__ import annotations
@@ -13,27 +13,36 @@ import time
 from pathlib import Path
 from typing import Any
 
+from llmts.codec.codec import Codec
+from llmts.codec.tokenizer import load_tokenizer
+from llmts.codec.windows import training_windows
+from llmts.config.schema import LoraConfig
+from llmts.data import synthetic
+from llmts.model.build import build_model, count_parameters
 from llmts.model.card import loss_text, model_card
 from llmts.model.save import write_folder
+from llmts.perf import flops
 from llmts.tracking.machine import device_name
+from llmts.tracking.tracker import NullTracker
+from llmts.train.loop import batch_rows, evaluate_loss, make_accelerator, train
+from llmts.train.loss import CausalLMLoss
 
 log = logging.getLogger(__name__)
 
 
-def pretrain(cfg: Any, run_dir: Path, flops_per_step: float) -> dict:
-    """Train ``cfg.model`` from random weights on the synthetic corpus for ``cfg.train.max_steps``
-    steps and write the Hugging Face folder (``cfg.output``, else ``run_dir/model``). Returns
-    the numbers the card states. ``flops_per_step``: the study's accounting of one step."""
-    from llmts.codec.codec import Codec
-    from llmts.codec.tokenizer import load_tokenizer
-    from llmts.codec.windows import training_windows
-    from llmts.config.schema import LoraConfig
-    from llmts.data import synthetic
-    from llmts.model.build import build_model, count_parameters
-    from llmts.tracking.tracker import NullTracker
-    from llmts.train.loop import batch_rows, evaluate_loss, make_accelerator, train
-    from llmts.train.loss import CausalLMLoss
-
+def pretrain(cfg: Any, run_dir: Path) -> dict:
+    """Plan the FLOPs (checked against ``train.flop_budget``), train ``cfg.model`` from random
+    weights on the synthetic corpus for ``cfg.train.max_steps`` steps and write the Hugging Face
+    folder (``cfg.output``, else ``run_dir/model``). Returns the numbers the card states."""
+    plan = flops.flops_plan(
+        cfg.model,
+        LoraConfig(enabled=False),
+        flops.global_batch(cfg.train, 1),
+        cfg.data.context_length,
+        cfg.train.max_steps,
+    )
+    flops.check_budget(plan, cfg.train.flop_budget)
+    flops_per_step = plan["step"]
     c = cfg.corpus
     tokenizer = load_tokenizer(cfg.model)
     codec = Codec.build(cfg.data, tokenizer)
@@ -56,8 +65,7 @@ def pretrain(cfg: Any, run_dir: Path, flops_per_step: float) -> dict:
             corpus.counts(),
             *windows[part].input_ids.shape,
         )
-    full = LoraConfig(enabled=False, lm_head_bias=False)
-    model = build_model(cfg.model, full, cfg.seed)
+    model = build_model(cfg.model, LoraConfig(enabled=False, lm_head_bias=False), cfg.seed)
     accelerator = make_accelerator(str(cfg.train.precision))
     t0 = time.perf_counter()
     result = train(

@@ -87,7 +87,7 @@ def test_wandb_offline_run_logged_config_loss_and_metrics(smoke_run):
 
 def test_evaluate_a_saved_checkpoint_reproduces_the_forecast(smoke_run, tmp_path):
     """``run`` (what the CLI calls) in this process: evaluation only, from the saved checkpoint."""
-    from llmts.cli.main import run
+    from llmts.recipes.finetune import finetune as run
     from tests.helpers import compose
 
     run_dir, _ = smoke_run

@@ -295,10 +295,10 @@ def test_bad_config_value_is_one_line_naming_the_key(override, key):
     """``preflight`` is every entry point's first call (before Hydra makes a run dir), so an
     LlmtsError here is exactly the CLI's one line + exit 2 + no run dir (shown end to end below
     and in test_cli for each entry point)."""
-    from llmts.cli.main import check_run
     from llmts.config.compose import register_configs
     from llmts.config.preflight import preflight
     from llmts.errors import LlmtsError
+    from llmts.recipes.finetune import check_job as check_run
 
     register_configs()
     with pytest.raises(LlmtsError) as err:
@@ -501,7 +501,7 @@ def test_constant_and_all_zero_series_run_to_finite_metrics(tmp_path):
     assert {i % 2 for i in test} == {0, 1}  # both kinds are forecast and scored
     assert scale_of(traj[0]) == 1.0 and scale_of(traj[1]) == 0.5
 
-    from llmts.cli.main import run  # what the CLI runs, in this process
+    from llmts.recipes.finetune import finetune as run  # what the CLI runs, here
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()

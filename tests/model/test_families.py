@@ -57,7 +57,7 @@ def test_trains_resumes_and_serves_forecaster(family, tmp_path):
     """2 training steps, then a resumed third, each run forecasting its test series with parse
     rate 1; Forecaster.from_run serves the run, greedy and sampled."""
     from llmts import Forecaster
-    from llmts.cli.main import run
+    from llmts.recipes.finetune import finetune as run
 
     _, folder = family
     first = compose(*model_overrides(folder, "train.max_steps=2", "train.save_every=2"))
@@ -135,7 +135,8 @@ def test_planned_forward_flops_are_the_models_own(family):
     and a layout the accounting does not know (OLMo) is counted on the meta device."""
     from transformers import AutoModelForCausalLM
 
-    from llmts.perf.flops import architecture, counted_flops, flops_plan, known
+    from llmts.model.layout import known
+    from llmts.perf.flops import architecture, counted_flops, flops_plan
 
     name, folder = family
     cfg = compose(*model_overrides(folder))
