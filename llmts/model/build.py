@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from llmts.codec.tokenizer import require_obtainable
 from llmts.config.schema import LoraConfig, ModelConfig
 from llmts.errors import LlmtsError, first_line
+from llmts.model.layout import known, layer_linears, meta_model, model_type
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -80,8 +82,6 @@ def _pretrained_config(path, name, revision, cfg, hub: bool = True):
                 return qwen2_config(cfg)  # the default model: its numbers are the schema's
             if not hub and path is None:
                 return None
-            from llmts.codec.tokenizer import require_obtainable
-
             require_obtainable(where, revision)  # seconds, not the hub client's retries
             config = AutoConfig.from_pretrained(where, revision=revision)
     except (OSError, ValueError, KeyError) as exc:
@@ -460,7 +460,6 @@ def check_model(model_cfg: ModelConfig, lora_cfg: LoraConfig) -> None:
     arch = model_config(model_cfg, hub=False)
     if arch is None or not lora_cfg.enabled or not lora_cfg.target_modules:
         return
-    from llmts.perf.flops import known, layer_linears, meta_model, model_type
 
     if known(arch):
         names = list(dict.fromkeys(name for name, *_ in layer_linears(arch)))

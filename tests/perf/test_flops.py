@@ -13,13 +13,13 @@ import pytest
 import torch
 
 from llmts.config.schema import LoraConfig, ModelConfig
+from llmts.model.layout import linear_shapes
 from llmts.perf.flops import (
     counted_flops,
     flops_plan,
     format_plan,
     forward_breakdown,
     forward_flops,
-    linear_shapes,
     lora_step_flops,
     train_step_flops,
 )
