@@ -21,6 +21,10 @@ import torch
 from llmts.codec.codec import Codec
 from llmts.codec.llmtime import last_observed
 from llmts.config.schema import DecodingConfig
+from llmts.forecast.engine import Decoder, unsupported
+from llmts.forecast.hf import hf_texts
+from llmts.forecast.prompts import Prompts, num_samples
+from llmts.model.build import base_model
 from llmts.tracking.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -47,21 +51,6 @@ class ForecastResult:
     @property
     def filled_steps(self) -> int:
         return self.total_steps - self.parsed_steps
-
-
-def num_samples(cfg: DecodingConfig) -> int:
-    return cfg.num_samples if cfg.do_sample else 1
-
-
-@dataclass(frozen=True)
-class Prompts:
-    """What a decoder is asked: each series' prompt text and integer-digit cap, for forecasts of
-    ``horizon`` steps of ``num_vars`` values."""
-
-    texts: list[str]
-    digits: np.ndarray  # (n,) integer digits each series' values may have
-    num_vars: int
-    horizon: int
 
 
 @torch.no_grad()
@@ -104,8 +93,6 @@ def forecast(
         if dec.constrained and dec.engine == "llmts" and not _plain_only(model):
             texts = engine_texts(model, codec, prompts, dec, batch_size, seed, decoders)
         else:
-            from llmts.forecast.hf import hf_texts
-
             texts = hf_texts(model, codec, prompts, dec, batch_size, seed)
     out = np.empty((n, s, horizon, d))
     parsed = malformed = 0
@@ -123,9 +110,6 @@ def forecast(
 def _plain_only(model) -> bool:
     """True where llmts's decode loop cannot run this model (its capabilities, found at load):
     its forecasts then come from Hugging Face ``generate``, said once per model in the log."""
-    from llmts.forecast.engine import unsupported
-    from llmts.model.build import base_model
-
     reason = unsupported(model)
     net = base_model(model)
     if reason and not getattr(net, "llmts_told_plain", False):
@@ -146,8 +130,6 @@ def engine_texts(
     """llmts's decode loop (:mod:`llmts.forecast.engine`): batches of whole series, each
     prefilled once and shared by its samples; on CUDA the step is captured once per decoder and
     batch shape (``decoding.cuda_graphs``). The decoder is taken from (or put in) ``decoders``."""
-    from llmts.forecast.engine import Decoder
-
     s, top = num_samples(dec), int(prompts.digits.max())
     sampling = (
         dict(temperature=dec.temperature, top_k=dec.top_k, top_p=dec.top_p)

@@ -11,7 +11,7 @@ from transformers import LogitsProcessor, StoppingCriteria
 from llmts.codec.codec import Codec
 from llmts.codec.grammar import Grammar, State
 from llmts.config.schema import DecodingConfig
-from llmts.forecast.batch import Prompts
+from llmts.forecast.prompts import Prompts, num_samples
 from llmts.tracking.progress import Progress
 
 
@@ -86,7 +86,6 @@ def hf_texts(
     model, codec: Codec, prompts: Prompts, dec: DecodingConfig, batch_size: int, seed: int
 ) -> list[str]:
     """Hugging Face ``generate`` over batches of ``batch_size`` rows (series × samples)."""
-    from llmts.forecast.batch import num_samples
 
     s = num_samples(dec)
     rows = Prompts(

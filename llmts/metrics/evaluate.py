@@ -16,10 +16,12 @@ from llmts.config.schema import baseline_names
 from llmts.data.series import Dataset
 from llmts.data.split import Split, forecast_rows
 from llmts.errors import LlmtsError
-from llmts.forecast.batch import ForecastResult, forecast, num_samples
+from llmts.forecast.batch import ForecastResult, forecast
+from llmts.forecast.prompts import num_samples
 from llmts.metrics import baselines, likelihood, physics, scaled, statistical
 from llmts.metrics import bootstrap as stats
 from llmts.metrics import point as metrics
+from llmts.tracking import plots
 from llmts.tracking.files import atomic_path
 from llmts.tracking.progress import phase
 from llmts.tracking.tracker import Tracker
@@ -436,8 +438,6 @@ def write_forecasts(path: Path, e: Evaluation) -> None:
 
 
 def write_plots(fig_dir: Path, e: Evaluation, k: int, tracker: Tracker) -> None:
-    from llmts.tracking import plots
-
     fig_dir.mkdir(exist_ok=True)
     for j in range(min(k, len(e.idx))):
         samples = e.res.samples[j] if e.res.samples.shape[1] > 1 else None
@@ -463,8 +463,6 @@ def write_plots(fig_dir: Path, e: Evaluation, k: int, tracker: Tracker) -> None:
 
 def write_skill(path: Path, extra: dict[str, np.ndarray], tracker: Tracker) -> None:
     """Skill by forecast step (plot and W&B table), when there are baselines."""
-    from llmts.tracking import plots
-
     names = [k.split("/")[1] for k in extra if k.startswith("skill/") and not k.endswith("_ci")]
     if not names:
         return
