@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from llmts.config.choices import require
+
 STEP_SEP = ";"
 VALUE_SEP = ","
 MISSING = "NaN"  # the missing-value field (data.missing=encode)
@@ -59,8 +61,6 @@ def step_tokens(num_vars: int, precision: int, int_digits: int = 1, signed: bool
 def check_context_length(data) -> None:
     """:class:`LlmtsError` unless ``data.context_length`` tokens hold one time step of one
     variable (the shortest a codec text has; the run checks again once D is known)."""
-    from llmts.config.choices import require
-
     require(
         data.context_length >= step_tokens(1, data.precision),
         "data.context_length",

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from llmts.data.series import cache_dir
+from llmts.tracking.files import atomic_path
+
 if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedTokenizerBase
@@ -98,8 +101,6 @@ def cached_windows(
     them (int32 IDs + lengths, ~4 bytes per token); an unreadable entry is rebuilt."""
     import torch
 
-    from llmts.tracking.files import atomic_path
-
     path = cache / f"windows-{window_key(texts, tokenizer, context_length, stride)}.pt"
     try:
         saved = torch.load(path, weights_only=True)
@@ -165,8 +166,6 @@ def training_windows(series, codec: Codec, data_cfg: DataConfig, seed: int = 0) 
     """Each series encoded with its own α (gaps knocked in with ``data.mask_prob``, seeded),
     tokenised and cut into ``data.context_length``-token windows every ``data.stride`` (cached
     on disk)."""
-    from llmts.data.series import cache_dir
-
     texts = codec.training_texts(series, data_cfg.mask_prob, seed)
     stride = data_cfg.stride or data_cfg.context_length // 2
     return cached_windows(

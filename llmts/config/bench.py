@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmts.config.choices import BenchPath, BenchSection, option, require
+from llmts.config.compose import primary_defaults, register_configs
 from llmts.config.schema import GROUPS, Config, check
 
 
@@ -80,8 +81,6 @@ def register(header: str = "") -> None:
     """``conf/bench.yaml``'s schema, the ``bench`` group's default option, the help page, and
     its defaults (``llmts_bench_defaults``: config.yaml's groups, ``logger=none``, ``bench``)."""
     from hydra.core.config_store import ConfigStore
-
-    from llmts.config.compose import primary_defaults, register_configs
 
     register_configs(
         "llmts-bench", BenchRunConfig, "llmts_bench_schema", {"bench": "default"}, header=header

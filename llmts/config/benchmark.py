@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmts.config.choices import BASELINES, Ablation, option, require
+from llmts.config.compose import primary_defaults, register_configs
 from llmts.config.schema import GROUPS, Config, check
 
 STATISTICAL = ("seasonal_naive", "naive", "auto_ets", "auto_arima", "auto_theta")
@@ -93,8 +94,6 @@ def register(header: str = "") -> None:
     """``conf/benchmark.yaml``'s schema, the ``benchmark`` group's default option (``files``:
     tasks from ``benchmark.paths``), the help page and its defaults."""
     from hydra.core.config_store import ConfigStore
-
-    from llmts.config.compose import primary_defaults, register_configs
 
     register_configs(
         "llmts-benchmark",

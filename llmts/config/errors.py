@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from llmts.config.compose import llmts_hydra
+from llmts.errors import first_line
 
 
 def composition_error(exc: BaseException, config_name: str = "config") -> str:
@@ -14,8 +15,6 @@ def composition_error(exc: BaseException, config_name: str = "config") -> str:
     Hydra knows: a group's available options, the ``-m`` hint for a sweep given without it, and
     the nearest schema key to a misspelt one ("did you mean")."""
     from hydra.errors import MissingConfigException
-
-    from llmts.errors import first_line
 
     parts: list[str] = []
     hint, cause = "", exc

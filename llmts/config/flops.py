@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmts.config.choices import option
+from llmts.config.compose import primary_defaults, register_configs
 from llmts.config.schema import Config, check
 
 
@@ -33,8 +34,6 @@ def register(header: str = "") -> None:
     """``flops``, llmts-flops's primary config: ``config.yaml``'s defaults over this schema, no
     run dir, no log file (it prints its plan and writes only ``output``)."""
     from hydra.core.config_store import ConfigStore
-
-    from llmts.config.compose import primary_defaults, register_configs
 
     register_configs("llmts-flops", FlopsConfig, "llmts_flops_schema", header=header)
     ConfigStore.instance().store(

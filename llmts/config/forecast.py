@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from llmts.config.choices import Point, option, require
+from llmts.config.compose import primary_defaults, register_configs
 from llmts.config.schema import GROUPS, DataConfig, DecodingConfig, LoraConfig, ModelConfig
 
 OUTPUTS = (".h5", ".hdf5", ".csv")  # what llmts-forecast writes, chosen by the output's suffix
@@ -92,8 +93,6 @@ def register(header: str = "") -> None:
     """``conf/forecast.yaml``'s schema, the help page and its defaults
     (``llmts_forecast_defaults``: config.yaml's options of the groups it reads)."""
     from hydra.core.config_store import ConfigStore
-
-    from llmts.config.compose import primary_defaults, register_configs
 
     register_configs("llmts-forecast", ForecastConfig, "forecast_schema", header=header)
     ConfigStore.instance().store(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from llmts.config import sweeps
 from llmts.config.compose import llmts_hydra
 from llmts.config.errors import composition_error, did_you_mean
 from llmts.config.schema import check
@@ -27,8 +28,6 @@ def preflight(
     from hydra.errors import HydraException
     from hydra.types import RunMode
     from omegaconf.errors import OmegaConfBaseException
-
-    from llmts.config import sweeps
 
     flags = {a for a in args if a.startswith("-")}
     if flags - {"-m", "--multirun"}:
@@ -79,8 +78,6 @@ def job_configs(
     config's ``hydra.sweeper.params``. ``base``: the sweep's shared config with its ``hydra``
     node, if composed already. Call inside :func:`llmts_hydra`."""
     from hydra import compose
-
-    from llmts.config import sweeps
 
     if base is None:
         base = compose(config_name, overrides=sweeps.fixed(overrides), return_hydra_config=True)

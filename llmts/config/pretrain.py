@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmts.config.choices import option, require
+from llmts.config.compose import register_configs
 from llmts.config.schema import DataConfig, ModelConfig, OptimizerConfig, TrainConfig
 
 
@@ -79,8 +80,6 @@ class PretrainConfig:
 
 def register(header: str = "") -> None:
     """``conf/pretrain.yaml``'s schema (``pretrain_schema``) and llmts-pretrain's help page."""
-    from llmts.config.compose import register_configs
-
     register_configs("llmts-pretrain", PretrainConfig, "pretrain_schema", header=header)
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmts.config.choices import option, require
+from llmts.config.compose import register_configs
 
 
 @dataclass
@@ -33,8 +34,6 @@ class ReportConfig:
 def register(header: str = "") -> None:
     """``report``, llmts-report's primary config: this schema, no run dir, no log file."""
     from hydra.core.config_store import ConfigStore
-
-    from llmts.config.compose import register_configs
 
     register_configs("llmts-report", ReportConfig, "report_schema", header=header)
     ConfigStore.instance().store(

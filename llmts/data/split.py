@@ -20,6 +20,7 @@ import numpy as np
 
 from llmts.config.schema import DataConfig
 from llmts.errors import LlmtsError
+from llmts.tracking.files import write_json
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,6 @@ class Split:
         return [series[i, lo[i] : hi[i]] for i in idx if hi[i] > lo[i]]
 
     def save(self, path: Path) -> None:
-        from llmts.tracking.files import write_json
-
         fields = ("train", "val", "test") + (("val_start", "test_start") if self.by_time else ())
         write_json(path, {k: getattr(self, k).tolist() for k in fields})
 

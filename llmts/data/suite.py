@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from llmts.errors import LlmtsError
+from llmts.tracking.files import atomic_path
 
 INSTALL = 'pip install -e ".[benchmark]"'
 
@@ -110,8 +111,6 @@ def materialise(name: str, cache: str | Path | None = None) -> Path:
     seen = np.flatnonzero(~np.isnan(values).all(1))
     values = values[seen[0] : seen[-1] + 1]  # ausbeer's last quarter is NaN: not data
     path.parent.mkdir(parents=True, exist_ok=True)
-    from llmts.tracking.files import atomic_path
-
     with atomic_path(path) as tmp:
         rows = [",".join(["time", *names])]
         rows += [",".join([str(t), *(repr(float(v)) for v in row)]) for t, row in enumerate(values)]

@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from llmts.data import suite
 from llmts.data.frequency import season_length
 from llmts.data.readers import SeriesFile, read_series
 from llmts.errors import LlmtsError
@@ -66,8 +67,6 @@ def resolve(spec, default_horizon: int, max_windows: int = MAX_WINDOWS, cache=No
     """A :class:`Task` from a task entry (``benchmark.tasks[i]``: ``path`` or ``series``, and
     optional ``name``, ``freq``, ``horizon``, ``season_length``, ``windows``); the file is read
     (:func:`llmts.data.readers.read_series`) for its length and frequency."""
-    from llmts.data import suite
-
     if bool(spec.get("path")) == bool(spec.get("series")):
         raise LlmtsError(f"benchmark task {dict(spec)}: give exactly one of path= or series=")
     if spec.get("path"):

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from llmts.codec.codec import Codec
 from llmts.codec.grammar import C_OTHER, Grammar
+from llmts.metrics import bootstrap as stats
 from llmts.model.build import column_logits
 
 MAX_SERIES_PER_FORWARD = 32  # series scored together (right-padded, one forward)
@@ -39,8 +40,6 @@ MAX_SERIES_PER_FORWARD = 32  # series scored together (right-padded, one forward
 def nll_metrics(model, codec: Codec, context: np.ndarray, truth: np.ndarray, cfg) -> dict:
     """``nll_per_dim`` (mean over series of each series' NLL/D, see the module docstring),
     its bootstrap ``_ci`` with ``eval.bootstrap``, and ``nll_series`` (series scored)."""
-    from llmts.metrics import bootstrap as stats
-
     per = series_nll(
         model, codec, context, truth, batch=min(cfg.eval.batch_size, MAX_SERIES_PER_FORWARD)
     )

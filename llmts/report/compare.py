@@ -24,6 +24,7 @@ import numpy as np
 
 from llmts.metrics import bootstrap as stats
 from llmts.metrics.point import POINT_METRICS
+from llmts.tracking.plots import plot_lines
 
 
 @dataclass
@@ -215,8 +216,6 @@ def summary_rows(jobs: list, names: list[str]) -> tuple[list[str], list[list[Any
 def plot_skill(jobs: list, out: Path, ref: str = "persistence") -> Path | None:
     """Skill over ``ref`` by forecast step, one curve per job (from ``forecasts.h5``)."""
     import h5py
-
-    from llmts.tracking.plots import plot_lines
 
     lines = []
     for j in jobs:

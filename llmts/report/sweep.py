@@ -27,6 +27,7 @@ from llmts.report import markdown as report_md
 from llmts.report.compare import setting_label
 from llmts.report.markdown import fmt as _fmt
 from llmts.report.markdown import md_table as _md
+from llmts.tracking.plots import plot_lines
 
 log = logging.getLogger(__name__)
 
@@ -250,8 +251,6 @@ def _section(name: str, names: list[str], jobs: list[Job], boot: compare.Bootstr
 
 def _plot(jobs: list[Job], out: Path, ykey: str, title: str) -> Path | None:
     """One line per job, sorted by swept value."""
-    from llmts.tracking.plots import plot_lines
-
     series = [
         (j.label, [(r["step"], r[ykey]) for r in j.history if _ok(r.get(ykey)) and _ok(r["step"])])
         for j in sorted(jobs, key=lambda j: [_sort_key(v) for v in j.swept.values()])

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from llmts.errors import LlmtsError
+from llmts.errors import LlmtsError, first_line
 
 TRAINED = ("model", "lora", "data")  # what a checkpoint's weights and its codec depend on
 
@@ -27,8 +27,6 @@ def as_trained(
     if saved is None:
         return cfg, None
     from omegaconf.errors import OmegaConfBaseException
-
-    from llmts.errors import first_line
 
     given = [o.key_or_group for o in OverridesParser.create().parse_overrides(list(overrides))]
     cfg = cfg.copy()
