@@ -185,9 +185,9 @@ class Forecaster:
             series,
             horizon,
             dec,
-            self.cfg.eval.batch_size,
-            self.cfg.seed if seed is None else seed,
-            self.decoders,
+            batch_size=self.cfg.eval.batch_size,
+            seed=self.cfg.seed if seed is None else seed,
+            decoders=self.decoders,
         )
         point = point_forecast(res.samples, self.cfg.eval.point)
         first = (lambda a: a[0]) if single else (lambda a: a)  # noqa: E731

@@ -57,9 +57,9 @@ def test_from_run_predicts_with_the_checkpoint_and_the_runs_codec(run_dir, serie
     cfg = compose(*OVERRIDES)
     codec = Codec.build(cfg.data, tiny_tokenizer)
     untrained = build_model(cfg.model, cfg.lora, cfg.seed, codec)
-    before = forecast(untrained, codec, series[:1], 7, cfg.decoding, 8, cfg.seed)
+    before = forecast(untrained, codec, series[:1], 7, cfg.decoding, batch_size=8, seed=cfg.seed)
     assert pred.texts != before.texts  # the checkpoint's weights are in
-    same = forecast(fc.model, codec, series[:1], 7, cfg.decoding, 8, cfg.seed)
+    same = forecast(fc.model, codec, series[:1], 7, cfg.decoding, batch_size=8, seed=cfg.seed)
     np.testing.assert_array_equal(pred.point, same.samples[0, 0])  # the one code path
 
 

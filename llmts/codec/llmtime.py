@@ -232,6 +232,7 @@ def encode_all(
     series: np.ndarray,
     percentile: float = 95.0,
     precision: int = 2,
+    *,
     per_variable: bool = False,
     missing: bool = False,
     separator: str = "",

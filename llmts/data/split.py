@@ -90,6 +90,7 @@ def forecast_rows(
     lengths: np.ndarray,
     context: int,
     horizon: int,
+    *,
     num_series: int | None = None,
     origins: int | None = None,
     stride: int | None = None,

@@ -60,6 +60,7 @@ def forecast(
     contexts: np.ndarray | Sequence[np.ndarray],
     horizon: int,
     dec: DecodingConfig,
+    *,
     batch_size: int = 256,
     seed: int = 0,
     decoders: dict | None = None,
@@ -159,7 +160,7 @@ def engine_texts(
                 grammar,
                 codec.max_new_tokens(prompts.num_vars, prompts.horizon, top),
                 codec.tokenizer.pad_token_id,
-                sampling,
+                sampling=sampling,
                 cuda_graph=dec.cuda_graphs,
             ),
         )

@@ -224,6 +224,7 @@ class Decoder:
         grammar: Grammar,
         max_new: int,
         pad_id: int,
+        *,
         sampling: dict | None = None,
         compile: dict | None = None,
         cuda_graph: bool = False,

@@ -57,10 +57,10 @@ def test_series(dataset: Dataset, split: Split, cfg) -> tuple[np.ndarray, ...]:
         dataset.lengths,
         c,
         ev.horizon,
-        ev.num_series,
-        ev.origins,
-        ev.origin_stride,
-        dataset.source,
+        num_series=ev.num_series,
+        origins=ev.origins,
+        stride=ev.origin_stride,
+        source=dataset.source,
     )
     context = np.stack([dataset.series[i, o - c : o] for i, o in zip(idx, origin)])
     truth = np.stack([dataset.series[i, o : o + ev.horizon] for i, o in zip(idx, origin)])
@@ -102,7 +102,13 @@ def score_untrained(
     log.info("%s: forecasting %s", label, rows_text(idx, num_samples(cfg.decoding)))
     with phase(label):
         res = forecast(
-            model, codec, context, cfg.eval.horizon, cfg.decoding, cfg.eval.batch_size, cfg.seed
+            model,
+            codec,
+            context,
+            cfg.eval.horizon,
+            cfg.decoding,
+            batch_size=cfg.eval.batch_size,
+            seed=cfg.seed,
         )
     point = metrics.point_forecast(res.samples, cfg.eval.point)
     scored = {
@@ -161,6 +167,7 @@ def evaluate(
     dataset: Dataset,
     split: Split,
     cfg,
+    *,
     run_dir: Path,
     tracker: Tracker,
     untrained: np.ndarray | None = None,
@@ -194,7 +201,7 @@ def score(
     )
     seen = shuffled(context, cfg.seed) if ev.get("shuffle_context") else context
     with phase(which):
-        res = forecast(model, codec, seen, h, cfg.decoding, ev.batch_size, cfg.seed)
+        res = forecast(model, codec, seen, h, cfg.decoding, batch_size=ev.batch_size, seed=cfg.seed)
     point = metrics.point_forecast(res.samples, ev.point)
     out = dict(metrics.point_metrics(truth, point))
     out["constant_forecasts"] = metrics.constant_share(point)
@@ -227,7 +234,17 @@ def score(
     score_baselines(truth, base, out, scale, base_q)
     boot = resamples(ev, len(idx))
     if boot is not None:
-        add_intervals(out, truth, point, res, base, dataset.variables, boot, scale, base_q)
+        add_intervals(
+            out,
+            truth,
+            point,
+            res,
+            base,
+            variables=dataset.variables,
+            idx=boot,
+            scale=scale,
+            base_q=base_q,
+        )
     refs = base if untrained is None else {**base, "untrained": untrained}
     extra = {f"skill/{k}": v for k, v in skill_curves(truth, point, refs, boot, out).items()}
     extra.update(
@@ -320,6 +337,7 @@ def add_intervals(
     point,
     res: ForecastResult,
     base: dict[str, np.ndarray],
+    *,
     variables,
     idx: np.ndarray,
     scale: np.ndarray | None = None,

@@ -60,8 +60,9 @@ def model_config(cfg: ModelConfig, hub: bool = True):
     first, then the hub). The schema's architecture keys describe its default model,
     Qwen2.5-0.5B-Instruct: that model's config is built from them where its file is not at hand
     (offline, not cached). One line (:class:`LlmtsError`) for a folder or id that holds no
-    causal LM. ``hub=False``: None where the config would have to come from the hub."""
-    if cfg.source == "random":
+    causal LM. ``hub=False``: None where the config would have to come from the hub. A random
+    model with a ``model.path`` has that folder's architecture (random weights of its shape)."""
+    if cfg.source == "random" and not cfg.path:
         return qwen2_config(cfg)
     return _pretrained_config(cfg.path, cfg.name, cfg.revision, cfg, hub)
 
@@ -244,18 +245,23 @@ def _takes_prepared_masks(net: PreTrainedModel, kinds: list[str]) -> bool:
 
 
 def random_model(cfg: ModelConfig, seed: int, device=None) -> PreTrainedModel:
-    """A Qwen2 with seeded random weights (transformers' init: matrices ~ N(0, 0.02²), norms 1,
-    biases 0). On the CPU (``device`` None or cpu) it is built as always, torch's default init
-    pass included: that pass draws from the CPU generator, so skipping it would change every
-    weight. On another device see :func:`build_on_device`."""
-    from transformers import Qwen2ForCausalLM
-
+    """Seeded random weights (transformers' init: matrices ~ N(0, 0.02²), norms 1, biases 0) in
+    the architecture :func:`model_config` gives: a Qwen2 from the ``model`` keys, or the shape
+    of the model in ``model.path``. On the CPU (``device`` None or cpu) it is built as always,
+    torch's default init pass included: that pass draws from the CPU generator, so skipping it
+    would change every weight. On another device see :func:`build_on_device`."""
     device = torch.device(device or "cpu")
     if device.type != "cpu":
         return build_on_device(cfg, seed, device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return Qwen2ForCausalLM(qwen2_config(cfg))
+        return _from_config(model_config(cfg))
+
+
+def _from_config(config) -> PreTrainedModel:
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_config(config)
 
 
 def build_on_device(cfg: ModelConfig, seed: int, device: torch.device) -> PreTrainedModel:
@@ -263,13 +269,11 @@ def build_on_device(cfg: ModelConfig, seed: int, device: torch.device) -> PreTra
     ``device`` and transformers' init run there once, from ``seed`` (no CPU pass and no copy:
     the 0.5B architecture took ~10 s of CPU init before). The weights come from ``device``'s
     generator, so they are seeded but not the CPU-built ones."""
-    from transformers import Qwen2ForCausalLM
-
     forked = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=forked, device_type=device.type):
         torch.manual_seed(seed)
         with torch.device("meta"):
-            model = Qwen2ForCausalLM(qwen2_config(cfg))
+            model = _from_config(model_config(cfg))
         model.to_empty(device=device)
         model.init_weights()  # every weight and buffer (RoPE frequencies); re-ties lm_head
     return model

@@ -81,7 +81,7 @@ def bench_profile(cfg: DictConfig, net, codec, device, out_dir: Path | None) -> 
     net.eval()
 
     def call():
-        return forecast(net, codec, ctx, b.profile_horizon, dec, rows, cfg.seed)
+        return forecast(net, codec, ctx, b.profile_horizon, dec, batch_size=rows, seed=cfg.seed)
 
     call()
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
@@ -135,7 +135,17 @@ def bench_eval(cfg: DictConfig, net, codec, device) -> dict:
                 [contexts[i : i + 1] for i in range(len(contexts))] if per_series else [contexts]
             )
             last["res"] = [
-                forecast(net, codec, c, b.horizon, dec, batch, cfg.seed, decoders) for c in parts
+                forecast(
+                    net,
+                    codec,
+                    c,
+                    b.horizon,
+                    dec,
+                    batch_size=batch,
+                    seed=cfg.seed,
+                    decoders=decoders,
+                )
+                for c in parts
             ]
 
         while True:

@@ -138,7 +138,18 @@ def finetune(
             )
         metrics = {"status": "ok"}
         if main:
-            metrics.update(evaluate(net, codec, dataset, split, cfg, run_dir, tracker, untrained))
+            metrics.update(
+                evaluate(
+                    net,
+                    codec,
+                    dataset,
+                    split,
+                    cfg,
+                    run_dir=run_dir,
+                    tracker=tracker,
+                    untrained=untrained,
+                )
+            )
         metrics.update(before)
         metrics.update(
             parameters=parameters,

@@ -26,8 +26,8 @@ def run(setup, tok, contexts=None, batch_size=32, seed=0, **decoding):
         ctx if contexts is None else contexts,
         5,
         dec,
-        batch_size,
-        seed,
+        batch_size=batch_size,
+        seed=seed,
     )
 
 
@@ -68,7 +68,9 @@ def test_the_integer_part_is_capped_by_the_series_own_context(setup, tiny_tokeni
     bias = next(p for n, p in nines.named_parameters() if n.endswith("lm_head.bias"))
     with torch.no_grad():
         bias[tiny_tokenizer.convert_tokens_to_ids("9")] += 1e4
-    res = forecast(nines, Codec.build(cfg.data, tiny_tokenizer), ctx, 3, cfg.decoding, 32, 0)
+    res = forecast(
+        nines, Codec.build(cfg.data, tiny_tokenizer), ctx, 3, cfg.decoding, batch_size=32, seed=0
+    )
     assert res.parse_rate == 1.0
     top = np.abs(res.samples[:, 0]).max(axis=(1, 2)) / scales
     np.testing.assert_allclose(top, 10.0**digits - 0.01, rtol=1e-9)  # 99.99 and 9.99
@@ -130,9 +132,13 @@ def test_per_variable_scaling_records_each_alpha(setup, tiny_tokenizer):
     cfg, model, ctx = setup
     ctx = ctx * np.array([1.0, 1000.0])  # variables 3 orders of magnitude apart
     data = compose("model=tiny", "data.scale=per_variable").data
-    res = forecast(model, Codec.build(data, tiny_tokenizer), ctx, 5, cfg.decoding, 32, 0)
+    res = forecast(
+        model, Codec.build(data, tiny_tokenizer), ctx, 5, cfg.decoding, batch_size=32, seed=0
+    )
     np.testing.assert_allclose(res.scales, np.percentile(np.abs(ctx), 95, axis=1))
-    joint = forecast(model, Codec.build(cfg.data, tiny_tokenizer), ctx, 5, cfg.decoding, 32, 0)
+    joint = forecast(
+        model, Codec.build(cfg.data, tiny_tokenizer), ctx, 5, cfg.decoding, batch_size=32, seed=0
+    )
     np.testing.assert_allclose(joint.scales[:, 0], joint.scales[:, 1])
     assert res.parse_rate == 1.0
     # every value decodes with its own variable's α: forecasts sit at each variable's magnitude
@@ -145,7 +151,9 @@ def test_contexts_with_gaps_forecast_finite_values_and_never_write_nan(setup, ti
     gappy[:, ::3, 0] = np.nan
     gappy[0, -1] = np.nan  # even the last step
     data = compose("model=tiny", "data.missing=encode").data
-    res = forecast(model, Codec.build(data, tiny_tokenizer), gappy, 5, cfg.decoding, 32, 0)
+    res = forecast(
+        model, Codec.build(data, tiny_tokenizer), gappy, 5, cfg.decoding, batch_size=32, seed=0
+    )
     assert np.isfinite(res.samples).all() and res.parse_rate == 1.0
     assert not any("N" in t for t in res.texts)
     assert np.isfinite(res.scales).all()
@@ -155,11 +163,23 @@ def test_a_list_of_different_lengths_equals_one_series_at_a_time(setup, tiny_tok
     cfg, model, ctx = setup
     contexts = [ctx[0], ctx[1, :15], ctx[2, :9]]
     together = forecast(
-        model, Codec.build(cfg.data, tiny_tokenizer), contexts, 5, cfg.decoding, 32, 0
+        model,
+        Codec.build(cfg.data, tiny_tokenizer),
+        contexts,
+        5,
+        cfg.decoding,
+        batch_size=32,
+        seed=0,
     )
     for i, c in enumerate(contexts):
         alone = forecast(
-            model, Codec.build(cfg.data, tiny_tokenizer), c[None], 5, cfg.decoding, 32, 0
+            model,
+            Codec.build(cfg.data, tiny_tokenizer),
+            c[None],
+            5,
+            cfg.decoding,
+            batch_size=32,
+            seed=0,
         )
         assert together.texts[i] == alone.texts[0]
         np.testing.assert_array_equal(together.samples[i], alone.samples[0])
@@ -173,7 +193,7 @@ def test_spaced_digits_decode_with_a_tokenizer_that_merges_them(setup):
     model = build_model(cfg.model, cfg.lora, cfg.seed)
     for engine in ("llmts", "hf"):
         dec = compose("model=tiny", f"decoding.engine={engine}").decoding
-        res = forecast(model, Codec.build(cfg.data, tok), setup[2], 5, dec, 32, 0)
+        res = forecast(model, Codec.build(cfg.data, tok), setup[2], 5, dec, batch_size=32, seed=0)
         assert res.parse_rate == 1.0, engine
         assert all(t.startswith(" ") and "  " not in t for t in res.texts)
 
@@ -196,9 +216,13 @@ def test_a_kept_decoders_dict_builds_each_decode_loop_once(setup, tiny_tokenizer
     codec = Codec.build(cfg.data, tiny_tokenizer)
 
     def call(net=model, horizon=5):
-        return forecast(net, codec, ctx, horizon, cfg.decoding, 32, 0, kept)
+        return forecast(
+            net, codec, ctx, horizon, cfg.decoding, batch_size=32, seed=0, decoders=kept
+        )
 
-    fresh = forecast(model, Codec.build(cfg.data, tiny_tokenizer), ctx, 5, cfg.decoding, 32, 0)
+    fresh = forecast(
+        model, Codec.build(cfg.data, tiny_tokenizer), ctx, 5, cfg.decoding, batch_size=32, seed=0
+    )
     first, again = call(), call()
     assert len(made) == 2 and fresh.texts == first.texts == again.texts
     call(net=copy.deepcopy(model))  # the same key, another model

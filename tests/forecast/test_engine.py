@@ -38,7 +38,15 @@ def contexts(num_vars: int, n: int = 6, steps: int = 16, seed: int = 3) -> np.nd
 
 def run(net, tok, ctx, batch_size=32, seed=0, horizon=4, **decoding):
     cfg = compose("model=tiny", *(f"decoding.{k}={v}" for k, v in decoding.items()))
-    return forecast(net, Codec.build(cfg.data, tok), ctx, horizon, cfg.decoding, batch_size, seed)
+    return forecast(
+        net,
+        Codec.build(cfg.data, tok),
+        ctx,
+        horizon,
+        cfg.decoding,
+        batch_size=batch_size,
+        seed=seed,
+    )
 
 
 @pytest.mark.parametrize("batch_size, num_vars", [(1, 2), (4, 3), (32, 1), (32, 2)])
@@ -135,8 +143,8 @@ def decoder_at_step(net, tok, sampling=None, compile=None):
         Grammar.build(tok, 2, 2, 3, max_int_digits=1),
         max_new_tokens(2, 3, 2, 1),
         tok.pad_token_id,
-        sampling,
-        compile,
+        sampling=sampling,
+        compile=compile,
     )
     return dec, ids
 
@@ -303,10 +311,10 @@ def test_forecasts_with_a_kept_decoders_dict_capture_the_graph_once(
     kept: dict = {}
     codec = Codec.build(cfg.data, tiny_tokenizer)
     for _ in range(2):
-        res = forecast(net, codec, ctx, 4, cfg.decoding, 2, 0, kept)
+        res = forecast(net, codec, ctx, 4, cfg.decoding, batch_size=2, seed=0, decoders=kept)
         assert res.texts == eager.texts
     assert len(made) == 1
-    forecast(net, codec, ctx, 4, cfg.decoding, 2, 0)
+    forecast(net, codec, ctx, 4, cfg.decoding, batch_size=2, seed=0)
     assert len(made) == 2
 
 

@@ -62,7 +62,9 @@ def test_untrained_row_scores_the_model_as_it_is(tiny_tokenizer):
     codec = Codec.build(cfg.data, tiny_tokenizer)
     row, point = score_untrained(net, codec, data, split, cfg)
     series = data.series
-    res = forecast(net, codec, series[:3, :12], 4, cfg.decoding, cfg.eval.batch_size, cfg.seed)
+    res = forecast(
+        net, codec, series[:3, :12], 4, cfg.decoding, batch_size=cfg.eval.batch_size, seed=cfg.seed
+    )
     np.testing.assert_array_equal(point, point_forecast(res.samples, cfg.eval.point))
     want = point_metrics(series[:3, 12:16], point)
     names = ("mse", "rmse", "mae", "r2", "nrmse", "mape")

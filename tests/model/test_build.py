@@ -81,7 +81,13 @@ def test_bf16_base_keeps_trainable_params_fp32_and_matches_fp32_loss():
         assert torch.isfinite(half(input_ids=ids).logits).all()
     series, _ = simulate_lotka_volterra(3, 12, 24.0, seed=0)
     res = forecast(
-        half, Codec.build(cfg.data, build_tiny_tokenizer()), series[:, :8], 2, cfg.decoding, 8, 0
+        half,
+        Codec.build(cfg.data, build_tiny_tokenizer()),
+        series[:, :8],
+        2,
+        cfg.decoding,
+        batch_size=8,
+        seed=0,
     )
     assert res.parse_rate == 1.0
 
@@ -160,3 +166,19 @@ def test_build_on_device_skips_the_cpu_init_pass_and_gives_the_same_model(monkey
     assert all(torch.equal(new[k], again[k]) for k in new)
     assert not torch.equal(new["model.embed_tokens.weight"], other["model.embed_tokens.weight"])
     assert torch.isfinite(model(input_ids=X).logits).all()
+
+
+def test_a_random_model_with_a_path_takes_that_models_shape():
+    """random_init of a pretrained folder (llmts-benchmark's ablation): the folder's architecture
+    with fresh seeded weights, never the schema's default numbers (Qwen2.5-0.5B's)."""
+    from llmts.model.build import load_base_model, model_config, random_model
+
+    mini = compose("model=mini")
+    pretrained = load_base_model(mini.model, 0)
+    cfg = compose("model=mini", "model.source=random").model
+    fresh, again = random_model(cfg, 0), random_model(cfg, 0)
+    assert model_config(cfg).hidden_size == pretrained.config.hidden_size
+    shapes = {k: v.shape for k, v in pretrained.state_dict().items()}
+    assert {k: v.shape for k, v in fresh.state_dict().items()} == shapes
+    assert all(torch.equal(a, b) for a, b in zip(fresh.parameters(), again.parameters()))
+    assert not torch.equal(fresh.model.embed_tokens.weight, pretrained.model.embed_tokens.weight)

@@ -56,7 +56,13 @@ def test_base_writes_well_formed_series_unconstrained(mini):
     cfg, codec = mini
     model = load_base_model(cfg.model, 0)
     res = forecast(
-        model, codec, lv_contexts(16)[:, :51], 20, DecodingConfig(constrained=False), 16, 0
+        model,
+        codec,
+        lv_contexts(16)[:, :51],
+        20,
+        DecodingConfig(constrained=False),
+        batch_size=16,
+        seed=0,
     )
     assert res.parse_rate >= 0.9, res.parse_rate
 

@@ -22,7 +22,16 @@ def test_a_tasks_run_tests_its_last_windows_at_origins_a_horizon_apart():
     assert job.data.split == "time" and job.eval.season_length == 12
     assert list(job.eval.baselines) == ["seasonal_naive"] and job.logger.name == "none"
     split = make_split(np.array([100]), job.data, job.seed)
-    _, origins = forecast_rows(split, np.array([100]), job.eval.context_steps, 6, None, 3, 6, "t")
+    _, origins = forecast_rows(
+        split,
+        np.array([100]),
+        job.eval.context_steps,
+        6,
+        num_series=None,
+        origins=3,
+        stride=6,
+        source="t",
+    )
     assert origins.tolist() == [82, 88, 94]  # the last 18 steps, 6 apart
     assert job.eval.context_steps <= 82 and job.train.max_steps == 0
 

@@ -283,7 +283,7 @@ def _scored(root: Path, num: str, lr: str, seed: int, shift: float, noise_seed: 
     }
     evaluate.score_baselines(truth, base, out)
     idx = stats.resample_indices(N, B, 0)
-    evaluate.add_intervals(out, truth, point, res, base, ("prey", "predator"), idx)
+    evaluate.add_intervals(out, truth, point, res, base, variables=("prey", "predator"), idx=idx)
     extra = {
         f"skill/{k}": v for k, v in evaluate.skill_curves(truth, point, base, idx, out).items()
     }
