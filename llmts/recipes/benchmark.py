@@ -32,6 +32,7 @@ from llmts.recipes.finetune import check_job, finetune
 from llmts.report import leaderboard as board
 from llmts.tracking import tracker as tracking
 from llmts.tracking.files import atomic_path
+from llmts.tracking.provenance import header
 
 log = logging.getLogger(__name__)
 RESULT_COLUMNS = (
@@ -55,7 +56,7 @@ VAL_SHARE = 0.1  # of a task's steps before its test part, validating a tuned va
 def run_benchmark(cfg: DictConfig, run_dir: Path) -> pd.DataFrame:
     """Run every task and variant, write the tables and plot into ``run_dir``; the
     leaderboard."""
-
+    start = time.perf_counter()
     bench = cfg.benchmark
     tasks = resolve_all(bench, cfg.eval.horizon, cache_dir(cfg.data))
     for t in tasks:
@@ -87,7 +88,7 @@ def run_benchmark(cfg: DictConfig, run_dir: Path) -> pd.DataFrame:
                 for b in baselines
             ]
     results = merge(pd.DataFrame(rows, columns=list(RESULT_COLUMNS)), bench.merge)
-    return write(results, run_dir, cfg)
+    return write(results, run_dir, cfg, time.perf_counter() - start)
 
 
 def model_variants(cfg: DictConfig) -> dict[str, dict]:
@@ -187,9 +188,10 @@ def merge(results: pd.DataFrame, dirs) -> pd.DataFrame:
     return merged.drop_duplicates(["task", "model"], keep="first").reset_index(drop=True)
 
 
-def write(results: pd.DataFrame, run_dir: Path, cfg: DictConfig) -> pd.DataFrame:
-    """``results.csv``, ``leaderboard.csv``, ``leaderboard.md``, ``relative_mase.png`` and one
-    W&B run with those tables; the leaderboard."""
+def write(results: pd.DataFrame, run_dir: Path, cfg: DictConfig, wall: float) -> pd.DataFrame:
+    """``results.csv``, ``leaderboard.csv``, ``leaderboard.md`` (under the run's provenance and
+    its ``wall`` seconds), ``relative_mase.png`` and one W&B run with those tables; the
+    leaderboard."""
 
     bench = cfg.benchmark
     table = board.leaderboard(results, bench.bootstrap, bench.seed)
@@ -198,10 +200,10 @@ def write(results: pd.DataFrame, run_dir: Path, cfg: DictConfig) -> pd.DataFrame
             frame.to_csv(tmp, index=False)
     md = board.markdown(table)
     tasks = results["task"].nunique()
-    head = (
-        f"# Leaderboard: {tasks} task(s)\n\nError relative to seasonal naive, clipped to "
-        "[0.01, 100], geometric mean over tasks; [95 % interval, bootstrap over tasks]. "
-        "Win rate: share of (task, other model) pairs beaten on MASE, ties ½.\n\n"
+    head = header(f"Leaderboard: {tasks} task(s)", {"wall time": f"{wall / 60:.1f} min"}) + (
+        "\nError relative to seasonal naive, clipped to [0.01, 100], geometric mean over tasks; "
+        "[95 % interval, bootstrap over tasks]. Win rate: share of (task, other model) pairs "
+        "beaten on MASE, ties ½.\n\n"
     )
     (run_dir / "leaderboard.md").write_text(head + md + "\n")
     plot = plot_relative(results, run_dir / "relative_mase.png")

@@ -5,6 +5,7 @@ metrics, with tracking beside. ``llmts`` (:mod:`llmts.cli.main`) composes the co
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -31,7 +32,8 @@ from llmts.model import kernels
 from llmts.model.build import check_model
 from llmts.perf import flops
 from llmts.tracking import tracker as tracking
-from llmts.tracking.files import write_json
+from llmts.tracking.files import atomic_path, write_json
+from llmts.tracking.provenance import header
 from llmts.train import checkpoint
 from llmts.train.loop import make_accelerator, train
 from llmts.train.run_config import trained_hint
@@ -51,7 +53,10 @@ def finetune(
     cfg: DictConfig, run_dir: Path, job_name: str = "llmts", group: str | None = None
 ) -> dict:
     """Train (``train.max_steps`` > 0) and evaluate; writes artifacts into ``run_dir`` and
-    returns the metrics. ``job_name``/``group``: the W&B run's name and group."""
+    returns the metrics. ``job_name``/``group``: the W&B run's name and group. The printed
+    table goes to ``results.md`` too, under the run's provenance (command, date, commit,
+    machine)."""
+    start = time.perf_counter()
     check_job(cfg)
     tracking.check_environment(cfg.logger)
     tokenizer = tokenization.load_tokenizer(cfg.model)
@@ -173,10 +178,11 @@ def finetune(
                 else f"{metrics['num_series']} test series"
             )
             table = results_table(metrics, base_label(cfg))
-            print(
-                f"\n{table}\nparse rate {metrics['parse_rate']:.3f} over {what}; "
-                f"artifacts in {run_dir}"
-            )
+            summary = f"{table}\nparse rate {metrics['parse_rate']:.3f} over {what}"
+            print(f"\n{summary}; artifacts in {run_dir}")
+            wall = f"{time.perf_counter() - start:.0f} s"
+            with atomic_path(run_dir / "results.md") as tmp:
+                tmp.write_text(f"{header('llmts run', {'wall time': wall})}\n```\n{summary}\n```\n")
         ok = True
         return metrics
     finally:
