@@ -25,8 +25,8 @@ from llmts.train.run_config import as_trained
 log = logging.getLogger("llmts")
 
 HELP = """\
-llmts: fine-tune a small LLM (Qwen2.5 + LoRA) on numeric time series written as text (LLMTIME),
-forecast the test split, score it beside physical baselines and log everything to W&B.
+llmts: fine-tune a causal LM (Qwen2.5 or any other, + LoRA) on numeric time series written as text
+(LLMTIME), forecast the test split, score it beside statistical baselines and log it to W&B.
 
   llmts experiment=demo                 # minutes on a CPU, no download
   llmts model=tiny train.max_steps=100 decoding=sampling
