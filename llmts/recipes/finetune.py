@@ -172,8 +172,8 @@ def finetune(
             write_json(run_dir / "metrics.json", metrics)
             tracker.summary(metrics)
             what = (
-                f"{metrics['num_series']} windows (rolling origins) of "
-                f"{metrics['test_series']} series"
+                f"{metrics['num_series']} windows (rolling origins of "
+                f"{metrics['test_series']} series)"
                 if split.by_time
                 else f"{metrics['num_series']} test series"
             )

@@ -242,7 +242,7 @@ def train(
     under ``train.deterministic``. With ``train.select=best_val`` (and validation) a checkpoint
     is saved whenever the validation loss reaches a new low, and the model ends holding the
     weights of the lowest; ``train.early_stopping`` ends training after that many validations
-    without one. The selected step is recorded in ``checkpoints/selected.json``."""
+    without one. A best_val selection is recorded in ``checkpoints/selected.json``."""
     with deterministic_algorithms(cfg.deterministic):
         parts, start, history = make_step_parts(
             model,
@@ -368,16 +368,15 @@ def train(
         if select_best and best.step is not None and best.step != last:
             ckpt.load_trainable(model, ckpt.checkpoint_root(run_dir) / f"step-{best.step}")
             selected = best.step
-        if main:
-            if select_best:
-                log.info(
-                    "best validation loss %.4f at step %d of %d: evaluating step %d",
-                    best.loss,
-                    best.step,
-                    last,
-                    selected,
-                )
-            ckpt.write_selected(run_dir, selected, str(cfg.select) if select_best else "last")
+        if main and select_best:
+            log.info(
+                "best validation loss %.4f at step %d of %d: evaluating step %d",
+                best.loss,
+                best.step,
+                last,
+                selected,
+            )
+            ckpt.write_selected(run_dir, selected, str(cfg.select))
         return TrainResult(
             last, history, val, selected, best.loss if best.step is not None else None
         )

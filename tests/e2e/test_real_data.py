@@ -54,7 +54,11 @@ def test_a_pandas_csv_with_dates_trains_on_its_past_and_evaluates_its_best_step(
     assert m["selected_step"] in (0, 2, 4) and m["trained_steps"] == 4
     assert (run / "checkpoints" / "selected.json").is_file()
     results = (run / "results.md").read_text()  # the printed table under its provenance
-    assert "| commit | " in results and "MASE" in results and "(rolling origins)" in results
+    assert (
+        "| commit | " in results
+        and "MASE" in results
+        and "(rolling origins of 1 series)" in results
+    )
     assert list((run / "plots").glob("series_0*.png"))
 
 
