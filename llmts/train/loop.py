@@ -14,6 +14,7 @@ checkpoints), where non-finite values are found and named by step.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import csv
 import logging
@@ -53,7 +54,19 @@ def make_accelerator(precision: str):
     # in-process sweep (train.precision=no,bf16) or the bench may ask for another. Its process
     # (distributed) state is kept.
     AcceleratorState._reset_state(reset_partial_state=False)
-    return Accelerator(mixed_precision=str(precision), cpu=not torch.cuda.is_available())
+    accelerator = Accelerator(mixed_precision=str(precision), cpu=not torch.cuda.is_available())
+    if accelerator.num_processes > 1:
+        atexit.unregister(leave_process_group)  # registered once however many jobs
+        atexit.register(leave_process_group)
+    return accelerator
+
+
+def leave_process_group() -> None:
+    """Destroy torchrun's process group while the interpreter is still alive. Left to the
+    interpreter's teardown, gloo's worker threads may outlive it and abort the process
+    (SIGABRT, "terminate called without an active exception") after a run that succeeded."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def make_optimizer(params: list[nn.Parameter], cfg: OptimizerConfig) -> torch.optim.Optimizer:
