@@ -1,18 +1,25 @@
-"""Evaluation stage: forecast the test split, score the model and the baselines on the same
-series and horizon, and write ``forecasts.h5`` and the plots."""
+"""Evaluation stage, scoring: forecast the test split, score the model and the baselines on the
+same rows and horizon. Arrays and config sections in, flat metrics and an :class:`Evaluation`
+out; nothing is written here (:mod:`llmts.report.run` writes a run's forecasts, plots and
+tables)."""
 
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
-from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from llmts.codec.codec import Codec
 from llmts.codec.llmtime import step_tokens
-from llmts.config.schema import baseline_names
+from llmts.config.schema import (
+    DataConfig,
+    DecodingConfig,
+    EvalConfig,
+    ModelConfig,
+    baseline_names,
+)
 from llmts.data.series import Dataset
 from llmts.data.split import Split, forecast_rows
 from llmts.errors import LlmtsError
@@ -21,37 +28,42 @@ from llmts.forecast.prompts import num_samples
 from llmts.metrics import baselines, likelihood, physics, scaled, statistical
 from llmts.metrics import bootstrap as stats
 from llmts.metrics import point as metrics
-from llmts.tracking import plots
-from llmts.tracking.files import atomic_path
 from llmts.tracking.progress import phase
-from llmts.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
 POINT_KEYS = metrics.POINT_METRICS
 
 
-def context_steps(cfg, num_vars: int) -> int:
+def context_steps(ev: EvalConfig, data: DataConfig, num_vars: int) -> int:
     """``eval.context_steps``, or when null as many whole steps as fit in ``data.context_length``
     tokens: a step of D values with one integer digit is D·(1 + 1 + precision) + D tokens
     (digits, '.', separators), 10 for Lotka-Volterra at 2 decimals → 12 / 51 / 76 steps for
     128 / 512 / 768 tokens, the study's Table 10 contexts."""
-    per_step = step_tokens(num_vars, cfg.data.precision)
-    if cfg.data.context_length < per_step:
+    per_step = step_tokens(num_vars, data.precision)
+    if data.context_length < per_step:
         raise LlmtsError(
-            f"data.context_length={cfg.data.context_length}: too small to hold one "
+            f"data.context_length={data.context_length}: too small to hold one "
             f"time step ({per_step} tokens for {num_vars} variables)"
         )
-    if cfg.eval.context_steps is not None:
-        return cfg.eval.context_steps
-    return cfg.data.context_length // per_step
+    if ev.context_steps is not None:
+        return ev.context_steps
+    return data.context_length // per_step
 
 
-def test_series(dataset: Dataset, split: Split, cfg) -> tuple[np.ndarray, ...]:
-    """(series indices (n,), origins (n,), contexts (n, c, D), truths (n, h, D)) of every
-    forecast the evaluation makes: one per test series, or one per origin of each series'
-    test part with ``data.split=time`` (:func:`llmts.data.split.forecast_rows`)."""
-    ev = cfg.eval
-    c = context_steps(cfg, dataset.num_vars)
+class EvalRows(NamedTuple):
+    """Every forecast the evaluation makes, one row each: its series index (n,) and origin
+    (n,), the context before the origin (n, c, D) and the truth after it (n, h, D)."""
+
+    idx: np.ndarray
+    origin: np.ndarray
+    context: np.ndarray
+    truth: np.ndarray
+
+
+def evaluation_rows(dataset: Dataset, split: Split, ev: EvalConfig, data: DataConfig) -> EvalRows:
+    """The rows of the evaluation: one per test series, or one per origin of each series' test
+    part with ``data.split=time`` (:func:`llmts.data.split.forecast_rows`)."""
+    c = context_steps(ev, data, dataset.num_vars)
     idx, origin = forecast_rows(
         split,
         dataset.lengths,
@@ -64,7 +76,7 @@ def test_series(dataset: Dataset, split: Split, cfg) -> tuple[np.ndarray, ...]:
     )
     context = np.stack([dataset.series[i, o - c : o] for i, o in zip(idx, origin)])
     truth = np.stack([dataset.series[i, o : o + ev.horizon] for i, o in zip(idx, origin)])
-    return idx, origin, context, truth
+    return EvalRows(idx, origin, context, truth)
 
 
 def histories(dataset: Dataset, idx: np.ndarray, origin: np.ndarray) -> list[np.ndarray]:
@@ -93,41 +105,51 @@ def resamples(ev, n: int) -> np.ndarray | None:
 
 
 def score_untrained(
-    model, codec: Codec, dataset: Dataset, split: Split, cfg
+    model,
+    codec: Codec,
+    dataset: Dataset,
+    rows: EvalRows,
+    ev: EvalConfig,
+    decoding: DecodingConfig,
+    *,
+    seed: int,
+    label: str,
 ) -> tuple[dict, np.ndarray]:
-    """``untrained/*``: the model's metrics before any training (the study's Table 2 row), and
-    its point forecast (n, h, D) of the test series, the reference of ``skill/untrained``."""
-    idx, _, context, truth = test_series(dataset, split, cfg)
-    label = base_label(cfg)
-    log.info("%s: forecasting %s", label, rows_text(idx, num_samples(cfg.decoding)))
+    """``untrained/*``: the model's metrics before any training (the study's Table 2 row: the
+    point metrics; MASE, sMAPE, WAPE and, sampled, WQL and SQL on the same scale as the trained
+    model's), and its point forecast (n, h, D) of the rows, the reference of
+    ``skill/untrained``. ``label``: what the log calls it (:func:`base_label`)."""
+    context, truth = rows.context, rows.truth
+    log.info("%s: forecasting %s", label, rows_text(rows.idx, num_samples(decoding)))
     with phase(label):
         res = forecast(
-            model,
-            codec,
-            context,
-            cfg.eval.horizon,
-            cfg.decoding,
-            batch_size=cfg.eval.batch_size,
-            seed=cfg.seed,
+            model, codec, context, ev.horizon, decoding, batch_size=ev.batch_size, seed=seed
         )
-    point = metrics.point_forecast(res.samples, cfg.eval.point)
+    point = metrics.point_forecast(res.samples, ev.point)
     scored = {
         f"untrained/{k}": v
         for k, v in metrics.point_metrics(truth, point).items()
         if k in POINT_KEYS
     }
     scored["untrained/constant_forecasts"] = metrics.constant_share(point)
-    nll = likelihood.nll_metrics(model, codec, context, truth, cfg)
+    scale = scaled.seasonal_scale(
+        histories(dataset, rows.idx, rows.origin), season_length(ev, dataset)
+    )
+    q = scaled.sample_quantiles(res.samples) if res.samples.shape[1] > 1 else None
+    for key, value in scaled.scaled_metrics(truth, point, scale, q).items():
+        scored[f"untrained/{key}"] = value
+    nll = likelihood.nll_metrics(model, codec, context, truth, ev)
     scored["untrained/nll_per_dim"] = nll["nll_per_dim"]
-    if (idx := resamples(cfg.eval, len(truth))) is not None:
+    if (idx := resamples(ev, len(truth))) is not None:
         scored.update(stats.point_intervals(truth, point, idx, "untrained/"))
+        scored.update(scaled.scaled_intervals(truth, point, scale, idx, "untrained/", q))
     return scored, point
 
 
-def base_label(cfg) -> str:
+def base_label(model: ModelConfig) -> str:
     """What the model before training is: a pretrained base forecasting zero-shot, or random
     weights. (Its metrics keep the key ``untrained/*``: the study's Table 2 row.)"""
-    return "base zero-shot" if cfg.model.source == "pretrained" else "untrained"
+    return "base zero-shot" if model.source == "pretrained" else "untrained"
 
 
 def rows_text(idx: np.ndarray, samples: int) -> str:
@@ -158,56 +180,40 @@ class Evaluation:
     variables: tuple[str, ...]
     mase_scale: np.ndarray | None = None  # (n,) each row's seasonal scale (units)
     dates: np.ndarray | None = None  # (n, c + h) datetime64 of each row's steps; None: undated
-    base_name: str = "untrained"  # what the model before training is called (base_label)
-
-
-def evaluate(
-    model,
-    codec: Codec,
-    dataset: Dataset,
-    split: Split,
-    cfg,
-    *,
-    run_dir: Path,
-    tracker: Tracker,
-    untrained: np.ndarray | None = None,
-) -> dict:
-    """Score the test series (:func:`score`), write ``forecasts.h5``, the plots and the W&B
-    tables (:func:`write`); returns the flat metrics."""
-    out, done = score(model, codec, dataset, split, cfg, untrained)
-    write(done, run_dir, cfg.eval.plot_series, tracker)
-    return out
 
 
 def score(
-    model, codec: Codec, dataset: Dataset, split: Split, cfg, untrained: np.ndarray | None = None
+    model,
+    codec: Codec,
+    dataset: Dataset,
+    rows: EvalRows,
+    ev: EvalConfig,
+    decoding: DecodingConfig,
+    *,
+    seed: int,
+    label: str,
+    untrained: np.ndarray | None = None,
 ) -> tuple[dict, Evaluation]:
-    """Forecast ``cfg.eval.horizon`` steps after ``cfg.eval.context_steps`` for each test series;
-    the flat metrics (model, per variable, sampling, baselines, skill, physics), each error,
-    skill and physics metric with its bootstrap interval ``<metric>_ci``. ``untrained``: the
-    untrained model's point forecast of the same series (:func:`score_untrained`), one more
-    skill reference (``skill/untrained``: what training bought, paired on the series)."""
-    ev = cfg.eval
-    idx, origin, context, truth = test_series(dataset, split, cfg)
+    """Forecast ``eval.horizon`` steps after each row's context (:func:`evaluation_rows`); the flat
+    metrics (model, per variable, sampling, baselines, skill, physics), each error, skill and
+    physics metric with its bootstrap interval ``<metric>_ci``. ``label``: what the log calls
+    the model scored (a trained model, or :func:`base_label`). ``untrained``: the untrained
+    model's point forecast of the same rows (:func:`score_untrained`), one more skill reference
+    (``skill/untrained``: what training bought, paired on the rows)."""
+    idx, origin, context, truth = rows
     c, h = context.shape[1], ev.horizon
-    # the model scored here: trained in this run or loaded from a checkpoint, else the base
-    which = "trained model" if cfg.train.max_steps > 0 or ev.checkpoint else base_label(cfg)
     log.info(
-        "%s: forecasting %s, %d -> %d steps",
-        which,
-        rows_text(idx, num_samples(cfg.decoding)),
-        c,
-        h,
+        "%s: forecasting %s, %d -> %d steps", label, rows_text(idx, num_samples(decoding)), c, h
     )
-    seen = shuffled(context, cfg.seed) if ev.get("shuffle_context") else context
-    with phase(which):
-        res = forecast(model, codec, seen, h, cfg.decoding, batch_size=ev.batch_size, seed=cfg.seed)
+    seen = shuffled(context, seed) if ev.shuffle_context else context
+    with phase(label):
+        res = forecast(model, codec, seen, h, decoding, batch_size=ev.batch_size, seed=seed)
     point = metrics.point_forecast(res.samples, ev.point)
     out = dict(metrics.point_metrics(truth, point))
     out["constant_forecasts"] = metrics.constant_share(point)
     if note := metrics.degenerate_note(out):  # numbers alone would pass it unflagged
         out["degenerate"] = note
-        log.warning("%s: degenerate forecasts: %s", which, note)
+        log.warning("%s: degenerate forecasts: %s", label, note)
     out.update(metrics.per_variable(truth, point, dataset.variables))
     out.update(
         parse_rate=res.parse_rate,
@@ -221,7 +227,7 @@ def score(
         missing_truth=int(np.isnan(truth).sum()),  # points every metric skips
         missing_context=int(np.isnan(context).sum()),
     )
-    out.update(likelihood.nll_metrics(model, codec, seen, truth, cfg))
+    out.update(likelihood.nll_metrics(model, codec, seen, truth, ev))
     if res.samples.shape[1] > 1:
         out.update(metrics.sample_metrics(truth, res.samples))
     m = season_length(ev, dataset)
@@ -271,26 +277,7 @@ def score(
         None
         if dataset.dates is None
         else np.stack([dataset.dates[i][o - c : o + h] for i, o in zip(idx, origin)]),
-        base_label(cfg),
     )
-
-
-def write(e: Evaluation, run_dir: Path, plot_series: int, tracker: Tracker) -> None:
-    """``forecasts.h5``, ``plots/`` (the first ``plot_series`` series, MSE and skill by horizon
-    step) and the per-series W&B table."""
-    write_forecasts(run_dir / "forecasts.h5", e)
-    write_plots(run_dir / "plots", e, plot_series, tracker)
-    write_skill(run_dir / "plots" / "skill.png", e.extra, tracker)
-    per_series = [
-        [
-            int(i),
-            int(o),
-            float(np.nanmean((e.truth[k] - e.point[k]) ** 2)),
-            float(np.nanmean(np.abs(e.truth[k] - e.point[k]))),
-        ]
-        for k, (i, o) in enumerate(zip(e.idx, e.origin))
-    ]
-    tracker.table("eval/per_series", ["series_index", "origin", "mse", "mae"], per_series)
 
 
 def run_baselines(
@@ -430,106 +417,3 @@ def score_baselines(
             q = (quantiles or {}).get(name)
             for key, value in scaled.scaled_metrics(truth, fc, scale, q).items():
                 out[f"baseline/{name}/{key}"] = value
-
-
-def write_forecasts(path: Path, e: Evaluation) -> None:
-    import h5py
-
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        f["series_index"], f["origin"] = np.asarray(e.idx), np.asarray(e.origin)
-        f["context"], f["truth"], f["forecast"] = e.context, e.truth, e.point
-        if e.res.scales is not None:
-            f["scale"] = e.res.scales  # (n, D) the α each series was encoded with
-            f["offset"] = e.res.offsets  # (n, D) and its offset (data.scale=affine; else 0)
-        if e.res.samples.shape[1] > 1:
-            f["samples"] = e.res.samples
-        for name, fc in e.base.items():
-            f[f"baselines/{name}"] = fc
-        if e.untrained is not None:
-            f["untrained"] = e.untrained  # (n, h, D) the untrained model's point forecast
-        if e.mase_scale is not None:
-            f["mase_scale"] = e.mase_scale  # (n,) the seasonal scale of each row's history
-        for name, err in e.horizon_err.items():
-            f[f"per_horizon_mse/{name}"] = err
-        for name, values in e.extra.items():  # skill curves, per-series physics checks
-            f[name] = values
-
-
-def write_plots(fig_dir: Path, e: Evaluation, k: int, tracker: Tracker) -> None:
-    fig_dir.mkdir(exist_ok=True)
-    for j in range(min(k, len(e.idx))):
-        samples = e.res.samples[j] if e.res.samples.shape[1] > 1 else None
-        i, o = int(e.idx[j]), int(e.origin[j])
-        name = f"series_{i}" if (e.origin == e.origin[0]).all() else f"series_{i}_t{o}"
-        path = plots.plot_series(
-            fig_dir / f"{name}.png",
-            i,
-            e.context[j],
-            e.truth[j],
-            e.point[j],
-            samples=samples,
-            variables=e.variables,
-            baselines=({} if e.untrained is None else {e.base_name: e.untrained[j]})
-            | {name: fc[j] for name, fc in e.base.items()},
-            dates=None if e.dates is None else e.dates[j],
-        )
-        tracker.image(f"forecast/{name}", path)
-    tracker.image(
-        "eval/per_horizon_mse", plots.plot_horizon(fig_dir / "per_horizon_mse.png", e.horizon_err)
-    )
-
-
-def write_skill(path: Path, extra: dict[str, np.ndarray], tracker: Tracker) -> None:
-    """Skill by forecast step (plot and W&B table), when there are baselines."""
-    names = [k.split("/")[1] for k in extra if k.startswith("skill/") and not k.endswith("_ci")]
-    if not names:
-        return
-    curves = {n: (extra[f"skill/{n}"], extra.get(f"skill/{n}_ci")) for n in names}
-    tracker.image("eval/skill", plots.plot_skill(path, curves))
-    cols = ["step"] + [f"{n}{s}" for n in names for s in ("", "_lo", "_hi")]
-    rows = [
-        [j + 1]
-        + [
-            float(v)
-            for n in names
-            for v in (
-                curves[n][0][j],
-                *(curves[n][1][:, j] if curves[n][1] is not None else (np.nan, np.nan)),
-            )
-        ]
-        for j in range(len(curves[names[0]][0]))
-    ]
-    tracker.table("eval/skill", cols, rows)
-
-
-TABLE_SCALED = ("mase", "wql")  # the field's metrics shown beside the point ones
-
-
-def _cell(value) -> str:
-    """One right-aligned table cell: a number, or '-' where the metric is absent/undefined."""
-    return f"{value:>11.4g}" if isinstance(value, (int, float)) else f"{'-':>11}"
-
-
-def results_table(m: dict, base: str = "untrained") -> str:
-    """The model's metrics (point ones, MASE and WQL: '-' where not scored) beside each
-    baseline's (every ``baseline/<name>/mse`` in ``m``, in the order they were scored), one row
-    each; then, when the model before training was scored (``untrained/*``, shown as ``base``:
-    :func:`base_label`), the skill over it (what training bought, paired on the same series)
-    with its interval."""
-    rows = [("model", "")]
-    if "untrained/mse" in m:
-        rows.append((base, "untrained/"))
-    rows += [
-        (k.split("/")[1], k[: -len("mse")]) for k in m if re.fullmatch(r"baseline/[^/]+/mse", k)
-    ]
-    w = max(len(name) for name, _ in rows) + 3
-    keys = POINT_KEYS + TABLE_SCALED
-    head = f"{'':<{w}}" + "".join(f"{k.upper() if k != 'r2' else 'R2':>11}" for k in keys)
-    lines = [head] + [
-        f"{name:<{w}}" + "".join(_cell(m.get(prefix + k)) for k in keys) for name, prefix in rows
-    ]
-    if (gain := m.get("skill/untrained")) is not None:
-        ci = m.get("skill/untrained_ci")
-        band = f" [{ci[0]:.3f}, {ci[1]:.3f}] (95 % interval)" if ci else ""
-        lines.append(f"skill vs {base} (1 - MSE / MSE_{base.split()[0]}): {gain:.3f}{band}")
-    return "\n".join(lines)

@@ -31,23 +31,24 @@ import torch.nn.functional as F
 
 from llmts.codec.codec import Codec
 from llmts.codec.grammar import C_OTHER, Grammar
+from llmts.config.schema import EvalConfig
 from llmts.metrics import bootstrap as stats
 from llmts.model.build import column_logits
 
 MAX_SERIES_PER_FORWARD = 32  # series scored together (right-padded, one forward)
 
 
-def nll_metrics(model, codec: Codec, context: np.ndarray, truth: np.ndarray, cfg) -> dict:
+def nll_metrics(
+    model, codec: Codec, context: np.ndarray, truth: np.ndarray, ev: EvalConfig
+) -> dict:
     """``nll_per_dim`` (mean over series of each series' NLL/D, see the module docstring),
     its bootstrap ``_ci`` with ``eval.bootstrap``, and ``nll_series`` (series scored)."""
-    per = series_nll(
-        model, codec, context, truth, batch=min(cfg.eval.batch_size, MAX_SERIES_PER_FORWARD)
-    )
+    per = series_nll(model, codec, context, truth, batch=min(ev.batch_size, MAX_SERIES_PER_FORWARD))
     ok = np.isfinite(per)
     out = {"nll_per_dim": float(per[ok].mean()) if ok.any() else None, "nll_series": int(ok.sum())}
-    if cfg.eval.bootstrap and ok.any():
+    if ev.bootstrap and ok.any():
         w = stats.counts(
-            stats.resample_indices(len(per), cfg.eval.bootstrap, cfg.eval.bootstrap_seed), len(per)
+            stats.resample_indices(len(per), ev.bootstrap, ev.bootstrap_seed), len(per)
         )
         out["nll_per_dim_ci"] = stats.interval(stats.mean_draws(per, w)).tolist()
     return out

@@ -102,7 +102,7 @@ def job_seconds(cfg: DictConfig, rates: Rates) -> dict[str, float | None]:
     train = cfg.train.max_steps * tokens / tokens_per_s(rates, tokens)
     mode = "sampling" if cfg.decoding.do_sample else "greedy"
     # The run's test split of data.num_series (a data.path file's own count is not read here),
-    # capped by eval.num_series as evaluate.test_series caps it.
+    # capped by eval.num_series as evaluate.evaluation_rows caps it.
     test = len(split_indices(cfg.data.num_series, cfg.data, cfg.seed).test)
     series = min(cfg.eval.num_series or test, test)
     rows = series * (cfg.decoding.num_samples if cfg.decoding.do_sample else 1)

@@ -21,16 +21,16 @@ from llmts.data.split import make_split
 from llmts.errors import LlmtsError
 from llmts.metrics.evaluate import (
     base_label,
-    evaluate,
-    results_table,
+    evaluation_rows,
+    score,
     score_untrained,
     season_length,
-    test_series,
 )
 from llmts.model import build as model
 from llmts.model import kernels
 from llmts.model.build import check_model
 from llmts.perf import flops
+from llmts.report import run as report
 from llmts.tracking import tracker as tracking
 from llmts.tracking.files import atomic_path, write_json
 from llmts.tracking.provenance import header
@@ -65,9 +65,9 @@ def finetune(
     season = season_length(cfg.eval, dataset)
     log.info("data: %s", dataset.describe(season))
     # every forecast the run will make fits its series
-    _, _, contexts, _ = test_series(dataset, split, cfg)
+    rows = evaluation_rows(dataset, split, cfg.eval, cfg.data)
     codec = Codec.build(cfg.data, tokenizer, signed=has_negatives(dataset.series))
-    warn(sanity.coarse_grid(codec, contexts))
+    warn(sanity.coarse_grid(codec, rows.context))
     accelerator = make_accelerator(cfg.train.precision)
     batch = flops.global_batch(cfg.train, accelerator.num_processes)
     plan = flops.flops_plan(
@@ -96,7 +96,7 @@ def finetune(
     warn(
         sanity.forecast_positions(
             codec,
-            contexts,
+            rows.context,
             cfg.eval.horizon,
             cfg.data.context_length if trained else None,
             getattr(getattr(net, "config", None), "max_position_embeddings", None),
@@ -122,12 +122,15 @@ def finetune(
         "train" if cfg.train.max_steps else "eval",
         main,
     )
+    base = base_label(cfg.model)
     ok = False
     try:
         result, before, untrained = None, {}, None
         # Forecasts run in the model's own dtype, never under autocast (one KV-cache dtype).
         if main and cfg.eval.untrained and cfg.train.max_steps > 0:
-            before, untrained = score_untrained(net, codec, dataset, split, cfg)
+            before, untrained = score_untrained(
+                net, codec, dataset, rows, cfg.eval, cfg.decoding, seed=cfg.seed, label=base
+            )
         if cfg.train.max_steps > 0:
             result = train(
                 net,
@@ -143,18 +146,19 @@ def finetune(
             )
         metrics = {"status": "ok"}
         if main:
-            metrics.update(
-                evaluate(
-                    net,
-                    codec,
-                    dataset,
-                    split,
-                    cfg,
-                    run_dir=run_dir,
-                    tracker=tracker,
-                    untrained=untrained,
-                )
+            scored, evaluation = score(
+                net,
+                codec,
+                dataset,
+                rows,
+                cfg.eval,
+                cfg.decoding,
+                seed=cfg.seed,
+                label="trained model" if trained else base,
+                untrained=untrained,
             )
+            report.write(evaluation, run_dir, cfg.eval.plot_series, tracker, base)
+            metrics.update(scored)
         metrics.update(before)
         metrics.update(
             parameters=parameters,
@@ -177,7 +181,7 @@ def finetune(
                 if split.by_time
                 else f"{metrics['num_series']} test series"
             )
-            table = results_table(metrics, base_label(cfg))
+            table = report.results_table(metrics, base)
             summary = f"{table}\nparse rate {metrics['parse_rate']:.3f} over {what}"
             print(f"\n{summary}; artifacts in {run_dir}")
             wall = f"{time.perf_counter() - start:.0f} s"

@@ -1,5 +1,5 @@
-"""The evaluation stage's pieces: context length derived for the context sweep, the untrained
-model's row."""
+"""The evaluation stage's scoring: context length derived for the context sweep, the untrained
+model's row, the field's metrics on each row's history; scoring writes nothing."""
 
 import numpy as np
 import pytest
@@ -9,7 +9,7 @@ from llmts.codec.llmtime import step_tokens
 from llmts.data.series import Dataset, simulate_lotka_volterra
 from llmts.data.split import Split
 from llmts.forecast.batch import forecast
-from llmts.metrics.evaluate import context_steps, score_untrained
+from llmts.metrics.evaluate import base_label, context_steps, evaluation_rows, score_untrained
 from llmts.metrics.point import point_forecast, point_metrics
 from llmts.model.build import build_model
 from tests.helpers import compose
@@ -21,6 +21,24 @@ def smoke(*overrides: str):
     series, time = simulate_lotka_volterra(5, 16, 32.0, seed=1)
     data = Dataset(series, time, ("prey", "predator"), "simulated")
     return cfg, data, Split(np.arange(0), np.arange(0), np.arange(5))
+
+
+def score(model, codec, data, split, cfg, untrained=None):
+    """:func:`llmts.metrics.evaluate.score` as the fine-tuning recipe calls it."""
+    from llmts.metrics import evaluate
+
+    rows = evaluation_rows(data, split, cfg.eval, cfg.data)
+    return evaluate.score(
+        model,
+        codec,
+        data,
+        rows,
+        cfg.eval,
+        cfg.decoding,
+        seed=cfg.seed,
+        label="trained model",
+        untrained=untrained,
+    )
 
 
 def fixed_forecast(points: np.ndarray):
@@ -38,11 +56,12 @@ def test_null_context_steps_fill_the_context_length(length):
     data.context_length tokens; one LV step at 2 decimals is '0.33,0.36;' = 10 tokens."""
     cfg = compose("sweep=context", f"data.context_length={length}")
     assert cfg.eval.context_steps is None
-    steps = context_steps(cfg, 2)
+    steps = context_steps(cfg.eval, cfg.data, 2)
     assert step_tokens(2, 2) == len("0.33,0.36;")
     assert steps * len("0.33,0.36;") <= length < (steps + 1) * len("0.33,0.36;")
     # a number set in the config is used as it is (the default 51 is also 512 // 10: use another)
-    assert context_steps(compose("eval.context_steps=30"), 2) == 30
+    cfg = compose("eval.context_steps=30")
+    assert context_steps(cfg.eval, cfg.data, 2) == 30
 
 
 def test_a_context_length_below_one_step_of_this_data_is_one_error():
@@ -50,17 +69,25 @@ def test_a_context_length_below_one_step_of_this_data_is_one_error():
     cannot know D; the run checks it once the data is read)."""
     from llmts.errors import LlmtsError
 
-    assert context_steps(compose("data.context_length=15"), 3) == 51  # eval.context_steps
+    cfg = compose("data.context_length=15")
+    assert context_steps(cfg.eval, cfg.data, 3) == 51  # eval.context_steps
+    cfg = compose("data.context_length=14")
     with pytest.raises(LlmtsError, match="data.context_length=14: too small"):
-        context_steps(compose("data.context_length=14"), 3)
+        context_steps(cfg.eval, cfg.data, 3)
 
 
 def test_untrained_row_scores_the_model_as_it_is(tiny_tokenizer):
-    """``untrained/*`` equals the point metrics of a forecast by the same (untrained) model."""
+    """``untrained/*`` equals the point metrics of a forecast by the same (untrained) model, and
+    the field's metrics of it on the same scale as the trained model's."""
+    from llmts.metrics.scaled import scaled_metrics, seasonal_scale
+
     cfg, data, split = smoke("eval.num_series=3")
     net = build_model(cfg.model, cfg.lora, cfg.seed)
     codec = Codec.build(cfg.data, tiny_tokenizer)
-    row, point = score_untrained(net, codec, data, split, cfg)
+    rows = evaluation_rows(data, split, cfg.eval, cfg.data)
+    row, point = score_untrained(
+        net, codec, data, rows, cfg.eval, cfg.decoding, seed=cfg.seed, label="untrained"
+    )
     series = data.series
     res = forecast(
         net, codec, series[:3, :12], 4, cfg.decoding, batch_size=cfg.eval.batch_size, seed=cfg.seed
@@ -68,43 +95,43 @@ def test_untrained_row_scores_the_model_as_it_is(tiny_tokenizer):
     np.testing.assert_array_equal(point, point_forecast(res.samples, cfg.eval.point))
     want = point_metrics(series[:3, 12:16], point)
     names = ("mse", "rmse", "mae", "r2", "nrmse", "mape")
-    assert set(row) == {f"untrained/{k}{ci}" for k in names for ci in ("", "_ci")} | {
+    field = ("mase", "smape", "wape")  # greedy: no quantiles, so no WQL or SQL
+    assert set(row) == {f"untrained/{k}{ci}" for k in names + field for ci in ("", "_ci")} | {
         "untrained/nll_per_dim",
         "untrained/constant_forecasts",
+        "untrained/mase_excluded",
     }
     assert np.isfinite(row["untrained/nll_per_dim"])
     for key in names:
         assert row[f"untrained/{key}"] == pytest.approx(want[key])
         lo, hi = row[f"untrained/{key}_ci"]
         assert lo <= hi
+    scale = seasonal_scale([series[i, :12] for i in range(3)], data.season_length)
+    want = scaled_metrics(series[:3, 12:16], point, scale)
+    for key in field:
+        assert row[f"untrained/{key}"] == pytest.approx(want[key]), key
+        lo, hi = row[f"untrained/{key}_ci"]
+        assert lo <= row[f"untrained/{key}"] <= hi
 
 
-def test_score_writes_nothing_and_write_saves_what_was_scored(
-    tiny_tokenizer, tmp_path, monkeypatch
-):
-    import h5py
+def test_the_base_is_named_for_what_it_is():
+    assert base_label(compose("model=qwen2.5-0.5b-instruct").model) == "base zero-shot"
+    assert base_label(compose("experiment=smoke").model) == "untrained"
 
-    from llmts.metrics import evaluate
-    from llmts.tracking.tracker import NullTracker
+
+def test_score_writes_nothing(tiny_tokenizer, tmp_path, monkeypatch):
+    """Scoring returns arrays and metrics; the files are :mod:`llmts.report.run`'s to write."""
+    from llmts.report import run as report
 
     cfg, data, split = smoke("eval.num_series=3", "eval.plot_series=1", "eval.baselines=true")
     net = build_model(cfg.model, cfg.lora, cfg.seed)
     monkeypatch.chdir(tmp_path)
     with monkeypatch.context() as m:  # no writer is reached while scoring
-        for writer in ("write_forecasts", "write_plots", "write_skill", "atomic_path"):
-            m.setattr(evaluate, writer, lambda *a, _w=writer, **k: pytest.fail(f"score ran {_w}"))
-        out, done = evaluate.score(net, Codec.build(cfg.data, tiny_tokenizer), data, split, cfg)
+        for writer in ("write", "write_forecasts", "write_plots", "write_skill", "atomic_path"):
+            m.setattr(report, writer, lambda *a, _w=writer, **k: pytest.fail(f"score ran {_w}"))
+        out, done = score(net, Codec.build(cfg.data, tiny_tokenizer), data, split, cfg)
     assert list(tmp_path.iterdir()) == []
     assert out["mse"] == pytest.approx(np.mean((done.truth - done.point) ** 2))
-    evaluate.write(done, tmp_path, cfg.eval.plot_series, NullTracker())
-    with h5py.File(tmp_path / "forecasts.h5") as f:
-        np.testing.assert_array_equal(f["forecast"][:], done.point)
-        np.testing.assert_array_equal(f["baselines/persistence"][:], done.base["persistence"])
-    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
-        "per_horizon_mse.png",
-        "series_0.png",
-        "skill.png",
-    ]
 
 
 def test_constant_zero_forecasts_are_flagged_in_the_metrics(tiny_tokenizer, monkeypatch, caplog):
@@ -117,7 +144,7 @@ def test_constant_zero_forecasts_are_flagged_in_the_metrics(tiny_tokenizer, monk
     monkeypatch.setattr(evaluate, "forecast", fixed_forecast(np.zeros((3, 4, 2))))
     monkeypatch.setattr(evaluate.likelihood, "nll_metrics", lambda *a, **k: {})  # needs a model
     with caplog.at_level(logging.WARNING, logger="llmts"):
-        out, _ = evaluate.score(None, Codec.build(cfg.data, tiny_tokenizer), data, split, cfg)
+        out, _ = score(None, Codec.build(cfg.data, tiny_tokenizer), data, split, cfg)
     assert out["constant_forecasts"] == 1.0 and out["mape"] == 100.0
     assert "constant" in out["degenerate"] and "MAPE is exactly 100" in out["degenerate"]
     assert any("degenerate forecasts" in r.getMessage() for r in caplog.records)
@@ -129,6 +156,7 @@ def test_the_untrained_forecast_is_a_paired_skill_reference(tiny_tokenizer, monk
     import h5py
 
     from llmts.metrics import evaluate
+    from llmts.report import run as report
     from llmts.tracking.tracker import NullTracker
 
     cfg, data, split = smoke("eval.num_series=5", "eval.baselines=false", "eval.bootstrap=200")
@@ -138,36 +166,19 @@ def test_the_untrained_forecast_is_a_paired_skill_reference(tiny_tokenizer, monk
     monkeypatch.setattr(evaluate, "forecast", fixed_forecast(trained))
     monkeypatch.setattr(evaluate.likelihood, "nll_metrics", lambda *a, **k: {})
     codec = Codec.build(cfg.data, tiny_tokenizer)
-    out, done = evaluate.score(None, codec, data, split, cfg, untrained=before)
+    out, done = score(None, codec, data, split, cfg, untrained=before)
     mse = lambda fc: np.mean((truth - fc) ** 2)  # noqa: E731
     assert out["skill/untrained"] == pytest.approx(1 - mse(trained) / mse(before))
     lo, hi = out["skill/untrained_ci"]
     assert 0 < lo <= out["skill/untrained"] <= hi <= 1
-    evaluate.write(done, tmp_path, 1, NullTracker())
+    report.write(done, tmp_path, 1, NullTracker(), "untrained")
     with h5py.File(tmp_path / "forecasts.h5") as f:
         np.testing.assert_array_equal(f["untrained"][:], before)
         assert f["skill/untrained"].shape == (4,)
-    table = evaluate.results_table(out | {f"untrained/{k}": 1.0 for k in evaluate.POINT_KEYS})
+    table = report.results_table(out | {f"untrained/{k}": 1.0 for k in evaluate.POINT_KEYS})
     assert table.splitlines()[-1].startswith("skill vs untrained")
-    alone, _ = evaluate.score(None, codec, data, split, cfg)  # no untrained row: no reference
+    alone, _ = score(None, codec, data, split, cfg)  # no untrained row: no reference
     assert not any("untrained" in k for k in alone)
-
-
-def test_the_results_table_has_a_row_per_scored_baseline_in_scoring_order():
-    from llmts.metrics.evaluate import POINT_KEYS, results_table
-
-    m = {k: 1.0 for k in POINT_KEYS}
-    for name in ("persistence", "a_longer_baseline_name", "ode_fit"):
-        m |= {f"baseline/{name}/{k}": 2.0 for k in POINT_KEYS}
-        m[f"baseline/{name}/mse_ci"] = [1.0, 3.0]
-    lines = results_table(m).splitlines()
-    assert [line.split()[0] for line in lines[1:]] == [
-        "model",
-        "persistence",
-        "a_longer_baseline_name",
-        "ode_fit",
-    ]
-    assert len({len(line) for line in lines}) == 1  # the columns line up
 
 
 def test_every_run_scores_the_fields_metrics_on_the_history_before_each_origin(
@@ -204,7 +215,7 @@ def test_every_run_scores_the_fields_metrics_on_the_history_before_each_origin(
 
     monkeypatch.setattr(evaluate, "forecast", sampled)
     monkeypatch.setattr(evaluate.likelihood, "nll_metrics", lambda *a, **k: {})
-    out, done = evaluate.score(None, Codec.build(cfg.data, tiny_tokenizer), data, split, cfg)
+    out, done = score(None, Codec.build(cfg.data, tiny_tokenizer), data, split, cfg)
     hist = [data.series[i, :o] for i, o in zip(done.idx, done.origin)]
     assert min(len(h) for h in hist) > 8  # more than the context
     scale = seasonal_scale(hist, 1)
@@ -224,7 +235,9 @@ def test_every_run_scores_the_fields_metrics_on_the_history_before_each_origin(
     np.testing.assert_array_equal(
         done.base["seasonal_naive"], np.repeat(done.context[:, -1:], 4, axis=1)
     )
-    assert "MASE" in evaluate.results_table(out).splitlines()[0]
+    from llmts.report.run import results_table
+
+    assert "MASE" in results_table(out).splitlines()[0]
 
 
 def test_a_shuffled_context_keeps_each_rows_steps_and_their_variables_together():

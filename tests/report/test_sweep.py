@@ -267,6 +267,7 @@ def _scored(root: Path, num: str, lr: str, seed: int, shift: float, noise_seed: 
     from llmts.metrics import baselines, evaluate
     from llmts.metrics import bootstrap as stats
     from llmts.metrics import point as metrics
+    from llmts.report.run import write_forecasts
 
     d = _job(root, num, lr, metrics=None, history=False)
     ov = yaml.safe_load((d / ".hydra" / "overrides.yaml").read_text()) + [f"seed={seed}"]
@@ -293,7 +294,7 @@ def _scored(root: Path, num: str, lr: str, seed: int, shift: float, noise_seed: 
             for k, v in evaluate.physics_checks(context, truth, point, None, idx, out).items()
         }
     )
-    evaluate.write_forecasts(
+    write_forecasts(
         d / "forecasts.h5",
         evaluate.Evaluation(
             np.arange(N),
