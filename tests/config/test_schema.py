@@ -111,6 +111,20 @@ def test_group_yamls_hold_only_what_differs_from_the_dataclass(group, option):
 
 
 @pytest.mark.parametrize(
+    "option", sorted(o for g, o in YAML_OPTIONS if g == "model"), ids=lambda o: f"model={o}"
+)
+def test_a_hub_model_option_pins_a_commit(option):
+    """A model fetched from the hub by name is pinned to one commit (a full 40-hex revision), so
+    a run of it next year reads the same weights and tokenizer as today's."""
+    import re
+
+    cfg = compose(f"model={option}").model
+    if cfg.source != "pretrained" or cfg.path is not None or cfg.name == GROUPS["model"].name:
+        pytest.skip("not fetched from the hub by name")
+    assert re.fullmatch(r"[0-9a-f]{40}", str(cfg.revision)), f"model={option}: no pinned revision"
+
+
+@pytest.mark.parametrize(
     "name", sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
 )
 def test_experiments_hold_only_what_differs(name):
