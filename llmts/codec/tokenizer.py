@@ -10,6 +10,7 @@ alphabet in GPT-2's order, exactly as in Qwen's vocab.json, and it uses Qwen2's 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmts.codec.grammar import DIGITS, grammar_token_ids
@@ -76,12 +77,20 @@ def _pretrained_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
         )
     except (OSError, ValueError) as exc:
         raise LlmtsError(
-            f"model: cannot load tokenizer '{where}' ({first_line(exc)}); offline? "
+            f"model: cannot load tokenizer '{hub_ref(where, cfg.revision)}' "
+            f"({first_line(exc)}); offline? "
             "try model=tiny, or model.path=/local/folder"
         ) from None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
+
+
+def hub_ref(where: str, revision: str | None) -> str:
+    """How an error line names a model: ``ORG/NAME@COMMIT`` when a revision is pinned (so that
+    a ``model.name`` changed on a pinned option shows the pin it kept), else ``where``."""
+    local = Path(where).expanduser().exists()
+    return f"{where}@{revision[:12]}" if revision and not local else where
 
 
 def require_obtainable(where: str, revision: str | None = None) -> None:
@@ -90,7 +99,6 @@ def require_obtainable(where: str, revision: str | None = None) -> None:
     that refuses connections, typo'd path): one TCP connect to the hub with a 3 s timeout."""
     import os
     import socket
-    from pathlib import Path
     from urllib.parse import urlparse
 
     if Path(where).expanduser().exists():
@@ -113,8 +121,8 @@ def require_obtainable(where: str, revision: str | None = None) -> None:
         ).close()
     except OSError as exc:
         raise LlmtsError(
-            f"model: '{where}' is not in the local Hugging Face cache and {host} is "
-            f"unreachable ({exc}); try model=tiny, or model.path=/local/folder"
+            f"model: '{hub_ref(where, revision)}' is not in the local Hugging Face cache and "
+            f"{host} is unreachable ({exc}); try model=tiny, or model.path=/local/folder"
         ) from None
 
 

@@ -85,7 +85,7 @@ def histories(dataset: Dataset, idx: np.ndarray, origin: np.ndarray) -> list[np.
     return [dataset.series[i, :o] for i, o in zip(idx, origin)]
 
 
-def season_length(ev, dataset: Dataset) -> int:
+def season_length(ev: EvalConfig, dataset: Dataset) -> int:
     """m of MASE, SQL and the seasonal baselines: ``eval.season_length``, else the one the
     data's frequency implies (:attr:`Dataset.season_length`; 1 when it has none)."""
     return int(ev.season_length or dataset.season_length)
@@ -98,7 +98,7 @@ def shuffled(context: np.ndarray, seed: int) -> np.ndarray:
     return np.take_along_axis(context, order[:, :, None], axis=1)
 
 
-def resamples(ev, n: int) -> np.ndarray | None:
+def resamples(ev: EvalConfig, n: int) -> np.ndarray | None:
     """The (``eval.bootstrap``, n) series-index matrix every interval of this run uses; None:
     off."""
     return stats.resample_indices(n, ev.bootstrap, ev.bootstrap_seed) if ev.bootstrap else None
@@ -286,7 +286,7 @@ def run_baselines(
     time: np.ndarray,
     h: int,
     m: int,
-    ev,
+    ev: EvalConfig,
     out: dict,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], baselines.OdeFitResult | None]:
     """(point forecasts (n, h, D) of the baselines ``eval.baselines`` in that order, the quantiles

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from llmts.codec.tokenizer import require_obtainable
+from llmts.codec.tokenizer import hub_ref, require_obtainable
 from llmts.config.schema import LoraConfig, ModelConfig
 from llmts.errors import LlmtsError, first_line
 from llmts.model.layout import known, layer_linears, meta_model, model_type
@@ -87,7 +87,8 @@ def _pretrained_config(path, name, revision, cfg, hub: bool = True):
             config = AutoConfig.from_pretrained(where, revision=revision)
     except (OSError, ValueError, KeyError) as exc:
         raise LlmtsError(
-            f"model: cannot read the config of '{where}' ({first_line(exc)}); offline? "
+            f"model: cannot read the config of '{hub_ref(where, revision)}' "
+            f"({first_line(exc)}); offline? "
             "try model=tiny, or model.path=/local/folder"
         ) from None
     heads = getattr(config, "architectures", None) or ["ForCausalLM"]

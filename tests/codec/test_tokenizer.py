@@ -84,3 +84,16 @@ def test_a_tokenizer_without_a_codec_character_is_one_line():
     with pytest.raises(LlmtsError, match="tokenizer cannot write ';'") as err:
         check_codec_tokens(tok, "", signed=False)
     assert "\n" not in str(err.value)
+
+
+def test_an_unobtainable_pinned_model_is_named_with_its_pin(tmp_path, monkeypatch):
+    """``model=smollm2-135m model.name=OTHER`` keeps the option's revision: the error line shows
+    the pin it kept; a local folder is named by its path alone (a revision means nothing there)."""
+    from llmts.codec.tokenizer import hub_ref, require_obtainable
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(LlmtsError, match=r"'org/other@93efa2f097d5' is not in the local"):
+        require_obtainable("org/other", "93efa2f097d58c2a74874c7e644dbc9b0cee75a2")
+    assert hub_ref(str(tmp_path), "93efa2f097d58c2a74874c7e644dbc9b0cee75a2") == str(tmp_path)
+    assert hub_ref("org/other", None) == "org/other"

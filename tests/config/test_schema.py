@@ -114,12 +114,14 @@ def test_group_yamls_hold_only_what_differs_from_the_dataclass(group, option):
     "option", sorted(o for g, o in YAML_OPTIONS if g == "model"), ids=lambda o: f"model={o}"
 )
 def test_a_hub_model_option_pins_a_commit(option):
-    """A model fetched from the hub by name is pinned to one commit (a full 40-hex revision), so
-    a run of it next year reads the same weights and tokenizer as today's."""
+    """A model option fetched from the hub by name is pinned to one commit (a full 40-hex
+    revision), so a run of it next year reads the same weights and tokenizer as today's. (The
+    schema's default, the study's Qwen2.5-0.5B-Instruct, has no option file and no pin: a pin
+    there would follow every ``model.name=`` override.)"""
     import re
 
     cfg = compose(f"model={option}").model
-    if cfg.source != "pretrained" or cfg.path is not None or cfg.name == GROUPS["model"].name:
+    if cfg.source != "pretrained" or cfg.path is not None:
         pytest.skip("not fetched from the hub by name")
     assert re.fullmatch(r"[0-9a-f]{40}", str(cfg.revision)), f"model={option}: no pinned revision"
 

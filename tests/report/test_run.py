@@ -30,13 +30,18 @@ def test_write_saves_what_was_scored(tiny_tokenizer, tmp_path):
     rows = evaluation_rows(data, split, cfg.eval, cfg.data)
     net = build_model(cfg.model, cfg.lora, cfg.seed)
     codec = Codec.build(cfg.data, tiny_tokenizer)
-    _, done = score(net, codec, data, rows, cfg.eval, cfg.decoding, seed=0, label="model")
+    before = series[:3, 12:16] + 0.3  # the untrained model's forecast, a skill reference
+    _, done = score(
+        net, codec, data, rows, cfg.eval, cfg.decoding, seed=0, label="model", untrained=before
+    )
     write(done, tmp_path, 1, NullTracker(), "untrained")
     with h5py.File(tmp_path / "forecasts.h5") as f:
         np.testing.assert_array_equal(f["forecast"][:], done.point)
         np.testing.assert_array_equal(f["truth"][:], series[:3, 12:16])
         np.testing.assert_array_equal(f["baselines/persistence"][:], done.base["persistence"])
         np.testing.assert_array_equal(f["mase_scale"][:], done.mase_scale)
+        np.testing.assert_array_equal(f["untrained"][:], before)
+        np.testing.assert_array_equal(f["skill/untrained"][:], done.extra["skill/untrained"])
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
         "per_horizon_mse.png",
         "series_0.png",
@@ -61,9 +66,13 @@ def test_the_results_table_has_a_row_per_scored_baseline_in_scoring_order():
 
 @pytest.mark.parametrize("base", ["untrained", "base zero-shot"])
 def test_the_base_row_shows_its_mase_and_a_greedy_wql_is_a_dash(base):
+    """The model before training (named as the run names it) has its row and the skill line;
+    WQL needs quantiles, which a greedy forecast does not have."""
     m = {k: 1.0 for k in POINT_KEYS} | {"mase": 0.8, "baseline/naive/mse": 2.0}
     m |= {f"untrained/{k}": 3.0 for k in POINT_KEYS} | {"untrained/mase": 1.5}
-    head, model, before, naive = results_table(m, base).splitlines()
+    m |= {"skill/untrained": 0.25, "skill/untrained_ci": [0.1, 0.4]}
+    head, model, before, naive, skill = results_table(m, base).splitlines()
     assert head.split()[-2:] == ["MASE", "WQL"]
     assert model.split()[-2:] == ["0.8", "-"] and before.startswith(base)
     assert before.split()[-2:] == ["1.5", "-"] and naive.split()[-2:] == ["-", "-"]
+    assert skill.startswith(f"skill vs {base} ") and "0.250 [0.100, 0.400]" in skill
