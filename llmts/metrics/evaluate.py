@@ -52,12 +52,16 @@ def context_steps(ev: EvalConfig, data: DataConfig, num_vars: int) -> int:
 
 class EvalRows(NamedTuple):
     """Every forecast the evaluation makes, one row each: its series index (n,) and origin
-    (n,), the context before the origin (n, c, D) and the truth after it (n, h, D)."""
+    (n,), the context before the origin (n, c, D) and the truth after it (n, h, D); the season
+    length m and each row's seasonal scale (n,) on its whole history before the origin, the
+    denominator of MASE and SQL (:func:`llmts.metrics.scaled.seasonal_scale`)."""
 
     idx: np.ndarray
     origin: np.ndarray
     context: np.ndarray
     truth: np.ndarray
+    season: int
+    scale: np.ndarray
 
 
 def evaluation_rows(dataset: Dataset, split: Split, ev: EvalConfig, data: DataConfig) -> EvalRows:
@@ -76,7 +80,9 @@ def evaluation_rows(dataset: Dataset, split: Split, ev: EvalConfig, data: DataCo
     )
     context = np.stack([dataset.series[i, o - c : o] for i, o in zip(idx, origin)])
     truth = np.stack([dataset.series[i, o : o + ev.horizon] for i, o in zip(idx, origin)])
-    return EvalRows(idx, origin, context, truth)
+    m = season_length(ev, dataset)
+    scale = scaled.seasonal_scale(histories(dataset, idx, origin), m)
+    return EvalRows(idx, origin, context, truth, m, scale)
 
 
 def histories(dataset: Dataset, idx: np.ndarray, origin: np.ndarray) -> list[np.ndarray]:
@@ -107,7 +113,6 @@ def resamples(ev: EvalConfig, n: int) -> np.ndarray | None:
 def score_untrained(
     model,
     codec: Codec,
-    dataset: Dataset,
     rows: EvalRows,
     ev: EvalConfig,
     decoding: DecodingConfig,
@@ -132,17 +137,14 @@ def score_untrained(
         if k in POINT_KEYS
     }
     scored["untrained/constant_forecasts"] = metrics.constant_share(point)
-    scale = scaled.seasonal_scale(
-        histories(dataset, rows.idx, rows.origin), season_length(ev, dataset)
-    )
     q = scaled.sample_quantiles(res.samples) if res.samples.shape[1] > 1 else None
-    for key, value in scaled.scaled_metrics(truth, point, scale, q).items():
+    for key, value in scaled.scaled_metrics(truth, point, rows.scale, q).items():
         scored[f"untrained/{key}"] = value
     nll = likelihood.nll_metrics(model, codec, context, truth, ev)
     scored["untrained/nll_per_dim"] = nll["nll_per_dim"]
     if (idx := resamples(ev, len(truth))) is not None:
         scored.update(stats.point_intervals(truth, point, idx, "untrained/"))
-        scored.update(scaled.scaled_intervals(truth, point, scale, idx, "untrained/", q))
+        scored.update(scaled.scaled_intervals(truth, point, rows.scale, idx, "untrained/", q))
     return scored, point
 
 
@@ -200,7 +202,7 @@ def score(
     the model scored (a trained model, or :func:`base_label`). ``untrained``: the untrained
     model's point forecast of the same rows (:func:`score_untrained`), one more skill reference
     (``skill/untrained``: what training bought, paired on the rows)."""
-    idx, origin, context, truth = rows
+    idx, origin, context, truth, m, scale = rows
     c, h = context.shape[1], ev.horizon
     log.info(
         "%s: forecasting %s, %d -> %d steps", label, rows_text(idx, num_samples(decoding)), c, h
@@ -230,9 +232,7 @@ def score(
     out.update(likelihood.nll_metrics(model, codec, seen, truth, ev))
     if res.samples.shape[1] > 1:
         out.update(metrics.sample_metrics(truth, res.samples))
-    m = season_length(ev, dataset)
     hist = histories(dataset, idx, origin)
-    scale = scaled.seasonal_scale(hist, m)
     quantiles = scaled.sample_quantiles(res.samples) if res.samples.shape[1] > 1 else None
     out.update(scaled.scaled_metrics(truth, point, scale, quantiles), season_length=m)
     base, base_q, fit = run_baselines(context, hist, dataset.time, h, m, ev, out)

@@ -129,7 +129,7 @@ def finetune(
         # Forecasts run in the model's own dtype, never under autocast (one KV-cache dtype).
         if main and cfg.eval.untrained and cfg.train.max_steps > 0:
             before, untrained = score_untrained(
-                net, codec, dataset, rows, cfg.eval, cfg.decoding, seed=cfg.seed, label=base
+                net, codec, rows, cfg.eval, cfg.decoding, seed=cfg.seed, label=base
             )
         if cfg.train.max_steps > 0:
             result = train(

@@ -88,7 +88,7 @@ def test_untrained_row_scores_the_model_as_it_is(tiny_tokenizer, decoding):
     codec = Codec.build(cfg.data, tiny_tokenizer)
     rows = evaluation_rows(data, split, cfg.eval, cfg.data)
     row, point = score_untrained(
-        net, codec, data, rows, cfg.eval, cfg.decoding, seed=cfg.seed, label="untrained"
+        net, codec, rows, cfg.eval, cfg.decoding, seed=cfg.seed, label="untrained"
     )
     series = data.series
     res = forecast(
