@@ -174,3 +174,66 @@ def test_the_head_bias_trains_on_tied_and_untied_heads(family):
     assert (head.weight is emb.weight) == tied
     assert head.bias.requires_grad and not head.weight.requires_grad
     assert head.bias.dtype == torch.float32 and not head.bias.any()
+
+
+@pytest.mark.slow  # dynamo traces each family's decode step and training loss
+@pytest.mark.parametrize("sampled", [False, True], ids=["greedy", "sampled"])
+def test_gpu_paths_run_on_cpu_for_every_family(family, sampled):
+    """What a GPU run does to each family, proven on CPU: the decode step compiled whole
+    (``fullgraph``: a graph break is an error; backend eager, as a CUDA graph needs one graph)
+    picks the same tokens as the eager step; the training loss compiled whole
+    (``train.compile=step``) equals the eager loss, and under bf16 autocast stays close to it;
+    bf16 weights forecast with parse rate 1 on llmts's engine."""
+    from llmts.codec.codec import Codec
+    from llmts.codec.tokenizer import load_tokenizer
+    from llmts.forecast.batch import forecast
+    from llmts.forecast.engine import Decoder
+    from llmts.model.build import load_base_model
+    from llmts.train.loss import CausalLMLoss
+
+    _, folder = family
+    decoding = ("decoding=sampling", "decoding.num_samples=2") if sampled else ()
+    cfg = compose(*model_overrides(folder, *decoding))
+    model = load_base_model(cfg.model, 0).eval()
+    codec = Codec.build(cfg.data, load_tokenizer(cfg.model))
+    x = series(3, 12)
+    scaling = [codec.scaling(c) for c in x]
+    texts = [codec.encode(c, a, o) for c, (a, o) in zip(x, scaling)]
+    ids = codec.tokenizer(texts, add_special_tokens=False)["input_ids"]
+    sampling = dict(temperature=0.7, top_k=5, top_p=0.8) if sampled else None
+    built = {
+        name: Decoder(
+            model,
+            codec.grammar(2, 3, 1),
+            codec.max_new_tokens(2, 3, 1),
+            codec.tokenizer.pad_token_id,
+            sampling=sampling,
+            compile=compile,
+        )
+        for name, compile in (
+            ("eager", None),
+            ("compiled", dict(backend="eager", fullgraph=True, dynamic=False)),
+        )
+    }
+    torch._dynamo.reset()
+    caps = torch.ones(3 * (2 if sampled else 1), dtype=torch.long)
+    samples = 2 if sampled else 1
+    assert torch.equal(
+        built["eager"].decode(ids, samples, caps, seed=5),
+        built["compiled"].decode(ids, samples, caps, seed=5, rows=3),
+    )
+
+    batch = torch.tensor([ids[0][:24], ids[1][:24]])
+    loss = CausalLMLoss(model)
+    with torch.no_grad():
+        eager = loss(batch, None, batch)
+        compiled = torch.compile(loss, fullgraph=True, backend="eager")(batch, None, batch)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            bf16 = loss(batch, None, batch)
+    torch.testing.assert_close(compiled, eager)
+    assert torch.isfinite(bf16) and abs(bf16.item() - eager.item()) < 0.05 * eager.item()
+
+    half = load_base_model(compose(*model_overrides(folder, "model.dtype=bfloat16")).model, 0)
+    assert next(half.parameters()).dtype == torch.bfloat16
+    res = forecast(half.eval(), codec, x, 3, cfg.decoding, batch_size=6, seed=1)
+    assert res.parse_rate == 1.0, res.texts
