@@ -6,11 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmts.config.choices import BASELINES, Ablation, option, require
+from llmts.config.choices import BASELINES, STATISTICAL, Ablation, option, require
 from llmts.config.compose import primary_defaults, register_configs
 from llmts.config.schema import GROUPS, Config, check
-
-STATISTICAL = ("seasonal_naive", "naive", "auto_ets", "auto_arima", "auto_theta")
 
 
 @dataclass

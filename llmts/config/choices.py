@@ -57,16 +57,8 @@ Objective = _choice("Objective", *OBJECTIVE_DIRECTION)
 Missing = _choice("Missing", "error", "encode")
 # eval.baselines: llmts's own (persistence; seasonal naive with the period found in the context;
 # the Lotka-Volterra ODE fit) and statsforecast's, fitted on the history before each origin
-BASELINES = (
-    "persistence",
-    "context_seasonal_naive",
-    "ode_fit",
-    "seasonal_naive",
-    "naive",
-    "auto_ets",
-    "auto_arima",
-    "auto_theta",
-)
+STATISTICAL = ("seasonal_naive", "naive", "auto_ets", "auto_arima", "auto_theta")
+BASELINES = ("persistence", "context_seasonal_naive", "ode_fit", *STATISTICAL)
 DEFAULT_BASELINES = ("persistence", "seasonal_naive", "ode_fit")
 Ablation = _choice("Ablation", "random_init", "shuffled_context")  # llmts-benchmark's
 LoggerName = _choice("LoggerName", "wandb", "none")

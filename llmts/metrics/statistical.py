@@ -25,10 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from llmts.config.choices import STATISTICAL
 from llmts.metrics.scaled import QUANTILES
 
 log = logging.getLogger(__name__)
-MODELS = ("seasonal_naive", "naive", "auto_ets", "auto_arima", "auto_theta")
+MODELS = STATISTICAL  # the statsforecast models eval.baselines may name
 LEVELS = (20, 40, 60, 80)  # central interval widths [%] whose ends are the quantiles 0.1 … 0.9
 
 
