@@ -256,13 +256,9 @@ def random_model(cfg: ModelConfig, seed: int, device=None) -> PreTrainedModel:
         return build_on_device(cfg, seed, device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return _from_config(model_config(cfg))
+        from transformers import AutoModelForCausalLM
 
-
-def _from_config(config) -> PreTrainedModel:
-    from transformers import AutoModelForCausalLM
-
-    return AutoModelForCausalLM.from_config(config)
+        return AutoModelForCausalLM.from_config(model_config(cfg))
 
 
 def build_on_device(cfg: ModelConfig, seed: int, device: torch.device) -> PreTrainedModel:
@@ -273,8 +269,7 @@ def build_on_device(cfg: ModelConfig, seed: int, device: torch.device) -> PreTra
     forked = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=forked, device_type=device.type):
         torch.manual_seed(seed)
-        with torch.device("meta"):
-            model = _from_config(model_config(cfg))
+        model = meta_model(model_config(cfg))
         model.to_empty(device=device)
         model.init_weights()  # every weight and buffer (RoPE frequencies); re-ties lm_head
     return model
