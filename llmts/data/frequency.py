@@ -23,6 +23,22 @@ _PER_DAY = {"h": 24, "min": 24 * 60, "s": 24 * 3600}  # sub-daily: the season is
 _RUN = 3  # consecutive dates a frequency is inferred from when the whole series has gaps
 
 
+_SUBDAILY_UNITS = {"h": "H", "bh": "H", "cbh": "H", "min": "T", "s": "S", "ms": "S", "us": "S"}
+
+
+def unit(freq: str | None) -> str | None:
+    """The calendar unit of offset alias ``freq``, as pandas parses it: ``Y``, ``Q``, ``M``
+    (business and semi-month aliases too), ``W``, ``D`` (business and custom days too), ``H``,
+    ``T`` (minutes) or ``S`` (seconds and finer); None for None or any other alias."""
+    if not freq:
+        return None
+    base = to_offset(freq).name.split("-")[0]
+    if base in _SUBDAILY_UNITS or base == "ns":
+        return _SUBDAILY_UNITS.get(base, "S")
+    kind = base.lstrip("BCS")[:1] or "D"  # BMS, SMS: monthly; B, C: days
+    return kind if kind in "YQMWD" else None
+
+
 def season_length(freq: str | None) -> int:
     """Steps per season for offset alias ``freq``: 12 monthly, 4 quarterly, 7 daily, 5 business
     daily, steps per day below a day (24 hourly, 48 half-hourly), 1 yearly, weekly or unknown."""

@@ -17,31 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmts.data import suite
-from llmts.data.frequency import season_length
+from llmts.data.frequency import season_length, unit
 from llmts.data.readers import SeriesFile, read_series
 from llmts.errors import LlmtsError
 
 MAX_WINDOWS = 20
-# GIFT-Eval's short-term horizons by frequency (pandas offset alias, without its multiple)
-HORIZONS = {"Y": 6, "A": 6, "Q": 8, "M": 12, "W": 8, "D": 30, "B": 30, "H": 48, "T": 48, "S": 60}
-
-
-def base_freq(freq: str | None) -> str | None:
-    """The unit letter of a pandas offset alias: ``"QS-OCT"`` → ``"Q"``, ``"MS"`` → ``"M"``,
-    ``"30min"`` → ``"T"``, ``"ms"`` → ``"S"``, ``"h"`` → ``"H"``; None for None."""
-    if not freq:
-        return None
-    unit = freq.lstrip("0123456789").split("-")[0]
-    if unit in ("min", "T"):
-        return "T"
-    if unit in ("s", "S", "ms", "us", "ns", "L", "U", "N"):  # "MS" is month start, "ms" milli
-        return "S"
-    return unit[:1].upper()
+# GIFT-Eval's short-term horizons by the frequency's calendar unit (frequency.unit)
+HORIZONS = {"Y": 6, "Q": 8, "M": 12, "W": 8, "D": 30, "H": 48, "T": 48, "S": 60}
 
 
 def horizon_for(freq: str | None, default: int) -> int:
     """GIFT-Eval's horizon for ``freq``; ``default`` where the frequency is unknown."""
-    return HORIZONS.get(base_freq(freq) or "", default)
+    return HORIZONS.get(unit(freq) or "", default)
 
 
 def windows_for(length: int, horizon: int, cap: int = MAX_WINDOWS) -> int:
