@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from llmts.metrics.bootstrap import interval, resample_indices
+from llmts.report.markdown import md_table
 
 REFERENCE = "seasonal_naive"
 CLIP = (0.01, 100.0)
@@ -118,7 +119,5 @@ def markdown(board: pd.DataFrame) -> str:
             text += f" [{row[f'{ci}_lo']:.3g}, {row[f'{ci}_hi']:.3g}]"
         return text
 
-    lines = ["| " + " | ".join(c[1] for c in cols) + " |", "|" + "---|" * len(cols)]
-    for _, row in board.iterrows():
-        lines.append("| " + " | ".join(cell(row, k, ci) for k, _, ci in cols) + " |")
-    return "\n".join(lines)
+    rows = [[cell(row, k, ci) for k, _, ci in cols] for _, row in board.iterrows()]
+    return md_table([c[1] for c in cols], rows)
