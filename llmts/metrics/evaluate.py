@@ -249,6 +249,7 @@ def score(
             variables=dataset.variables,
             idx=boot,
             scale=scale,
+            quantiles=quantiles,
             base_q=base_q,
         )
     refs = base if untrained is None else {**base, "untrained": untrained}
@@ -328,15 +329,16 @@ def add_intervals(
     variables,
     idx: np.ndarray,
     scale: np.ndarray | None = None,
+    quantiles: np.ndarray | None = None,
     base_q: dict[str, np.ndarray] | None = None,
 ) -> None:
     """``<metric>_ci`` for the model's, each variable's, the samples' and each baseline's metrics,
     all from the one resample matrix ``idx`` (so baselines and model are paired); with the rows'
-    seasonal ``scale``, the field's metrics' too (:mod:`llmts.metrics.scaled`)."""
+    seasonal ``scale``, the field's metrics' too (:mod:`llmts.metrics.scaled`; WQL and SQL from
+    the model's sample ``quantiles`` and the baselines' ``base_q``)."""
     out.update(stats.point_intervals(truth, point, idx))
     if scale is not None:
-        q = scaled.sample_quantiles(res.samples) if res.samples.shape[1] > 1 else None
-        out.update(scaled.scaled_intervals(truth, point, scale, idx, quantiles=q))
+        out.update(scaled.scaled_intervals(truth, point, scale, idx, quantiles=quantiles))
         for name, fc in base.items():
             q = (base_q or {}).get(name)
             out.update(scaled.scaled_intervals(truth, fc, scale, idx, f"baseline/{name}/", q))
