@@ -47,7 +47,7 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> Path:
     from llmts.api import Forecaster, typed_config
 
     ForecastConfig.check(cfg)
-    data = read_series(cfg.input, cfg.time_column, cfg.id_column)
+    data = read_series(cfg.input, cfg.data.time_column, cfg.data.id_column)
     series, names = data.series, data.variables
     times = data.dates or data.time
     shared = times and all(np.array_equal(t, times[0]) for t in times)

@@ -47,12 +47,6 @@ class ForecastConfig:
     point: Point = option(Point.median, "point forecast over samples")
     batch_size: int = option(256, "rows (series x samples) decoded together")
     plot_series: int = option(5, "a plot for each of the first k series")
-    time_column: str | None = option(
-        None, "table column of times or dates; null: time, timestamp, ds, date or datetime"
-    )
-    id_column: str | None = option(
-        None, "long tables: the column naming each series; null: id, unique_id or item_id"
-    )
     seed: int | None = option(None, "null: the run's (or 42)")
 
     @staticmethod

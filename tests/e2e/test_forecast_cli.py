@@ -111,8 +111,11 @@ def test_api_and_cli_forecast_csv_and_hdf5_with_and_without_gaps(gap_run, tmp_pa
 @pytest.mark.slow
 def test_bad_cli_input_is_one_line_and_exit_2(gap_run, tmp_path):
     (tmp_path / "bad.csv").write_text("a,b\n1,oops\n")
+    (tmp_path / "long.csv").write_text("store,when,units\na,1,2\na,2,3\n")
     for args, message in [
         ((f"input={tmp_path / 'bad.csv'}",), "'oops' is not a number"),
+        # the input's columns are named as for training (data.*), and read
+        ((f"input={tmp_path / 'long.csv'}", "data.id_column=shop"), "no column 'shop'"),
         ((f"input={tmp_path / 'none.csv'}",), "no such file"),
         ((f"input={tmp_path / 'bad.csv'}", "checkpoint=/x"), "exactly one of"),
     ]:
