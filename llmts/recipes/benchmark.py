@@ -66,27 +66,31 @@ def run_benchmark(cfg: DictConfig, run_dir: Path) -> pd.DataFrame:
         )  # fmt: skip
     variants = model_variants(cfg)
     label = bench.label or cfg.model.name
-    rows: list[dict] = []
+    jobs = []
     for task in tasks:
         for k, (variant, overrides) in enumerate(variants.items()):
             baselines = list(bench.baselines) if k == 0 else []  # once per task
-            job = task_config(cfg, task, overrides, baselines)
-            metrics, seconds = run_job(job, run_dir / "tasks" / task.name / variant)
-            base_seconds = sum(metrics.get(f"baseline/{b}/seconds", 0.0) for b in baselines)
-            rows.append(result_row(task, f"{label} {variant}", "model", metrics, "",
-                                   seconds - base_seconds, metrics.get("train_flops")))  # fmt: skip
-            rows += [
-                result_row(
-                    task,
-                    b,
-                    "baseline",
-                    metrics,
-                    f"baseline/{b}/",
-                    metrics.get(f"baseline/{b}/seconds"),
-                    0.0,
-                )  # fmt: skip
-                for b in baselines
-            ]
+            jobs.append((task, variant, baselines, task_config(cfg, task, overrides, baselines)))
+    for *_, job in jobs:  # a mistake in any job costs seconds, not the jobs before it
+        check_job(job)
+    rows: list[dict] = []
+    for task, variant, baselines, job in jobs:
+        metrics, seconds = run_job(job, run_dir / "tasks" / task.name / variant)
+        base_seconds = sum(metrics.get(f"baseline/{b}/seconds", 0.0) for b in baselines)
+        rows.append(result_row(task, f"{label} {variant}", "model", metrics, "",
+                               seconds - base_seconds, metrics.get("train_flops")))  # fmt: skip
+        rows += [
+            result_row(
+                task,
+                b,
+                "baseline",
+                metrics,
+                f"baseline/{b}/",
+                metrics.get(f"baseline/{b}/seconds"),
+                0.0,
+            )  # fmt: skip
+            for b in baselines
+        ]
     results = merge(pd.DataFrame(rows, columns=list(RESULT_COLUMNS)), bench.merge)
     return write(results, run_dir, cfg, time.perf_counter() - start)
 
@@ -150,7 +154,6 @@ def task_config(cfg: DictConfig, task: Task, overrides: dict, baselines: list[st
 
 def run_job(job: DictConfig, out_dir: Path) -> tuple[dict, float]:
     """One ``llmts`` run of a (task, variant) into ``out_dir``: (its metrics, wall seconds)."""
-    check_job(job)
     out_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(job, out_dir / "config.yaml")
     start = time.perf_counter()

@@ -76,3 +76,25 @@ def test_a_benchmark_without_tasks_is_one_line():
                 "benchmark.paths=[a.csv]", "benchmark.baselines=[naive]", config_name="benchmark"
             )
         )
+
+
+def test_every_job_is_checked_before_the_first_runs(tmp_path, monkeypatch):
+    """A mistake in the last task's job (here a batch size of 0, as a bad per-task setting)
+    ends the benchmark as one error before any job runs."""
+    from llmts.recipes import benchmark
+
+    cfg = compose("model=tiny", "benchmark.finetune=true", config_name="benchmark")
+    tasks = [_task(), Task("wide", "w.csv", "MS", 6, 12, 3, 100, 2)]
+    monkeypatch.setattr(benchmark, "resolve_all", lambda *a: tasks)
+    monkeypatch.setattr(benchmark, "run_job", lambda *a: pytest.fail("a job ran"))
+    real = benchmark.task_config
+
+    def config(cfg, task, overrides, baselines):
+        job = real(cfg, task, overrides, baselines)
+        if task.name == "wide":
+            job.train.batch_size = 0
+        return job
+
+    monkeypatch.setattr(benchmark, "task_config", config)
+    with pytest.raises(LlmtsError, match="train.batch_size"):
+        benchmark.run_benchmark(cfg, tmp_path)
