@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from llmts.config.forecast import GROUPS_READ, ForecastConfig, register
 from llmts.config.preflight import preflight
 from llmts.config.schema import CONF_DIR, gaps_allowed
+from llmts.data.frequency import date_text
 from llmts.data.readers import check_values, read_series
 from llmts.errors import LlmtsError, exit_on_error
 from llmts.train.run_config import TRAINED, as_trained
@@ -140,8 +141,7 @@ def _number(value: float, places: int) -> str:
 def _when(t) -> str:
     """A time cell: a date as ISO 8601 (the day alone at midnight), a number shortest."""
     if isinstance(t, np.datetime64):
-        text = str(np.datetime_as_string(t, unit="s"))
-        return text[:10] if text.endswith("T00:00:00") else text
+        return date_text(t, sep="T")
     return _number(float(t), 10)
 
 

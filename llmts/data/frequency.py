@@ -89,3 +89,10 @@ def regular_grid(dates: np.ndarray, values: np.ndarray, freq: str) -> tuple[np.n
     full = np.full((len(grid), values.shape[1]), np.nan)
     full[grid.get_indexer(pd.DatetimeIndex(dates))] = values
     return grid.to_numpy(), full
+
+
+def date_text(date: np.datetime64, sep: str = " ") -> str:
+    """``date`` to the second as ISO 8601 with ``sep`` between day and time (``"T"`` in files
+    llmts writes, a space in messages); the day alone at midnight."""
+    text = str(np.datetime_as_string(date, unit="s"))
+    return text[:10] if text.endswith("T00:00:00") else text.replace("T", sep)

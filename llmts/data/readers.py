@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from llmts.data.frequency import infer_freq, regular_grid
+from llmts.data.frequency import date_text, infer_freq, regular_grid
 from llmts.errors import LlmtsError, first_line
 
 log = logging.getLogger(__name__)
@@ -427,7 +427,7 @@ def _on_calendar(path: Path, series: list[np.ndarray], dates: list[np.ndarray], 
         if (j := np.flatnonzero(np.diff(d) <= np.timedelta64(0))).size:
             raise LlmtsError(
                 f"{path}: dates must be strictly increasing (step {j[0] + 1}: "
-                f"{_day(d[j[0] + 1])} after {_day(d[j[0]])})"
+                f"{date_text(d[j[0] + 1])} after {date_text(d[j[0]])})"
             )
     freq = infer_freq(dates)
     if freq is None:
@@ -445,8 +445,3 @@ def _on_calendar(path: Path, series: list[np.ndarray], dates: list[np.ndarray], 
         dates, series = [g for g, _ in grids], [s for _, s in grids]
     times = [np.arange(len(d), dtype=np.float64) for d in dates]
     return SeriesFile(series, times, names, str(path), dates=list(dates), freq=freq)
-
-
-def _day(date: np.datetime64) -> str:
-    text = str(np.datetime_as_string(date, unit="s"))
-    return text[:10] if text.endswith("T00:00:00") else text.replace("T", " ")
