@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from llmts.data.frequency import date_text, infer_freq, regular_grid
 from llmts.errors import LlmtsError, first_line
@@ -204,8 +205,6 @@ def _is_number(cell: str) -> bool:
 def _csv_cells(path: Path):
     """A CSV's cells as text: (header or None, body as a frame of stripped strings, the file line
     of each body row). A first row that is not all numbers (or gaps) is the header."""
-    import pandas as pd
-
     try:
         with path.open(encoding="utf-8-sig") as fh:  # leading blank lines: the width is row 1's
             lead = next((i for i, line in enumerate(fh) if line.strip()), None)
@@ -261,8 +260,6 @@ def _csv_cells(path: Path):
 def _parquet_columns(path: Path):
     """A Parquet table's columns as pandas reads them (an index it stored back as a column),
     with rows numbered from 1."""
-    import pandas as pd
-
     try:
         frame = pd.read_parquet(path)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises many kinds for a bad file
@@ -276,8 +273,6 @@ def _parquet_columns(path: Path):
 
 def _numbers(col) -> tuple[np.ndarray, np.ndarray]:
     """A column's values as float64 (gaps NaN) and where a cell is not a number."""
-    import pandas as pd
-
     if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
         return col.to_numpy(dtype=np.float64, na_value=np.nan), np.zeros(len(col), bool)
     text = col.astype("string").str.strip()
@@ -289,8 +284,6 @@ def _numbers(col) -> tuple[np.ndarray, np.ndarray]:
 def _dates(col) -> np.ndarray:
     """A column of dates/timestamps as datetime64[ns] (NaT where it holds no date); time zones
     become UTC, then naive."""
-    import pandas as pd
-
     if isinstance(col.dtype, pd.DatetimeTZDtype):
         return col.dt.tz_convert(None).to_numpy("datetime64[ns]")
     if pd.api.types.is_datetime64_any_dtype(col):
@@ -310,8 +303,6 @@ def _dates(col) -> np.ndarray:
 
 def _is_date_column(col) -> bool:
     """Holds dates, not numbers: a datetime column, or text whose cells all parse as dates."""
-    import pandas as pd
-
     if pd.api.types.is_datetime64_any_dtype(col) or isinstance(col.dtype, pd.DatetimeTZDtype):
         return True
     if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
