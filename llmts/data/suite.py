@@ -18,7 +18,6 @@ and Wales, 12 weeks of 2000, averaged to hourly).
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -95,14 +94,13 @@ def available(name: str) -> bool:
     return name in SERIES and importlib.util.find_spec(SERIES[name][0]) is not None
 
 
-def materialise(name: str, cache: str | Path | None = None) -> Path:
-    """The CSV file of the shipped series ``name`` in ``cache``/benchmark (default
-    ``$LLMTS_CACHE`` or ~/.cache/llmts), written on first use."""
+def materialise(name: str, cache: str | Path) -> Path:
+    """The CSV file of the shipped series ``name`` in ``cache``/benchmark (the data cache,
+    :func:`llmts.data.series.cache_dir`), written on first use."""
     if name not in SERIES:
         raise LlmtsError(f"benchmark: no shipped series {name!r} (known: {', '.join(SERIES)})")
     package, load = SERIES[name]
-    base = Path(cache or os.environ.get("LLMTS_CACHE") or "~/.cache/llmts").expanduser()
-    path = base / "benchmark" / f"{name}.csv"
+    path = Path(cache).expanduser() / "benchmark" / f"{name}.csv"
     if path.is_file():
         return path
     if not available(name):

@@ -50,7 +50,9 @@ class Task:
     num_vars: int  # D
 
 
-def resolve(spec, default_horizon: int, max_windows: int = MAX_WINDOWS, cache=None) -> Task:
+def resolve(
+    spec, default_horizon: int, max_windows: int = MAX_WINDOWS, cache: Path | None = None
+) -> Task:
     """A :class:`Task` from a task entry (``benchmark.tasks[i]``: ``path`` or ``series``, and
     optional ``name``, ``freq``, ``horizon``, ``season_length``, ``windows``); the file is read
     (:func:`llmts.data.readers.read_series`) for its length and frequency."""
@@ -76,7 +78,7 @@ def resolve(spec, default_horizon: int, max_windows: int = MAX_WINDOWS, cache=No
     )
 
 
-def resolve_all(bench, default_horizon: int, cache=None) -> list[Task]:
+def resolve_all(bench, default_horizon: int, cache: Path | None = None) -> list[Task]:
     """Every task of ``benchmark``: its ``paths`` (one task per file) then its ``tasks``; names
     must be distinct."""
     specs = [{"path": p} for p in bench.paths] + [dict(t) for t in bench.tasks]
