@@ -38,7 +38,6 @@ import numpy as np
 from llmts.metrics.bootstrap import counts, interval
 
 QUANTILES = tuple(round(0.1 * k, 1) for k in range(1, 10))  # 0.1 … 0.9, the field's levels
-SCALED_METRICS = ("mase", "smape", "wape", "wql", "sql")  # in table order
 
 
 def seasonal_scale(histories: Sequence[np.ndarray], season_length: int) -> np.ndarray:
