@@ -52,14 +52,16 @@ def context_steps(ev: EvalConfig, data: DataConfig, num_vars: int) -> int:
 
 class EvalRows(NamedTuple):
     """Every forecast the evaluation makes, one row each: its series index (n,) and origin
-    (n,), the context before the origin (n, c, D) and the truth after it (n, h, D); the season
-    length m and each row's seasonal scale (n,) on its whole history before the origin, the
-    denominator of MASE and SQL (:func:`llmts.metrics.scaled.seasonal_scale`)."""
+    (n,), the context before the origin (n, c, D) and the truth after it (n, h, D); its whole
+    history before the origin (o, D) each, what the statistical baselines fit; the season
+    length m and each row's seasonal scale (n,) on that history, the denominator of MASE and
+    SQL (:func:`llmts.metrics.scaled.seasonal_scale`)."""
 
     idx: np.ndarray
     origin: np.ndarray
     context: np.ndarray
     truth: np.ndarray
+    history: list[np.ndarray]
     season: int
     scale: np.ndarray
 
@@ -80,15 +82,9 @@ def evaluation_rows(dataset: Dataset, split: Split, ev: EvalConfig, data: DataCo
     )
     context = np.stack([dataset.series[i, o - c : o] for i, o in zip(idx, origin)])
     truth = np.stack([dataset.series[i, o : o + ev.horizon] for i, o in zip(idx, origin)])
+    history = [dataset.series[i, :o] for i, o in zip(idx, origin)]
     m = season_length(ev, dataset)
-    scale = scaled.seasonal_scale(histories(dataset, idx, origin), m)
-    return EvalRows(idx, origin, context, truth, m, scale)
-
-
-def histories(dataset: Dataset, idx: np.ndarray, origin: np.ndarray) -> list[np.ndarray]:
-    """Each row's history: every step of its series before its origin, (o, D) — what MASE's
-    scale and the statistical baselines read (the model reads only the last context steps)."""
-    return [dataset.series[i, :o] for i, o in zip(idx, origin)]
+    return EvalRows(idx, origin, context, truth, history, m, scaled.seasonal_scale(history, m))
 
 
 def season_length(ev: EvalConfig, dataset: Dataset) -> int:
@@ -163,16 +159,12 @@ def rows_text(idx: np.ndarray, samples: int) -> str:
 
 @dataclass
 class Evaluation:
-    """What scoring saw and produced, for the artifacts: the test series ``idx`` and forecast
-    ``origin`` of each row with its context (n, c, D), truth and point forecast (n, h, D), the
-    forecast result, each baseline's forecast, the untrained model's (None: not scored), MSE by
-    horizon step per forecaster, and the skill curves and per-series physics checks
-    (``extra``)."""
+    """What scoring saw and produced, for the artifacts: the rows scored (:class:`EvalRows`),
+    the model's point forecast (n, h, D), the forecast result, each baseline's forecast, the
+    untrained model's (None: not scored), MSE by horizon step per forecaster, and the skill
+    curves and per-series physics checks (``extra``)."""
 
-    idx: np.ndarray
-    origin: np.ndarray
-    context: np.ndarray
-    truth: np.ndarray
+    rows: EvalRows
     point: np.ndarray
     res: ForecastResult
     base: dict[str, np.ndarray]
@@ -180,7 +172,6 @@ class Evaluation:
     horizon_err: dict[str, np.ndarray]
     extra: dict[str, np.ndarray]
     variables: tuple[str, ...]
-    mase_scale: np.ndarray | None = None  # (n,) each row's seasonal scale (units)
     dates: np.ndarray | None = None  # (n, c + h) datetime64 of each row's steps; None: undated
 
 
@@ -202,7 +193,8 @@ def score(
     the model scored (a trained model, or :func:`base_label`). ``untrained``: the untrained
     model's point forecast of the same rows (:func:`score_untrained`), one more skill reference
     (``skill/untrained``: what training bought, paired on the rows)."""
-    idx, origin, context, truth, m, scale = rows
+    idx, origin, context, truth = rows.idx, rows.origin, rows.context, rows.truth
+    m, scale = rows.season, rows.scale
     c, h = context.shape[1], ev.horizon
     log.info(
         "%s: forecasting %s, %d -> %d steps", label, rows_text(idx, num_samples(decoding)), c, h
@@ -232,10 +224,9 @@ def score(
     out.update(likelihood.nll_metrics(model, codec, seen, truth, ev))
     if res.samples.shape[1] > 1:
         out.update(metrics.sample_metrics(truth, res.samples))
-    hist = histories(dataset, idx, origin)
     quantiles = scaled.sample_quantiles(res.samples) if res.samples.shape[1] > 1 else None
     out.update(scaled.scaled_metrics(truth, point, scale, quantiles), season_length=m)
-    base, base_q, fit = run_baselines(context, hist, dataset.time, h, m, ev, out)
+    base, base_q, fit = run_baselines(context, rows.history, dataset.time, h, m, ev, out)
     rates = None if fit is None else fit.params
     score_baselines(truth, base, out, scale, base_q)
     boot = resamples(ev, len(idx))
@@ -263,10 +254,7 @@ def score(
     horizon_err = {"model": metrics.per_horizon(truth, point)["mse"]}
     horizon_err.update({k: metrics.per_horizon(truth, v)["mse"] for k, v in refs.items()})
     return out, Evaluation(
-        idx,
-        origin,
-        context,
-        truth,
+        rows,
         point,
         res,
         base,
@@ -274,7 +262,6 @@ def score(
         horizon_err,
         extra,
         tuple(dataset.variables),
-        scale,
         None
         if dataset.dates is None
         else np.stack([dataset.dates[i][o - c : o + h] for i, o in zip(idx, origin)]),

@@ -21,14 +21,15 @@ def write(e: Evaluation, run_dir: Path, plot_series: int, tracker: Tracker, base
     write_forecasts(run_dir / "forecasts.h5", e)
     write_plots(run_dir / "plots", e, plot_series, tracker, base)
     write_skill(run_dir / "plots" / "skill.png", e.extra, tracker)
+    r = e.rows
     per_series = [
         [
             int(i),
             int(o),
-            float(np.nanmean((e.truth[k] - e.point[k]) ** 2)),
-            float(np.nanmean(np.abs(e.truth[k] - e.point[k]))),
+            float(np.nanmean((r.truth[k] - e.point[k]) ** 2)),
+            float(np.nanmean(np.abs(r.truth[k] - e.point[k]))),
         ]
-        for k, (i, o) in enumerate(zip(e.idx, e.origin))
+        for k, (i, o) in enumerate(zip(r.idx, r.origin))
     ]
     tracker.table("eval/per_series", ["series_index", "origin", "mse", "mae"], per_series)
 
@@ -38,8 +39,10 @@ def write_forecasts(path: Path, e: Evaluation) -> None:
     import h5py
 
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        f["series_index"], f["origin"] = np.asarray(e.idx), np.asarray(e.origin)
-        f["context"], f["truth"], f["forecast"] = e.context, e.truth, e.point
+        r = e.rows
+        f["series_index"], f["origin"] = np.asarray(r.idx), np.asarray(r.origin)
+        f["context"], f["truth"], f["forecast"] = r.context, r.truth, e.point
+        f["mase_scale"] = r.scale  # (n,) the seasonal scale of each row's history
         if e.res.scales is not None:
             f["scale"] = e.res.scales  # (n, D) the α each series was encoded with
             f["offset"] = e.res.offsets  # (n, D) and its offset (data.scale=affine; else 0)
@@ -49,8 +52,6 @@ def write_forecasts(path: Path, e: Evaluation) -> None:
             f[f"baselines/{name}"] = fc
         if e.untrained is not None:
             f["untrained"] = e.untrained  # (n, h, D) the untrained model's point forecast
-        if e.mase_scale is not None:
-            f["mase_scale"] = e.mase_scale  # (n,) the seasonal scale of each row's history
         for name, err in e.horizon_err.items():
             f[f"per_horizon_mse/{name}"] = err
         for name, values in e.extra.items():  # skill curves, per-series physics checks
@@ -61,15 +62,16 @@ def write_plots(fig_dir: Path, e: Evaluation, k: int, tracker: Tracker, base: st
     """One plot per row for the first ``k`` rows (context, truth, forecast, samples, the
     baselines' and the ``base`` model's forecasts) and the MSE by horizon step."""
     fig_dir.mkdir(exist_ok=True)
-    for j in range(min(k, len(e.idx))):
+    r = e.rows
+    for j in range(min(k, len(r.idx))):
         samples = e.res.samples[j] if e.res.samples.shape[1] > 1 else None
-        i, o = int(e.idx[j]), int(e.origin[j])
-        name = f"series_{i}" if (e.origin == e.origin[0]).all() else f"series_{i}_t{o}"
+        i, o = int(r.idx[j]), int(r.origin[j])
+        name = f"series_{i}" if (r.origin == r.origin[0]).all() else f"series_{i}_t{o}"
         path = plots.plot_series(
             fig_dir / f"{name}.png",
             i,
-            e.context[j],
-            e.truth[j],
+            r.context[j],
+            r.truth[j],
             e.point[j],
             samples=samples,
             variables=e.variables,

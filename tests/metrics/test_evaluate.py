@@ -130,7 +130,7 @@ def test_score_writes_nothing(tiny_tokenizer, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out, done = score(net, Codec.build(cfg.data, tiny_tokenizer), data, split, cfg)
     assert list(tmp_path.iterdir()) == []
-    assert out["mse"] == pytest.approx(np.mean((done.truth - done.point) ** 2))
+    assert out["mse"] == pytest.approx(np.mean((done.rows.truth - done.point) ** 2))
 
 
 def test_constant_zero_forecasts_are_flagged_in_the_metrics(tiny_tokenizer, monkeypatch, caplog):
@@ -207,15 +207,15 @@ def test_every_run_scores_the_fields_metrics_on_the_history_before_each_origin(
     monkeypatch.setattr(evaluate, "forecast", sampled)
     monkeypatch.setattr(evaluate.likelihood, "nll_metrics", lambda *a, **k: {})
     out, done = score(None, Codec.build(cfg.data, tiny_tokenizer), data, split, cfg)
-    hist = [data.series[i, :o] for i, o in zip(done.idx, done.origin)]
+    hist = [data.series[i, :o] for i, o in zip(done.rows.idx, done.rows.origin)]
     assert min(len(h) for h in hist) > 8  # more than the context
     scale = seasonal_scale(hist, 1)
-    want = scaled_metrics(done.truth, done.point, scale, sample_quantiles(done.res.samples))
+    want = scaled_metrics(done.rows.truth, done.point, scale, sample_quantiles(done.res.samples))
     for key in ("mase", "smape", "wape", "wql", "sql", "mase_excluded"):
         assert out[key] == pytest.approx(want[key]), key
         assert key == "mase_excluded" or out[f"{key}_ci"][0] <= out[key] <= out[f"{key}_ci"][1]
     assert out["season_length"] == 1
-    np.testing.assert_allclose(done.mase_scale, scale)
+    np.testing.assert_allclose(done.rows.scale, scale)
     for name in ("seasonal_naive", "auto_ets"):
         assert out[f"baseline/{name}/failed"] == 0
         for key in ("mse", "mase", "wql", "sql", "mase_ci"):
@@ -224,7 +224,7 @@ def test_every_run_scores_the_fields_metrics_on_the_history_before_each_origin(
     assert "baseline/persistence/wql" not in out  # no quantiles: no WQL
     # m = 1: seasonal naive is naive, the last observed value
     np.testing.assert_array_equal(
-        done.base["seasonal_naive"], np.repeat(done.context[:, -1:], 4, axis=1)
+        done.base["seasonal_naive"], np.repeat(done.rows.context[:, -1:], 4, axis=1)
     )
 
 

@@ -39,7 +39,7 @@ def test_write_saves_what_was_scored(tiny_tokenizer, tmp_path):
         np.testing.assert_array_equal(f["forecast"][:], done.point)
         np.testing.assert_array_equal(f["truth"][:], series[:3, 12:16])
         np.testing.assert_array_equal(f["baselines/persistence"][:], done.base["persistence"])
-        np.testing.assert_array_equal(f["mase_scale"][:], done.mase_scale)
+        np.testing.assert_array_equal(f["mase_scale"][:], done.rows.scale)
         np.testing.assert_array_equal(f["untrained"][:], before)
         np.testing.assert_array_equal(f["skill/untrained"][:], done.extra["skill/untrained"])
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [

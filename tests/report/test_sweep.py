@@ -297,10 +297,15 @@ def _scored(root: Path, num: str, lr: str, seed: int, shift: float, noise_seed: 
     write_forecasts(
         d / "forecasts.h5",
         evaluate.Evaluation(
-            np.arange(N),
-            np.full(N, context.shape[1]),
-            context,
-            truth,
+            evaluate.EvalRows(
+                np.arange(N),
+                np.full(N, context.shape[1]),
+                context,
+                truth,
+                list(context),
+                1,
+                np.ones(N),
+            ),
             point,
             res,
             base,
